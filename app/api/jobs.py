@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from sqlalchemy import select
+
+from app import jobs
+from app.db.tables import Job
+from app.job_params import InvalidParams, validate_params
+from app.schemas import EventOut, JobCreate, JobCreated, JobOut
+from app.state import AppState, get_state
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+@router.post("", status_code=202, response_model=JobCreated)
+def create_job(body: JobCreate, state: AppState = Depends(get_state)) -> JobCreated:
+    with state.db.session() as session:
+        try:
+            params, queue = validate_params(session, body.kind, body.params)
+        except InvalidParams as exc:
+            raise HTTPException(422, str(exc)) from exc
+    job = jobs.submit(state.db, state.dispatcher, body.kind, params, queue)
+    return JobCreated(id=job.id, kind=job.kind, status="queued")
+
+
+@router.get("", response_model=list[JobOut])
+def list_jobs(
+    status: str | None = None,
+    kind: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    state: AppState = Depends(get_state),
+) -> list[Job]:
+    query = select(Job).order_by(Job.created_at.desc()).limit(limit)
+    if status:
+        query = query.where(Job.status == status)
+    if kind:
+        query = query.where(Job.kind == kind)
+    with state.db.session() as session:
+        return list(session.scalars(query))
+
+
+def _job_or_404(state: AppState, job_id: str) -> Job:
+    with state.db.session() as session:
+        try:
+            return jobs.get_job(session, job_id)
+        except jobs.JobNotFound as exc:
+            raise HTTPException(404, str(exc)) from exc
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: str, state: AppState = Depends(get_state)) -> Job:
+    return _job_or_404(state, job_id)
+
+
+@router.get("/{job_id}/events", response_model=list[EventOut])
+def job_events(
+    job_id: str,
+    after: int = Query(0, ge=0, description="Only events with a larger seq."),
+    limit: int = Query(1000, ge=1, le=10_000),
+    state: AppState = Depends(get_state),
+):
+    _job_or_404(state, job_id)
+    with state.db.session() as session:
+        return jobs.events_after(session, job_id, after, limit)
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut)
+def cancel_job(job_id: str, state: AppState = Depends(get_state)) -> Job:
+    job = _job_or_404(state, job_id)
+    if job.status in jobs.FINAL:
+        raise HTTPException(409, f"The job has already {job.status}; there is nothing to cancel.")
+    return jobs.cancel(state.db, state.dispatcher, job_id)

@@ -1,0 +1,89 @@
+"""The ASGI application: REST under /api, the Dash UI at / on the same FastAPI server."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app import jobs
+from app.api import catalog, health, initial_conditions, rollouts
+from app.api import jobs as jobs_api
+from app.job_params import describe_validation_error
+from app.settings import Settings, get_settings
+from app.state import AppState
+
+log = logging.getLogger("eddyscope")
+
+SWEEP_EVERY_S = 10.0
+
+
+def _sweeper(state: AppState, stop: threading.Event) -> None:
+    """Re-send queued jobs whose message was lost (outbox re-dispatch)."""
+    while not stop.wait(SWEEP_EVERY_S):
+        try:
+            sent = jobs.redispatch_stale(
+                state.db, state.dispatcher, state.settings.redispatch_after_s
+            )
+            if sent:
+                log.info("re-dispatched %d queued job(s)", sent)
+        except Exception:
+            log.exception("re-dispatch sweep failed")
+
+
+def create_app(settings: Settings | None = None, with_ui: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    state = AppState.from_settings(settings)
+    stop = threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        log.info("database: %s; broker: %s", state.db.backend, state.broker.describe())
+        thread = threading.Thread(
+            target=_sweeper, args=(state, stop), daemon=True, name="redispatch"
+        )
+        thread.start()
+        yield
+        stop.set()
+
+    api = FastAPI(
+        title="Eddyscope",
+        description="Neural operators for turbulent flows: data, training and live rollouts.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    api.state.eddyscope = state
+
+    @api.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for error in exc.errors():
+            loc = ".".join(str(p) for p in error["loc"] if p not in ("body", "query", "path"))
+            parts.append(f"{loc}: {error['msg']}" if loc else error["msg"])
+        return JSONResponse(
+            {"detail": "; ".join(parts) + ".", "errors": jsonable(exc.errors())}, 422
+        )
+
+    for module in (health, initial_conditions, jobs_api, catalog, rollouts):
+        api.include_router(module.router, prefix="/api")
+
+    if with_ui:
+        # Imported here so API-only processes never load Dash.
+        from app.ui import mount_ui
+
+        mount_ui(api, state)
+    return api
+
+
+def jsonable(errors: list) -> list:
+    return [
+        {k: (v if isinstance(v, str | int | float | list | None) else str(v)) for k, v in e.items()}
+        for e in errors
+    ]
+
+
+__all__ = ["create_app", "describe_validation_error"]

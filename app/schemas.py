@@ -1,0 +1,193 @@
+"""Request and response schemas of the REST API (separate from the ORM tables)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    @field_serializer("*", when_used="json")
+    def _utc(self, value: Any) -> Any:
+        # Stored naive UTC; say so on the wire.
+        if isinstance(value, datetime):
+            return value.isoformat() + "Z"
+        return value
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    broker: str
+
+
+class InitialConditionOut(Out):
+    id: str
+    name: str
+    flow: str
+    shape: list[int]
+    fields: list[str]
+    stats: dict[str, float]
+    created_at: datetime
+
+
+class DatasetOut(Out):
+    id: str
+    name: str
+    flow: str
+    shape: list[int]
+    params: dict[str, Any]
+    job_id: str | None
+    created_at: datetime
+
+
+class ModelOut(Out):
+    id: str
+    name: str
+    arch: str
+    flow: str
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    parameter_count: int
+    resolution: int
+    interval: float
+    dataset_id: str | None
+    job_id: str | None
+    created_at: datetime
+
+
+class RolloutOut(Out):
+    id: str
+    job_id: str
+    model_id: str | None
+    initial_condition_id: str | None
+    flow: str
+    steps: int
+    interval: float
+    resolution: int
+    frames: int = 0
+    status: str = ""
+    created_at: datetime
+
+
+class JobOut(Out):
+    id: str
+    kind: str
+    status: str
+    queue: str
+    params: dict[str, Any]
+    progress: float
+    message: str | None
+    error: str | None
+    result: dict[str, Any]
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class JobCreated(BaseModel):
+    id: str
+    kind: str
+    status: str
+
+
+class EventOut(Out):
+    seq: int
+    type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+# --- job parameters, validated per kind -----------------------------------------------
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    queue: Literal["gpu", "cpu"] | None = Field(
+        default=None, description="Override the queue the job is sent to."
+    )
+
+
+class GenerateParams(_Params):
+    flow: str = "ns2d-forced"
+    name: str | None = None
+    n_trajectories: int = Field(default=8, ge=1, le=100_000)
+    n_snapshots: int = Field(default=20, ge=2, le=10_000)
+    resolution: int = Field(default=64, ge=16, le=1024)
+    solver_resolution: int | None = Field(
+        default=None,
+        ge=16,
+        le=2048,
+        description="Finer grid the solver runs on; output is spectrally truncated.",
+    )
+    interval: float = Field(default=1.0, gt=0, le=1000, description="Time between saved snapshots.")
+    warmup: float = Field(default=0.0, ge=0, le=10_000)
+    batch_size: int = Field(default=16, ge=1, le=4096)
+    seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _resolutions(self) -> GenerateParams:
+        if self.solver_resolution is not None and self.solver_resolution < self.resolution:
+            raise ValueError("solver_resolution must be at least the output resolution")
+        return self
+
+
+class TrainParams(_Params):
+    dataset_id: str
+    name: str | None = None
+    arch: str = "fno2d"
+    config: dict[str, Any] = Field(default_factory=dict)
+    epochs: int = Field(default=20, ge=1, le=100_000)
+    batch_size: int = Field(default=16, ge=1, le=4096)
+    lr: float = Field(default=1e-3, gt=0, le=1)
+    weight_decay: float = Field(default=1e-4, ge=0, le=1)
+    val_fraction: float = Field(default=0.2, ge=0, lt=1)
+    seed: int = Field(default=0, ge=0)
+
+
+class FinetuneParams(_Params):
+    model_id: str
+    dataset_id: str
+    name: str | None = None
+    epochs: int = Field(default=5, ge=1, le=100_000)
+    batch_size: int = Field(default=16, ge=1, le=4096)
+    lr: float = Field(default=1e-4, gt=0, le=1)
+    weight_decay: float = Field(default=1e-4, ge=0, le=1)
+    val_fraction: float = Field(default=0.2, ge=0, lt=1)
+    seed: int = Field(default=0, ge=0)
+
+
+class RolloutParams(_Params):
+    initial_condition_id: str | None = Field(
+        default=None, description="Uploaded initial condition; omitted: a random field from `seed`."
+    )
+    model_id: str | None = Field(default=None, description="Omitted: the reference solver only.")
+    flow: str | None = Field(
+        default=None, description="Needed only when there is no initial condition."
+    )
+    resolution: int = Field(
+        default=64, ge=16, le=1024, description="Grid of a random initial condition."
+    )
+    steps: int = Field(default=50, ge=1, le=10_000)
+    interval: float | None = Field(
+        default=None, gt=0, le=1000, description="Time per step; default: the model's, else 0.25."
+    )
+    seed: int = Field(default=0, ge=0)
+
+
+PARAMS: dict[str, type[_Params]] = {
+    "generate": GenerateParams,
+    "train": TrainParams,
+    "finetune": FinetuneParams,
+    "rollout": RolloutParams,
+}
+
+
+class JobCreate(BaseModel):
+    kind: Literal["generate", "train", "finetune", "rollout"]
+    params: dict[str, Any] = Field(default_factory=dict)

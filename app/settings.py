@@ -1,0 +1,56 @@
+"""One settings object for every process (API, UI, workers, CLI).
+
+Every field can be set from the environment with the prefix ``EDDYSCOPE_``, e.g.
+``EDDYSCOPE_DATABASE_URL=postgresql+psycopg://user@host/db``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDDYSCOPE_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./data"),
+        description="Where the default SQLite database, broker and artifacts live.",
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default is SQLite (WAL) in data_dir."
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker URL; default is Redis on localhost if it answers, "
+        "else an embedded SQLite broker in data_dir.",
+    )
+    result_backend: str | None = Field(default=None, description="Celery result backend URL.")
+    artifact_root: Path | None = Field(
+        default=None, description="Folder for datasets, checkpoints and trajectories."
+    )
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    device: str = Field(
+        default="auto", description="'auto' (CUDA when available), 'cpu' or 'cuda[:N]'."
+    )
+    redispatch_after_s: float = Field(
+        default=120.0, description="Re-send a queued job's message when it has waited this long."
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'eddyscope.sqlite').resolve()}"
+
+    @property
+    def resolved_artifact_root(self) -> Path:
+        return (self.artifact_root or self.data_dir / "artifacts").resolve()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,133 @@
+"""Reading an uploaded initial condition safely: numeric arrays only (never a pickle),
+a 2D field or a batch of one, finite, on a grid the flow can take."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+
+FORMATS = (".npy", ".npz", ".h5", ".hdf5")
+# Names looked for, in order, when a container holds several arrays.
+FIELD_NAMES = ("vorticity", "omega", "w", "t0_fields/vorticity")
+
+
+class UploadError(ValueError):
+    """A refused upload; ``status`` is the HTTP code, the message a sentence for the user."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class ParsedField:
+    array: np.ndarray  # (ny, nx) float32
+    source: str  # which array in the file it came from
+
+
+def parse_upload(filename: str, content: bytes) -> ParsedField:
+    suffix = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if suffix not in FORMATS:
+        raise UploadError(
+            f"{filename!r} is not a supported file type; upload a .npy, .npz, .h5 or .hdf5 file.",
+            status=415,
+        )
+    if content[:1] == b"\x80" or content[:2] in (b"(d", b"(l"):
+        raise UploadError(
+            "This file is a Python pickle, which is never loaded; "
+            "save a numeric array with numpy.save instead."
+        )
+    if suffix == ".npy":
+        array, source = _load_npy(content), "array"
+    elif suffix == ".npz":
+        array, source = _load_npz(content)
+    else:
+        array, source = _load_hdf5(content)
+    return ParsedField(_as_field(array, source), source)
+
+
+def _load_npy(content: bytes) -> np.ndarray:
+    try:
+        return np.load(io.BytesIO(content), allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "pickle" in str(exc).lower():
+            raise UploadError(
+                "The array holds Python objects (an object array needs pickle, which is never "
+                "loaded); upload a numeric float array."
+            ) from exc
+        raise UploadError(f"This is not a readable .npy file: {exc}.") from exc
+    except (OSError, EOFError) as exc:
+        raise UploadError(f"This is not a readable .npy file ({exc}).") from exc
+
+
+def _pick(names: list[str], kind: str) -> str:
+    for name in FIELD_NAMES:
+        if name in names:
+            return name
+    if len(names) == 1:
+        return names[0]
+    listed = ", ".join(names) if names else "nothing"
+    raise UploadError(
+        f"The {kind} holds {listed}; name the vorticity array 'vorticity' "
+        "(or hold exactly one array)."
+    )
+
+
+def _load_npz(content: bytes) -> tuple[np.ndarray, str]:
+    try:
+        archive = np.load(io.BytesIO(content), allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise UploadError(f"This is not a readable .npz archive ({exc}).") from exc
+    with archive:
+        name = _pick(list(archive.files), ".npz archive")
+        try:
+            return archive[name], name
+        except ValueError as exc:
+            raise UploadError(
+                f"The array {name!r} holds Python objects (it would need pickle, which is never "
+                "loaded); upload a numeric float array."
+            ) from exc
+
+
+def _load_hdf5(content: bytes) -> tuple[np.ndarray, str]:
+    try:
+        f = h5py.File(io.BytesIO(content), "r")
+    except OSError as exc:
+        raise UploadError("This is not a readable HDF5 file.") from exc
+    with f:
+        names: list[str] = []
+        f.visititems(
+            lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None
+        )
+        name = _pick(names, "HDF5 file")
+        dataset = f[name]
+        if dataset.dtype.kind not in "fiu":
+            raise UploadError(
+                f"The dataset {name!r} is not numeric ({dataset.dtype}); upload a float array."
+            )
+        return dataset[()], name
+
+
+def _as_field(array: np.ndarray, source: str) -> np.ndarray:
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
+        kind = getattr(array, "dtype", type(array))
+        raise UploadError(f"The array {source!r} is not numeric ({kind}); upload a float array.")
+    squeezed = array
+    # A batch of one, or a batch of one with one channel, is accepted.
+    while squeezed.ndim > 2 and squeezed.shape[0] == 1:
+        squeezed = squeezed[0]
+    if squeezed.ndim != 2:
+        raise UploadError(
+            f"Expected one 2D vorticity field shaped (ny, nx), or a batch of one; got an array "
+            f"of shape {tuple(array.shape)}."
+        )
+    if not np.isfinite(squeezed).all():
+        bad = int((~np.isfinite(squeezed)).sum())
+        raise UploadError(
+            f"The field has {bad} NaN or infinite values; every value must be finite."
+        )
+    return np.ascontiguousarray(squeezed, dtype=np.float32)

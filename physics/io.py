@@ -1,0 +1,166 @@
+"""HDF5 files in the layout of The Well: ``t0_fields/<name>`` shaped (trajectory, time, *space),
+``dimensions/{time,x,y}``, and the parameters as root attributes.
+
+Rollouts are written one frame per chunk in SWMR mode, so a reader in another process sees
+every finished frame while the writer is still running.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+# Opening a file that a writer is creating can briefly fail; readers retry for this long.
+_OPEN_RETRY_S = 2.0
+
+
+def _set_attrs(obj: h5py.HLObject, attrs: Mapping[str, Any]) -> None:
+    for key, value in attrs.items():
+        obj.attrs[key] = "" if value is None else value
+
+
+def _dimensions(f: h5py.File, n: int, length: float) -> None:
+    dims = f.require_group("dimensions")
+    coords = np.arange(n) * (length / n)
+    dims.create_dataset("x", data=coords)
+    dims.create_dataset("y", data=coords)
+    dims.attrs["spatial_dims"] = ["x", "y"]
+
+
+class DatasetWriter:
+    """Trajectories (trajectory, time, n, n) written batch by batch, so memory stays flat."""
+
+    def __init__(
+        self,
+        path: Path,
+        field: str,
+        n_trajectories: int,
+        times: np.ndarray,
+        n: int,
+        length: float,
+        attrs: Mapping[str, Any],
+    ):
+        self.file = h5py.File(path, "w")
+        _set_attrs(self.file, attrs)
+        self.file.attrs["n_trajectories"] = n_trajectories
+        _dimensions(self.file, n, length)
+        self.file["dimensions"].create_dataset("time", data=np.asarray(times, dtype=np.float64))
+        fields = self.file.create_group("t0_fields")
+        fields.attrs["field_names"] = [field]
+        self.data = fields.create_dataset(
+            field, shape=(n_trajectories, len(times), n, n), dtype=np.float32, chunks=(1, 1, n, n)
+        )
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        """Write trajectories ``start:start+len(block)``; block is (b, time, n, n)."""
+        self.data[start : start + len(block)] = block
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def read_dataset(path: Path, field: str = "vorticity") -> tuple[np.ndarray, dict[str, Any]]:
+    with h5py.File(path, "r") as f:
+        return f["t0_fields"][field][...], dict(f.attrs)
+
+
+def dataset_info(path: Path) -> dict[str, Any]:
+    with h5py.File(path, "r") as f:
+        fields = {name: list(ds.shape) for name, ds in f["t0_fields"].items()}
+        return {"fields": fields, "attrs": {k: _plain(v) for k, v in f.attrs.items()}}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, bytes):
+        return value.decode()
+    return value
+
+
+class RolloutWriter:
+    """Frames of each source (``reference``, ``model``) appended one chunk per frame."""
+
+    def __init__(
+        self, path: Path, n: int, sources: tuple[str, ...], length: float, attrs: Mapping[str, Any]
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = h5py.File(path, "w", libver="latest")
+        _set_attrs(self.file, attrs)
+        self.file.attrs["sources"] = list(sources)
+        _dimensions(self.file, n, length)
+        self.time = self.file["dimensions"].create_dataset(
+            "time", shape=(0,), maxshape=(None,), dtype=np.float64, chunks=(256,)
+        )
+        self.frames = {
+            source: self.file.create_group(source).create_dataset(
+                "vorticity",
+                shape=(0, n, n),
+                maxshape=(None, n, n),
+                dtype=np.float32,
+                chunks=(1, n, n),
+            )
+            for source in sources
+        }
+        # Every dataset must exist before SWMR starts; from here on only appends.
+        self.file.swmr_mode = True
+
+    def append(self, t: float, frames: Mapping[str, np.ndarray]) -> int:
+        k = self.time.shape[0]
+        for source, data in self.frames.items():
+            data.resize(k + 1, axis=0)
+            data[k] = frames[source]
+            data.flush()
+        # Time last: a reader counts frames by the time axis, so a frame is visible only
+        # once all of its sources are on disk.
+        self.time.resize(k + 1, axis=0)
+        self.time[k] = t
+        self.time.flush()
+        return k + 1
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _open_swmr(path: Path) -> h5py.File:
+    deadline = time.monotonic() + _OPEN_RETRY_S
+    while True:
+        try:
+            return h5py.File(path, "r", libver="latest", swmr=True)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def rollout_length(path: Path) -> int:
+    with _open_swmr(path) as f:
+        return int(f["dimensions"]["time"].shape[0])
+
+
+def read_rollout_frame(path: Path, k: int, source: str) -> tuple[np.ndarray, float]:
+    """Frame ``k`` (negative counts from the newest) of ``source``: ``model``, ``reference``
+    or ``error`` (model − reference). Raises IndexError / KeyError with a clear message."""
+    with _open_swmr(path) as f:
+        times = f["dimensions"]["time"]
+        count = int(times.shape[0])
+        index = k + count if k < 0 else k
+        if not 0 <= index < count:
+            raise IndexError(f"frame {k} is not available; the rollout has {count} frames so far")
+        sources = [s for s in f.attrs["sources"]]
+        if source == "error":
+            if "model" not in sources:
+                raise KeyError("this rollout has no model, so it has no error field")
+            frame = f["model"]["vorticity"][index] - f["reference"]["vorticity"][index]
+        elif source in sources:
+            frame = f[source]["vorticity"][index]
+        else:
+            raise KeyError(f"source {source!r} is not in this rollout; it has {', '.join(sources)}")
+        return np.asarray(frame), float(times[index])

@@ -1,0 +1,66 @@
+"""The Celery application. Settings come from ``app.settings``; the broker from
+``workers.broker.resolve_broker``. Tasks are registered by name in ``workers.tasks``."""
+
+from __future__ import annotations
+
+import logging
+from typing import ClassVar
+
+from celery import Celery
+from kombu import Queue
+
+from app.settings import Settings, get_settings
+from workers.broker import BrokerChoice, resolve_broker
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("gpu", "cpu")
+# Longer than the longest job, so Redis never re-delivers a job that is still running.
+VISIBILITY_TIMEOUT_S = 7 * 24 * 3600
+
+
+def make_celery(settings: Settings | None = None, broker: BrokerChoice | None = None) -> Celery:
+    settings = settings or get_settings()
+    broker = broker or resolve_broker(settings)
+    celery = Celery(
+        "eddyscope", broker=broker.url, backend=broker.backend, include=["workers.tasks"]
+    )
+    celery.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="gpu",
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        result_expires=24 * 3600,
+        broker_connection_retry_on_startup=True,
+        worker_enable_remote_control=broker.supports_broadcast,
+        worker_hijack_root_logger=False,
+    )
+    celery.eddyscope_broker = broker
+    return celery
+
+
+class CeleryDispatcher:
+    """Sends job messages by task name, so the API never imports torch."""
+
+    TASKS: ClassVar[dict[str, str]] = {
+        "generate": "eddyscope.generate",
+        "train": "eddyscope.train",
+        "finetune": "eddyscope.train",
+        "rollout": "eddyscope.rollout",
+    }
+
+    def __init__(self, celery: Celery):
+        self.celery = celery
+
+    def send(self, job) -> None:
+        self.celery.send_task(self.TASKS[job.kind], args=[job.id], queue=job.queue, task_id=job.id)
+
+    def revoke(self, job) -> None:
+        if self.celery.eddyscope_broker.supports_broadcast:
+            self.celery.control.revoke(job.id, terminate=True, signal="SIGTERM")
