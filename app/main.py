@@ -13,13 +13,14 @@ from fastapi.responses import JSONResponse
 from app import jobs
 from app.api import catalog, health, initial_conditions, rollouts
 from app.api import jobs as jobs_api
-from app.job_params import describe_validation_error
 from app.settings import Settings, get_settings
 from app.state import AppState
 
 log = logging.getLogger("eddyscope")
 
 SWEEP_EVERY_S = 10.0
+# Room for multipart headers and form fields around the file itself.
+MULTIPART_OVERHEAD = 64 * 1024
 
 
 def _sweeper(state: AppState, stop: threading.Event) -> None:
@@ -68,6 +69,17 @@ def create_app(settings: Settings | None = None, with_ui: bool = True) -> FastAP
             {"detail": "; ".join(parts) + ".", "errors": jsonable(exc.errors())}, 422
         )
 
+    @api.middleware("http")
+    async def _refuse_oversized_uploads(request: Request, call_next):
+        # Refuse before the multipart body is read and spooled; the handler also counts
+        # bytes, for uploads sent without a Content-Length.
+        declared = request.headers.get("content-length", "")
+        limit = settings.max_upload_bytes + MULTIPART_OVERHEAD
+        if request.method == "POST" and declared.isdigit() and int(declared) > limit:
+            message = f"The upload is larger than the limit of {settings.max_upload_bytes:,} bytes."
+            return JSONResponse({"detail": message}, 413)
+        return await call_next(request)
+
     for module in (health, initial_conditions, jobs_api, catalog, rollouts):
         api.include_router(module.router, prefix="/api")
 
@@ -84,6 +96,3 @@ def jsonable(errors: list) -> list:
         {k: (v if isinstance(v, str | int | float | list | None) else str(v)) for k, v in e.items()}
         for e in errors
     ]
-
-
-__all__ = ["create_app", "describe_validation_error"]

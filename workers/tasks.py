@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -17,11 +18,12 @@ from workers.context import JobCancelled, JobContext, JobError, pick_device
 log = logging.getLogger(__name__)
 
 
-def run_job(task, job_id: str, runner: Callable[[JobContext], dict[str, Any]]) -> str:
+def run_job(
+    job_id: str, runner: Callable[[JobContext], dict[str, Any]], worker: str, redelivered: bool
+) -> str:
     settings = get_settings()
     db = get_database(settings.resolved_database_url)
-    redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
-    if not jobs.claim(db, job_id, task.request.hostname or "worker", redelivered):
+    if not jobs.claim(db, job_id, worker, redelivered):
         log.info("job %s is not queued any more (cancelled or taken); skipping", job_id)
         return "skipped"
     with db.session() as session:
@@ -51,22 +53,40 @@ def run_job(task, job_id: str, runner: Callable[[JobContext], dict[str, Any]]) -
     return "succeeded"
 
 
+def _runner(module: str, name: str) -> Callable[[JobContext], dict[str, Any]]:
+    # Imported when a job runs, so the worker starts fast and the API never loads torch models.
+    def run(ctx: JobContext) -> dict[str, Any]:
+        return getattr(importlib.import_module(f"workers.runners.{module}"), name)(ctx)
+
+    return run
+
+
+RUNNERS = {
+    "generate": _runner("generate", "run_generate"),
+    "train": _runner("train", "run_train"),
+    "finetune": _runner("train", "run_train"),
+    "rollout": _runner("rollout", "run_rollout"),
+}
+
+
+def _run_from_task(task, job_id: str, kind: str) -> str:
+    delivery = task.request.delivery_info or {}
+    return run_job(
+        job_id, RUNNERS[kind], task.request.hostname or "worker", bool(delivery.get("redelivered"))
+    )
+
+
 @shared_task(name="eddyscope.generate", bind=True)
 def generate(self, job_id: str) -> str:
-    from workers.runners.generate import run_generate
-
-    return run_job(self, job_id, run_generate)
+    return _run_from_task(self, job_id, "generate")
 
 
 @shared_task(name="eddyscope.train", bind=True)
 def train(self, job_id: str) -> str:
-    from workers.runners.train import run_train
-
-    return run_job(self, job_id, run_train)
+    # train and finetune share a runner; it reads the job's kind.
+    return _run_from_task(self, job_id, "train")
 
 
 @shared_task(name="eddyscope.rollout", bind=True)
 def rollout(self, job_id: str) -> str:
-    from workers.runners.rollout import run_rollout
-
-    return run_job(self, job_id, run_rollout)
+    return _run_from_task(self, job_id, "rollout")

@@ -1,0 +1,258 @@
+"""The ``eddyscope`` command: ``up`` (everything on one machine), ``api``, ``worker``, and
+``generate`` / ``train`` / ``rollout`` for scripting, each with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from pydantic import BaseModel
+
+log = logging.getLogger("eddyscope")
+
+
+def _settings():
+    from app.settings import get_settings
+
+    return get_settings()
+
+
+def _pin_broker() -> Any:
+    """Resolve the broker once and export it, so every child process uses the same one."""
+    from workers.broker import resolve_broker
+
+    settings = _settings()
+    broker = resolve_broker(settings)
+    os.environ["EDDYSCOPE_BROKER_URL"] = broker.url
+    if broker.backend:
+        os.environ["EDDYSCOPE_RESULT_BACKEND"] = broker.backend
+    from app.settings import get_settings
+
+    get_settings.cache_clear()  # later reads see the pinned broker
+    return broker
+
+
+def _prepare() -> None:
+    from app.artifacts import ArtifactStore
+    from app.db.session import get_database
+    from app.examples import register_examples
+
+    settings = _settings()
+    db = get_database(settings.resolved_database_url)
+    register_examples(db, ArtifactStore(settings.resolved_artifact_root))
+
+
+def worker_command(queues: str, concurrency: int, name: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.worker_app",
+        "worker",
+        "--queues",
+        queues,
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        "INFO",
+        "--hostname",
+        name,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    broker = _pin_broker()
+    print(f"eddyscope: broker: {broker.describe()}", flush=True)
+    if broker.kind == "embedded":
+        print(
+            "eddyscope: no broker configured and no Redis on localhost; using the embedded "
+            "SQLite broker (fine for one machine)",
+            flush=True,
+        )
+    _prepare()
+    settings = _settings()
+    print(f"eddyscope: database: {settings.resolved_database_url.split('@')[-1]}", flush=True)
+    worker = subprocess.Popen(
+        worker_command("gpu,cpu", args.concurrency, "eddyscope-local@%h"), start_new_session=True
+    )
+    try:
+        import uvicorn
+
+        from app.main import create_app
+
+        print(
+            f"eddyscope: open http://{args.host}:{args.port}/ (Ctrl-C stops everything)", flush=True
+        )
+        uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    finally:
+        _stop(worker)
+    return 0
+
+
+def _stop(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    # The worker runs in its own session: signal the whole group, so pool children go too.
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    print("eddyscope: worker stopped", flush=True)
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    _prepare()
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    os.execv(sys.executable, worker_command(args.queues, args.concurrency, args.name))
+
+
+def _add_params(parser: argparse.ArgumentParser, schema: type[BaseModel]) -> None:
+    """One --option per job parameter, taken from the job's pydantic schema."""
+    for name, field in schema.model_fields.items():
+        if name in ("queue", "config"):
+            continue
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, dest=f"param_{name}", default=None, help=field.description)
+    parser.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="follow the job with a progress bar until it ends",
+    )
+    parser.add_argument(
+        "--inline", action="store_true", help="run the job in this process instead of on a worker"
+    )
+
+
+def _collect(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        key.removeprefix("param_"): value
+        for key, value in vars(args).items()
+        if key.startswith("param_") and value is not None
+    }
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    from app import jobs
+    from app.job_params import InvalidParams, validate_params
+    from app.state import AppState
+
+    _prepare()
+    state = AppState.from_settings(_settings())
+    with state.db.session() as session:
+        try:
+            params, queue = validate_params(session, args.kind, _collect(args))
+        except InvalidParams as exc:
+            print(f"eddyscope: {exc}", file=sys.stderr)
+            return 2
+    if args.inline:
+        job = jobs.submit(state.db, _NoQueue(), args.kind, params, queue)
+        _run_inline(args.kind, job.id)
+    else:
+        job = jobs.submit(state.db, state.dispatcher, args.kind, params, queue)
+        print(f"eddyscope: {args.kind} job {job.id} queued on '{queue}'", flush=True)
+        if not args.wait:
+            return 0
+    return _follow(state, job.id)
+
+
+class _NoQueue:
+    def send(self, job) -> None:  # the job runs in this process
+        pass
+
+    def revoke(self, job) -> None:
+        pass
+
+
+def _run_inline(kind: str, job_id: str) -> None:
+    """Run the job on a thread of this process; the main thread draws the progress bar."""
+    import threading
+
+    from workers.tasks import RUNNERS, run_job
+
+    thread = threading.Thread(target=run_job, args=(job_id, RUNNERS[kind], "inline", False))
+    thread.start()
+
+
+def _follow(state, job_id: str) -> int:
+    from tqdm import tqdm
+
+    from app import jobs
+
+    with tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {postfix}") as bar:
+        while True:
+            with state.db.session() as session:
+                job = jobs.get_job(session, job_id)
+            bar.n = round(job.progress * 100)
+            bar.set_postfix_str(f"{job.status} {job.message or ''}".strip())
+            if job.status in jobs.FINAL:
+                bar.refresh()
+                break
+            time.sleep(0.5)
+    if job.status != "succeeded":
+        print(
+            f"eddyscope: job {job.id} {job.status}: {job.error or job.message or ''}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"eddyscope: job {job.id} succeeded: {job.result}", flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from app.schemas import PARAMS
+
+    parser = argparse.ArgumentParser(prog="eddyscope", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="API, UI and one worker on this machine")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8050)
+    up.add_argument("--concurrency", type=int, default=1)
+    up.set_defaults(func=cmd_up)
+
+    api = sub.add_parser("api", help="the API and UI server only")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8050)
+    api.set_defaults(func=cmd_api)
+
+    worker = sub.add_parser("worker", help="a Celery worker")
+    worker.add_argument("--queues", default="gpu,cpu")
+    worker.add_argument("--concurrency", type=int, default=1)
+    worker.add_argument("--name", default="eddyscope@%h")
+    worker.set_defaults(func=cmd_worker)
+
+    for kind in ("generate", "train", "rollout"):
+        job = sub.add_parser(kind, help=f"queue a {kind} job and follow it")
+        _add_params(job, PARAMS[kind])
+        job.set_defaults(func=cmd_job, kind=kind)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
