@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 
 FORMATS = (".npy", ".npz", ".h5", ".hdf5")
+MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK", ".h5": b"\x89HDF", ".hdf5": b"\x89HDF"}
 # Names looked for, in order, when a container holds several arrays.
 FIELD_NAMES = ("vorticity", "omega", "w", "t0_fields/vorticity")
 
@@ -40,6 +41,11 @@ def parse_upload(filename: str, content: bytes) -> ParsedField:
         raise UploadError(
             "This file is a Python pickle, which is never loaded; "
             "save a numeric array with numpy.save instead."
+        )
+    magic = MAGIC[suffix]
+    if not content.startswith(magic):
+        raise UploadError(
+            f"This is not a readable {suffix} file: it does not start the way such files do."
         )
     if suffix == ".npy":
         array, source = _load_npy(content), "array"

@@ -19,6 +19,13 @@ QUEUES = ("gpu", "cpu")
 VISIBILITY_TIMEOUT_S = 7 * 24 * 3600
 
 
+def transport_options(broker: BrokerChoice) -> dict:
+    if broker.url.startswith("sqla+"):
+        # Kombu hands these to SQLAlchemy's create_engine; wait out SQLite write locks.
+        return {"connect_args": {"timeout": 30}}
+    return {"visibility_timeout": VISIBILITY_TIMEOUT_S}
+
+
 def make_celery(settings: Settings | None = None, broker: BrokerChoice | None = None) -> Celery:
     settings = settings or get_settings()
     broker = broker or resolve_broker(settings)
@@ -29,7 +36,7 @@ def make_celery(settings: Settings | None = None, broker: BrokerChoice | None = 
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
+        broker_transport_options=transport_options(broker),
         result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S},
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue="gpu",
