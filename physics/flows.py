@@ -24,6 +24,10 @@ class UnknownFlowError(ValueError):
     """A flow name that is not in the registry."""
 
 
+FNO_ALPHA = 2.5
+FNO_TAU = 7.0
+
+
 @dataclass(frozen=True)
 class Flow:
     """A registered 2D vorticity flow on the periodic box [0, length)².
@@ -71,10 +75,20 @@ class Flow:
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
-        """Gaussian random vorticity fields (batch, 1, n, n) with the FNO-benchmark defaults."""
+        """Gaussian random vorticity fields (batch, 1, n, n) as in the FNO benchmark's data:
+        α = 2.5, τ = 7 and amplitude σ = √2·τ^(α−1), the variance its generator draws from."""
         self.check_grid((n, n))
+        sigma = math.sqrt(2.0) * FNO_TAU ** (FNO_ALPHA - 1.0)
         return gaussian_random_field(
-            n, batch, length=self.length, seed=seed, device=device, dtype=dtype
+            n,
+            batch,
+            alpha=FNO_ALPHA,
+            tau=FNO_TAU,
+            sigma=sigma,
+            length=self.length,
+            seed=seed,
+            device=device,
+            dtype=dtype,
         )
 
     def check_grid(self, shape: tuple[int, ...]) -> None:

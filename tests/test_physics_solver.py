@@ -189,7 +189,9 @@ def test_long_advance_replans_as_the_flow_speeds_up():
     and stays accurate; a single fixed plan blows up."""
     flow = get_flow("ns2d-forced")
     solver = flow.make_solver(32, dtype=F64)
-    w0 = flow.random_initial_condition(32, batch=2, seed=0, dtype=F64)
+    # A weak start (σ² of the covariance as written, half the benchmark's variance) makes
+    # the spin-up, and so the growth of the Courant number, the largest.
+    w0 = gaussian_random_field(32, batch=2, seed=0, dtype=F64)
     duration = 30.0
     one_call = solver.advance(w0, duration)
     chunked = w0

@@ -113,3 +113,24 @@ def test_diagnostics_shapes_and_values():
     assert relative_l2(1.1 * ref, ref).tolist() == pytest.approx([0.1, 0.1])
     with pytest.raises(ValueError, match="compare"):
         relative_l2(ref, ref[:1])
+
+
+def test_spectral_truncate_is_exact_for_band_limited_fields():
+    import math
+
+    from physics.resample import spectral_truncate
+
+    def sample(n: int) -> torch.Tensor:
+        x = torch.arange(n, dtype=torch.float64) / n
+        xx, yy = torch.meshgrid(x, x, indexing="xy")
+        return torch.sin(2 * math.pi * 3 * xx) * torch.cos(2 * math.pi * 5 * yy) + 0.3 * torch.cos(
+            2 * math.pi * (2 * xx - 7 * yy)
+        )
+
+    x = torch.arange(64, dtype=torch.float64) / 64
+    xx, _ = torch.meshgrid(x, x, indexing="xy")
+    # Mode 20 is beyond what a 32-point grid holds: truncation removes it, no aliasing.
+    fine = sample(64) + 0.1 * torch.sin(2 * math.pi * 20 * xx)
+    coarse = spectral_truncate(fine[None, None], 32)[0, 0]
+    assert coarse.shape == (32, 32)
+    torch.testing.assert_close(coarse, sample(32), rtol=0, atol=1e-12)
