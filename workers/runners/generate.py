@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,9 @@ from physics.flows import get_flow
 from physics.io import DatasetWriter
 from physics.resample import spectral_truncate
 from workers.context import JobContext
+
+# Progress inside a long batch, without an event row per snapshot.
+REPORT_EVERY_S = 1.0
 
 
 def run_generate(ctx: JobContext) -> dict[str, Any]:
@@ -40,6 +44,7 @@ def run_generate(ctx: JobContext) -> dict[str, Any]:
     }
     total_steps = n_traj * (n_snap - 1)
     done = 0
+    last_report = time.monotonic()
     with ctx.artifacts.atomic_write(relative) as tmp:
         writer = DatasetWriter(tmp, "vorticity", n_traj, times, n_out, flow.length, attrs)
         try:
@@ -63,13 +68,16 @@ def run_generate(ctx: JobContext) -> dict[str, Any]:
                         )
                     block[:, t] = spectral_truncate(w, n_out)[:, 0].cpu().numpy()
                     done += count
+                    if time.monotonic() - last_report > REPORT_EVERY_S:
+                        last_report = time.monotonic()
+                        ctx.report("progress", {"snapshots_done": done}, done / total_steps)
+                writer.write(start, block)
                 ctx.report(
                     "progress",
                     {"trajectories_done": start + count, "n_trajectories": n_traj},
                     progress=done / max(total_steps, 1),
                     message=f"{start + count}/{n_traj} trajectories",
                 )
-                writer.write(start, block)
         finally:
             writer.close()
 
