@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -128,10 +129,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def _add_params(parser: argparse.ArgumentParser, schema: type[BaseModel]) -> None:
     """One --option per job parameter, taken from the job's pydantic schema."""
     for name, field in schema.model_fields.items():
-        if name in ("queue", "config"):
+        if name == "queue":
             continue
         flag = "--" + name.replace("_", "-")
-        parser.add_argument(flag, dest=f"param_{name}", default=None, help=field.description)
+        # Dict-valued parameters (a model's config) are given as JSON.
+        kind = json.loads if field.annotation == dict[str, Any] else None
+        parser.add_argument(
+            flag,
+            dest=f"param_{name}",
+            default=None,
+            type=kind,
+            help=field.description or ("JSON object" if kind else None),
+        )
     parser.add_argument(
         "--wait",
         action=argparse.BooleanOptionalAction,
