@@ -60,7 +60,7 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
         if event.get("total_steps"):
             progress = event["step"] / event["total_steps"]
         elif "epoch" in event:
-            progress = (event["epoch"] + 1) / p["epochs"]
+            progress = event["epoch"] / p["epochs"]  # epochs count from 1
         ctx.report(event.get("type", "train"), event, progress=progress)
 
     try:
