@@ -42,6 +42,7 @@ class ArtifactStore:
         os.close(fd)
         try:
             yield Path(tmp)
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; the app and workers may be other users
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):

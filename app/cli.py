@@ -42,11 +42,13 @@ def _pin_broker() -> Any:
 def _prepare() -> None:
     from app.artifacts import ArtifactStore
     from app.db.session import get_database
-    from app.examples import register_examples
+    from app.examples import register_demo_model, register_examples
 
     settings = _settings()
     db = get_database(settings.resolved_database_url)
-    register_examples(db, ArtifactStore(settings.resolved_artifact_root))
+    artifacts = ArtifactStore(settings.resolved_artifact_root)
+    register_examples(db, artifacts)
+    register_demo_model(db, artifacts)
 
 
 def worker_command(queues: str, concurrency: int, name: str) -> list[str]:
