@@ -1,0 +1,178 @@
+"""Small layout pieces shared by the pages: the nav bar, cards, badges, progress bars,
+form rows and formatting helpers. Pure functions returning Dash components."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from dash import dcc, html
+
+NAV = (
+    ("/", "Runs"),
+    ("/rollout", "Rollout"),
+    ("/upload", "Upload"),
+    ("/data", "Data"),
+    ("/train", "Train"),
+    ("/models", "Models"),
+)
+
+STATUS_LABELS = {
+    "queued": "queued",
+    "running": "running",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
+
+
+def navbar() -> html.Header:
+    links = [
+        dcc.Link(label, href=path, id={"type": "nav-link", "path": path}, className="nav-link")
+        for path, label in NAV
+    ]
+    return html.Header(
+        html.Div(
+            [
+                dcc.Link(
+                    [html.Span(className="brand-mark"), html.Span("Eddyscope")],
+                    href="/",
+                    className="brand",
+                ),
+                html.Nav(links, className="nav-links"),
+                html.Span("neural operators for turbulent flows", className="nav-tagline"),
+            ],
+            className="navbar-inner",
+        ),
+        className="navbar",
+    )
+
+
+def page(title: str, subtitle: str | None, *children: Any, actions: Any = None) -> html.Main:
+    header = [
+        html.Div([html.H1(title), html.P(subtitle, className="subtitle") if subtitle else None])
+    ]
+    if actions is not None:
+        header.append(html.Div(actions, className="page-actions"))
+    return html.Main([html.Div(header, className="page-header"), *children], className="page")
+
+
+def card(
+    title: str | None, *children: Any, className: str = "", id: str | None = None
+) -> html.Section:
+    kwargs = {"id": id} if id else {}
+    body = [html.H2(title, className="card-title")] if title else []
+    return html.Section([*body, *children], className=f"card {className}".strip(), **kwargs)
+
+
+def alert(message: Any, kind: str = "info", **kwargs: Any) -> html.Div:
+    """kind: info, success, error, warning."""
+    return html.Div(message, className=f"alert alert-{kind}", role="alert", **kwargs)
+
+
+def status_badge(status: str | None) -> html.Span:
+    status = status or "unknown"
+    return html.Span(STATUS_LABELS.get(status, status), className=f"badge badge-{status}")
+
+
+def progress_bar(fraction: float | None, status: str | None = None) -> html.Div:
+    pct = max(0.0, min(1.0, float(fraction or 0.0))) * 100
+    return html.Div(
+        [
+            html.Div(
+                className=f"progress-fill progress-{status or 'unknown'}",
+                style={"width": f"{pct:.1f}%"},
+            ),
+        ],
+        className="progress",
+        title=f"{pct:.0f}%",
+    )
+
+
+def form_row(
+    label: str, control: Any, help_text: str | None = None, html_for: str | None = None
+) -> html.Div:
+    return html.Div(
+        [
+            html.Label(label, htmlFor=html_for, className="form-label"),
+            control,
+            html.Small(help_text, className="form-help") if help_text else None,
+        ],
+        className="form-row",
+    )
+
+
+def number_input(id: str, value: float | int | None, **kwargs: Any) -> dcc.Input:
+    return dcc.Input(id=id, type="number", value=value, className="input", debounce=False, **kwargs)
+
+
+def empty_row(columns: int, message: str) -> html.Tr:
+    return html.Tr(html.Td(message, colSpan=columns, className="empty-cell"))
+
+
+def table(headers: list[str], rows: list[Any], className: str = "") -> html.Table:
+    return html.Table(
+        [html.Thead(html.Tr([html.Th(h) for h in headers])), html.Tbody(rows)],
+        className=f"table {className}".strip(),
+    )
+
+
+# --- formatting -----------------------------------------------------------------------
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.rstrip("Z")).replace(tzinfo=UTC)
+
+
+def fmt_time(value: str | None, now: datetime | None = None) -> str:
+    """HH:MM:SS for today (UTC), else the date and minutes; an em dash for nothing."""
+    when = parse_time(value)
+    if when is None:
+        return "—"
+    now = now or datetime.now(UTC)
+    if when.date() == now.date():
+        return when.strftime("%H:%M:%S")
+    return when.strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def job_duration(job: dict[str, Any], now: datetime | None = None) -> str:
+    start = parse_time(job.get("started_at"))
+    if start is None:
+        return ""
+    end = parse_time(job.get("finished_at")) or now or datetime.now(UTC)
+    return fmt_duration((end - start).total_seconds())
+
+
+def fmt_number(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.{digits}g}"
+
+
+def fmt_count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def fmt_shape(shape: list[int] | tuple[int, ...] | None) -> str:
+    return "×".join(str(s) for s in shape) if shape else "—"
+
+
+# Plotly configs: fields keep the mode bar (zoom, PNG download); small charts stay clean
+# (drag to zoom, double-click to reset).
+FIELD_GRAPH = {"displaylogo": False, "toImageButtonOptions": {"scale": 2}}
+CHART_GRAPH = {"displaylogo": False, "displayModeBar": False}

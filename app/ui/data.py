@@ -1,0 +1,372 @@
+"""What the pages read and write, as plain JSON-ready dicts.
+
+Every function here is synchronous (SQL, HDF5, torch) and quick; callbacks call them
+through ``asyncio.to_thread`` so the event loop that also serves the API never waits on
+them. The same services as the REST API are used (job submission, rollouts, the
+initial-condition store), so the UI and the API cannot disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from app import jobs, rollouts
+from app.db.tables import Dataset, InitialCondition, Job, JobEvent, Model, Rollout
+from app.ic_store import load_initial_condition, store_initial_condition
+from app.job_params import InvalidParams, validate_params
+from app.ui.context import get_state
+from app.uploads import UploadError
+
+__all__ = ["InvalidParams", "UploadError"]
+
+
+def _time(value: datetime | None) -> str | None:
+    # Stored naive UTC; the browser is told so with the trailing Z.
+    return value.isoformat(timespec="seconds") + "Z" if value else None
+
+
+def job_dict(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "queue": job.queue,
+        "params": job.params or {},
+        "progress": float(job.progress or 0.0),
+        "message": job.message,
+        "error": job.error,
+        "result": job.result or {},
+        "created_at": _time(job.created_at),
+        "started_at": _time(job.started_at),
+        "finished_at": _time(job.finished_at),
+    }
+
+
+# --- jobs -----------------------------------------------------------------------------
+
+
+def list_jobs(limit: int = 100) -> list[dict[str, Any]]:
+    state = get_state()
+    with state.db.session() as session:
+        rows = session.scalars(select(Job).order_by(Job.created_at.desc()).limit(limit)).all()
+        out = [job_dict(job) for job in rows]
+        # A rollout publishes its id early, but look it up too for jobs that did not.
+        missing = [
+            j["id"] for j in out if j["kind"] == "rollout" and "rollout_id" not in j["result"]
+        ]
+        if missing:
+            found = dict(
+                session.execute(
+                    select(Rollout.job_id, Rollout.id).where(Rollout.job_id.in_(missing))
+                ).all()
+            )
+            for j in out:
+                if j["id"] in found:
+                    j["result"] = {**j["result"], "rollout_id": found[j["id"]]}
+    return out
+
+
+def get_job(job_id: str) -> dict[str, Any] | None:
+    with get_state().db.session() as session:
+        job = session.get(Job, job_id)
+        return job_dict(job) if job else None
+
+
+def submit_job(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """Validate then submit, exactly as ``POST /api/jobs``; raises InvalidParams."""
+    state = get_state()
+    with state.db.session() as session:
+        params, queue = validate_params(session, kind, raw)
+    job = jobs.submit(state.db, state.dispatcher, kind, params, queue)
+    return {"id": job.id, "kind": job.kind, "status": job.status, "params": params}
+
+
+def cancel_job(job_id: str) -> dict[str, Any] | None:
+    state = get_state()
+    try:
+        job = jobs.cancel(state.db, state.dispatcher, job_id)
+    except jobs.JobNotFound:
+        return None
+    return job_dict(job)
+
+
+def job_events(
+    job_id: str, after: int = 0, types: tuple[str, ...] | None = None, limit: int = 5000
+) -> list[dict[str, Any]]:
+    with get_state().db.session() as session:
+        query = select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.seq > after)
+        if types:
+            query = query.where(JobEvent.type.in_(types))
+        rows = session.scalars(query.order_by(JobEvent.seq).limit(limit)).all()
+        return [{"seq": e.seq, "type": e.type, **(e.payload or {})} for e in rows]
+
+
+# --- catalog --------------------------------------------------------------------------
+
+
+def list_initial_conditions() -> list[dict[str, Any]]:
+    with get_state().db.session() as session:
+        rows = session.scalars(
+            select(InitialCondition).order_by(InitialCondition.created_at.desc())
+        ).all()
+        return [initial_condition_dict(r) for r in rows]
+
+
+def initial_condition_dict(row: InitialCondition) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "flow": row.flow,
+        "shape": list(row.shape),
+        "fields": list(row.fields),
+        "stats": dict(row.stats or {}),
+        "created_at": _time(row.created_at),
+        "example": row.name.lower().startswith("example"),
+    }
+
+
+def example_initial_condition() -> dict[str, Any] | None:
+    """The newest initial condition registered as an example (its name starts with
+    "example"), or None."""
+    with get_state().db.session() as session:
+        row = session.scalars(
+            select(InitialCondition)
+            .where(InitialCondition.name.ilike("example%"))
+            .order_by(InitialCondition.created_at.desc())
+            .limit(1)
+        ).first()
+        return initial_condition_dict(row) if row else None
+
+
+def initial_condition_field(ic_id: str) -> tuple[dict[str, Any], np.ndarray] | None:
+    state = get_state()
+    with state.db.session() as session:
+        row = session.get(InitialCondition, ic_id)
+    if row is None:
+        return None
+    return initial_condition_dict(row), load_initial_condition(state.artifacts, row)
+
+
+def store_upload(filename: str, content: bytes, flow: str) -> tuple[dict[str, Any], np.ndarray]:
+    """Store an uploaded initial condition through the same path as the REST endpoint
+    (size limit, parse, grid check, write, row); raises UploadError with a sentence."""
+    state = get_state()
+    limit = state.settings.max_upload_bytes
+    if len(content) > limit:
+        raise UploadError(f"The file is larger than the upload limit of {limit:,} bytes.", 413)
+    row = store_initial_condition(state.db, state.artifacts, flow, filename, content)
+    return initial_condition_dict(row), load_initial_condition(state.artifacts, row)
+
+
+def list_models() -> list[dict[str, Any]]:
+    with get_state().db.session() as session:
+        rows = session.scalars(select(Model).order_by(Model.created_at.desc())).all()
+        return [
+            {
+                "id": m.id,
+                "name": m.name,
+                "arch": m.arch,
+                "flow": m.flow,
+                "config": dict(m.config or {}),
+                "val_rel_l2": (m.metrics or {}).get("val_rel_l2"),
+                "persistence_rel_l2": (m.metrics or {}).get("persistence_rel_l2"),
+                "parameter_count": m.parameter_count,
+                "resolution": m.resolution,
+                "interval": m.interval,
+                "dataset_id": m.dataset_id,
+                "job_id": m.job_id,
+                "created_at": _time(m.created_at),
+            }
+            for m in rows
+        ]
+
+
+def list_datasets() -> list[dict[str, Any]]:
+    with get_state().db.session() as session:
+        rows = session.execute(
+            select(Dataset, Job.status)
+            .outerjoin(Job, Job.id == Dataset.job_id)
+            .order_by(Dataset.created_at.desc())
+        ).all()
+        return [
+            {
+                "id": d.id,
+                "name": d.name,
+                "flow": d.flow,
+                "shape": list(d.shape),
+                "params": dict(d.params or {}),
+                "job_id": d.job_id,
+                "job_status": status,
+                "created_at": _time(d.created_at),
+            }
+            for d, status in rows
+        ]
+
+
+def active_jobs(kind: str) -> list[dict[str, Any]]:
+    with get_state().db.session() as session:
+        rows = session.scalars(
+            select(Job)
+            .where(Job.kind == kind, Job.status.in_(jobs.ACTIVE))
+            .order_by(Job.created_at.desc())
+        ).all()
+        return [job_dict(j) for j in rows]
+
+
+# --- rollouts -------------------------------------------------------------------------
+
+
+def _rollout_dict(rollout: Rollout) -> dict[str, Any]:
+    # Not rollouts.describe: it opens the HDF5 file to count frames, and a poll must stay
+    # quick; the UI counts frames by the metrics it has read (one per frame).
+    return {
+        "id": rollout.id,
+        "job_id": rollout.job_id,
+        "model_id": rollout.model_id,
+        "initial_condition_id": rollout.initial_condition_id,
+        "flow": rollout.flow,
+        "steps": rollout.steps,
+        "interval": rollout.interval,
+        "resolution": rollout.resolution,
+        "created_at": _time(rollout.created_at),
+    }
+
+
+def resolve_run(ref: str) -> dict[str, Any] | None:
+    """A rollout id or a rollout job's id → {"job": ..., "rollout": ... or None}."""
+    with get_state().db.session() as session:
+        rollout = rollouts.find_rollout(session, ref)
+        if rollout is not None:
+            job = session.get(Job, rollout.job_id)
+        else:
+            job = session.get(Job, ref)
+            if job is None or job.kind != "rollout":
+                return None
+            rollout = rollouts.rollout_for_job(session, job.id)
+        return {
+            "job": job_dict(job) if job else None,
+            "rollout": _rollout_dict(rollout) if rollout else None,
+        }
+
+
+def poll_rollout(job_id: str, after: int, limit: int = 2000) -> dict[str, Any]:
+    """One live update: the job row, its rollout (once the worker created it) and at most
+    ``limit`` per-step metrics recorded after event ``after`` (as ``rollouts.metrics``).
+
+    The job is read before the metrics: a job already final here has written all of its
+    metrics, so a poll that sees a final status and fewer than ``limit`` metrics is the last.
+    """
+    with get_state().db.session() as session:
+        job = session.get(Job, job_id)
+        rollout = rollouts.rollout_for_job(session, job_id)
+        new: list[dict[str, Any]] = []
+        if rollout is not None:
+            rows = session.execute(
+                select(JobEvent.seq, JobEvent.payload)
+                .where(JobEvent.job_id == job_id, JobEvent.type == "metrics", JobEvent.seq > after)
+                .order_by(JobEvent.seq)
+                .limit(limit)
+            ).all()
+            new = [{"seq": seq, **payload} for seq, payload in rows]
+        return {
+            "job": job_dict(job) if job else None,
+            "rollout": _rollout_dict(rollout) if rollout else None,
+            "metrics": new,
+            "complete": len(new) < limit,
+        }
+
+
+def rollout_step_metrics(job_id: str, step: int) -> dict[str, Any] | None:
+    """The metrics event of one step (the step-th metrics event, checked by its payload)."""
+    with get_state().db.session() as session:
+        base = (
+            select(JobEvent.seq, JobEvent.payload)
+            .where(JobEvent.job_id == job_id, JobEvent.type == "metrics")
+            .order_by(JobEvent.seq)
+        )
+        row = session.execute(base.offset(max(step, 0)).limit(1)).first()
+        if row is not None and row.payload.get("step") == step:
+            return {"seq": row.seq, **row.payload}
+        for seq, payload in session.execute(base):
+            if payload.get("step") == step:
+                return {"seq": seq, **payload}
+    return None
+
+
+def rollout_frames(
+    rollout_id: str, k: int, sources: tuple[str, ...]
+) -> tuple[dict[str, np.ndarray | None], float | None]:
+    """Frame ``k`` of each source; a source that is missing or not yet written is None."""
+    state = get_state()
+    with state.db.session() as session:
+        rollout = rollouts.find_rollout(session, rollout_id)
+    out: dict[str, np.ndarray | None] = dict.fromkeys(sources)
+    t = None
+    if rollout is None:
+        return out, None
+    # The error is model − reference: computed here from the two frames already read.
+    for source in [s for s in ("model", "reference") if s in sources or "error" in sources]:
+        try:
+            out[source], t = rollouts.frame(state.artifacts, rollout, k, source)
+        except (IndexError, KeyError, OSError):
+            out[source] = None
+    if "error" in sources and out.get("model") is not None and out.get("reference") is not None:
+        out["error"] = out["model"] - out["reference"]
+    return {s: out.get(s) for s in sources}, t
+
+
+def field_spectrum(field: np.ndarray, flow_name: str) -> tuple[list[int], list[float]]:
+    """Energy spectrum of one 2D vorticity field on the flow's domain."""
+    import torch
+
+    from physics.flows import get_flow
+    from physics.spectra import energy_spectrum
+
+    w = torch.from_numpy(np.asarray(field, dtype=np.float64))[None, None]
+    k, e = energy_spectrum(w, get_flow(flow_name).length)
+    return [int(x) for x in k.tolist()], [float(x) for x in e[0].tolist()]
+
+
+def flow_names() -> list[tuple[str, str]]:
+    """(name, description) of every registered flow."""
+    from physics.flows import FLOWS
+
+    return [(name, flow.description) for name, flow in FLOWS.items()]
+
+
+def flow_length(flow_name: str) -> float:
+    from physics.flows import get_flow
+
+    try:
+        return float(get_flow(flow_name).length)
+    except ValueError:
+        return 1.0
+
+
+def check_model_config(arch: str, config: dict[str, Any], dataset_id: str | None) -> int | None:
+    """Check an architecture config before submitting (the worker would fail later);
+    returns its parameter count. Raises InvalidParams with a sentence."""
+    from models.registry import MODELS
+
+    spec = MODELS.get(arch)
+    if spec is None:
+        raise InvalidParams(f"Unknown model {arch!r}; known models: {', '.join(MODELS)}.")
+    try:
+        parsed = spec.config_cls.from_dict(config)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParams(f"config: {exc}.") from exc
+    modes = getattr(parsed, "modes", None)
+    if modes and dataset_id:
+        with get_state().db.session() as session:
+            dataset = session.get(Dataset, dataset_id)
+        if dataset is not None and dataset.shape and 2 * modes > min(dataset.shape[-2:]):
+            raise InvalidParams(
+                f"config.modes: {modes} Fourier modes need a grid of at least {2 * modes} points "
+                f"per side; the dataset's grid is {dataset.shape[-1]}."
+            )
+    count = getattr(parsed, "parameter_count", None)
+    return count() if callable(count) else None

@@ -1,0 +1,476 @@
+"""Plotly figures for the UI, built by pure functions of plain data (numpy arrays, lists,
+dicts of metrics) so tests can call them without a browser or a server.
+
+Conventions: vorticity and error fields use the diverging ``RdBu_r`` map with a colour range
+symmetric about zero (so white is ω = 0); spectra are drawn on log-log axes; every figure
+takes a ``uirevision`` so a user's zoom survives the live updates of a running job.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+FONT = "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+INK = "#1f2933"
+MUTED = "#7b8794"
+GRID = "#e4e7eb"
+
+COLORS = {
+    "reference": "#1f4e79",
+    "model": "#d1495b",
+    "error": "#6c5b7b",
+    "train": "#7a9cc6",
+    "validation": "#d1495b",
+    "persistence": "#8d99ae",
+    "guide": "#b0b8c1",
+}
+DIVERGING = "RdBu_r"
+FIELD_TITLES = {
+    "model": "Model",
+    "reference": "Reference solver",
+    "error": "Error (model − reference)",
+}
+# Largest side of a heatmap sent to the browser; bigger fields are shown every s-th point.
+MAX_PIXELS = 192
+# Spectral values this far below the peak are round-off, not physics: they are not drawn.
+SPECTRUM_FLOOR = 1e-14
+
+_AXIS = dict(
+    showgrid=True,
+    gridcolor=GRID,
+    zeroline=False,
+    showline=True,
+    linecolor="#9aa5b1",
+    mirror=True,
+    ticks="outside",
+    tickcolor="#9aa5b1",
+    ticklen=4,
+    automargin=True,
+    title_font=dict(size=12, color=MUTED),
+    title_standoff=8,
+)
+
+TEMPLATE = go.layout.Template(
+    layout=dict(
+        font=dict(family=FONT, size=12, color=INK),
+        paper_bgcolor="#ffffff",
+        plot_bgcolor="#ffffff",
+        modebar=dict(bgcolor="rgba(255,255,255,0.8)", color="#9aa5b1", activecolor="#1f4e79"),
+        colorway=[COLORS["reference"], COLORS["model"], COLORS["error"], "#edae49", "#00798c"],
+        xaxis=_AXIS,
+        yaxis=_AXIS,
+        margin=dict(l=64, r=16, t=48, b=48),
+        legend=dict(
+            orientation="h", yanchor="bottom", y=1.01, x=0, xanchor="left", bgcolor="rgba(0,0,0,0)"
+        ),
+        title=dict(font=dict(size=13, color=INK), x=0, xanchor="left", xref="paper"),
+        hoverlabel=dict(font=dict(family=FONT, size=12)),
+        hovermode="x unified",
+    )
+)
+
+
+def _base_layout(fig: go.Figure, uirevision: Any, title: str | None = None) -> go.Figure:
+    fig.update_layout(template=TEMPLATE, uirevision=uirevision)
+    if title:
+        # Title on the first line, the legend on the second, both above the plot.
+        fig.update_layout(
+            title=dict(text=title, y=1.0, yref="container", yanchor="top", pad=dict(t=10)),
+            margin=dict(t=72),
+        )
+    return fig
+
+
+def empty_figure(message: str = "No data yet.", uirevision: Any = None) -> go.Figure:
+    """A blank figure that says why it is blank (no axes, one centred note)."""
+    fig = go.Figure()
+    _base_layout(fig, uirevision)
+    fig.update_layout(
+        xaxis=dict(visible=False),
+        yaxis=dict(visible=False),
+        hovermode=False,
+        margin=dict(l=16, r=16, t=16, b=16),
+        annotations=[
+            dict(
+                text=message,
+                x=0.5,
+                y=0.5,
+                xref="paper",
+                yref="paper",
+                showarrow=False,
+                font=dict(size=13, color=MUTED),
+            )
+        ],
+    )
+    return fig
+
+
+# --- fields ---------------------------------------------------------------------------
+
+
+def symmetric_limit(*arrays: np.ndarray | None) -> float:
+    """The largest |value| over the arrays (finite values only), never 0: the half-width of
+    a colour range centred on zero."""
+    peak = 0.0
+    for array in arrays:
+        if array is None:
+            continue
+        values = np.asarray(array)
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            peak = max(peak, float(np.abs(finite).max()))
+    return peak if peak > 0 else 1.0
+
+
+def downsample(field: np.ndarray, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, int]:
+    """Every s-th point along each axis so neither side exceeds ``max_pixels``; returns the
+    view and the stride s."""
+    field = np.asarray(field)
+    stride = max(1, math.ceil(max(field.shape) / max_pixels))
+    return field[::stride, ::stride], stride
+
+
+def fields_figure(
+    fields: Mapping[str, np.ndarray | None],
+    *,
+    length: float = 1.0,
+    t: float | None = None,
+    step: int | None = None,
+    titles: Mapping[str, str] | None = None,
+    uirevision: Any = None,
+    max_pixels: int = MAX_PIXELS,
+) -> go.Figure:
+    """Side-by-side heatmaps of 2D fields shaped (ny, nx) on [0, length)².
+
+    Keys are panel names in display order; ``"error"`` panels get their own colour range,
+    every other panel shares one (so model and reference are directly comparable). Both
+    ranges are symmetric about zero. ``None`` values are skipped.
+    """
+    panels = [(name, np.asarray(a)) for name, a in fields.items() if a is not None]
+    if not panels:
+        return empty_figure("No field to show yet.", uirevision)
+    titles = {**FIELD_TITLES, **(titles or {})}
+    vorticity = [a for name, a in panels if name != "error"]
+    errors = [a for name, a in panels if name == "error"]
+    limits = {"coloraxis": symmetric_limit(*vorticity), "coloraxis2": symmetric_limit(*errors)}
+
+    fig = make_subplots(
+        rows=1,
+        cols=len(panels),
+        subplot_titles=[titles.get(name, name) for name, _ in panels],
+        horizontal_spacing=0.04 if len(panels) > 1 else 0.0,
+    )
+    for col, (name, array) in enumerate(panels, start=1):
+        shown, stride = downsample(array, max_pixels)
+        ny, nx = array.shape[-2:]
+        x = (np.arange(0, nx, stride) * (length / nx)).astype(np.float32)
+        y = (np.arange(0, ny, stride) * (length / ny)).astype(np.float32)
+        axis = "coloraxis2" if name == "error" else "coloraxis"
+        fig.add_trace(
+            go.Heatmap(
+                z=shown.astype(np.float32),
+                x=x,
+                y=y,
+                coloraxis=axis,
+                name=titles.get(name, name),
+                hovertemplate="x=%{x:.3f}, y=%{y:.3f}<br>%{z:.4g}<extra>"
+                + titles.get(name, name)
+                + "</extra>",
+            ),
+            row=1,
+            col=col,
+        )
+        xaxis = "x" if col == 1 else f"x{col}"
+        bare = dict(showgrid=False, showline=False, ticks="", showticklabels=False)
+        fig.update_xaxes(row=1, col=col, range=[0, length], constrain="domain", **bare)
+        fig.update_yaxes(
+            row=1,
+            col=col,
+            range=[0, length],
+            scaleanchor=xaxis,
+            scaleratio=1,
+            constrain="domain",
+            **bare,
+        )
+
+    def colorbar(names: set[str], title: str) -> dict[str, Any]:
+        # Horizontal, under the panels it belongs to: centred on their (paper) domain, and
+        # sized in pixels, since square panels are narrower than their domain when wide.
+        domains = [
+            fig.layout[f"xaxis{'' if i == 1 else i}"].domain
+            for i, (name, _) in enumerate(panels, start=1)
+            if (name == "error") == ("error" in names)
+        ]
+        lo, hi = min(d[0] for d in domains), max(d[1] for d in domains)
+        return dict(
+            orientation="h",
+            x=(lo + hi) / 2,
+            xanchor="center",
+            lenmode="pixels",
+            len=200 * len(domains),
+            y=-0.03,
+            yanchor="top",
+            thickness=10,
+            title=dict(text=title, side="right", font=dict(size=13, color=INK)),
+            tickfont=dict(size=11),
+            outlinewidth=0,
+        )
+
+    layout: dict[str, Any] = {}
+    if vorticity:
+        lim = limits["coloraxis"]
+        layout["coloraxis"] = dict(
+            colorscale=DIVERGING, cmin=-lim, cmax=lim, colorbar=colorbar({"vorticity"}, "ω")
+        )
+    if errors:
+        lim = limits["coloraxis2"]
+        layout["coloraxis2"] = dict(
+            colorscale=DIVERGING, cmin=-lim, cmax=lim, colorbar=colorbar({"error"}, "Δω")
+        )
+    _base_layout(fig, uirevision)
+    fig.update_layout(
+        **layout,
+        hovermode="closest",
+        plot_bgcolor="#ffffff",
+        margin=dict(l=8, r=8, t=36 if t is None else 56, b=56),
+    )
+    if t is not None:
+        label = f"t = {t:.4g}" + (f"  ·  step {step}" if step is not None else "")
+        fig.update_layout(title=dict(text=label, y=0.98, yanchor="top"))
+    for annotation in fig.layout.annotations:
+        annotation.font = dict(size=12, color=INK)
+    return fig
+
+
+# --- spectra --------------------------------------------------------------------------
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789.", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹·")
+
+
+def _positive(values: Sequence[float] | np.ndarray, floor: float) -> list[float | None]:
+    out: list[float | None] = []
+    for v in values:
+        v = float(v)
+        out.append(v if math.isfinite(v) and v > floor else None)
+    return out
+
+
+def spectrum_figure(
+    k: Sequence[float] | np.ndarray | None,
+    spectra: Mapping[str, Sequence[float] | np.ndarray | None],
+    *,
+    title: str | None = None,
+    slope: float | None = -3.0,
+    uirevision: Any = None,
+) -> go.Figure:
+    """Energy spectra E(k) on log-log axes, one line per named spectrum.
+
+    k = 0 (the mean) and values at round-off level (below ``SPECTRUM_FLOOR`` × the peak)
+    cannot be shown on a log axis and are dropped. With ``slope``, a dotted guide line
+    k^slope (−3: the 2D enstrophy cascade) is drawn through the first spectrum at k = 4.
+    """
+    present = {name: s for name, s in spectra.items() if s is not None and len(s)}
+    if k is None or not len(k) or not present:
+        return empty_figure("No spectrum yet.", uirevision)
+    k = np.asarray(k, dtype=float)
+    keep = k > 0
+    ks = k[keep]
+    peak = max(float(np.nanmax(np.asarray(s, dtype=float))) for s in present.values())
+    floor = peak * SPECTRUM_FLOOR if peak > 0 else 0.0
+
+    fig = go.Figure()
+    for name, values in present.items():
+        values = np.asarray(values, dtype=float)[keep]
+        key = name.lower().split()[0]
+        fig.add_trace(
+            go.Scatter(
+                x=ks.tolist(),
+                y=_positive(values, floor),
+                mode="lines",
+                name=name,
+                line=dict(color=COLORS.get(key), width=2),
+                connectgaps=False,
+                hovertemplate="k=%{x:.0f}  E=%{y:.3e}<extra>" + name + "</extra>",
+            )
+        )
+    if slope is not None and len(ks) > 4:
+        first = np.asarray(next(iter(present.values())), dtype=float)[keep]
+        anchor = min(3, len(ks) - 1)  # k = 4 when k runs 1, 2, 3, ...
+        if math.isfinite(first[anchor]) and first[anchor] > 0:
+            guide = first[anchor] * (ks / ks[anchor]) ** slope
+            label = "k" + f"{slope:g}".translate(_SUPERSCRIPT)
+            fig.add_trace(
+                go.Scatter(
+                    x=ks.tolist(),
+                    y=_positive(guide, floor),
+                    mode="lines",
+                    name=label,
+                    line=dict(color=COLORS["guide"], width=1, dash="dot"),
+                    hoverinfo="skip",
+                )
+            )
+    _base_layout(fig, uirevision, title)
+    fig.update_layout(hovermode="closest")
+    # Plain integers on the wavenumber axis (1 2 5 10 20 …), not 1 2 5 10 2 5.
+    ticks = [m * 10**e for e in range(0, 5) for m in (1, 2, 5) if m * 10**e <= ks.max() * 1.5]
+    fig.update_xaxes(
+        type="log", title_text="wavenumber k", tickvals=ticks, ticktext=[str(t) for t in ticks]
+    )
+    fig.update_yaxes(type="log", title_text="energy spectrum E(k)", exponentformat="power")
+    return fig
+
+
+# --- time series ----------------------------------------------------------------------
+
+
+def time_series_figure(
+    t: Sequence[float] | None,
+    series: Mapping[str, Sequence[float | None] | None],
+    *,
+    y_title: str,
+    x_title: str = "time t",
+    title: str | None = None,
+    log_y: bool = False,
+    marker_t: float | None = None,
+    dashed: Sequence[str] = (),
+    empty_message: str = "No data yet.",
+    uirevision: Any = None,
+) -> go.Figure:
+    """Curves against time, one per named series (missing or None series are skipped);
+    ``marker_t`` draws a vertical line at the frame being shown."""
+    present = {
+        name: s for name, s in series.items() if s is not None and any(v is not None for v in s)
+    }
+    if not t or not present:
+        return empty_figure(empty_message, uirevision)
+    fig = go.Figure()
+    x = [float(v) for v in t]
+    for name, values in present.items():
+        key = name.lower().split()[0]
+        y = [None if v is None or not math.isfinite(float(v)) else float(v) for v in values]
+        if log_y:
+            y = [v if v is not None and v > 0 else None for v in y]
+        fig.add_trace(
+            go.Scatter(
+                x=x[: len(y)],
+                y=y,
+                mode="lines+markers" if len(y) <= 60 else "lines",
+                marker=dict(size=4),
+                name=name,
+                line=dict(
+                    color=COLORS.get(key), width=2, dash="dash" if name in dashed else "solid"
+                ),
+            )
+        )
+    _base_layout(fig, uirevision, title)
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear", exponentformat="power")
+    if marker_t is not None:
+        fig.add_vline(x=float(marker_t), line=dict(color=MUTED, width=1, dash="dot"))
+    return fig
+
+
+def error_curve_figure(
+    series: Mapping[str, Sequence[Any]], *, marker_t: float | None = None, uirevision: Any = None
+) -> go.Figure:
+    """Relative L2 error of the model against the reference solver, against time."""
+    has_model = any(v is not None for v in series.get("rel_l2") or [])
+    return time_series_figure(
+        series.get("t"),
+        {"model vs reference": series.get("rel_l2")} if has_model else {},
+        y_title="relative L2 error",
+        title="Error growth",
+        marker_t=marker_t,
+        empty_message=(
+            "Reference solver only: no model, so no error curve."
+            if series.get("t")
+            else "The error curve appears when the rollout starts."
+        ),
+        uirevision=uirevision,
+    )
+
+
+def energy_curve_figure(
+    series: Mapping[str, Sequence[Any]], *, marker_t: float | None = None, uirevision: Any = None
+) -> go.Figure:
+    """Kinetic energy of the reference and (when present) the model against time."""
+    return time_series_figure(
+        series.get("t"),
+        {
+            "reference": series.get("energy_reference"),
+            "model": series.get("energy_model"),
+        },
+        y_title="kinetic energy ½⟨|u|²⟩",
+        title="Energy",
+        marker_t=marker_t,
+        empty_message="The energy curve appears when the rollout starts.",
+        uirevision=uirevision,
+    )
+
+
+def loss_figure(
+    train_events: Sequence[Mapping[str, Any]],
+    epoch_events: Sequence[Mapping[str, Any]],
+    *,
+    epochs: int | None = None,
+    uirevision: Any = None,
+) -> go.Figure:
+    """Training loss per train event and validation relative L2 per epoch against the
+    persistence baseline (predicting ω(t + Δt) = ω(t)), on a log y axis, against epochs.
+
+    Train events carry ``step`` and ``total_steps``; with the run's number of ``epochs``
+    they sit at fractional epochs ``step / total_steps · epochs``, else at their epoch.
+    Epoch events (numbered from 1) sit at the end of their epoch.
+    """
+    if not train_events and not epoch_events:
+        return empty_figure("The loss curve appears when training starts.", uirevision)
+    fig = go.Figure()
+    if train_events:
+        x = [
+            e["step"] / e["total_steps"] * epochs
+            if epochs and e.get("total_steps")
+            else float(e["epoch"])
+            for e in train_events
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=_positive([e["train_loss"] for e in train_events], 0.0),
+                mode="lines",
+                name="training loss",
+                line=dict(color=COLORS["train"], width=1.5),
+            )
+        )
+    if epoch_events:
+        ex = [int(e["epoch"]) for e in epoch_events]
+        fig.add_trace(
+            go.Scatter(
+                x=ex,
+                y=_positive([e["val_rel_l2"] for e in epoch_events], 0.0),
+                mode="lines+markers",
+                name="validation rel. L2",
+                line=dict(color=COLORS["validation"], width=2),
+                marker=dict(size=6),
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=ex,
+                y=_positive([e["persistence_rel_l2"] for e in epoch_events], 0.0),
+                mode="lines",
+                name="persistence baseline",
+                line=dict(color=COLORS["persistence"], width=2, dash="dash"),
+            )
+        )
+    _base_layout(fig, uirevision, "Loss")
+    fig.update_xaxes(title_text="epoch", rangemode="tozero")
+    # Validation numbers often span a narrow range: plain 3-digit labels read best there.
+    fig.update_yaxes(title_text="relative L2", type="log", tickformat=".3g")
+    return fig

@@ -1,0 +1,528 @@
+"""``/rollout`` and ``/rollout/<id>``: start a rollout and watch it live, or reopen one.
+
+Live updates: an Interval (500 ms) polls the job row and the per-step metrics recorded
+after the last event already read (``seq``), and appends them to the ``rollout-series``
+store with a Patch, so each poll moves only what is new. A second callback redraws the
+fields (read from the SWMR HDF5 file), the spectra and the curves whenever the series grows
+or, once the run has ended, when the frame slider moves.
+
+``<id>`` is a rollout id or the id of a rollout job (a queued job has no rollout yet).
+Start submits the job and moves to ``/rollout/<job id>``, so a live run and a reopened one
+are the same page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from dash import Input, Output, Patch, State, callback, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from app.ui import data, figures
+from app.ui.components import (
+    CHART_GRAPH,
+    FIELD_GRAPH,
+    alert,
+    card,
+    fmt_shape,
+    form_row,
+    number_input,
+    page,
+    progress_bar,
+    status_badge,
+)
+
+POLL_MS = 500
+REFERENCE_ONLY = "__reference__"
+RANDOM_FIELD = "__random__"
+DEFAULT_STEPS = 50
+FINAL = ("succeeded", "failed", "cancelled")
+SERIES_KEYS = (
+    "t",
+    "step",
+    "rel_l2",
+    "energy_reference",
+    "energy_model",
+    "enstrophy_reference",
+    "enstrophy_model",
+)
+
+
+def empty_series() -> dict[str, Any]:
+    return {**{key: [] for key in SERIES_KEYS}, "latest": None}
+
+
+def layout(
+    rollout_id: str | None = None,
+    ic: str | None = None,
+    model: str | None = None,
+    example: str | None = None,
+    **_query: Any,
+) -> html.Main:
+    query = {"ref": rollout_id, "ic": ic, "model": model, "example": bool(example)}
+    return page(
+        "Rollout",
+        "A model stepped autoregressively beside the reference solver, frame by frame.",
+        # "callback-nav": setting the address after Start makes the pages router draw the
+        # page for /rollout/<id>, exactly as when a run is reopened.
+        dcc.Location(id="rollout-url", refresh="callback-nav"),
+        dcc.Store(id="rollout-query", data=query),
+        dcc.Store(id="rollout-run", data={"ref": rollout_id} if rollout_id else {}),
+        dcc.Store(id="rollout-series", data=empty_series()),
+        dcc.Interval(id="rollout-interval", interval=POLL_MS, disabled=rollout_id is None),
+        html.Div(
+            [
+                html.Div(
+                    [
+                        card(
+                            "Set up",
+                            form_row(
+                                "Initial condition",
+                                dcc.Dropdown(
+                                    id="rollout-ic",
+                                    placeholder="Loading…",
+                                    clearable=False,
+                                    className="dropdown",
+                                ),
+                                html_for="rollout-ic",
+                            ),
+                            form_row(
+                                "Model",
+                                dcc.Dropdown(
+                                    id="rollout-model",
+                                    options=[
+                                        {"label": "Reference solver only", "value": REFERENCE_ONLY}
+                                    ],
+                                    value=REFERENCE_ONLY,
+                                    clearable=False,
+                                    className="dropdown",
+                                ),
+                                html_for="rollout-model",
+                            ),
+                            html.Div(
+                                [
+                                    form_row(
+                                        "Steps",
+                                        number_input(
+                                            "rollout-steps",
+                                            DEFAULT_STEPS,
+                                            min=1,
+                                            max=10_000,
+                                            step=1,
+                                        ),
+                                    ),
+                                    form_row(
+                                        "Interval Δt",
+                                        number_input(
+                                            "rollout-dt",
+                                            None,
+                                            min=0,
+                                            step="any",
+                                            placeholder="auto",
+                                        ),
+                                        "Empty: the model's Δt, else 0.25.",
+                                    ),
+                                ],
+                                className="form-inline",
+                            ),
+                            html.Button(
+                                "Start",
+                                id="rollout-start",
+                                className="button button-primary",
+                                n_clicks=0,
+                            ),
+                            html.Div(id="rollout-feedback"),
+                            className="setup-card",
+                        ),
+                        card(
+                            "Run",
+                            html.Div(
+                                [
+                                    html.Span(
+                                        "Nothing running. Choose a field and press Start.",
+                                        className="muted",
+                                    )
+                                ],
+                                id="rollout-status",
+                                className="status-line",
+                            ),
+                            html.Div(id="rollout-details", className="run-details"),
+                            className="status-card",
+                        ),
+                    ],
+                    className="side-column",
+                ),
+                card(
+                    None,
+                    dcc.Graph(
+                        id="rollout-fields",
+                        figure=figures.empty_figure("Fields appear here when the rollout starts."),
+                        config=FIELD_GRAPH,
+                        className="graph graph-fields",
+                    ),
+                    html.Div(
+                        [
+                            html.Label("Frame", htmlFor="rollout-slider", className="form-label"),
+                            dcc.Slider(
+                                id="rollout-slider",
+                                min=0,
+                                max=1,
+                                step=1,
+                                value=None,
+                                marks=None,
+                                tooltip={"placement": "bottom", "always_visible": False},
+                                updatemode="mouseup",
+                            ),
+                        ],
+                        id="rollout-slider-wrap",
+                        className="slider-wrap hidden",
+                    ),
+                    className="fields-card",
+                ),
+            ],
+            className="grid-rollout",
+        ),
+        html.Div(
+            [
+                card(
+                    None,
+                    dcc.Graph(
+                        id="rollout-spectrum",
+                        figure=figures.empty_figure("The energy spectra appear here."),
+                        config=CHART_GRAPH,
+                        className="graph",
+                    ),
+                ),
+                card(
+                    None,
+                    dcc.Graph(
+                        id="rollout-error-curve",
+                        figure=figures.empty_figure("The error curve appears here."),
+                        config=CHART_GRAPH,
+                        className="graph",
+                    ),
+                ),
+                card(
+                    None,
+                    dcc.Graph(
+                        id="rollout-energy-curve",
+                        figure=figures.empty_figure("The energy curve appears here."),
+                        config=CHART_GRAPH,
+                        className="graph",
+                    ),
+                ),
+            ],
+            className="grid-3",
+        ),
+    )
+
+
+# --- options --------------------------------------------------------------------------
+
+
+def ic_options(ics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    options = [
+        {
+            "label": f"{ic['name']} · {ic['flow']} · {fmt_shape(ic['shape'])}"
+            + (" · example" if ic["example"] else ""),
+            "value": ic["id"],
+        }
+        for ic in ics
+    ]
+    options.append({"label": "Random field (Gaussian, 64², ns2d-forced)", "value": RANDOM_FIELD})
+    return options
+
+
+def model_options(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"label": "Reference solver only", "value": REFERENCE_ONLY}] + [
+        {
+            "label": f"{m['name']} · {m['arch']} · {m['flow']} · {m['resolution']}²"
+            f" · Δt={m['interval']:g}",
+            "value": m["id"],
+        }
+        for m in models
+    ]
+
+
+def pick_initial_condition(
+    query: dict[str, Any], ics: list[dict[str, Any]], reopened: dict | None
+) -> str:
+    ids = {ic["id"] for ic in ics}
+    if query.get("ic") in ids:
+        return query["ic"]
+    if reopened and reopened.get("initial_condition_id") in ids:
+        return reopened["initial_condition_id"]
+    if query.get("example"):
+        examples = [ic for ic in ics if ic["example"]]
+        if examples:
+            return examples[0]["id"]
+    return ics[0]["id"] if ics else RANDOM_FIELD
+
+
+@callback(
+    Output("rollout-ic", "options"),
+    Output("rollout-ic", "value"),
+    Output("rollout-ic", "placeholder"),
+    Output("rollout-model", "options"),
+    Output("rollout-model", "value"),
+    Output("rollout-steps", "value"),
+    Output("rollout-dt", "value"),
+    Input("rollout-query", "data"),
+)
+async def load_options(query: dict[str, Any] | None):
+    query = query or {}
+
+    def load():
+        ics = data.list_initial_conditions()
+        models = data.list_models()
+        run = data.resolve_run(query["ref"]) if query.get("ref") else None
+        return ics, models, run
+
+    ics, models, run = await asyncio.to_thread(load)
+    reopened = (run or {}).get("rollout")
+    params = ((run or {}).get("job") or {}).get("params") or {}
+    model_ids = {m["id"] for m in models}
+    model = query.get("model") if query.get("model") in model_ids else None
+    model = model or params.get("model_id") or REFERENCE_ONLY
+    steps = params.get("steps") or DEFAULT_STEPS
+    dt = params.get("interval")
+    ic_value = pick_initial_condition(query, ics, reopened or params)
+    placeholder = "Choose an initial condition" if ics else "No uploads yet: a random field"
+    return ic_options(ics), ic_value, placeholder, model_options(models), model, steps, dt
+
+
+# --- start ----------------------------------------------------------------------------
+
+
+def rollout_params(ic: str | None, model: str | None, steps: Any, dt: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {"steps": steps}
+    if ic and ic != RANDOM_FIELD:
+        params["initial_condition_id"] = ic
+    if model and model != REFERENCE_ONLY:
+        params["model_id"] = model
+    if dt not in (None, ""):
+        params["interval"] = dt
+    return params
+
+
+@callback(
+    Output("rollout-url", "pathname"),
+    Output("rollout-url", "search"),
+    Output("rollout-feedback", "children"),
+    Input("rollout-start", "n_clicks"),
+    State("rollout-ic", "value"),
+    State("rollout-model", "value"),
+    State("rollout-steps", "value"),
+    State("rollout-dt", "value"),
+    prevent_initial_call=True,
+)
+async def start(n_clicks: int, ic: str | None, model: str | None, steps: Any, dt: Any):
+    """Submit the rollout, then go to its address, /rollout/<job id>: the page is drawn
+    again for that run (the same view as reopening it later), and follows it live."""
+    if not n_clicks:
+        raise PreventUpdate
+    if steps in (None, ""):
+        message = alert("Steps: enter how many steps to roll out (1 to 10,000).", "error")
+        return no_update, no_update, message
+    try:
+        job = await asyncio.to_thread(
+            data.submit_job, "rollout", rollout_params(ic, model, steps, dt)
+        )
+    except data.InvalidParams as exc:
+        return no_update, no_update, alert(str(exc), "error")
+    # The query (?ic=…, ?example=1) only prefilled the form: it is not part of the address.
+    return f"/rollout/{job['id']}", "", None
+
+
+# --- poll -----------------------------------------------------------------------------
+
+
+def status_line(run: dict[str, Any]) -> list[Any]:
+    status = run.get("status") or "unknown"
+    steps = run.get("steps")
+    done = run.get("frames", 0)
+    if status == "queued":
+        text = f"Waiting for a worker on the {run.get('queue') or ''} queue…".replace("  ", " ")
+    elif status == "running":
+        step = max(done - 1, 0)
+        text = f"Running · step {step} of {steps}" if steps else "Running"
+    elif status == "succeeded":
+        text = f"Succeeded · {done} frames" + (f" · {steps} steps" if steps else "")
+    elif status == "failed":
+        text = "Failed: " + (run.get("error") or run.get("message") or "no reason recorded.")
+    elif status == "cancelled":
+        text = f"Cancelled after {done} frames."
+    else:
+        text = run.get("message") or status
+    return [
+        html.Div(
+            [status_badge(status), html.Span(text, className="status-text")],
+            className="status-head",
+        ),
+        progress_bar(run.get("progress"), status),
+    ]
+
+
+def run_details(run: dict[str, Any]) -> list[Any]:
+    rows = [
+        ("Rollout", run.get("rollout_id")),
+        ("Job", run.get("job_id")),
+        ("Flow", run.get("flow")),
+        ("Grid", f"{run['resolution']}²" if run.get("resolution") else None),
+        ("Δt", f"{run['interval']:g}" if run.get("interval") else None),
+        ("Model", run.get("model_id") or "reference solver only"),
+    ]
+    return [
+        html.Dl(
+            [el for label, value in rows if value for el in (html.Dt(label), html.Dd(value))],
+            className="details",
+        )
+    ]
+
+
+def series_patch(new: list[dict[str, Any]]) -> Patch:
+    patch = Patch()
+    for key in SERIES_KEYS:
+        patch[key].extend([m.get(key) for m in new])
+    patch["latest"] = new[-1]
+    return patch
+
+
+@callback(
+    Output("rollout-run", "data"),
+    Output("rollout-series", "data"),
+    Output("rollout-status", "children"),
+    Output("rollout-details", "children"),
+    Output("rollout-interval", "disabled"),
+    Output("rollout-slider", "max"),
+    Output("rollout-slider", "value"),
+    Output("rollout-slider", "marks"),
+    Output("rollout-slider-wrap", "className"),
+    Input("rollout-interval", "n_intervals"),
+    State("rollout-run", "data"),
+    prevent_initial_call=True,
+)
+async def poll(_n: int, run: dict[str, Any] | None):
+    run = dict(run or {})
+    if not run.get("ref"):
+        raise PreventUpdate
+    reset_series = False
+    if not run.get("job_id"):
+        found = await asyncio.to_thread(data.resolve_run, run["ref"])
+        if found is None or found["job"] is None:
+            message = alert(f"There is no rollout or rollout job with id {run['ref']!r}.", "error")
+            return ({}, no_update, message, [], True) + (no_update,) * 4
+        run["job_id"] = found["job"]["id"]
+        run["seq"] = 0
+        reset_series = True
+    update = await asyncio.to_thread(data.poll_rollout, run["job_id"], run.get("seq") or 0)
+    job, rollout, new = update["job"], update["rollout"], update["metrics"]
+    if job is None:
+        gone = alert("The job was deleted.", "error")
+        return ({}, no_update, gone, [], True) + (no_update,) * 4
+    run.update(
+        status=job["status"],
+        progress=job["progress"],
+        message=job["message"],
+        error=job["error"],
+        queue=job["queue"],
+        steps=job["params"].get("steps"),
+        has_model=job["params"].get("model_id") is not None,
+        model_id=job["params"].get("model_id"),
+    )
+    if rollout is not None:
+        run.update(
+            rollout_id=rollout["id"],
+            flow=rollout["flow"],
+            resolution=rollout["resolution"],
+            interval=rollout["interval"],
+        )
+    if new:
+        run["seq"] = new[-1]["seq"]
+        run["frames"] = (0 if reset_series else run.get("frames", 0)) + len(new)
+    final = job["status"] in FINAL and update["complete"]
+
+    if reset_series:
+        series: Any = empty_series()
+        if new:
+            for key in SERIES_KEYS:
+                series[key] = [m.get(key) for m in new]
+            series["latest"] = new[-1]
+    else:
+        series = series_patch(new) if new else no_update
+
+    frames = run.get("frames", 0)
+    if final and frames > 0:
+        last = frames - 1
+        marks = {int(i): str(int(i)) for i in _mark_steps(last)}
+        slider = (last, last, marks, "slider-wrap")
+    else:
+        slider = (no_update,) * 4
+    run["final"] = final
+    return (run, series, status_line(run), run_details(run), final, *slider)
+
+
+def _mark_steps(last: int, count: int = 6) -> list[int]:
+    if last <= 0:
+        return [0]
+    stride = max(1, round(last / (count - 1)))
+    marks = list(range(0, last, stride))
+    if last - marks[-1] < stride / 2 and len(marks) > 1:
+        marks.pop()
+    return [*marks, last]
+
+
+# --- views ----------------------------------------------------------------------------
+
+
+@callback(
+    Output("rollout-fields", "figure"),
+    Output("rollout-spectrum", "figure"),
+    Output("rollout-error-curve", "figure"),
+    Output("rollout-energy-curve", "figure"),
+    Input("rollout-series", "data"),
+    Input("rollout-slider", "value"),
+    State("rollout-run", "data"),
+    prevent_initial_call=True,
+)
+async def views(series: dict[str, Any] | None, slider: int | None, run: dict[str, Any] | None):
+    run = run or {}
+    series = series or empty_series()
+    steps = series.get("step") or []
+    if not steps or not run.get("rollout_id"):
+        raise PreventUpdate
+    latest = series.get("latest") or {}
+    shown = steps[-1]
+    if run.get("final") and slider is not None and 0 <= slider < len(steps):
+        shown = steps[slider]
+    has_model = bool(run.get("has_model"))
+    sources = ("model", "reference", "error") if has_model else ("reference",)
+    revision = run["rollout_id"]
+
+    def load():
+        frames, t = data.rollout_frames(run["rollout_id"], int(shown), sources)
+        metrics = (
+            latest
+            if latest.get("step") == shown
+            else data.rollout_step_metrics(run["job_id"], int(shown))
+        )
+        return frames, t, metrics or {}
+
+    frames, t, metrics = await asyncio.to_thread(load)
+    length = data.flow_length(run.get("flow") or "ns2d-forced")
+    fields = figures.fields_figure(frames, length=length, t=t, step=shown, uirevision=revision)
+    spectra = {"reference": metrics.get("spectrum_reference")}
+    if has_model:
+        spectra = {"model": metrics.get("spectrum_model"), **spectra}
+    t_label = f"t = {metrics['t']:.4g}" if "t" in metrics else ""
+    spectrum = figures.spectrum_figure(
+        metrics.get("k"),
+        spectra,
+        title=f"Energy spectra · {t_label}".rstrip(" ·"),
+        uirevision=revision,
+    )
+    marker = metrics.get("t") if run.get("final") else None
+    error = figures.error_curve_figure(series, marker_t=marker, uirevision=revision)
+    energy = figures.energy_curve_figure(series, marker_t=marker, uirevision=revision)
+    return fields, spectrum, error, energy
