@@ -27,9 +27,16 @@ def field_stats(field: np.ndarray, length: float) -> dict[str, float]:
 
 
 def store_initial_condition(
-    db: Database, artifacts: ArtifactStore, flow_name: str, filename: str, content: bytes
+    db: Database,
+    artifacts: ArtifactStore,
+    flow_name: str,
+    filename: str,
+    content: bytes,
+    max_bytes: int | None = None,
 ) -> InitialCondition:
     """Raises UploadError (with an HTTP status and a sentence) and stores nothing on failure."""
+    if max_bytes is not None and len(content) > max_bytes:
+        raise UploadError(f"The file is larger than the upload limit of {max_bytes:,} bytes.", 413)
     try:
         flow = get_flow(flow_name)
     except UnknownFlowError as exc:

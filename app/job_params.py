@@ -29,6 +29,28 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(parts) + "."
 
 
+def check_model_config(arch: str, config: dict[str, Any], grid: int | None) -> int | None:
+    """Check an architecture and its config (and, given the data's grid, that the grid can
+    hold the model's Fourier modes) before anything is queued; returns the parameter count."""
+    spec = MODELS.get(arch)
+    if spec is None:
+        raise InvalidParams(
+            f"params.arch: unknown model {arch!r}; known models: {', '.join(MODELS)}."
+        )
+    try:
+        parsed = spec.config_cls.from_dict(config)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParams(f"params.config: {exc}") from exc
+    modes = getattr(parsed, "modes", None)
+    if modes and grid and 2 * modes > grid:
+        raise InvalidParams(
+            f"params.config.modes: {modes} Fourier modes need a grid of at least {2 * modes} "
+            f"points per side; the dataset's grid is {grid}."
+        )
+    count = getattr(parsed, "parameter_count", None)
+    return count() if callable(count) else None
+
+
 def validate_params(session: Session, kind: str, raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """Returns the normalised parameters and the queue; raises InvalidParams with a sentence."""
     try:
@@ -59,11 +81,8 @@ def validate_params(session: Session, kind: str, raw: dict[str, Any]) -> tuple[d
                 except ValueError as exc:
                     raise InvalidParams(f"params.{key}: {exc}") from exc
     elif kind == "train":
-        exists(Dataset, "dataset_id", "dataset")
-        if data["arch"] not in MODELS:
-            raise InvalidParams(
-                f"params.arch: unknown model {data['arch']!r}; known models: {', '.join(MODELS)}."
-            )
+        dataset = exists(Dataset, "dataset_id", "dataset")
+        check_model_config(data["arch"], data["config"], dataset.shape[-1])
     elif kind == "finetune":
         exists(Model, "model_id", "model")
         exists(Dataset, "dataset_id", "dataset")

@@ -234,3 +234,31 @@ def test_events_table_is_ordered_by_seq(client):
     with client.app.state.eddyscope.db.session() as session:
         seqs = session.scalars(select(JobEvent.seq).order_by(JobEvent.seq)).all()
     assert seqs == sorted(set(seqs)) and len(seqs) == 2 and len(ids) == 2
+
+
+def test_train_config_is_checked_against_the_architecture_and_the_data(client):
+    from app.db.tables import Dataset
+
+    with client.app.state.eddyscope.db.session() as session:
+        session.add(Dataset(id="ds32", name="tiny", flow=FLOW, shape=[2, 3, 32, 32], path="x.h5"))
+        session.commit()
+    cases = [
+        ({"arch": "transformer9000"}, "unknown model 'transformer9000'"),
+        ({"config": {"widht": 8}}, "widht"),
+        (
+            {"config": {"modes": 20}},
+            "params.config.modes: 20 fourier modes need a grid of at least 40",
+        ),
+    ]
+    for extra, phrase in cases:
+        response = client.post(
+            "/api/jobs", json={"kind": "train", "params": {"dataset_id": "ds32", **extra}}
+        )
+        assert response.status_code == 422, response.text
+        assert phrase.lower() in response.json()["detail"].lower()
+    assert job_rows(client) == 0
+    ok = client.post(
+        "/api/jobs",
+        json={"kind": "train", "params": {"dataset_id": "ds32", "config": {"modes": 8}}},
+    )
+    assert ok.status_code == 202, ok.text

@@ -274,47 +274,15 @@ def test_reference_rollout_live(browser, live_server: str, uploaded_ic: str):
     _wait(lambda: _spectrum(browser), 30, "the reopened spectrum")
 
 
-def _train_tiny_model(base_url: str) -> str:
-    """A tiny FNO trained through the REST API of the live server (seconds on a CPU)."""
+@pytest.fixture(scope="module")
+def model_id(live_server: str) -> str:
+    """The demo FNO that ships in static/demo_model, registered when the server starts."""
     import httpx
 
-    def run(kind: str, params: dict[str, Any]) -> dict[str, Any]:
-        created = httpx.post(f"{base_url}/api/jobs", json={"kind": kind, "params": params})
-        assert created.status_code == 202, created.text
-        job_id = created.json()["id"]
-
-        def finished():
-            job = httpx.get(f"{base_url}/api/jobs/{job_id}").json()
-            return job if job["status"] in ("succeeded", "failed", "cancelled") else None
-
-        job = _wait(finished, RUN_TIMEOUT_S, f"the {kind} job", every=0.5)
-        assert job["status"] == "succeeded", job
-        return job["result"]
-
-    dataset = run(
-        "generate",
-        {"n_trajectories": 3, "n_snapshots": 4, "resolution": 32, "interval": 0.25},
-    )
-    model = run(
-        "train",
-        {
-            "dataset_id": dataset["dataset_id"],
-            "epochs": 2,
-            "batch_size": 4,
-            "config": {"width": 8, "modes": 4, "n_layers": 1},
-        },
-    )
-    return model["model_id"]
-
-
-@pytest.fixture(scope="module")
-def model_id(request, live_server: str) -> str:
-    """The session's ``trained_model`` when conftest provides one, else a tiny model."""
-    try:
-        model = request.getfixturevalue("trained_model")
-    except pytest.FixtureLookupError:
-        return _train_tiny_model(live_server)
-    return str(model["id"] if isinstance(model, dict) else getattr(model, "id", model))
+    models = httpx.get(f"{live_server}/api/models").json()
+    demo = [m for m in models if m["name"].startswith("demo")]
+    assert demo, f"the demo model was not registered: {models}"
+    return demo[0]["id"]
 
 
 def test_model_rollout_live(browser, live_server: str, uploaded_ic: str, model_id: str):

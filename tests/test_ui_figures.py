@@ -54,7 +54,7 @@ def test_fields_share_a_symmetric_diverging_range_and_the_error_has_its_own():
     small_error = error / 100
     fig = figures.fields_figure({"model": model, "reference": reference, "error": small_error})
     vort, err = fig.layout.coloraxis, fig.layout.coloraxis2
-    # Model and reference share one range, symmetric about zero, covering both fields.
+    # Model and reference share one range, symmetric about zero, set by the reference.
     assert vort.cmin == -vort.cmax == pytest.approx(-5.0)
     # The error gets its own range, symmetric about zero, sized to the error.
     assert err.cmin == -err.cmax == pytest.approx(-0.05)
@@ -65,6 +65,17 @@ def test_fields_share_a_symmetric_diverging_range_and_the_error_has_its_own():
     heatmaps = {t.name: t.coloraxis for t in fig.data}
     assert heatmaps["Error (model − reference)"] == "coloraxis2"
     assert heatmaps["Model"] == heatmaps["Reference solver"] == "coloraxis"
+
+
+def test_a_blown_up_model_does_not_wash_out_the_reference():
+    reference = np.zeros((8, 8))
+    reference[1, 1] = 2.0
+    model = reference * 40  # a diverged rollout
+    fig = figures.fields_figure({"model": model, "reference": reference})
+    assert fig.layout.coloraxis.cmax == pytest.approx(2.0)
+    # Without a reference panel the model sets the range.
+    alone = figures.fields_figure({"model": model})
+    assert alone.layout.coloraxis.cmax == pytest.approx(80.0)
 
 
 def test_error_range_is_symmetric_even_for_one_signed_error():

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from app import jobs, rollouts
+from app import job_params, jobs, rollouts
 from app.db.tables import Dataset, InitialCondition, Job, JobEvent, Model, Rollout
 from app.ic_store import load_initial_condition, store_initial_condition
 from app.job_params import InvalidParams, validate_params
@@ -155,10 +155,9 @@ def store_upload(filename: str, content: bytes, flow: str) -> tuple[dict[str, An
     """Store an uploaded initial condition through the same path as the REST endpoint
     (size limit, parse, grid check, write, row); raises UploadError with a sentence."""
     state = get_state()
-    limit = state.settings.max_upload_bytes
-    if len(content) > limit:
-        raise UploadError(f"The file is larger than the upload limit of {limit:,} bytes.", 413)
-    row = store_initial_condition(state.db, state.artifacts, flow, filename, content)
+    row = store_initial_condition(
+        state.db, state.artifacts, flow, filename, content, state.settings.max_upload_bytes
+    )
     return initial_condition_dict(row), load_initial_condition(state.artifacts, row)
 
 
@@ -348,25 +347,11 @@ def flow_length(flow_name: str) -> float:
 
 
 def check_model_config(arch: str, config: dict[str, Any], dataset_id: str | None) -> int | None:
-    """Check an architecture config before submitting (the worker would fail later);
-    returns its parameter count. Raises InvalidParams with a sentence."""
-    from models.registry import MODELS
-
-    spec = MODELS.get(arch)
-    if spec is None:
-        raise InvalidParams(f"Unknown model {arch!r}; known models: {', '.join(MODELS)}.")
-    try:
-        parsed = spec.config_cls.from_dict(config)
-    except (TypeError, ValueError) as exc:
-        raise InvalidParams(f"config: {exc}.") from exc
-    modes = getattr(parsed, "modes", None)
-    if modes and dataset_id:
+    """The same check the API makes on a train job, for live feedback in the form; returns
+    the parameter count. Raises InvalidParams with a sentence."""
+    grid = None
+    if dataset_id:
         with get_state().db.session() as session:
             dataset = session.get(Dataset, dataset_id)
-        if dataset is not None and dataset.shape and 2 * modes > min(dataset.shape[-2:]):
-            raise InvalidParams(
-                f"config.modes: {modes} Fourier modes need a grid of at least {2 * modes} points "
-                f"per side; the dataset's grid is {dataset.shape[-1]}."
-            )
-    count = getattr(parsed, "parameter_count", None)
-    return count() if callable(count) else None
+        grid = dataset.shape[-1] if dataset is not None and dataset.shape else None
+    return job_params.check_model_config(arch, config, grid)

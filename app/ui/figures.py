@@ -149,14 +149,18 @@ def fields_figure(
     """Side-by-side heatmaps of 2D fields shaped (ny, nx) on [0, length)².
 
     Keys are panel names in display order; ``"error"`` panels get their own colour range,
-    every other panel shares one (so model and reference are directly comparable). Both
-    ranges are symmetric about zero. ``None`` values are skipped.
+    every other panel shares one (so model and reference are directly comparable). The shared
+    range is the reference's when there is one: the ground truth stays legible, and a model
+    that drifts or blows up saturates instead of washing the reference out. Both ranges are
+    symmetric about zero. ``None`` values are skipped.
     """
     panels = [(name, np.asarray(a)) for name, a in fields.items() if a is not None]
     if not panels:
         return empty_figure("No field to show yet.", uirevision)
     titles = {**FIELD_TITLES, **(titles or {})}
-    vorticity = [a for name, a in panels if name != "error"]
+    vorticity = [a for name, a in panels if name == "reference"] or [
+        a for name, a in panels if name != "error"
+    ]
     errors = [a for name, a in panels if name == "error"]
     limits = {"coloraxis": symmetric_limit(*vorticity), "coloraxis2": symmetric_limit(*errors)}
 
