@@ -4,6 +4,7 @@ generate → train → rollout, cancellation, and the same path on the embedded 
 from __future__ import annotations
 
 import io
+import shutil
 import time
 from pathlib import Path
 
@@ -127,6 +128,15 @@ def run_pipeline(client) -> None:
         client.get(f"/api/rollouts/{rollout_id}/frames/0", params={"source": "x"}).status_code
         == 422
     )
+
+    # A job that cannot run fails with a message a user can act on, and the worker goes on.
+    state = client.app.state.eddyscope
+    shutil.rmtree(state.artifacts.resolve(state.artifacts.model_dir(model["id"])))
+    failed = wait_for(
+        client, submit(client, "rollout", model_id=model["id"], resolution=32, steps=2)
+    )
+    assert failed["status"] == "failed"
+    assert "missing from the artifact store" in failed["error"], failed
 
 
 def test_generate_train_rollout_on_redis_and_postgres(

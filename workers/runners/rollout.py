@@ -74,7 +74,13 @@ def run_rollout(ctx: JobContext) -> dict[str, Any]:
             model_row = session.get(Model, p["model_id"])
         if model_row is None:
             raise JobError(f"model {p['model_id']} no longer exists")
-        model, _info = load_model(ctx.artifacts.resolve(model_row.path), device=str(ctx.device))
+        model_dir = ctx.artifacts.resolve(model_row.path)
+        if not model_dir.is_dir():
+            raise JobError(
+                f"the files of model {model_row.id} are missing from the artifact store "
+                f"({model_dir}); check that workers mount the same artifact volume as the app"
+            )
+        model, _info = load_model(model_dir, device=str(ctx.device))
         model.eval()
     interval = p["interval"] or (model_row.interval if model_row else DEFAULT_INTERVAL)
 
