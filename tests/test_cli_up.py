@@ -78,7 +78,7 @@ def test_up_serves_ui_runs_example_rollout_and_stops_on_ctrl_c(tmp_path):
 
         # The shipped demo model is registered too and rolls out from the example at once.
         demo = [m for m in httpx.get(base + "/api/models").json() if m["name"].startswith("demo")]
-        assert demo and demo[0]["interval"] == 0.5 and demo[0]["resolution"] == 64
+        assert demo and demo[0]["interval"] == 1.0 and demo[0]["resolution"] == 64
         job = httpx.post(
             base + "/api/jobs",
             json={
@@ -99,7 +99,7 @@ def test_up_serves_ui_runs_example_rollout_and_stops_on_ctrl_c(tmp_path):
             time.sleep(0.2)
         assert done["status"] == "succeeded", done
         metrics = httpx.get(f"{base}/api/rollouts/{done['result']['rollout_id']}/metrics").json()
-        # Two time units out, the demo operator still tracks the solver closely.
+        # Four time units out, the demo operator still tracks the solver closely.
         assert len(metrics) == 5 and metrics[-1]["rel_l2"] < 0.2, metrics[-1]["rel_l2"]
     finally:
         process.send_signal(signal.SIGINT)

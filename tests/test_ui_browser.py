@@ -198,7 +198,9 @@ def _spectrum(browser) -> list[dict] | None:
     return data
 
 
-def _run_rollout(browser, live_server: str, ic_id: str, model: str) -> dict[str, Any]:
+def _run_rollout(
+    browser, live_server: str, ic_id: str, model: str, steps: int = STEPS
+) -> dict[str, Any]:
     """Start a rollout from the Rollout page and follow it to the end; returns what was
     seen: the spectra sampled while it ran, the final status text and the page URL."""
     from selenium.webdriver.common.by import By
@@ -213,9 +215,9 @@ def _run_rollout(browser, live_server: str, ic_id: str, model: str) -> dict[str,
     )
     _choose(browser, "rollout-ic", ic_id)
     _choose(browser, "rollout-model", model)
-    steps = browser.find_element(By.ID, "rollout-steps")
-    steps.clear()
-    steps.send_keys(str(STEPS))
+    box = browser.find_element(By.ID, "rollout-steps")
+    box.clear()
+    box.send_keys(str(steps))
     browser.find_element(By.ID, "rollout-start").click()
 
     samples: list[str] = []
@@ -286,7 +288,8 @@ def model_id(live_server: str) -> str:
 
 
 def test_model_rollout_live(browser, live_server: str, uploaded_ic: str, model_id: str):
-    seen = _run_rollout(browser, live_server, uploaded_ic, model_id)
+    # 60 steps of Δt = 1: past the demo model's training window (t ≤ 40), still close.
+    seen = _run_rollout(browser, live_server, uploaded_ic, model_id, steps=60)
     _check_live_run(browser, seen, {"model", "reference"})
     fields = browser.execute_script(
         "return document.querySelector('#rollout-fields .js-plotly-plot').data.length"
