@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     device: str = Field(
         default="auto", description="'auto' (CUDA when available), 'cpu' or 'cuda[:N]'."
     )
+    torch_threads: int = Field(
+        default=0,
+        ge=0,
+        description="CPU threads per worker process for torch; 0: half the cores (at least 1).",
+    )
     redispatch_after_s: float = Field(
         default=120.0, description="Re-send a queued job's message when it has waited this long."
     )
