@@ -95,33 +95,20 @@ def service_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env | extra
 
 
-class Worker:
-    """A real Celery worker process, started like `eddyscope worker` starts one."""
+class Service:
+    """A real process of ours (worker or server), in its own process group, logging to a file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, queues: str = "gpu,cpu"):
-        from app.cli import worker_command
-
+    def __init__(self, command: list[str], env: dict[str, str], log_path: Path):
         self.log_path = log_path
         self.log = open(log_path, "wb")  # noqa: SIM115 (closed in stop)
-        name = f"test-{uuid.uuid4().hex[:6]}@%h"
         self.process = subprocess.Popen(
-            worker_command(queues, 1, name),
+            command,
             cwd=ROOT,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if b" ready." in self.log_path.read_bytes():
-                return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise RuntimeError(f"worker did not start:\n{self.output()}")
 
     def output(self) -> str:
         return self.log_path.read_bytes().decode(errors="replace")[-5000:]
@@ -135,6 +122,26 @@ class Worker:
                 os.killpg(self.process.pid, 9)
                 self.process.wait()
         self.log.close()
+
+
+class Worker(Service):
+    """A real Celery worker process, started like `eddyscope worker` starts one."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, queues: str = "gpu,cpu"):
+        from app.cli import worker_command
+
+        name = f"test-{uuid.uuid4().hex[:6]}@%h"
+        super().__init__(worker_command(queues, 1, name), env, log_path)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b" ready." in self.log_path.read_bytes():
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"worker did not start:\n{self.output()}")
 
 
 @pytest.fixture
@@ -152,22 +159,14 @@ def start_worker(tmp_path: Path):
         worker.stop()
 
 
-class Server:
+class Server(Service):
     """The whole app (API + UI) under uvicorn in its own process."""
 
     def __init__(self, env: dict[str, str], log_path: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.log = open(log_path, "wb")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "api", "--port", str(self.port)],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        command = [sys.executable, "-m", "app.cli", "api", "--port", str(self.port)]
+        super().__init__(command, env, log_path)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -180,18 +179,7 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(
-            f"server did not start:\n{self.log_path.read_bytes().decode(errors='replace')}"
-        )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, 15)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, 9)
-        self.log.close()
+        raise RuntimeError(f"server did not start:\n{self.output()}")
 
 
 @pytest.fixture(scope="session")
