@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import select
 
 log = logging.getLogger("eddyscope")
 
@@ -37,6 +38,12 @@ def _pin_broker() -> Any:
 
     get_settings.cache_clear()  # later reads see the pinned broker
     return broker
+
+
+def _database():
+    from app.db.session import get_database
+
+    return get_database(_settings().resolved_database_url)
 
 
 def _prepare() -> None:
@@ -198,10 +205,25 @@ def _run_inline(kind: str, job_id: str) -> None:
     """Run the job on a thread of this process; the main thread draws the progress bar."""
     import threading
 
+    from app import jobs
+    from app.db.tables import Job
     from workers.tasks import RUNNERS, run_job
 
-    thread = threading.Thread(target=run_job, args=(job_id, RUNNERS[kind], "inline", False))
-    thread.start()
+    state_db = _database()
+    with state_db.session() as session:
+        children = session.scalars(
+            select(Job.id).where(Job.parent_id == job_id).order_by(Job.created_at)
+        ).all()
+    if kind in jobs.COORDINATOR_KINDS:  # run the shards one after another
+        work = [(child, RUNNERS[f"{kind}-shard"]) for child in children]
+    else:
+        work = [(job_id, RUNNERS[kind])]
+
+    def run_all() -> None:
+        for one, runner in work:
+            run_job(one, runner, "inline", False)
+
+    threading.Thread(target=run_all).start()
 
 
 def _follow(state, job_id: str) -> int:

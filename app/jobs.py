@@ -22,6 +22,8 @@ from app.db.tables import Job, JobEvent, utcnow
 log = logging.getLogger(__name__)
 
 KINDS = ("generate", "train", "finetune", "rollout")
+# Jobs that are never sent to a worker themselves: they coordinate child jobs (shards).
+COORDINATOR_KINDS = ("generate",)
 ACTIVE = ("queued", "running")
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -50,6 +52,10 @@ def submit(
 ) -> Job:
     if kind not in KINDS:
         raise ValueError(f"unknown job kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind == "generate":
+        from app.generation import submit_generate  # it builds on this module
+
+        return submit_generate(db, dispatcher, params, queue)
     with db.session() as session:
         job = Job(kind=kind, params=params, queue=queue, status="queued")
         session.add(job)
@@ -63,7 +69,7 @@ def dispatch(db: Database, dispatcher: Dispatcher, job_id: str) -> bool:
     """Send (or re-send) a queued job's message; returns False when sending failed."""
     with db.session() as session:
         job = get_job(session, job_id)
-        if job.status != "queued":
+        if job.status != "queued" or job.kind in COORDINATOR_KINDS:
             return False
         try:
             dispatcher.send(job)
@@ -82,6 +88,7 @@ def redispatch_stale(db: Database, dispatcher: Dispatcher, older_than_s: float) 
         stale = session.scalars(
             select(Job.id).where(
                 Job.status == "queued",
+                Job.kind.not_in(COORDINATOR_KINDS),
                 (Job.dispatched_at.is_(None)) | (Job.dispatched_at < cutoff),
             )
         ).all()
@@ -101,14 +108,23 @@ def cancel(db: Database, dispatcher: Dispatcher, job_id: str) -> Job:
         session.commit()
         if changed:
             add_event(session, job_id, "status", {"status": "cancelled"})
-            try:
-                dispatcher.revoke(job)
-            except Exception as exc:
-                log.info(
-                    "revoke of job %s not delivered (%s); the worker polls instead", job_id, exc
-                )
-        session.refresh(job)
-        return job
+            _revoke(dispatcher, job)
+        children = session.scalars(
+            select(Job.id).where(Job.parent_id == job_id, Job.status.in_(ACTIVE))
+        ).all()
+    for child_id in children:
+        cancel(db, dispatcher, child_id)
+    with db.session() as session:
+        return get_job(session, job_id)
+
+
+def _revoke(dispatcher: Dispatcher, job: Job) -> None:
+    if job.kind in COORDINATOR_KINDS:
+        return
+    try:
+        dispatcher.revoke(job)
+    except Exception as exc:
+        log.info("revoke of job %s not delivered (%s); the worker polls instead", job.id, exc)
 
 
 def add_event(session: Session, job_id: str, type_: str, payload: dict[str, Any]) -> JobEvent:
@@ -151,6 +167,18 @@ def claim(db: Database, job_id: str, worker: str, redelivered: bool) -> bool:
         session.commit()
         if changed:
             add_event(session, job_id, "status", {"status": "running", "worker": worker})
+            parent_id = session.scalar(select(Job.parent_id).where(Job.id == job_id))
+            started = (
+                parent_id
+                and session.execute(
+                    update(Job)
+                    .where(Job.id == parent_id, Job.status == "queued")
+                    .values(status="running", started_at=utcnow())
+                ).rowcount
+            )
+            session.commit()
+            if started:
+                add_event(session, parent_id, "status", {"status": "running"})
         return bool(changed)
 
 

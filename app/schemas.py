@@ -85,6 +85,8 @@ class JobOut(Out):
     error: str | None
     result: dict[str, Any]
     attempts: int
+    worker: str | None = None
+    parent_id: str | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -128,6 +130,9 @@ class GenerateParams(_Params):
     interval: float = Field(default=1.0, gt=0, le=1000, description="Time between saved snapshots.")
     warmup: float = Field(default=0.0, ge=0, le=10_000)
     batch_size: int = Field(default=16, ge=1, le=4096)
+    shard_size: int = Field(
+        default=64, ge=1, le=100_000, description="Trajectories per shard (one task, one file)."
+    )
     seed: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")

@@ -64,6 +64,40 @@ class DatasetWriter:
         self.file.close()
 
 
+def write_virtual_dataset(
+    path: Path,
+    shards: list[tuple[str, int]],
+    field: str,
+    times: np.ndarray,
+    n: int,
+    length: float,
+    attrs: Mapping[str, Any],
+) -> None:
+    """One file that presents shard files as a single dataset, without copying them.
+
+    ``shards`` lists (file name relative to ``path``'s folder, number of trajectories) in
+    trajectory order; each shard holds ``t0_fields/<field>`` shaped (count, time, n, n). The
+    result has the same layout as a ``DatasetWriter`` file, its field an HDF5 virtual dataset
+    whose sources are found relative to this file, so the folder can be moved as a whole.
+    """
+    total = sum(count for _, count in shards)
+    layout = h5py.VirtualLayout(shape=(total, len(times), n, n), dtype=np.float32)
+    start = 0
+    for name, count in shards:
+        source = h5py.VirtualSource(name, f"t0_fields/{field}", shape=(count, len(times), n, n))
+        layout[start : start + count] = source
+        start += count
+    with h5py.File(path, "w", libver="latest") as f:
+        _set_attrs(f, attrs)
+        f.attrs["n_trajectories"] = total
+        f.attrs["shards"] = [name for name, _ in shards]
+        _dimensions(f, n, length)
+        f["dimensions"].create_dataset("time", data=np.asarray(times, dtype=np.float64))
+        fields = f.create_group("t0_fields")
+        fields.attrs["field_names"] = [field]
+        fields.create_virtual_dataset(field, layout, fillvalue=np.nan)
+
+
 def read_dataset(path: Path, field: str = "vorticity") -> tuple[np.ndarray, dict[str, Any]]:
     with h5py.File(path, "r") as f:
         return f["t0_fields"][field][...], dict(f.attrs)

@@ -56,7 +56,7 @@ class CeleryDispatcher:
     """Sends job messages by task name, so the API never imports torch."""
 
     TASKS: ClassVar[dict[str, str]] = {
-        "generate": "eddyscope.generate",
+        "generate-shard": "eddyscope.generate_shard",
         "train": "eddyscope.train",
         "finetune": "eddyscope.train",
         "rollout": "eddyscope.rollout",

@@ -47,6 +47,7 @@ class JobContext:
     db: Database
     artifacts: ArtifactStore
     device: torch.device
+    parent_id: str | None = None
     poll_every_s: float = 0.5
     _last_poll: float = field(default=0.0, repr=False)
 

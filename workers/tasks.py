@@ -12,6 +12,7 @@ from celery import shared_task
 from app import jobs
 from app.artifacts import ArtifactStore
 from app.db.session import get_database
+from app.generation import on_shard_finished
 from app.settings import get_settings
 from workers.context import JobCancelled, JobContext, JobError, pick_device
 
@@ -36,20 +37,28 @@ def run_job(
         db=db,
         artifacts=ArtifactStore(settings.resolved_artifact_root),
         device=pick_device(settings.device),
+        parent_id=job.parent_id,
     )
+    outcome = _run(ctx, runner)
+    if job.parent_id:
+        on_shard_finished(db, ctx.artifacts, job_id)
+    return outcome
+
+
+def _run(ctx: JobContext, runner: Callable[[JobContext], dict[str, Any]]) -> str:
     try:
         result = runner(ctx)
     except JobCancelled:
-        log.info("job %s cancelled", job_id)
+        log.info("job %s cancelled", ctx.job_id)
         return "cancelled"
     except JobError as exc:
-        jobs.finish(db, job_id, "failed", error=str(exc))
+        jobs.finish(ctx.db, ctx.job_id, "failed", error=str(exc))
         return "failed"
     except Exception as exc:
-        log.exception("job %s failed", job_id)
-        jobs.finish(db, job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        log.exception("job %s failed", ctx.job_id)
+        jobs.finish(ctx.db, ctx.job_id, "failed", error=f"{type(exc).__name__}: {exc}")
         return "failed"
-    jobs.finish(db, job_id, "succeeded", result=result)
+    jobs.finish(ctx.db, ctx.job_id, "succeeded", result=result)
     return "succeeded"
 
 
@@ -62,7 +71,7 @@ def _runner(module: str, name: str) -> Callable[[JobContext], dict[str, Any]]:
 
 
 RUNNERS = {
-    "generate": _runner("generate", "run_generate"),
+    "generate-shard": _runner("generate", "run_generate_shard"),
     "train": _runner("train", "run_train"),
     "finetune": _runner("train", "run_train"),
     "rollout": _runner("rollout", "run_rollout"),
@@ -76,9 +85,9 @@ def _run_from_task(task, job_id: str, kind: str) -> str:
     )
 
 
-@shared_task(name="eddyscope.generate", bind=True)
-def generate(self, job_id: str) -> str:
-    return _run_from_task(self, job_id, "generate")
+@shared_task(name="eddyscope.generate_shard", bind=True)
+def generate_shard(self, job_id: str) -> str:
+    return _run_from_task(self, job_id, "generate-shard")
 
 
 @shared_task(name="eddyscope.train", bind=True)

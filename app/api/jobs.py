@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import select
 
-from app import jobs
+from app import generation, jobs
 from app.db.tables import Job
 from app.job_params import InvalidParams, validate_params
 from app.schemas import EventOut, JobCreate, JobCreated, JobOut
@@ -27,10 +27,13 @@ def create_job(body: JobCreate, state: AppState = Depends(get_state)) -> JobCrea
 def list_jobs(
     status: str | None = None,
     kind: str | None = None,
+    parent_id: str | None = Query(None, description="Only the shards of this job."),
     limit: int = Query(100, ge=1, le=1000),
     state: AppState = Depends(get_state),
 ) -> list[Job]:
     query = select(Job).order_by(Job.created_at.desc()).limit(limit)
+    # Shard jobs are listed under their parent (parent_id=...), not among top-level jobs.
+    query = query.where(Job.parent_id == parent_id if parent_id else Job.parent_id.is_(None))
     if status:
         query = query.where(Job.status == status)
     if kind:
@@ -70,3 +73,20 @@ def cancel_job(job_id: str, state: AppState = Depends(get_state)) -> Job:
     if job.status in jobs.FINAL:
         raise HTTPException(409, f"The job has already {job.status}; there is nothing to cancel.")
     return jobs.cancel(state.db, state.dispatcher, job_id)
+
+
+@router.post("/{job_id}/retry", response_model=JobOut)
+def retry_job(job_id: str, state: AppState = Depends(get_state)) -> Job:
+    """Rerun the failed or cancelled shards of a generate job; finished shards are kept."""
+    job = _job_or_404(state, job_id)
+    if job.kind != "generate":
+        raise HTTPException(
+            409,
+            "Only generate jobs can be retried (their finished shards are kept); submit "
+            "a new job instead.",
+        )
+    if job.status not in ("failed", "cancelled"):
+        raise HTTPException(
+            409, f"The job is {job.status}; only a failed or cancelled job is retried."
+        )
+    return generation.retry(state.db, state.dispatcher, state.artifacts, job_id)

@@ -33,6 +33,10 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(16), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
     queue: Mapped[str] = mapped_column(String(16), default="gpu")
+    # Set on the tasks a coordinating job fans out (e.g. the shards of a generate job).
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), index=True, default=None
+    )
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     message: Mapped[str | None] = mapped_column(Text, default=None)

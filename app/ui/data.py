@@ -52,7 +52,9 @@ def job_dict(job: Job) -> dict[str, Any]:
 def list_jobs(limit: int = 100) -> list[dict[str, Any]]:
     state = get_state()
     with state.db.session() as session:
-        rows = session.scalars(select(Job).order_by(Job.created_at.desc()).limit(limit)).all()
+        # Shards are shown through their parent's progress, not as rows of their own.
+        top = select(Job).where(Job.parent_id.is_(None))
+        rows = session.scalars(top.order_by(Job.created_at.desc()).limit(limit)).all()
         out = [job_dict(job) for job in rows]
         # A rollout publishes its id early, but look it up too for jobs that did not.
         missing = [

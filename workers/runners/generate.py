@@ -1,15 +1,21 @@
-"""generate: trajectories of a flow from its reference solver into one HDF5 dataset."""
+"""generate-shard: one shard of a dataset (trajectories ``start … start+count−1``) from the
+flow's reference solver into its own HDF5 file.
+
+Every trajectory has its own seed (derived from the job's seed and the trajectory's index),
+so the data do not depend on how the dataset was cut into shards or batches. A shard whose
+file already exists was finished before and is not computed again.
+"""
 
 from __future__ import annotations
 
+import resource
 import time
 from typing import Any
 
 import numpy as np
 import torch
 
-from app.db.tables import Dataset, new_id
-from physics.flows import get_flow
+from app.generation import dataset_attrs, flow_for, shard_file, update_parent_progress
 from physics.io import DatasetWriter
 from physics.resample import spectral_truncate
 from workers.context import JobContext
@@ -18,45 +24,52 @@ from workers.context import JobContext
 REPORT_EVERY_S = 1.0
 
 
-def run_generate(ctx: JobContext) -> dict[str, Any]:
+def trajectory_seed(seed: int, index: int) -> int:
+    return seed * 1_000_003 + index
+
+
+def initial_fields(flow, p: dict[str, Any], n: int, first: int, count: int, device) -> torch.Tensor:
+    return torch.cat(
+        [
+            flow.random_initial_condition(
+                n, batch=1, seed=trajectory_seed(p["seed"], first + i), device=device
+            )
+            for i in range(count)
+        ]
+    )
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux: the peak resident memory of this worker process so far.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_generate_shard(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
-    flow = get_flow(p["flow"])
+    relative = shard_file(p["dataset_id"], p["shard"])
+    if ctx.artifacts.resolve(relative).is_file():
+        return {"shard": p["shard"], "path": relative, "reused": True, "peak_rss_mb": peak_rss_mb()}
+
+    flow = flow_for(p)
     n_out = p["resolution"]
     n_solver = p["solver_resolution"] or n_out
-    n_traj, n_snap, interval = p["n_trajectories"], p["n_snapshots"], p["interval"]
+    first, count, n_snap, interval = p["start"], p["count"], p["n_snapshots"], p["interval"]
     solver = flow.make_solver(n_solver, device=ctx.device, dtype=torch.float32)
     times = p["warmup"] + interval * np.arange(n_snap)
+    attrs = {**dataset_attrs(p, flow), "shard": p["shard"], "first_trajectory": first}
 
-    dataset_id = new_id()
-    relative = ctx.artifacts.dataset(dataset_id)
-    attrs = {
-        "flow": flow.name,
-        "nu": flow.nu,
-        "drag": flow.drag,
-        "length": flow.length,
-        "interval": interval,
-        "warmup": p["warmup"],
-        "resolution": n_out,
-        "solver_resolution": n_solver,
-        "seed": p["seed"],
-        "initial_condition": "gaussian random field, alpha=2.5, tau=7",
-        "generator": "eddyscope",
-    }
-    total_steps = n_traj * (n_snap - 1)
+    total_steps = count * (n_snap - 1)
     done = 0
     last_report = time.monotonic()
     with ctx.artifacts.atomic_write(relative) as tmp:
-        writer = DatasetWriter(tmp, "vorticity", n_traj, times, n_out, flow.length, attrs)
+        writer = DatasetWriter(tmp, "vorticity", count, times, n_out, flow.length, attrs)
         try:
-            for start in range(0, n_traj, p["batch_size"]):
-                count = min(p["batch_size"], n_traj - start)
-                # One seed per batch start: the same seed and batch size give the same data.
-                w = flow.random_initial_condition(
-                    n_solver, batch=count, seed=p["seed"] * 1_000_003 + start, device=ctx.device
-                )
+            for offset in range(0, count, p["batch_size"]):
+                size = min(p["batch_size"], count - offset)
+                w = initial_fields(flow, p, n_solver, first + offset, size, ctx.device)
                 if p["warmup"] > 0:
                     w = solver.advance(w, p["warmup"])
-                block = np.empty((count, n_snap, n_out, n_out), dtype=np.float32)
+                block = np.empty((size, n_snap, n_out, n_out), dtype=np.float32)
                 block[:, 0] = spectral_truncate(w, n_out)[:, 0].cpu().numpy()
                 for t in range(1, n_snap):
                     ctx.check_cancelled()
@@ -67,31 +80,22 @@ def run_generate(ctx: JobContext) -> dict[str, Any]:
                             "try a finer solver_resolution or a shorter interval"
                         )
                     block[:, t] = spectral_truncate(w, n_out)[:, 0].cpu().numpy()
-                    done += count
+                    done += size
                     if time.monotonic() - last_report > REPORT_EVERY_S:
                         last_report = time.monotonic()
-                        ctx.report("progress", {"snapshots_done": done}, done / total_steps)
-                writer.write(start, block)
-                ctx.report(
-                    "progress",
-                    {"trajectories_done": start + count, "n_trajectories": n_traj},
-                    progress=done / max(total_steps, 1),
-                    message=f"{start + count}/{n_traj} trajectories",
+                        _report(ctx, {"snapshots_done": done}, done / total_steps)
+                writer.write(offset, block)
+                _report(
+                    ctx,
+                    {"trajectories_done": offset + size, "count": count, "shard": p["shard"]},
+                    done / max(total_steps, 1),
                 )
         finally:
             writer.close()
+    return {"shard": p["shard"], "path": relative, "peak_rss_mb": round(peak_rss_mb(), 1)}
 
-    with ctx.db.session() as session:
-        session.add(
-            Dataset(
-                id=dataset_id,
-                name=p.get("name") or f"{flow.name} {n_traj}×{n_snap} @ {n_out}²",
-                flow=flow.name,
-                params={**p, **attrs},
-                shape=[n_traj, n_snap, n_out, n_out],
-                path=relative,
-                job_id=ctx.job_id,
-            )
-        )
-        session.commit()
-    return {"dataset_id": dataset_id}
+
+def _report(ctx: JobContext, payload: dict[str, Any], progress: float) -> None:
+    ctx.report("progress", payload, progress=progress)
+    if ctx.parent_id:
+        update_parent_progress(ctx.db, ctx.parent_id)
