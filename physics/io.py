@@ -103,6 +103,20 @@ def read_dataset(path: Path, field: str = "vorticity") -> tuple[np.ndarray, dict
         return f["t0_fields"][field][...], dict(f.attrs)
 
 
+def read_trajectory(
+    path: Path, index: int, field: str = "vorticity"
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """One trajectory (time, n, n), its times and the file's attributes, reading only it."""
+    with h5py.File(path, "r") as f:
+        data = f["t0_fields"][field]
+        if not 0 <= index < data.shape[0]:
+            raise IndexError(f"trajectory {index} is not in the dataset; it has {data.shape[0]}")
+        times = (
+            f["dimensions"]["time"][...] if "time" in f["dimensions"] else np.arange(data.shape[1])
+        )
+        return data[index], times, {k: _plain(v) for k, v in f.attrs.items()}
+
+
 def dataset_info(path: Path) -> dict[str, Any]:
     with h5py.File(path, "r") as f:
         fields = {name: list(ds.shape) for name, ds in f["t0_fields"].items()}
