@@ -1,0 +1,92 @@
+"""NumPy ``.npy`` and ``.npz`` files, loaded with ``allow_pickle=False`` always.
+
+``.npy``: one array shaped (trajectory, time, ny, nx), (time, ny, nx) or (ny, nx), already in
+our (y, x) order. It has no name; it is taken to be vorticity (as the upload page does) and
+read as the field ``vorticity``.
+
+``.npz``: named arrays. Every numeric array with 2 to 4 axes is a field (shaped as for
+``.npy``); 1D arrays named ``t``/``time``/``times`` give the times and ``x``/``y`` the
+coordinates; 0-d numeric arrays become attributes. Object arrays (which would need pickle)
+are refused.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from physics.formats.core import (
+    TrajectoryData,
+    UnrecognisedLayout,
+    as_trajectories,
+    mapping_contents,
+    select,
+)
+
+TIME_KEYS = ("times", "time", "t")
+COORD_KEYS = ("x", "y")
+
+_PICKLE_REFUSED = (
+    "holds Python objects (an object array needs pickle, which is never loaded); "
+    "save numeric float arrays instead"
+)
+
+
+def read_npy(path: str | Path, field: str | None = None) -> TrajectoryData:
+    path = Path(path)
+    select(["vorticity"], field, str(path.name))
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise ValueError(f"{path.name} {_PICKLE_REFUSED}.") from exc
+        raise
+    return TrajectoryData(
+        fields={"vorticity": as_trajectories(array, "the array in " + path.name)},
+        source_format="npy",
+    )
+
+
+def read_npz(path: str | Path, field: str | None = None) -> TrajectoryData:
+    path = Path(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ValueError(f"{path.name} is not a readable .npz archive ({exc}).") from exc
+    with archive:
+        arrays = {}
+        for key in archive.files:
+            try:
+                arrays[key] = archive[key]
+            except ValueError as exc:
+                if "pickle" in str(exc).lower():
+                    raise ValueError(f"{path.name}: the array {key!r} {_PICKLE_REFUSED}.") from exc
+                raise
+    # A zip member that is not a .npy file comes back as raw bytes: listed, never used.
+    numeric = {
+        k: a for k, a in arrays.items() if isinstance(a, np.ndarray) and a.dtype.kind in "fiu"
+    }
+    field_names = [k for k, a in numeric.items() if 2 <= a.ndim <= 4]
+    if not field_names:
+        raise UnrecognisedLayout(
+            f"{path.name} has no array shaped (ny, nx), (time, ny, nx) or "
+            f"(trajectory, time, ny, nx); it holds {mapping_contents(arrays, 'arrays')}"
+        )
+    names = select(field_names, field, path.name)
+    times = next((numeric[k] for k in TIME_KEYS if k in numeric and numeric[k].ndim == 1), None)
+    coords = {k: numeric[k] for k in COORD_KEYS if k in numeric and numeric[k].ndim == 1}
+    attrs = {
+        k: a.item()
+        for k, a in arrays.items()
+        if isinstance(a, np.ndarray) and a.ndim == 0 and a.dtype.kind in "fiubUS"
+    }
+    return TrajectoryData(
+        fields={k: as_trajectories(numeric[k], k) for k in names},
+        times=times,
+        x=coords.get("x"),
+        y=coords.get("y"),
+        attrs=attrs,
+        source_format="npz",
+    )
