@@ -127,7 +127,8 @@ def vorticity_residual(
     """R = ∂ω/∂t + u·∇ω − νΔω + μω − f for frames ω (B, T, n, n) or (B, T, 1, n, n).
 
     ``times`` (T,) increasing, T ≥ 3; ν = ``nu``, μ = ``drag``; ``forcing`` f is a real field
-    broadcastable to one frame, e.g. (n, n), or None for none. Spatial derivatives are
+    broadcastable to the frames shaped (B, T, 1, n, n), e.g. (n, n) for one steady forcing,
+    or None for none. Spatial derivatives are
     spectral and ∂ω/∂t is the second-order finite difference of ``time_derivative`` (see the
     module docstring for the truncation error and for ``dealias``). Follows the frames'
     device and dtype (use float64 to see round-off-level residuals). Returns a
