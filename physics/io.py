@@ -29,7 +29,8 @@ def _dimensions(f: h5py.File, n: int, length: float) -> None:
     coords = np.arange(n) * (length / n)
     dims.create_dataset("x", data=coords)
     dims.create_dataset("y", data=coords)
-    dims.attrs["spatial_dims"] = ["x", "y"]
+    # Arrays are stored (…, ny, nx): in The Well's terms the spatial axes are y then x.
+    dims.attrs["spatial_dims"] = ["y", "x"]
 
 
 class DatasetWriter:
