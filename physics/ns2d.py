@@ -11,9 +11,10 @@ with viscosity ν, linear drag μ and a steady vorticity forcing f. In Fourier s
 
 where the advection u·∇ω is evaluated as a product in physical space and P is the 2/3-rule
 truncation (applied to ω̂ before the product and to the product itself, so no aliased
-energy reaches the retained modes). N is stepped explicitly with the low-storage RK4 of
-Carpenter & Kennedy and L with Crank–Nicolson (``physics.time_stepping.RK4_CN``); the
-scheme is second-order accurate, and viscosity and drag set no limit on the time step.
+energy reaches the retained modes). N is stepped explicitly and L with Crank–Nicolson, by
+one of two IMEX schemes of ``physics.time_stepping``: "rk4cn" (the default; low-storage
+RK4 of Carpenter & Kennedy for N) or "cnheun" (Heun's RK2 for N). Both are second-order
+accurate, and viscosity and drag set no limit on the time step.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from physics.spectral import (
     rfft2,
     velocity_from_vorticity,
 )
-from physics.time_stepping import RK4_CN, imex_step
+from physics.time_stepping import Scheme, get_scheme, imex_step
 
 # A field at rest has no advective time scale; stable_dt then assumes this speed so that the
 # first step of a forced flow started from rest is still CFL-sized (see stable_dt).
@@ -75,8 +76,11 @@ class VorticitySolver2D:
         nu: kinematic viscosity ν.
         forcing: steady vorticity forcing f as a real (n, n) tensor, or None for none.
         drag: linear (Rayleigh) drag coefficient μ.
-        cfl: Courant number for ``stable_dt``: Δt = cfl·dx/max|u|.
+        cfl: Courant number for ``stable_dt``: Δt = cfl·dx/max|u|; None takes the scheme's
+            ``default_cfl`` (0.5 for "rk4cn", 0.25 for "cnheun").
         max_dt: optional upper bound on the step chosen by ``stable_dt``.
+        scheme: the IMEX time stepper, "rk4cn" or "cnheun" (or a scheme object of
+            ``physics.time_stepping``).
 
     State tensors are real (..., n, n) vorticity fields (usually (batch, 1, n, n)) or their
     rfft2 coefficients; the computation follows the input's device and dtype (float32 or
@@ -89,9 +93,13 @@ class VorticitySolver2D:
         nu: float,
         forcing: torch.Tensor | None = None,
         drag: float = 0.0,
-        cfl: float = 0.5,
+        cfl: float | None = None,
         max_dt: float | None = None,
+        scheme: str | Scheme = "rk4cn",
     ) -> None:
+        self.scheme = get_scheme(scheme)
+        if cfl is None:
+            cfl = self.scheme.default_cfl
         if nu < 0 or drag < 0:
             raise ValueError(f"Viscosity and drag must be non-negative; got nu={nu}, drag={drag}.")
         if not cfl > 0:
@@ -108,6 +116,9 @@ class VorticitySolver2D:
         self.cfl = float(cfl)
         self.max_dt = max_dt
         self.forcing = forcing
+        # Largest |κ| the dealiasing keeps (for the CN-Heun stability bound of stable_dt).
+        k2 = laplacian_symbol(grid, dtype=torch.float64)
+        self._kmax = float(k2[grid.dealias_mask()].max().sqrt())
         self._operators: dict[tuple[torch.device, torch.dtype], dict[str, torch.Tensor]] = {}
 
     def _ops(self, device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -139,22 +150,33 @@ class VorticitySolver2D:
         return terms
 
     def step(self, w_hat: torch.Tensor, dt: float) -> torch.Tensor:
-        """Advance rfft2 coefficients (..., n, n//2+1) by one RK4-CN step of size dt."""
+        """Advance rfft2 coefficients (..., n, n//2+1) by one step of size dt of the scheme."""
         ops = self._ops(w_hat.device, w_hat.real.dtype)
-        return imex_step(w_hat, dt, self.explicit_terms, ops["linear"], RK4_CN)
+        return imex_step(w_hat, dt, self.explicit_terms, ops["linear"], self.scheme)
 
     def stable_dt(self, w: torch.Tensor) -> float:
         """CFL time step cfl·dx/max|u| for the real field(s) w, capped at ``max_dt``.
 
-        One step serves the whole batch, so the fastest point of any member sets it. Only
-        advection limits it: viscosity and drag are implicit. A field at rest has no
-        advective scale, so it is treated as moving at unit speed.
+        One step serves the whole batch, so the fastest point of any member sets it. For
+        RK4-CN only advection limits it: viscosity and drag are implicit. CN-Heun's
+        explicit part amplifies advected modes slightly at every step (see
+        ``physics.time_stepping.CNHeun``), so for it Δt is also kept below
+        ((νκ² + μ)/(c·(κ·max|u|)⁴))^(1/3), c = 1/8, at the largest retained wavenumber
+        |κ| (the corner of the 2/3-rule box), where viscosity and drag absorb the growth.
+        A field at rest has no advective scale, so it is treated as moving at unit speed.
         """
         u, v = velocity_from_vorticity(self._check(w), self.grid.length)
         speed = float(torch.sqrt(u**2 + v**2).max()) if w.numel() else 0.0
         if not math.isfinite(speed):
             raise FloatingPointError("The vorticity field is not finite; cannot choose a step.")
-        dt = self.cfl * self.grid.dx / (speed if speed > 0 else _REST_SPEED)
+        speed = speed if speed > 0 else _REST_SPEED
+        dt = self.cfl * self.grid.dx / speed
+        growth = self.scheme.imaginary_axis_growth
+        damping = self.nu * self._kmax**2 + self.drag
+        if growth > 0 and damping > 0:
+            # Heun-type schemes amplify advected modes by ≈ 1 + c(κuΔt)⁴ per step; the
+            # implicit damping (νκ² + μ)Δt must absorb that at the largest retained |κ|.
+            dt = min(dt, (damping / (growth * (self._kmax * speed) ** 4)) ** (1 / 3))
         return dt if self.max_dt is None else min(dt, self.max_dt)
 
     def advance(self, w: torch.Tensor, duration: float) -> torch.Tensor:
