@@ -237,3 +237,114 @@ def test_empty_figure_has_a_message_and_no_axes():
     assert _annotation_texts(fig) == ["nothing here"]
     assert fig.layout.xaxis.visible is False and fig.layout.yaxis.visible is False
     assert fig.layout.uirevision == 3
+
+
+# --- dataset previews -----------------------------------------------------------------
+
+
+def test_evenly_spaced_keeps_first_and_last_and_caps_the_count():
+    assert figures.evenly_spaced(4, 100) == [0, 1, 2, 3]
+    picked = figures.evenly_spaced(1000, 100)
+    assert len(picked) == 100
+    assert picked[0] == 0 and picked[-1] == 999
+    assert picked == sorted(set(picked))
+    steps = np.diff(picked)
+    assert steps.min() >= 10 and steps.max() <= 11  # even spacing
+    assert figures.evenly_spaced(0, 10) == []
+    assert figures.evenly_spaced(101, 100)[-1] == 100
+
+
+def _decaying(frames: int = 5, n: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    x = np.arange(n) / n
+    base = np.sin(2 * np.pi * x)[None, :] * np.cos(2 * np.pi * x)[:, None]
+    times = 0.5 * np.arange(frames)
+    return (base[None] * np.exp(-times)[:, None, None]).astype(np.float32), times
+
+
+def test_trajectory_animation_has_one_frame_per_snapshot_and_one_symmetric_range():
+    frames, times = _decaying(5)
+    frames[3, 2, 2] = -4.0  # the largest |ω| anywhere sets the range of every frame
+    fig = figures.trajectory_animation(frames, times, length=2.0, total=5, uirevision="d")
+    assert len(fig.frames) == 5
+    assert [f.name for f in fig.frames] == ["0", "1", "2", "3", "4"]
+    for frame, expected in zip(fig.frames, frames, strict=True):
+        assert frame.traces == (0,)
+        assert np.allclose(np.asarray(frame.data[0].z), expected)
+        assert frame.data[0].coloraxis == "coloraxis"
+    axis = fig.layout.coloraxis
+    assert axis.cmin == -axis.cmax == pytest.approx(-4.0)
+    assert axis.colorscale[0][1] == "rgb(5,48,97)" and axis.colorscale[-1][1] == "rgb(103,0,31)"
+    assert float(fig.data[0].x[-1]) == pytest.approx(2.0 * 15 / 16)
+    # Play and pause, and a slider with one step per frame, each showing its frame.
+    labels = [b.label for b in fig.layout.updatemenus[0].buttons]
+    assert any("Play" in label for label in labels) and any("Pause" in label for label in labels)
+    steps = fig.layout.sliders[0].steps
+    assert [list(s.args[0]) for s in steps] == [[str(i)] for i in range(5)]
+    assert steps[2].label == "1"
+    assert (
+        "t = 1" in fig.frames[2].layout.title.text and "3 of 5" in fig.frames[2].layout.title.text
+    )
+    assert fig.layout.meta["times"] == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert fig.layout.uirevision == "d"
+    payload = _roundtrip(fig)
+    assert len(payload["frames"]) == 5
+
+
+def test_trajectory_animation_takes_a_given_range_snapshot_names_and_thins_big_frames():
+    frames = np.ones((3, 256, 256), dtype=np.float32)
+    fig = figures.trajectory_animation(
+        frames, [0.0, 5.0, 10.0], snapshots=[0, 50, 99], total=100, limit=7.5, max_pixels=128
+    )
+    assert fig.layout.coloraxis.cmax == pytest.approx(7.5)
+    assert [f.name for f in fig.frames] == ["0", "50", "99"]
+    assert np.asarray(fig.frames[0].data[0].z).shape == (128, 128)
+    assert "snapshot 100 of 100" in fig.frames[-1].layout.title.text
+
+
+def test_trajectory_animation_of_nothing_is_an_empty_figure():
+    fig = figures.trajectory_animation(np.zeros((0, 8, 8)), [])
+    assert len(fig.data) == 0 and _annotation_texts(fig)
+
+
+def test_snapshot_spectra_keep_first_and_last_and_animate_the_shown_one():
+    k = np.arange(0, 9)
+    spectra = np.stack([np.r_[0.0, a / np.arange(1, 9) ** 3] for a in (1.0, 0.5, 0.25)])
+    fig = figures.snapshot_spectra_figure(k, spectra, [0.0, 1.0, 2.0], snapshots=[0, 10, 20])
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+    names = [t.name for t in fig.data]
+    assert names[:3] == ["first (t = 0)", "last (t = 2)", "shown snapshot"]
+    assert list(fig.data[1].y) == pytest.approx(list(spectra[-1, 1:]))
+    assert list(fig.data[2].y) == pytest.approx(list(spectra[0, 1:]))  # the first, at start
+    assert [f.name for f in fig.frames] == ["0", "10", "20"]
+    assert all(f.traces == (2,) for f in fig.frames)
+    assert list(fig.frames[1].data[0].y) == pytest.approx(list(spectra[1, 1:]))
+    # Fixed ranges that hold every snapshot, so frames do not rescale the axes.
+    lo, hi = fig.layout.yaxis.range
+    assert lo < np.log10(spectra[:, 1:].min()) and hi > np.log10(spectra.max())
+    _roundtrip(fig)
+
+
+def test_snapshot_spectra_drop_float32_round_off_from_lines_frames_and_ranges():
+    k = np.arange(0, 6)
+    spectra = np.array([[0.0, 1.0, 0.1, 1e-3, 1e-14, 1e-17], [0.0, 0.5, 0.05, 1e-4, 1e-13, 0.0]])
+    fig = figures.snapshot_spectra_figure(k, spectra, [0.0, 1.0], slope=None)
+    assert list(fig.data[0].y) == [1.0, 0.1, 1e-3, None, None]
+    assert list(fig.frames[1].data[0].y) == [0.5, 0.05, 1e-4, None, None]
+    lo, _ = fig.layout.yaxis.range
+    assert -5 < lo < -4  # 1e-4 is the smallest value drawn
+    assert 10 ** fig.layout.xaxis.range[1] < 4.5  # nothing drawn beyond k = 3
+
+
+def test_energy_enstrophy_figure_has_two_curves_on_one_time_axis():
+    t = [0.0, 0.1, 0.2, 0.3]
+    fig = figures.energy_enstrophy_figure(
+        t, [1.0, 0.9, 0.8, 0.7], [5.0, 4.0, 3.5, 3.0], marker_t=0.1
+    )
+    assert [tr.name for tr in fig.data] == ["energy E", "enstrophy Z"]
+    for trace in fig.data:
+        assert list(trace.x) == t and len(trace.y) == 4
+    assert fig.data[0].yaxis != fig.data[1].yaxis  # two panels
+    assert fig.layout.shapes[0].x0 == pytest.approx(0.1)
+    _roundtrip(fig)
+    empty = figures.energy_enstrophy_figure([], [], [])
+    assert len(empty.data) == 0 and _annotation_texts(empty)

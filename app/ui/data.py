@@ -8,6 +8,7 @@ initial-condition store), so the UI and the API cannot disagree.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -357,3 +358,235 @@ def check_model_config(arch: str, config: dict[str, Any], dataset_id: str | None
             dataset = session.get(Dataset, dataset_id)
         grid = dataset.shape[-1] if dataset is not None and dataset.shape else None
     return job_params.check_model_config(arch, config, grid)
+
+
+# --- the Data page: generation form, generation jobs, dataset previews --------------------
+
+
+def generate_form_flows() -> list[dict[str, Any]]:
+    """What the generate form offers per flow: its description, the viscosities it allows
+    (its default first) and its initial-condition families.
+
+    Read from the flow registry; a flow that does not list allowed viscosities offers its
+    own, and one that lists no initial-condition families offers only its default (sent as
+    None, so the job uses the flow's own)."""
+    from physics import flows as registry
+
+    described = getattr(registry, "INITIAL_CONDITIONS", {})
+    out = []
+    for name, flow in registry.FLOWS.items():
+        allowed = tuple(getattr(flow, "allowed_nu", None) or (flow.nu,))
+        families = tuple(getattr(flow, "initial_conditions", None) or ())
+        out.append(
+            {
+                "name": name,
+                "description": flow.description,
+                "nu": float(flow.nu),
+                "allowed_nu": [float(nu) for nu in allowed],
+                "initial_conditions": list(families),
+                "ic_descriptions": {
+                    f: str(getattr(described.get(f), "description", "") or "") for f in families
+                },
+                "length": float(flow.length),
+            }
+        )
+    return out
+
+
+def generate_defaults() -> dict[str, Any]:
+    """The generate parameters' defaults and the schemes, from the API's schema."""
+    from typing import get_args
+
+    from app.schemas import GenerateParams
+
+    fields = GenerateParams.model_fields
+    defaults = {name: field.default for name, field in fields.items()}
+    scheme = fields.get("scheme")
+    defaults["schemes"] = list(get_args(scheme.annotation)) if scheme is not None else []
+    return defaults
+
+
+# A finished generate job stays on the page this long (its dataset's Preview, its error).
+RECENT_S = 24 * 3600
+RECENT_SUCCESS_S = 120
+
+
+def generation_jobs(limit: int = 8) -> list[dict[str, Any]]:
+    """Generate jobs worth showing: every active one (queued, running, finishing), failed or
+    cancelled ones of the last day (they can be retried) and ones that succeeded in the last
+    two minutes; each with ``shards_done``, ``shards_total`` and ``shards_failed`` counted
+    from its shard rows."""
+    from datetime import timedelta
+
+    from sqlalchemy import func
+
+    from app.db.tables import utcnow
+
+    now = utcnow()
+    with get_state().db.session() as session:
+        rows = session.scalars(
+            select(Job)
+            .where(
+                Job.kind == "generate",
+                Job.parent_id.is_(None),
+                Job.status.in_((*jobs.ACTIVE, "finishing"))
+                | (
+                    Job.status.in_(("failed", "cancelled"))
+                    & (Job.created_at >= now - timedelta(seconds=RECENT_S))
+                )
+                | (
+                    (Job.status == "succeeded")
+                    & (Job.finished_at >= now - timedelta(seconds=RECENT_SUCCESS_S))
+                ),
+            )
+            .order_by(Job.created_at.desc())
+            .limit(limit)
+        ).all()
+        out = [job_dict(job) for job in rows]
+        ids = [j["id"] for j in out]
+        counts: dict[str, dict[str, int]] = {}
+        if ids:
+            for parent, status, count in session.execute(
+                select(Job.parent_id, Job.status, func.count())
+                .where(Job.parent_id.in_(ids))
+                .group_by(Job.parent_id, Job.status)
+            ):
+                counts.setdefault(parent, {})[status] = count
+    for job in out:
+        c = counts.get(job["id"], {})
+        job["shards_total"] = sum(c.values()) or int(job["params"].get("shards") or 0)
+        job["shards_done"] = c.get("succeeded", 0)
+        job["shards_failed"] = c.get("failed", 0)
+    return out
+
+
+def retry_generate(job_id: str) -> dict[str, Any]:
+    """Rerun the failed (or cancelled) shards of a generate job, as
+    ``POST /api/jobs/{id}/retry``; raises ValueError with a sentence when it cannot."""
+    from app import generation
+
+    state = get_state()
+    with state.db.session() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise ValueError(f"There is no job with id {job_id!r}.")
+        if job.kind != "generate":
+            raise ValueError("Only generate jobs can be retried.")
+        if job.status not in ("failed", "cancelled"):
+            raise ValueError(f"The job is {job.status}; only a failed or cancelled job is retried.")
+    return job_dict(generation.retry(state.db, state.dispatcher, state.artifacts, job_id))
+
+
+def get_dataset(dataset_id: str) -> dict[str, Any] | None:
+    with get_state().db.session() as session:
+        d = session.get(Dataset, dataset_id)
+        if d is None:
+            return None
+        return {
+            "id": d.id,
+            "name": d.name,
+            "flow": d.flow,
+            "shape": list(d.shape),
+            "params": dict(d.params or {}),
+            "job_id": d.job_id,
+            "created_at": _time(d.created_at),
+        }
+
+
+# Energy and enstrophy are computed on at most this many snapshots of a trajectory.
+SERIES_SNAPSHOTS = 500
+
+
+def _thin(frame: np.ndarray, stride: int) -> np.ndarray:
+    """Block means of stride × stride when they tile the field, else every stride-th point."""
+    if stride == 1:
+        return frame
+    ny, nx = frame.shape
+    if ny % stride == 0 and nx % stride == 0:
+        return frame.reshape(ny // stride, stride, nx // stride, stride).mean(axis=(1, 3))
+    return frame[::stride, ::stride]
+
+
+def dataset_preview(
+    dataset_id: str,
+    index: int = 0,
+    max_frames: int = 100,
+    max_pixels: int = 128,
+    max_series: int = SERIES_SNAPSHOTS,
+) -> dict[str, Any] | None:
+    """One trajectory of a dataset, for the preview: at most ``max_frames`` snapshots
+    (evenly spaced, first and last included) thinned to at most ``max_pixels`` per side for
+    the animation, their energy spectra at full resolution, and energy and enstrophy over at
+    most ``max_series`` snapshots. Only the chosen trajectory is read, one block of snapshots
+    at a time, so memory stays small for big datasets.
+
+    Returns None for an unknown dataset; raises ValueError with a sentence for a trajectory
+    that is not in it or a file that cannot be read.
+    """
+    import h5py
+    import torch
+
+    from app.ui.figures import evenly_spaced
+    from physics.diagnostics import enstrophy, kinetic_energy
+    from physics.spectra import energy_spectrum
+
+    dataset = get_dataset(dataset_id)
+    if dataset is None:
+        return None
+    state = get_state()
+    with state.db.session() as session:
+        relative = session.get(Dataset, dataset_id).path
+    path = state.artifacts.resolve(relative)
+    length = float(dataset["params"].get("length") or flow_length(dataset["flow"]))
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ValueError(f"The dataset's file {relative} cannot be read ({exc}).") from exc
+    with f:
+        data = f["t0_fields"]["vorticity"]
+        n_traj, n_snap, ny, nx = data.shape
+        if not 0 <= index < n_traj:
+            last = f" (0–{n_traj - 1})" if n_traj > 1 else " (0)"
+            raise ValueError(f"Trajectory {index} is not in the dataset; it has {n_traj}{last}.")
+        dims = f["dimensions"]
+        all_times = dims["time"][...] if "time" in dims else np.arange(n_snap, dtype=float)
+        shown = evenly_spaced(n_snap, max_frames)
+        series = sorted(set(evenly_spaced(n_snap, max_series)) | set(shown))
+        stride = max(1, math.ceil(max(ny, nx) / max_pixels))
+        shown_set = set(shown)
+        energy, enstrophy_values, frames, spectra = [], [], [], []
+        peak, k = 0.0, None
+        block = max(1, min(16, (1 << 22) // (ny * nx)))
+        for start in range(0, len(series), block):
+            which = series[start : start + block]
+            raw = np.asarray(data[index, which], dtype=np.float64)  # (b, ny, nx)
+            w = torch.from_numpy(raw)[:, None]
+            energy += kinetic_energy(w, length).tolist()
+            enstrophy_values += enstrophy(w).tolist()
+            finite = np.abs(raw[np.isfinite(raw)])  # a blown-up run leaves NaN: not drawn
+            peak = max(peak, float(finite.max()) if finite.size else 0.0)
+            picked = [i for i, s in enumerate(which) if s in shown_set]
+            if picked:
+                k_t, e = energy_spectrum(w[picked], length)
+                k = k_t
+                spectra.append(e.numpy())
+                frames += [_thin(raw[i], stride).astype(np.float32) for i in picked]
+    return {
+        "dataset": dataset,
+        "index": index,
+        "n_trajectories": int(n_traj),
+        "n_snapshots": int(n_snap),
+        "resolution": int(nx),
+        "length": length,
+        "stride": stride,
+        "frame_snapshots": shown,
+        "frame_t": [float(all_times[s]) for s in shown],
+        "frames": np.stack(frames),
+        "limit": peak,
+        "k": [int(x) for x in k.tolist()] if k is not None else [],
+        "spectra": np.concatenate(spectra),
+        "series_snapshots": series,
+        "series_t": [float(all_times[s]) for s in series],
+        "energy": energy,
+        "enstrophy": enstrophy_values,
+    }

@@ -478,3 +478,291 @@ def loss_figure(
     # Validation numbers often span a narrow range: plain 3-digit labels read best there.
     fig.update_yaxes(title_text="relative L2", type="log", tickformat=".3g")
     return fig
+
+
+# --- dataset previews -----------------------------------------------------------------
+
+# An animation sends every frame to the browser at once: at most this many frames, each at
+# most this many points per side (float32, base64 in the figure JSON: 100 × 128² ≈ 9 MB).
+ANIMATION_FRAMES = 100
+ANIMATION_PIXELS = 128
+SHOWN_COLOR = "#d1495b"
+# Spectra of stored (float32) fields: values this far below the peak are round-off.
+DATASET_SPECTRUM_FLOOR = 1e-12
+
+
+def evenly_spaced(count: int, limit: int) -> list[int]:
+    """At most ``limit`` indices of ``range(count)``, evenly spaced, first and last included."""
+    if count <= 0:
+        return []
+    if count <= limit or limit < 2:
+        return list(range(count)) if count <= limit else [0]
+    return sorted({int(i) for i in np.round(np.linspace(0, count - 1, limit))})
+
+
+def _frame_title(t: float, snapshot: int, total: int | None) -> str:
+    of = f" of {total}" if total else ""
+    return f"t = {t:.4g}  ·  snapshot {snapshot + 1}{of}"
+
+
+def trajectory_animation(
+    frames: np.ndarray,
+    times: Sequence[float] | np.ndarray,
+    length: float = 1.0,
+    *,
+    snapshots: Sequence[int] | None = None,
+    total: int | None = None,
+    limit: float | None = None,
+    max_pixels: int = ANIMATION_PIXELS,
+    uirevision: Any = None,
+) -> go.Figure:
+    """An animated vorticity heatmap: one Plotly frame per snapshot of ``frames`` (F, ny, nx)
+    on [0, length)², with play/pause buttons and a time slider.
+
+    The colour range is one symmetric range for the whole animation, ``±limit`` (default: the
+    largest |ω| of the frames), so a field that decays looks paler instead of being
+    re-stretched frame by frame. ``snapshots`` are the frames' indices in the trajectory
+    (default 0…F−1) and ``total`` its number of snapshots, for the titles; frames are named by
+    their snapshot index. Frames larger than ``max_pixels`` are thinned like ``downsample``.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 3 or not len(frames):
+        return empty_figure("No snapshot to show.", uirevision)
+    times = [float(t) for t in times]
+    snapshots = list(range(len(frames))) if snapshots is None else [int(s) for s in snapshots]
+    lim = float(limit) if limit and math.isfinite(limit) and limit > 0 else symmetric_limit(frames)
+    ny, nx = frames.shape[-2:]
+    stride = max(1, math.ceil(max(ny, nx) / max_pixels))
+    x = (np.arange(0, nx, stride) * (length / nx)).astype(np.float32)
+    y = (np.arange(0, ny, stride) * (length / ny)).astype(np.float32)
+    shown = [np.ascontiguousarray(f[::stride, ::stride], dtype=np.float32) for f in frames]
+
+    def heatmap(z: np.ndarray) -> go.Heatmap:
+        return go.Heatmap(
+            z=z,
+            x=x,
+            y=y,
+            coloraxis="coloraxis",
+            name="vorticity",
+            hovertemplate="x=%{x:.3f}, y=%{y:.3f}<br>ω=%{z:.4g}<extra></extra>",
+        )
+
+    names = [str(s) for s in snapshots]
+    titles = [_frame_title(t, s, total) for t, s in zip(times, snapshots, strict=True)]
+    fig = go.Figure(
+        data=[heatmap(shown[0])],
+        frames=[
+            go.Frame(name=name, data=[heatmap(z)], traces=[0], layout=dict(title_text=title))
+            for name, z, title in zip(names, shown, titles, strict=True)
+        ],
+    )
+    _base_layout(fig, uirevision)
+    # About 8 s for a whole run, never faster than ~16 frames/s.
+    duration = int(min(300, max(60, 8000 / max(len(frames), 1))))
+    play = dict(
+        frame=dict(duration=duration, redraw=True),
+        transition=dict(duration=0),
+        fromcurrent=True,
+        mode="immediate",
+    )
+    pause = dict(
+        frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate"
+    )
+    bare = dict(showgrid=False, showline=False, ticks="", showticklabels=False)
+    fig.update_xaxes(range=[0, length], constrain="domain", **bare)
+    fig.update_yaxes(range=[0, length], scaleanchor="x", scaleratio=1, constrain="domain", **bare)
+    fig.update_layout(
+        title=dict(text=titles[0], y=0.98, yanchor="top"),
+        hovermode="closest",
+        margin=dict(l=8, r=8, t=40, b=8),
+        coloraxis=dict(
+            colorscale=DIVERGING,
+            cmin=-lim,
+            cmax=lim,
+            colorbar=dict(
+                thickness=10,
+                len=0.75,
+                outlinewidth=0,
+                title=dict(text="ω", side="top", font=dict(size=14, color=INK)),
+                tickfont=dict(size=11),
+            ),
+        ),
+        meta=dict(times=times, snapshots=snapshots),
+        updatemenus=[
+            dict(
+                type="buttons",
+                direction="left",
+                showactive=False,
+                x=0.0,
+                xanchor="left",
+                y=-0.02,
+                yanchor="top",
+                pad=dict(r=6, t=0),
+                bgcolor="#ffffff",
+                bordercolor="#cbd2d9",
+                font=dict(size=12, color=INK),
+                buttons=[
+                    dict(label="▶ Play", method="animate", args=[None, play]),
+                    dict(label="❚❚ Pause", method="animate", args=[[None], pause]),
+                ],
+            )
+        ],
+        sliders=[
+            dict(
+                active=0,
+                x=0.27,
+                len=0.73,
+                xanchor="left",
+                y=-0.01,
+                yanchor="top",
+                pad=dict(t=0, b=0),
+                bgcolor="#e9edf2",
+                bordercolor="#cbd2d9",
+                activebgcolor="#1f4e79",
+                tickcolor="#9aa5b1",
+                font=dict(size=10, color=MUTED),
+                currentvalue=dict(visible=False),
+                transition=dict(duration=0),
+                minorticklen=0,
+                steps=[
+                    dict(
+                        # Plotly labels every k-th step, k chosen so the labels do not overlap.
+                        label=f"{t:.3g}",
+                        method="animate",
+                        args=[[name], {**pause, "frame": dict(duration=0, redraw=True)}],
+                    )
+                    for name, t in zip(names, times, strict=True)
+                ],
+            )
+        ],
+    )
+    fig.update_layout(margin=dict(b=72))
+    return fig
+
+
+def snapshot_spectra_figure(
+    k: Sequence[float] | np.ndarray | None,
+    spectra: np.ndarray | None,
+    times: Sequence[float] | np.ndarray,
+    *,
+    snapshots: Sequence[int] | None = None,
+    slope: float | None = -3.0,
+    floor_ratio: float = DATASET_SPECTRUM_FLOOR,
+    uirevision: Any = None,
+) -> go.Figure:
+    """Energy spectra of a trajectory's snapshots, ``spectra`` (F, K) at ``times`` (F,), on
+    log-log axes: the first and the last snapshot stay drawn, and a third line on top (trace
+    2), the snapshot shown, carries one Plotly frame per snapshot (named by its index in
+    ``snapshots``, as ``trajectory_animation`` names its frames), so it can follow the
+    animation.
+
+    Axis ranges are fixed to cover every snapshot, so the frames do not rescale the axes.
+    Values below ``floor_ratio`` × the largest are not drawn (datasets are stored in float32:
+    below that is its round-off).
+    """
+    if k is None or spectra is None or not len(k) or not np.asarray(spectra).size:
+        return empty_figure("No spectrum to show.", uirevision)
+    spectra = np.atleast_2d(np.asarray(spectra, dtype=float))
+    times = [float(t) for t in times]
+    snapshots = list(range(len(spectra))) if snapshots is None else [int(s) for s in snapshots]
+    first, last = spectra[0], spectra[-1]
+    fig = spectrum_figure(
+        k,
+        {
+            f"first (t = {times[0]:.3g})": first,
+            f"last (t = {times[-1]:.3g})": last,
+            "shown snapshot": first,  # drawn last: on top
+        },
+        slope=slope,
+        uirevision=uirevision,
+    )
+    styles = [
+        dict(color=COLORS["train"], width=1.5, dash="dash"),
+        dict(color=COLORS["reference"], width=1.5),
+        dict(color=SHOWN_COLOR, width=2.5),
+    ]
+    k = np.asarray(k, dtype=float)
+    keep = k > 0
+    ks = k[keep]
+    peak = float(np.nanmax(spectra)) if np.isfinite(spectra).any() else 0.0
+    floor = peak * floor_ratio if peak > 0 else 0.0
+    for trace, line, values in zip(fig.data, styles, (first, last, first), strict=False):
+        trace.line = line
+        trace.y = _positive(values[keep], floor)
+    frames = [
+        go.Frame(
+            name=str(s),
+            data=[go.Scatter(x=ks.tolist(), y=_positive(e[keep], floor), name="shown snapshot")],
+            traces=[2],
+        )
+        for s, e in zip(snapshots, spectra, strict=True)
+    ]
+    fig.frames = frames
+    values = spectra[:, keep]
+    positive = values[np.isfinite(values) & (values > floor)]
+    if positive.size and len(ks):
+        lo, hi = math.log10(float(positive.min())), math.log10(float(positive.max()))
+        pad = 0.3
+        fig.update_yaxes(range=[lo - pad, hi + pad], autorange=False)
+        # Up to the largest wavenumber any snapshot has above round-off.
+        seen = ks[(np.isfinite(values) & (values > floor)).any(axis=0)]
+        k_max = float(seen.max()) if seen.size else float(ks.max())
+        fig.update_xaxes(range=[math.log10(ks.min()) - 0.05, math.log10(k_max) + 0.08])
+    fig.update_layout(margin=dict(t=56))
+    return fig
+
+
+def energy_enstrophy_figure(
+    times: Sequence[float] | np.ndarray | None,
+    energy: Sequence[float] | np.ndarray | None,
+    enstrophy: Sequence[float] | np.ndarray | None,
+    *,
+    marker_t: float | None = None,
+    uirevision: Any = None,
+) -> go.Figure:
+    """Kinetic energy E = ½⟨|u|²⟩ (top) and enstrophy Z = ½⟨ω²⟩ (bottom) of one trajectory
+    against time, on a shared time axis. ``marker_t`` draws a vertical line (the layout's first
+    shape, spanning both panels) at the snapshot shown."""
+    if times is None or not len(times) or energy is None or enstrophy is None:
+        return empty_figure("No time series to show.", uirevision)
+    t = [float(v) for v in times]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    for row, (name, values, color) in enumerate(
+        (
+            ("energy E", energy, COLORS["reference"]),
+            ("enstrophy Z", enstrophy, COLORS["error"]),
+        ),
+        start=1,
+    ):
+        y = [None if v is None or not math.isfinite(float(v)) else float(v) for v in values]
+        fig.add_trace(
+            go.Scatter(
+                x=t[: len(y)],
+                y=y,
+                mode="lines+markers" if len(y) <= 60 else "lines",
+                marker=dict(size=4),
+                name=name,
+                line=dict(color=color, width=2),
+                hovertemplate="t=%{x:.4g}  %{y:.4g}<extra>" + name + "</extra>",
+            ),
+            row=row,
+            col=1,
+        )
+    _base_layout(fig, uirevision)
+    fig.update_layout(showlegend=False, hovermode="x unified", margin=dict(t=16, b=44))
+    fig.update_yaxes(title_text="energy E", exponentformat="power", row=1, col=1)
+    fig.update_yaxes(title_text="enstrophy Z", exponentformat="power", row=2, col=1)
+    fig.update_xaxes(title_text="time t", row=2, col=1)
+    fig.update_xaxes(title_text=None, row=1, col=1)
+    if marker_t is not None:
+        fig.add_shape(
+            type="line",
+            x0=float(marker_t),
+            x1=float(marker_t),
+            xref="x",
+            y0=0,
+            y1=1,
+            yref="paper",
+            line=dict(color=SHOWN_COLOR, width=1, dash="dot"),
+        )
+    return fig

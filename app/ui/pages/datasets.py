@@ -1,22 +1,33 @@
-"""``/data``: generate training data with the reference solver; the datasets stored, with
-their shapes and the status of the job that made each, plus generations in progress."""
+"""``/data``: generate training data with the reference solvers, follow the generation
+(progress over its shards, cancel, retry the failed shards), and look at what was made: the
+datasets stored, and a preview of one trajectory (animated vorticity, its energy spectrum,
+its energy and enstrophy against time).
+
+``/data?preview=<dataset id>&trajectory=<i>`` opens with that preview.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
+from datetime import UTC, datetime
 from typing import Any
 
-from dash import Input, Output, State, callback, dcc, html
+import dash
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from app.ui import data
+from app.ui import data, figures
 from app.ui.components import (
+    CHART_GRAPH,
+    FIELD_GRAPH,
     alert,
     card,
     empty_row,
     fmt_shape,
     fmt_time,
     form_row,
+    job_duration,
     number_input,
     page,
     progress_bar,
@@ -24,101 +35,384 @@ from app.ui.components import (
     table,
 )
 
-REFRESH_MS = 2000
+ACTIVE_MS = 1000  # refresh while a generation is active
+IDLE_MS = 4000  # otherwise, to notice jobs started elsewhere (the API, the CLI)
 DEFAULT_FLOW = "ns2d-forced"
-DEFAULTS = {"n_trajectories": 8, "n_snapshots": 20, "resolution": 64, "interval": 1.0}
+FINISHING = ("queued", "running", "finishing")
+SCHEME_LABELS = {
+    "rk4cn": "RK4–Crank–Nicolson (IMEX, 4th order)",
+    "cnheun": "Crank–Nicolson–Heun (RK2)",
+}
+DEFAULT_IC = "__default__"  # the IC dropdown's value for "the flow's own" (sent as None)
 
 
-def layout(**_query: Any) -> html.Main:
-    flows = data.flow_names()
+# --- form helpers ---------------------------------------------------------------------
+
+
+def fmt_nu(nu: float) -> str:
+    """1e-3, 5e-4, 0.01: short and unambiguous."""
+    mantissa, exponent = f"{nu:e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}" if abs(int(exponent)) >= 3 else f"{nu:g}"
+
+
+def flow_choices(flow: dict[str, Any] | None) -> dict[str, Any]:
+    """The viscosity and initial-condition options (and defaults) of one flow."""
+    if flow is None:
+        return {"nu": [], "nu_value": None, "ic": [], "ic_value": None, "description": ""}
+    nu_options = [
+        {"label": fmt_nu(nu) + (" (default)" if nu == flow["nu"] else ""), "value": nu}
+        for nu in flow["allowed_nu"]
+    ]
+    families = flow["initial_conditions"]
+    if families:
+        # The first family is the flow's default.
+        ic_options = [
+            {
+                "label": name + (" (default)" if i == 0 else ""),
+                "value": name,
+                "title": flow["ic_descriptions"].get(name, ""),
+            }
+            for i, name in enumerate(families)
+        ]
+        ic_value = families[0]
+    else:
+        ic_options = [{"label": "the flow's default", "value": DEFAULT_IC}]
+        ic_value = DEFAULT_IC
+    return {
+        "nu": nu_options,
+        "nu_value": flow["nu"],
+        "ic": ic_options,
+        "ic_value": ic_value,
+        "description": flow["description"],
+    }
+
+
+def ic_description(flow: dict[str, Any] | None, family: str | None) -> str:
+    if flow is None or family in (None, DEFAULT_IC):
+        return ""
+    text = flow["ic_descriptions"].get(family, "")
+    return f"Initial condition: {text}." if text else ""
+
+
+def _flows_by_name() -> dict[str, dict[str, Any]]:
+    return {f["name"]: f for f in data.generate_form_flows()}
+
+
+def _dropdown(id: str, options: list[dict[str, Any]], value: Any, **kwargs: Any) -> dcc.Dropdown:
+    return dcc.Dropdown(
+        id=id,
+        options=options,
+        value=value,
+        clearable=False,
+        searchable=False,
+        className="dropdown",
+        **kwargs,
+    )
+
+
+def _pair(*rows: Any) -> html.Div:
+    return html.Div(list(rows), className="form-inline form-pair")
+
+
+def generate_form(flows: dict[str, dict[str, Any]], defaults: dict[str, Any]) -> list[Any]:
+    flow_name = DEFAULT_FLOW if DEFAULT_FLOW in flows else next(iter(flows), None)
+    choices = flow_choices(flows.get(flow_name))
+    schemes = defaults.get("schemes") or ["rk4cn"]
+    return [
+        form_row(
+            "Flow",
+            _dropdown(
+                "data-flow",
+                [
+                    {"label": name, "value": name, "title": f["description"]}
+                    for name, f in flows.items()
+                ],
+                flow_name,
+            ),
+            html.Span(choices["description"], id="data-flow-description"),
+        ),
+        _pair(
+            form_row("Viscosity ν", _dropdown("data-nu", choices["nu"], choices["nu_value"])),
+            form_row("Initial condition", _dropdown("data-ic", choices["ic"], choices["ic_value"])),
+        ),
+        html.Small(
+            ic_description(flows.get(flow_name), choices["ic_value"]),
+            id="data-ic-description",
+            className="form-help form-help-block",
+        ),
+        form_row(
+            "Time stepper",
+            _dropdown(
+                "data-scheme",
+                [{"label": SCHEME_LABELS.get(s, s), "value": s} for s in schemes],
+                defaults.get("scheme") or schemes[0],
+            ),
+        ),
+        html.H3("Size", className="form-section"),
+        _pair(
+            form_row("Trajectories N", number_input("data-n", defaults["n_trajectories"], step=1)),
+            form_row("Snapshots T", number_input("data-t", defaults["n_snapshots"], step=1)),
+        ),
+        _pair(
+            form_row(
+                "Resolution",
+                number_input("data-resolution", defaults["resolution"], step=2),
+                "Points per side of the saved fields.",
+            ),
+            form_row(
+                "Solver resolution",
+                number_input("data-solver-resolution", None, step=2, placeholder="same"),
+                "Optional: a finer grid to solve on.",
+            ),
+        ),
+        html.H3("Time", className="form-section"),
+        _pair(
+            form_row(
+                "Interval Δt",
+                number_input("data-interval", defaults["interval"], step="any"),
+                "Time between snapshots.",
+            ),
+            form_row(
+                "Warm-up",
+                number_input("data-warmup", defaults["warmup"], step="any"),
+                "Time solved before the first snapshot.",
+            ),
+        ),
+        html.H3("Run", className="form-section"),
+        _pair(
+            form_row(
+                "Shard size",
+                number_input("data-shard-size", defaults["shard_size"], step=1),
+                "Trajectories per task.",
+            ),
+            form_row("Seed", number_input("data-seed", defaults["seed"], step=1)),
+        ),
+        form_row(
+            "Name",
+            dcc.Input(id="data-name", type="text", placeholder="optional", className="input"),
+        ),
+        html.Div(id="data-summary", className="form-summary"),
+        html.Button("Start generation", id="data-generate", className="button button-primary"),
+        html.Div(id="data-feedback"),
+    ]
+
+
+def layout(preview: str | None = None, trajectory: str | None = None, **_query: Any) -> html.Main:
+    flows = _flows_by_name()
+    defaults = data.generate_defaults()
+    try:
+        index = max(0, int(trajectory)) if trajectory is not None else 0
+    except ValueError:
+        index = 0
     return page(
         "Data",
-        "Training data from the built-in reference solvers: trajectories of snapshots Δt apart, "
-        "stored as HDF5 in the layout of The Well.",
+        "Training data from the built-in reference solvers: N trajectories of T snapshots Δt "
+        "apart, solved in shards across the workers and stored as HDF5 in the layout of The "
+        "Well.",
         html.Div(
             [
-                card(
-                    "Generate a dataset",
-                    form_row(
-                        "Flow",
-                        dcc.Dropdown(
-                            id="data-flow",
-                            options=[{"label": n, "value": n, "title": d} for n, d in flows],
-                            value=DEFAULT_FLOW
-                            if any(n == DEFAULT_FLOW for n, _ in flows)
-                            else None,
-                            clearable=False,
-                            className="dropdown",
+                card("Generate a dataset", *generate_form(flows, defaults), className="setup-card"),
+                html.Div(
+                    [
+                        card(
+                            "Generation",
+                            html.Div(id="data-jobs-feedback"),
+                            html.Div(
+                                html.P("Loading…", className="muted"),
+                                id="data-jobs",
+                                className="gen-jobs",
+                            ),
                         ),
-                    ),
-                    html.Div(
-                        [
-                            form_row(
-                                "Trajectories",
-                                number_input(
-                                    "data-trajectories", DEFAULTS["n_trajectories"], min=1, step=1
-                                ),
+                        card(
+                            "Datasets",
+                            html.Div(
+                                table(HEADERS, [empty_row(len(HEADERS), "Loading…")]),
+                                id="data-table",
+                                className="table-wrap",
                             ),
-                            form_row(
-                                "Snapshots each",
-                                number_input(
-                                    "data-snapshots", DEFAULTS["n_snapshots"], min=2, step=1
-                                ),
-                            ),
-                        ],
-                        className="form-inline",
-                    ),
-                    html.Div(
-                        [
-                            form_row(
-                                "Resolution",
-                                number_input(
-                                    "data-resolution", DEFAULTS["resolution"], min=16, step=2
-                                ),
-                                "Grid points per side (even).",
-                            ),
-                            form_row(
-                                "Interval Δt",
-                                number_input(
-                                    "data-interval", DEFAULTS["interval"], min=0, step="any"
-                                ),
-                                "Time between snapshots.",
-                            ),
-                        ],
-                        className="form-inline",
-                    ),
-                    form_row(
-                        "Name",
-                        dcc.Input(
-                            id="data-name", type="text", placeholder="optional", className="input"
+                            className="list-card",
                         ),
-                    ),
-                    html.Button(
-                        "Generate",
-                        id="data-generate",
-                        className="button button-primary",
-                        n_clicks=0,
-                    ),
-                    html.Div(id="data-feedback"),
-                    className="setup-card",
-                ),
-                card(
-                    "Datasets",
-                    html.Div(id="data-active"),
-                    html.Div(id="data-table", className="table-wrap"),
-                    dcc.Interval(id="data-interval-refresh", interval=REFRESH_MS),
-                    className="list-card",
+                    ],
+                    className="side-column",
                 ),
             ],
             className="grid-setup",
         ),
+        card(
+            None,
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H2("Preview", className="card-title"),
+                            html.Div(
+                                "Choose Preview on a dataset to see one of its trajectories.",
+                                id="data-preview-title",
+                                className="preview-title-line",
+                            ),
+                        ]
+                    ),
+                    html.Div(
+                        [
+                            html.Label(
+                                "Trajectory",
+                                htmlFor="data-preview-trajectory",
+                                className="form-label",
+                            ),
+                            dcc.Input(
+                                id="data-preview-trajectory",
+                                type="number",
+                                value=index,
+                                min=0,
+                                step=1,
+                                debounce=True,
+                                className="input input-narrow",
+                            ),
+                            html.Small(id="data-preview-count", className="muted"),
+                        ],
+                        className="preview-controls",
+                    ),
+                ],
+                className="preview-head",
+            ),
+            html.Div(id="data-preview-note", className="preview-note"),
+            dcc.Loading(
+                html.Div(id="data-preview", className="preview-body"),
+                type="circle",
+                color="#1f4e79",
+                delay_show=300,
+            ),
+            id="data-preview-card",
+            className="preview-card",
+        ),
+        dcc.Interval(id="data-refresh", interval=ACTIVE_MS),
+        dcc.Store(id="data-table-key"),
+        dcc.Store(id="data-preview-target", data={"id": preview} if preview else None),
+        dcc.Store(id="data-preview-hook"),
+        dcc.Store(id="data-preview-scroll"),
     )
 
 
-HEADERS = ["Name", "Flow", "Shape (traj × time × ny × nx)", "Δt", "Job", "Created", ""]
+# --- generation jobs --------------------------------------------------------------------
 
 
-def datasets_table(rows: list[dict[str, Any]]) -> html.Table:
+def job_detail(p: dict[str, Any]) -> str:
+    parts = [
+        str(p.get("flow")),
+        f"{p.get('n_trajectories')} × {p.get('n_snapshots')} snapshots @ {p.get('resolution')}²",
+    ]
+    if p.get("nu") is not None:
+        parts.append(f"ν = {fmt_nu(float(p['nu']))}")
+    if p.get("initial_condition"):
+        parts.append(str(p["initial_condition"]))
+    return " · ".join(parts)
+
+
+def _shards_text(job: dict[str, Any]) -> str:
+    total = job.get("shards_total") or 0
+    text = f"{job.get('shards_done', 0)}/{total} shards done" if total else job["message"] or ""
+    if job.get("shards_failed"):
+        text += f" · {job['shards_failed']} failed"
+    if job["status"] == "finishing":
+        text += " · joining shards"
+    return text
+
+
+def job_item(job: dict[str, Any], now: datetime) -> html.Div:
+    status = job["status"]
+    active = status in FINISHING
+    duration = job_duration(job, now)
+    if not duration and status == "queued":
+        duration = "waiting for a worker"
+    elif duration:
+        duration = f"elapsed {duration}" if active else f"took {duration}"
+    actions: list[Any] = []
+    if active:
+        actions.append(
+            html.Button(
+                "Cancel",
+                id={"type": "data-cancel", "id": job["id"]},
+                className="button button-small button-danger",
+                n_clicks=0,
+            )
+        )
+    elif status in ("failed", "cancelled"):
+        actions.append(
+            html.Button(
+                "Retry failed shards" if status == "failed" else "Resume",
+                id={"type": "data-retry", "id": job["id"]},
+                className="button button-small button-primary",
+                title="Rerun only the shards that did not finish; finished shards are kept.",
+                n_clicks=0,
+            )
+        )
+    elif status == "succeeded" and job["result"].get("dataset_id"):
+        actions.append(
+            html.Button(
+                "Preview",
+                id={
+                    "type": "data-preview-open",
+                    "id": job["result"]["dataset_id"],
+                    "from": "jobs",
+                },
+                className="button button-small button-primary",
+                n_clicks=0,
+            )
+        )
+    pct = max(0.0, min(1.0, job["progress"])) * 100
+    error = None
+    if status == "failed" and job["error"]:
+        error = html.Div(job["error"], className="gen-error", title=job["error"])
+    return html.Div(
+        [
+            html.Div(
+                [
+                    status_badge(status),
+                    html.Span(job_detail(job["params"]), className="gen-title"),
+                    html.Code(job["id"][:8], title=job["id"], className="muted small"),
+                    html.Div(actions, className="row-actions gen-actions"),
+                ],
+                className="gen-head",
+            ),
+            html.Div(
+                [
+                    progress_bar(job["progress"], status),
+                    html.Span(f"{pct:.0f}%", className="progress-label"),
+                ],
+                className="progress-cell",
+            ),
+            html.Div(
+                [
+                    html.Span(_shards_text(job), className="gen-shards"),
+                    html.Span(duration, className="muted") if duration else None,
+                ],
+                className="gen-meta",
+            ),
+            error,
+        ],
+        className=f"gen-job gen-{status}",
+    )
+
+
+def jobs_list(jobs: list[dict[str, Any]], now: datetime | None = None) -> Any:
+    now = now or datetime.now(UTC)
+    if not jobs:
+        return html.P(
+            "Nothing is generating. Start a dataset with the form; its progress shows here.",
+            className="muted empty-note",
+        )
+    return [job_item(job, now) for job in jobs]
+
+
+# --- the datasets table -------------------------------------------------------------------
+
+
+# Headers are shown in capitals: no symbols that change meaning there (ν, Δt, n).
+HEADERS = ["Name", "Flow", "Viscosity", "N × T", "Grid", "Interval", "Job", "Created", ""]
+
+
+def datasets_table(rows: list[dict[str, Any]], now: datetime | None = None) -> html.Table:
     body = [
         html.Tr(
             [
@@ -130,97 +424,488 @@ def datasets_table(rows: list[dict[str, Any]]) -> html.Table:
                     ]
                 ),
                 html.Td(d["flow"]),
-                html.Td(fmt_shape(d["shape"])),
-                html.Td(f"{d['params'].get('interval', '—')}"),
-                html.Td(status_badge(d["job_status"]) if d["job_status"] else "—"),
-                html.Td(fmt_time(d["created_at"]), title=d["created_at"] or ""),
                 html.Td(
-                    dcc.Link(
-                        "Train on it →",
-                        href=f"/train?dataset={d['id']}",
-                        className="button button-small button-primary",
+                    fmt_nu(float(d["params"]["nu"])) if d["params"].get("nu") else "—",
+                    className="num",
+                ),
+                html.Td(
+                    f"{d['shape'][0]} × {d['shape'][1]}" if len(d["shape"]) == 4 else "—",
+                    className="num",
+                    title=f"{fmt_shape(d['shape'])} (trajectories × snapshots × ny × nx)",
+                ),
+                html.Td(
+                    f"{d['shape'][-1]}²" if len(d["shape"]) == 4 else fmt_shape(d["shape"]),
+                    className="num",
+                ),
+                html.Td(f"{d['params'].get('interval', '—')}", className="num"),
+                html.Td(status_badge(d["job_status"]) if d["job_status"] else "—"),
+                html.Td(fmt_time(d["created_at"], now), title=d["created_at"] or ""),
+                html.Td(
+                    html.Div(
+                        [
+                            html.Button(
+                                "Preview",
+                                id={"type": "data-preview-open", "id": d["id"], "from": "table"},
+                                className="button button-small",
+                                n_clicks=0,
+                            ),
+                            dcc.Link(
+                                "Train on it →",
+                                href=f"/train?dataset={d['id']}",
+                                className="button button-small button-primary",
+                            ),
+                        ],
+                        className="row-actions",
                     )
                 ),
-            ]
+            ],
+            id={"type": "data-row", "id": d["id"]},
         )
         for d in rows
-    ] or [empty_row(len(HEADERS), "No datasets yet.")]
-    return table(HEADERS, body)
+    ] or [empty_row(len(HEADERS), "No datasets yet. Generate one with the form.")]
+    return table(HEADERS, body, className="datasets-table")
 
 
-def active_list(jobs: list[dict[str, Any]]) -> Any:
-    if not jobs:
-        return None
-    items = []
-    for job in jobs:
-        p = job["params"]
-        items.append(
-            html.Div(
-                [
-                    status_badge(job["status"]),
-                    html.Span(
-                        f"{p.get('flow')} · {p.get('n_trajectories')} trajectories × "
-                        f"{p.get('n_snapshots')} snapshots @ {p.get('resolution')}²",
-                        className="active-text",
-                    ),
-                    progress_bar(job["progress"], job["status"]),
-                    html.Small(job["message"] or "", className="muted"),
-                ],
-                className="active-job",
-            )
-        )
-    return html.Div(
-        [html.H3("Generating", className="form-section"), *items], className="active-jobs"
+def _table_key(rows: list[dict[str, Any]]) -> list[Any]:
+    # The table is redrawn only when this changes (not each second): a stable table keeps
+    # its buttons under the pointer.
+    today = datetime.now(UTC).date().isoformat()
+    return [today, *[[d["id"], d["job_status"]] for d in rows]]
+
+
+@callback(
+    Output("data-jobs", "children"),
+    Output("data-table", "children"),
+    Output("data-table-key", "data"),
+    Output("data-refresh", "interval"),
+    Input("data-refresh", "n_intervals"),
+    State("data-table-key", "data"),
+)
+async def refresh(_n: int | None, key: list[Any] | None):
+    def load():
+        return data.generation_jobs(), data.list_datasets()
+
+    jobs, datasets = await asyncio.to_thread(load)
+    new_key = _table_key(datasets)
+    same = key == new_key
+    active = any(job["status"] in FINISHING for job in jobs)
+    return (
+        jobs_list(jobs),
+        no_update if same else datasets_table(datasets),
+        no_update if same else new_key,
+        ACTIVE_MS if active else IDLE_MS,
     )
 
 
 @callback(
-    Output("data-table", "children"),
-    Output("data-active", "children"),
-    Input("data-interval-refresh", "n_intervals"),
+    Output("data-jobs-feedback", "children"),
+    Output("data-refresh", "interval", allow_duplicate=True),
+    Input({"type": "data-cancel", "id": ALL}, "n_clicks"),
+    Input({"type": "data-retry", "id": ALL}, "n_clicks"),
+    prevent_initial_call=True,
 )
-async def refresh(_n: int | None):
-    def load():
-        return data.list_datasets(), data.active_jobs("generate")
+async def job_action(_cancel: list[int | None], _retry: list[int | None]):
+    trigger = ctx.triggered_id
+    if not trigger or not ctx.triggered or not ctx.triggered[0]["value"]:
+        raise PreventUpdate
+    job_id = trigger["id"]
+    if trigger["type"] == "data-cancel":
+        job = await asyncio.to_thread(data.cancel_job, job_id)
+        if job is None:
+            return alert(f"There is no job {job_id}.", "error"), ACTIVE_MS
+        if job["status"] == "cancelled":
+            return alert(
+                f"Job {job_id[:8]} was cancelled; Resume reruns its unfinished shards.", "info"
+            ), ACTIVE_MS
+        return alert(f"Job {job_id[:8]} had already {job['status']}.", "info"), ACTIVE_MS
+    try:
+        await asyncio.to_thread(data.retry_generate, job_id)
+    except ValueError as exc:
+        return alert(str(exc), "error"), ACTIVE_MS
+    return alert(
+        f"Job {job_id[:8]} is running again: only its unfinished shards are rerun.", "success"
+    ), ACTIVE_MS
 
-    datasets, active = await asyncio.to_thread(load)
-    return datasets_table(datasets), active_list(active)
+
+# --- the form -----------------------------------------------------------------------------
+
+
+@callback(
+    Output("data-nu", "options"),
+    Output("data-nu", "value"),
+    Output("data-ic", "options"),
+    Output("data-ic", "value"),
+    Output("data-flow-description", "children"),
+    Input("data-flow", "value"),
+    prevent_initial_call=True,
+)
+async def choose_flow(flow_name: str | None):
+    flows = await asyncio.to_thread(_flows_by_name)
+    c = flow_choices(flows.get(flow_name or ""))
+    return c["nu"], c["nu_value"], c["ic"], c["ic_value"], c["description"]
+
+
+@callback(
+    Output("data-ic-description", "children"),
+    Input("data-ic", "value"),
+    State("data-flow", "value"),
+    prevent_initial_call=True,
+)
+async def choose_ic(family: str | None, flow_name: str | None):
+    flows = await asyncio.to_thread(_flows_by_name)
+    return ic_description(flows.get(flow_name or ""), family)
+
+
+# A line under the form: what the request amounts to (shards, size on disk), as typed.
+dash.clientside_callback(
+    """
+    function(n, t, res, shard) {
+        const ok = [n, t, res].every(v => typeof v === 'number' && v > 0);
+        if (!ok) { return ''; }
+        const bytes = n * t * res * res * 4;
+        const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+        let size = bytes, u = 0;
+        while (size >= 1024 && u < units.length - 1) { size /= 1024; u += 1; }
+        const shards = (typeof shard === 'number' && shard > 0) ? Math.ceil(n / shard) : null;
+        const fmt = size >= 100 || u === 0 ? size.toFixed(0) : size.toPrecision(3);
+        let text = n + ' × ' + t + ' snapshots at ' + res + '² ≈ ' + fmt + ' ' + units[u];
+        if (shards) { text += ' · ' + shards + ' shard' + (shards === 1 ? '' : 's'); }
+        return text;
+    }
+    """,
+    Output("data-summary", "children"),
+    Input("data-n", "value"),
+    Input("data-t", "value"),
+    Input("data-resolution", "value"),
+    Input("data-shard-size", "value"),
+)
+
+
+def generate_request(
+    flows: dict[str, dict[str, Any]],
+    flow: str | None,
+    nu: float | None,
+    ic: str | None,
+    scheme: str | None,
+    values: dict[str, Any],
+    name: str | None,
+) -> dict[str, Any]:
+    """The generate job's parameters from the form. The flow's default viscosity and its
+    default initial condition are sent as None (the job then uses the flow's own); empty
+    optional boxes are left out (the API's defaults apply)."""
+    raw: dict[str, Any] = {"flow": flow}
+    info = flows.get(flow or "")
+    if nu is not None and (info is None or float(nu) != info["nu"]):
+        raw["nu"] = float(nu)
+    if ic not in (None, DEFAULT_IC):
+        raw["initial_condition"] = ic
+    if scheme:
+        raw["scheme"] = scheme
+    for key, value in values.items():
+        if value not in (None, ""):
+            raw[key] = value
+    if name and name.strip():
+        raw["name"] = name.strip()
+    return raw
+
+
+REQUIRED = {
+    "n_trajectories": "the number of trajectories N",
+    "n_snapshots": "the number of snapshots T",
+    "resolution": "the resolution",
+    "interval": "the interval Δt",
+}
 
 
 @callback(
     Output("data-feedback", "children"),
+    Output("data-refresh", "interval", allow_duplicate=True),
     Input("data-generate", "n_clicks"),
     State("data-flow", "value"),
-    State("data-trajectories", "value"),
-    State("data-snapshots", "value"),
+    State("data-nu", "value"),
+    State("data-ic", "value"),
+    State("data-scheme", "value"),
+    State("data-n", "value"),
+    State("data-t", "value"),
     State("data-resolution", "value"),
+    State("data-solver-resolution", "value"),
     State("data-interval", "value"),
+    State("data-warmup", "value"),
+    State("data-shard-size", "value"),
+    State("data-seed", "value"),
     State("data-name", "value"),
     prevent_initial_call=True,
 )
-async def generate(n_clicks, flow, n_traj, n_snap, resolution, interval, name):
+async def generate(
+    n_clicks,
+    flow,
+    nu,
+    ic,
+    scheme,
+    n_traj,
+    n_snap,
+    resolution,
+    solver_resolution,
+    interval,
+    warmup,
+    shard_size,
+    seed,
+    name,
+):
     if not n_clicks:
         raise PreventUpdate
-    raw = {
-        "flow": flow,
+    values = {
         "n_trajectories": n_traj,
         "n_snapshots": n_snap,
         "resolution": resolution,
+        "solver_resolution": solver_resolution,
         "interval": interval,
+        "warmup": warmup,
+        "shard_size": shard_size,
+        "seed": seed,
     }
-    missing = [key for key, value in raw.items() if value in (None, "")]
+    missing = [label for key, label in REQUIRED.items() if values[key] in (None, "")]
     if missing:
-        return alert(f"Fill in {', '.join(m.replace('_', ' ') for m in missing)}.", "error")
-    if name:
-        raw["name"] = name
+        return alert(
+            f"Fill in {', '.join(missing)} (a number).", "error", id="data-feedback-error"
+        ), no_update
+    flows = await asyncio.to_thread(_flows_by_name)
+    raw = generate_request(flows, flow, nu, ic, scheme, values, name)
     try:
         job = await asyncio.to_thread(data.submit_job, "generate", raw)
     except data.InvalidParams as exc:
-        return alert(str(exc), "error")
+        return alert(str(exc), "error", id="data-feedback-error"), no_update
+    shards = math.ceil(job["params"]["n_trajectories"] / job["params"]["shard_size"])
     return alert(
         [
-            html.Strong("Queued. "),
-            f"Job {job['id'][:8]} generates the dataset; it appears in the list when done.",
+            html.Strong("Started. "),
+            f"Job {job['id'][:8]} solves {job['params']['n_trajectories']} trajectories in "
+            f"{shards} shard{'s' if shards != 1 else ''}; follow it under Generation.",
         ],
         "success",
+        id="data-feedback-ok",
+    ), ACTIVE_MS
+
+
+# --- the preview ----------------------------------------------------------------------------
+
+
+@callback(
+    Output("data-preview-target", "data"),
+    Output("data-preview-trajectory", "value"),
+    Input({"type": "data-preview-open", "id": ALL, "from": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+async def open_preview(_clicks: list[int | None]):
+    trigger = ctx.triggered_id
+    if not trigger or not ctx.triggered or not ctx.triggered[0]["value"]:
+        raise PreventUpdate
+    return {"id": trigger["id"]}, 0
+
+
+def preview_note(p: dict[str, Any]) -> list[Any]:
+    """What the preview shows of the trajectory, in words (thinning included)."""
+    shown, total = len(p["frame_snapshots"]), p["n_snapshots"]
+    n, stride = p["resolution"], p["stride"]
+    frames = (
+        f"all {total} snapshots"
+        if shown == total
+        else f"{shown} of {total} snapshots, evenly spaced (first and last included)"
     )
+    if stride == 1:
+        grid = f"shown at the full {n}²"
+    elif n % stride == 0:
+        grid = f"shown at {n // stride}² ({stride}×{stride} block means of {n}²)"
+    else:
+        grid = f"shown at {math.ceil(n / stride)}² (every {stride}-th point of {n}²)"
+    series = len(p["series_snapshots"])
+    curves = (
+        "energy and enstrophy over every snapshot"
+        if series == total
+        else f"energy and enstrophy over {series} of {total} snapshots"
+    )
+    return [
+        html.Span(f"Animation: {frames}; {grid}. "),
+        html.Span(
+            f"One colour range for the whole trajectory, ±{p['limit']:.3g} (its largest |ω|). "
+        ),
+        html.Span(f"Spectra at full resolution; {curves}."),
+    ]
+
+
+@callback(
+    Output("data-preview", "children"),
+    Output("data-preview-title", "children"),
+    Output("data-preview-note", "children"),
+    Output("data-preview-count", "children"),
+    Input("data-preview-target", "data"),
+    Input("data-preview-trajectory", "value"),
+)
+async def show_preview(target: dict[str, Any] | None, index: int | None):
+    if not target or not target.get("id"):
+        return (
+            html.P(
+                "Choose Preview on a dataset above to see one of its trajectories: the "
+                "vorticity animated over its snapshots, its energy spectrum, and its energy "
+                "and enstrophy against time.",
+                className="muted empty-note",
+            ),
+            "No dataset chosen.",
+            None,
+            None,
+        )
+    if index is None:
+        raise PreventUpdate
+    dataset_id = target["id"]
+    try:
+        p = await asyncio.to_thread(
+            data.dataset_preview,
+            dataset_id,
+            int(index),
+            figures.ANIMATION_FRAMES,
+            figures.ANIMATION_PIXELS,
+        )
+    except ValueError as exc:
+        return (
+            alert(str(exc), "error", id="data-preview-error"),
+            no_update,
+            None,
+            no_update,
+        )
+    if p is None:
+        return (
+            alert(f"There is no dataset {dataset_id}.", "error", id="data-preview-error"),
+            "No dataset chosen.",
+            None,
+            None,
+        )
+    d = p["dataset"]
+    rev = f"{dataset_id}:{p['index']}"
+    anim = figures.trajectory_animation(
+        p["frames"],
+        p["frame_t"],
+        p["length"],
+        snapshots=p["frame_snapshots"],
+        total=p["n_snapshots"],
+        limit=p["limit"],
+        uirevision=rev,
+    )
+    spectrum = figures.snapshot_spectra_figure(
+        p["k"], p["spectra"], p["frame_t"], snapshots=p["frame_snapshots"], uirevision=rev
+    )
+    curves = figures.energy_enstrophy_figure(
+        p["series_t"], p["energy"], p["enstrophy"], marker_t=p["frame_t"][0], uirevision=rev
+    )
+    body = html.Div(
+        [
+            html.Div(
+                dcc.Graph(
+                    id="data-preview-animation",
+                    figure=anim,
+                    config=FIELD_GRAPH,
+                    className="graph-animation",
+                ),
+                className="preview-main",
+            ),
+            html.Div(
+                [
+                    html.H3("Energy spectrum", className="form-section"),
+                    dcc.Graph(
+                        id="data-preview-spectrum",
+                        figure=spectrum,
+                        config=CHART_GRAPH,
+                        className="graph-preview-spectrum",
+                    ),
+                    html.H3("Energy and enstrophy", className="form-section"),
+                    dcc.Graph(
+                        id="data-preview-energy",
+                        figure=curves,
+                        config=CHART_GRAPH,
+                        className="graph-preview-energy",
+                    ),
+                ],
+                className="preview-side",
+            ),
+        ],
+        className="preview-grid",
+    )
+    params = d["params"]
+    facts = [
+        d["flow"],
+        f"ν = {fmt_nu(float(params['nu']))}" if params.get("nu") else None,
+        f"Δt = {params.get('interval')}" if params.get("interval") is not None else None,
+        f"{p['resolution']}²",
+    ]
+    title = [
+        html.Span(d["name"], className="strong"),
+        html.Span(" · " + " · ".join(f for f in facts if f), className="muted"),
+    ]
+    count = f"of {p['n_trajectories']} (0–{p['n_trajectories'] - 1})"
+    return body, title, preview_note(p), count
+
+
+# The spectrum and the time marker follow the animation: on each frame the animation shows
+# (playing, or moved with its slider), the spectrum figure animates to the frame of the same
+# name and the energy figure's marker moves to its time. Hooked once per plot element.
+dash.clientside_callback(
+    """
+    function(fig) {
+        function follow(tries) {
+            const anim = document.querySelector('#data-preview-animation .js-plotly-plot');
+            if (!anim || typeof anim.on !== 'function') {
+                if (tries > 0) { setTimeout(function() { follow(tries - 1); }, 200); }
+                return;
+            }
+            if (anim.__eddyscopeFollow) { return; }
+            anim.__eddyscopeFollow = true;
+            anim.on('plotly_animatingframe', function(ev) {
+                if (!ev || ev.name === undefined || ev.name === null) { return; }
+                const name = String(ev.name);
+                const spec = document.querySelector('#data-preview-spectrum .js-plotly-plot');
+                const frames = spec && spec._transitionData && spec._transitionData._frameHash;
+                if (frames && frames[name]) {
+                    // An animation interrupted by the next frame rejects its promise: fine.
+                    Plotly.animate(spec, [name], {
+                        mode: 'immediate',
+                        frame: {duration: 0, redraw: false},
+                        transition: {duration: 0}
+                    }).catch(function() {});
+                }
+                const meta = anim.layout && anim.layout.meta;
+                const energy = document.querySelector('#data-preview-energy .js-plotly-plot');
+                if (meta && meta.snapshots && energy && energy.layout &&
+                        energy.layout.shapes && energy.layout.shapes.length) {
+                    const k = meta.snapshots.indexOf(Number(name));
+                    if (k >= 0) {
+                        Plotly.relayout(energy, {
+                            'shapes[0].x0': meta.times[k], 'shapes[0].x1': meta.times[k]
+                        }).catch(function() {});
+                    }
+                }
+            });
+        }
+        if (fig) { follow(25); }
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output("data-preview-hook", "data"),
+    Input("data-preview-animation", "figure"),
+)
+
+# Opening a preview brings it into view.
+dash.clientside_callback(
+    """
+    function(target) {
+        if (target && target.id) {
+            const card = document.getElementById('data-preview-card');
+            if (card) { setTimeout(function() {
+                card.scrollIntoView({behavior: 'smooth', block: 'start'});
+            }, 50); }
+        }
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output("data-preview-scroll", "data"),
+    Input("data-preview-target", "data"),
+    prevent_initial_call=True,
+)
