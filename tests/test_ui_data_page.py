@@ -174,14 +174,13 @@ def test_generate_follow_and_preview_a_dataset(browser, live_server: str):
 def test_a_refused_request_shows_the_api_sentence(browser, live_server: str):
     from selenium.webdriver.common.by import By
 
-    # The sentence the API gives for the same request (the form sends these parameters).
+    # The sentence the API gives for the same request.
     refused = httpx.post(
         f"{live_server}/api/jobs",
         json={
             "kind": "generate",
             "params": {
                 "flow": "ns2d-forced",
-                "scheme": "rk4cn",
                 "n_trajectories": N,
                 "n_snapshots": T,
                 "resolution": GRID,

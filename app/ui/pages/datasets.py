@@ -118,6 +118,7 @@ def _pair(*rows: Any) -> html.Div:
 def generate_form(flows: dict[str, dict[str, Any]], defaults: dict[str, Any]) -> list[Any]:
     flow_name = DEFAULT_FLOW if DEFAULT_FLOW in flows else next(iter(flows), None)
     choices = flow_choices(flows.get(flow_name))
+    # A server whose API has no choice of scheme solves with RK4–CN: shown, not editable.
     schemes = defaults.get("schemes") or ["rk4cn"]
     return [
         form_row(
@@ -147,6 +148,7 @@ def generate_form(flows: dict[str, dict[str, Any]], defaults: dict[str, Any]) ->
                 "data-scheme",
                 [{"label": SCHEME_LABELS.get(s, s), "value": s} for s in schemes],
                 defaults.get("scheme") or schemes[0],
+                disabled=not defaults.get("schemes"),
             ),
         ),
         html.H3("Size", className="form-section"),
@@ -670,7 +672,8 @@ async def generate(
             f"Fill in {', '.join(missing)} (a number).", "error", id="data-feedback-error"
         ), no_update
     flows = await asyncio.to_thread(_flows_by_name)
-    raw = generate_request(flows, flow, nu, ic, scheme, values, name)
+    schemes = (await asyncio.to_thread(data.generate_defaults))["schemes"]
+    raw = generate_request(flows, flow, nu, ic, scheme if schemes else None, values, name)
     try:
         job = await asyncio.to_thread(data.submit_job, "generate", raw)
     except data.InvalidParams as exc:
