@@ -74,6 +74,17 @@ def validate_params(session: Session, kind: str, raw: dict[str, Any]) -> tuple[d
 
     if kind == "generate":
         flow = known_flow(data["flow"])
+        if data["nu"] is not None:
+            try:
+                flow = flow.variant(data["nu"])
+            except ValueError as exc:
+                raise InvalidParams(f"params.nu: {exc}") from exc
+        family = data["initial_condition"]
+        if family is not None and family not in flow.initial_conditions:
+            raise InvalidParams(
+                f"params.initial_condition: {flow.name} offers "
+                f"{', '.join(flow.initial_conditions)}; got {family!r}."
+            )
         for key in ("resolution", "solver_resolution"):
             if data[key] is not None:
                 try:

@@ -118,6 +118,15 @@ class _Params(BaseModel):
 class GenerateParams(_Params):
     flow: str = "ns2d-forced"
     name: str | None = None
+    nu: float | None = Field(
+        default=None, gt=0, description="Viscosity, one the flow allows; default: the flow's."
+    )
+    initial_condition: str | None = Field(
+        default=None, description="Initial-condition family the flow offers; default: its own."
+    )
+    scheme: Literal["rk4cn", "cnheun"] = Field(
+        default="rk4cn", description="Time stepper: IMEX RK4–Crank–Nicolson or CN–Heun (RK2)."
+    )
     n_trajectories: int = Field(default=8, ge=1, le=100_000)
     n_snapshots: int = Field(default=20, ge=2, le=10_000)
     resolution: int = Field(default=64, ge=16, le=1024)

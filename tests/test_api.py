@@ -172,6 +172,9 @@ def job_rows(client) -> int:
         ({"kind": "rollout", "params": {"resolution": 51}}, "params.resolution"),
         ({"kind": "generate", "params": {"flow": "pipe"}}, "pipe"),
         ({"kind": "generate", "params": {"interval": -1}}, "params.interval"),
+        ({"kind": "generate", "params": {"nu": 0.5}}, "params.nu"),
+        ({"kind": "generate", "params": {"initial_condition": "zebra"}}, "offers grf"),
+        ({"kind": "generate", "params": {"scheme": "euler"}}, "params.scheme"),
         (
             {"kind": "generate", "params": {"resolution": 64, "solver_resolution": 32}},
             "solver_resolution",

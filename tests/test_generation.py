@@ -108,3 +108,39 @@ def test_cancelling_a_generate_job_cancels_its_shards(tmp_path, redis_url):
         retried = client.post(f"/api/jobs/{job_id}/retry").json()
         assert retried["status"] == "running"
         assert {s["status"] for s in shards_of(client, job_id)} == {"queued"}
+
+
+def test_flow_variants_initial_condition_families_and_schemes(tmp_path, redis_url, start_worker):
+    settings = Settings(data_dir=tmp_path, broker_url=redis_url)
+    from app.main import create_app
+
+    with TestClient(create_app(settings, with_ui=False)) as client:
+        start_worker(service_env(tmp_path, EDDYSCOPE_BROKER_URL=redis_url))
+        artifacts = client.app.state.eddyscope.artifacts
+        cases = [
+            {"flow": "ns2d-forced", "nu": 1e-4, "scheme": "cnheun"},
+            {"flow": "decaying2d", "initial_condition": "mcwilliams"},
+            {"flow": "kolmogorov2d", "initial_condition": "filtered"},
+        ]
+        for case in cases:
+            job = wait_for(
+                client,
+                submit(
+                    client,
+                    "generate",
+                    n_trajectories=2,
+                    n_snapshots=3,
+                    resolution=32,
+                    interval=0.05,
+                    **case,
+                ),
+            )
+            assert job["status"] == "succeeded", job
+            data, attrs = read_dataset(
+                artifacts.resolve(f"datasets/{job['result']['dataset_id']}.h5")
+            )
+            assert data.shape == (2, 3, 32, 32) and np.isfinite(data).all()
+            assert attrs["flow"] == case["flow"]
+            assert attrs["nu"] == case.get("nu", attrs["nu"])
+            assert attrs["scheme"] == case.get("scheme", "rk4cn")
+            assert attrs["initial_condition"] == case.get("initial_condition", "default")

@@ -29,14 +29,15 @@ def trajectory_seed(seed: int, index: int) -> int:
 
 
 def initial_fields(flow, p: dict[str, Any], n: int, first: int, count: int, device) -> torch.Tensor:
-    return torch.cat(
-        [
-            flow.random_initial_condition(
-                n, batch=1, seed=trajectory_seed(p["seed"], first + i), device=device
-            )
-            for i in range(count)
-        ]
-    )
+    family = p.get("initial_condition")
+
+    def one(index: int) -> torch.Tensor:
+        seed = trajectory_seed(p["seed"], index)
+        if family is None:
+            return flow.random_initial_condition(n, batch=1, seed=seed, device=device)
+        return flow.make_initial_condition(family, n, batch=1, seed=seed, device=device)
+
+    return torch.cat([one(first + i) for i in range(count)])
 
 
 def peak_rss_mb() -> float:
@@ -54,7 +55,9 @@ def run_generate_shard(ctx: JobContext) -> dict[str, Any]:
     n_out = p["resolution"]
     n_solver = p["solver_resolution"] or n_out
     first, count, n_snap, interval = p["start"], p["count"], p["n_snapshots"], p["interval"]
-    solver = flow.make_solver(n_solver, device=ctx.device, dtype=torch.float32)
+    solver = flow.make_solver(
+        n_solver, device=ctx.device, dtype=torch.float32, scheme=p.get("scheme") or "rk4cn"
+    )
     times = p["warmup"] + interval * np.arange(n_snap)
     attrs = {**dataset_attrs(p, flow), "shard": p["shard"], "first_trajectory": first}
 
