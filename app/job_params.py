@@ -122,6 +122,11 @@ def _check_rollout(session, params: RolloutParams, data, queue, exists, known_fl
     elif params.queue is None:
         queue = "cpu"  # the reference solver alone needs no GPU
     flow = known_flow(flow_name or "ns2d-forced")
+    if params.nu is not None:
+        try:
+            flow.variant(params.nu)
+        except ValueError as exc:
+            raise InvalidParams(f"params.nu: {exc}") from exc
     if params.initial_condition_id is None:
         try:
             flow.check_grid((params.resolution, params.resolution))

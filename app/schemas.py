@@ -181,6 +181,11 @@ class RolloutParams(_Params):
         default=None, description="Uploaded initial condition; omitted: a random field from `seed`."
     )
     model_id: str | None = Field(default=None, description="Omitted: the reference solver only.")
+    nu: float | None = Field(
+        default=None,
+        gt=0,
+        description="Reference viscosity; default: the model's training data's, else the flow's.",
+    )
     flow: str | None = Field(
         default=None, description="Needed only when there is no initial condition."
     )

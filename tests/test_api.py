@@ -170,6 +170,7 @@ def job_rows(client) -> int:
         ({"kind": "rollout", "params": {"model_id": "nope"}}, "no model"),
         ({"kind": "rollout", "params": {"flow": "pipe"}}, "unknown flow"),
         ({"kind": "rollout", "params": {"resolution": 51}}, "params.resolution"),
+        ({"kind": "rollout", "params": {"nu": 3e-3}}, "params.nu"),
         ({"kind": "generate", "params": {"flow": "pipe"}}, "pipe"),
         ({"kind": "generate", "params": {"interval": -1}}, "params.interval"),
         ({"kind": "generate", "params": {"nu": 0.5}}, "params.nu"),

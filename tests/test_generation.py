@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import time
 
+import h5py
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -122,6 +123,7 @@ def test_flow_variants_initial_condition_families_and_schemes(tmp_path, redis_ur
             {"flow": "decaying2d", "initial_condition": "mcwilliams"},
             {"flow": "kolmogorov2d", "initial_condition": "filtered"},
         ]
+        datasets = []
         for case in cases:
             job = wait_for(
                 client,
@@ -144,3 +146,25 @@ def test_flow_variants_initial_condition_families_and_schemes(tmp_path, redis_ur
             assert attrs["nu"] == case.get("nu", attrs["nu"])
             assert attrs["scheme"] == case.get("scheme", "rk4cn")
             assert attrs["initial_condition"] == case.get("initial_condition", "default")
+            datasets.append(job["result"]["dataset_id"])
+
+        # A model trained on the ν = 1e-4 data is rolled out beside a ν = 1e-4 reference.
+        train = wait_for(
+            client,
+            submit(
+                client,
+                "train",
+                dataset_id=datasets[0],
+                epochs=1,
+                batch_size=2,
+                config={"width": 4, "modes": 4, "n_layers": 1},
+            ),
+        )
+        assert train["status"] == "succeeded", train
+        rollout = wait_for(
+            client,
+            submit(client, "rollout", model_id=train["result"]["model_id"], resolution=32, steps=2),
+        )
+        assert rollout["status"] == "succeeded", rollout
+        with h5py.File(artifacts.resolve(f"rollouts/{rollout['result']['rollout_id']}.h5")) as f:
+            assert f.attrs["nu"] == 1e-4

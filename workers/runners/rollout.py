@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.db.tables import InitialCondition, Model, Rollout, new_id
+from app.db.tables import Dataset, InitialCondition, Model, Rollout, new_id
 from models.checkpoint import load_model
 from physics.diagnostics import enstrophy, kinetic_energy, relative_l2
 from physics.flows import get_flow
@@ -64,6 +64,15 @@ def _initial_field(ctx: JobContext, flow, p: dict[str, Any]) -> torch.Tensor:
     return torch.from_numpy(array).to(ctx.device, torch.float32)[None, None]
 
 
+def _training_viscosity(ctx: JobContext, model_row: Model | None) -> float | None:
+    """The viscosity of the data a model learned from, so its reference matches it."""
+    if model_row is None or model_row.dataset_id is None:
+        return None
+    with ctx.db.session() as session:
+        dataset = session.get(Dataset, model_row.dataset_id)
+    return dataset.params.get("nu") if dataset is not None else None
+
+
 def run_rollout(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     flow = get_flow(p["flow"])
@@ -83,6 +92,7 @@ def run_rollout(ctx: JobContext) -> dict[str, Any]:
         model, _info = load_model(model_dir, device=str(ctx.device))
         model.eval()
     interval = p["interval"] or (model_row.interval if model_row else DEFAULT_INTERVAL)
+    flow = flow.variant(p.get("nu") or _training_viscosity(ctx, model_row) or flow.nu)
 
     w0 = _initial_field(ctx, flow, p)
     n = w0.shape[-1]
@@ -110,6 +120,7 @@ def run_rollout(ctx: JobContext) -> dict[str, Any]:
     sources = ("reference", "model") if model is not None else ("reference",)
     attrs = {
         "flow": flow.name,
+        "nu": flow.nu,
         "interval": interval,
         "model_id": p["model_id"] or "",
         "initial_condition_id": p["initial_condition_id"] or "",
