@@ -214,7 +214,10 @@ def dataset_attrs(p: dict[str, Any], flow) -> dict[str, Any]:
         "resolution": p["resolution"],
         "solver_resolution": p["solver_resolution"] or p["resolution"],
         "seed": p["seed"],
-        "initial_condition": p.get("initial_condition") or "default",
+        "initial_condition": p.get("initial_condition") or flow.initial_conditions[0],
+        "initial_condition_description": flow.initial_condition_description(
+            p.get("initial_condition")
+        ),
         "scheme": p.get("scheme") or "rk4cn",
         "generator": "eddyscope",
     }

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from physics.io import read_dataset
+from physics.formats import read_trajectories
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {
@@ -82,9 +82,12 @@ def run(base: str, n: int, shard_size: int, artifacts: Path) -> dict:
     peak: dict[str, float] = defaultdict(float)
     for shard in shards:
         peak[shard["worker"]] = max(peak[shard["worker"]], shard["result"]["peak_rss_mb"])
-    data, attrs = read_dataset(artifacts / f"datasets/{status['result']['dataset_id']}.h5")
+    # Read back through the generic reader (format detection included), not our writer's twin.
+    back = read_trajectories(artifacts / f"datasets/{status['result']['dataset_id']}.h5")
+    attrs = back.attrs
     readback = (
-        data.shape == (n, 20, 64, 64)
+        back.vorticity.shape == (n, 20, 64, 64)
+        and back.source_format == "eddyscope"
         and attrs["n_trajectories"] == n
         and attrs["interval"] == 0.1
         and attrs["warmup"] == 1.0

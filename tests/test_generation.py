@@ -145,7 +145,8 @@ def test_flow_variants_initial_condition_families_and_schemes(tmp_path, redis_ur
             assert attrs["flow"] == case["flow"]
             assert attrs["nu"] == case.get("nu", attrs["nu"])
             assert attrs["scheme"] == case.get("scheme", "rk4cn")
-            assert attrs["initial_condition"] == case.get("initial_condition", "default")
+            family = case.get("initial_condition", "grf")
+            assert attrs["initial_condition"] == family and attrs["initial_condition_description"]
             datasets.append(job["result"]["dataset_id"])
 
         # A model trained on the ν = 1e-4 data is rolled out beside a ν = 1e-4 reference.
