@@ -105,9 +105,11 @@ def _upload(browser, path: Path) -> None:
 
 
 def _text(browser, element_id: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    return browser.find_element(By.ID, element_id).text
+    # Read in one script call: Dash may replace the element between a find and a .text,
+    # which would raise a stale-element error under load.
+    return browser.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e.innerText : '';", element_id
+    )
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +168,19 @@ def test_upload_shows_the_exact_reason_for_a_refused_file(
 
 
 def _choose(browser, dropdown_id: str, value: str) -> None:
+    """``_choose_once``, again when Dash re-rendered the dropdown under the pointer."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for attempt in range(3):
+        try:
+            return _choose_once(browser, dropdown_id, value)
+        except StaleElementReferenceException:
+            if attempt == 2:
+                raise
+            time.sleep(0.5)
+
+
+def _choose_once(browser, dropdown_id: str, value: str) -> None:
     """Open a Dash dropdown, click the option whose value is ``value``, and check that the
     dropdown now shows that option."""
     from selenium.webdriver.common.by import By
