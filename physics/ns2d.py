@@ -20,6 +20,7 @@ accurate, and viscosity and drag set no limit on the time step.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -31,7 +32,7 @@ from physics.spectral import (
     rfft2,
     velocity_from_vorticity,
 )
-from physics.time_stepping import Scheme, get_scheme, imex_step
+from physics.time_stepping import CNHeun, LowStorageIMEX, Scheme, get_scheme, imex_step
 
 # A field at rest has no advective time scale; stable_dt then assumes this speed so that the
 # first step of a forced flow started from rest is still CFL-sized (see stable_dt).
@@ -84,7 +85,8 @@ class VorticitySolver2D:
 
     State tensors are real (..., n, n) vorticity fields (usually (batch, 1, n, n)) or their
     rfft2 coefficients; the computation follows the input's device and dtype (float32 or
-    float64), and operators are built once per (device, dtype).
+    float64), and operators are built once per (device, dtype). ``step`` keeps a scratch
+    array per batch shape, so one solver should not step from two threads at once.
     """
 
     def __init__(
@@ -119,23 +121,45 @@ class VorticitySolver2D:
         # Largest |κ| the dealiasing keeps (for the CN-Heun stability bound of stable_dt).
         k2 = laplacian_symbol(grid, dtype=torch.float64)
         self._kmax = float(k2[grid.dealias_mask()].max().sqrt())
-        self._operators: dict[tuple[torch.device, torch.dtype], dict[str, torch.Tensor]] = {}
+        self._operators: dict[tuple[torch.device, torch.dtype], dict[str, Any]] = {}
 
-    def _ops(self, device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    def _ops(self, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
         key = (device, dtype)
         if key not in self._operators:
             kx, ky = derivative_wavenumbers(self.grid, device, dtype)
             k2 = laplacian_symbol(self.grid, device, dtype)
             inverse_laplacian = torch.where(k2 > 0, 1 / torch.where(k2 > 0, k2, 1), 0)
+            mask = self.grid.dealias_mask(device)
             ops = {
                 "kx": kx,
                 "ky": ky,
                 "inverse_laplacian": inverse_laplacian,
-                "mask": self.grid.dealias_mask(device),
+                "mask": mask,
                 "linear": -self.nu * k2 - self.drag,
             }
+            # ``step`` works on the columns kx < n/3 that the 2/3 rule keeps, the "kept"
+            # layout (..., n, kc); the others only decay (and take the forcing) linearly.
+            # Its multipliers are complex: a real one is converted to complex, a full-size
+            # copy, by every product with a spectrum.
+            kc = _kept_columns(self.grid.n)
+            complex_dtype = torch.promote_types(dtype, torch.complex64)
+            kept = mask[:, :kc].to(dtype)
+            kx_kept, psi_kept = kx[:, :kc], inverse_laplacian[:, :kc] * kept
+            gradients = [  # ω̂ ↦ û, v̂, (∂ω/∂x)^, (∂ω/∂y)^, truncated
+                1j * ky * psi_kept,
+                -1j * kx_kept * psi_kept,
+                1j * kx_kept * kept,
+                1j * ky * kept,
+            ]
+            ops["kept_columns"] = kc
+            ops["gradients"] = [_column_major(g.to(complex_dtype)) for g in gradients]
+            ops["minus_mask"] = _column_major((-kept).to(complex_dtype))
             if self.forcing is not None:
-                ops["forcing_hat"] = rfft2(self.forcing.to(device=device, dtype=dtype))
+                forcing_hat = rfft2(self.forcing.to(device=device, dtype=dtype))
+                ops["forcing_hat"] = forcing_hat
+                ops["forcing_kept"] = _column_major(forcing_hat[:, :kc])
+            ops["step_factors"] = {}
+            ops["padded_buffers"] = {}
             self._operators[key] = ops
         return self._operators[key]
 
@@ -149,10 +173,123 @@ class VorticitySolver2D:
             terms = terms + ops["forcing_hat"]
         return terms
 
+    def _kept_explicit_terms(self, w: torch.Tensor, ops: dict[str, Any]) -> torch.Tensor:
+        """``explicit_terms`` on the kept columns (..., n, kc), equal to it there to
+        round-off (fastest with w and the operators laid out by ``_column_major``).
+
+        Each 2D transform is two 1D passes, the complex one only over the kc columns that
+        are not zero: irfft2 is an ifft along y then an irfft along x, rfft2 an rfft along x
+        then an fft along y (torch's own irfft2 is also slower on CPU than these two).
+        """
+        n, kc = self.grid.n, ops["kept_columns"]
+        # The irfft along x reads a full row of n//2+1 columns; this buffer's columns past kc
+        # stay zero, so it needs no padding (torch.fft would pad each call, a fresh array).
+        padded = self._padded_buffer(w.shape, ops)
+        fields = []
+        for g in ops["gradients"]:
+            torch.fft.ifft(w * g, dim=-2, out=padded[..., :kc])
+            fields.append(torch.fft.irfft(padded, n=n, dim=-1))
+        u, v, dw_dx, dw_dy = fields
+        advection = torch.mul(u, dw_dx).addcmul_(v, dw_dy)
+        terms = torch.fft.fft(torch.fft.rfft(advection, dim=-1)[..., :kc], dim=-2)
+        terms.mul_(ops["minus_mask"])
+        if "forcing_kept" in ops:
+            terms += ops["forcing_kept"]
+        return terms
+
+    def _padded_buffer(self, kept_shape: torch.Size, ops: dict[str, Any]) -> torch.Tensor:
+        """A zero (..., n, n//2+1) complex array for ``_kept_explicit_terms``, cached per
+        batch shape (a few at a time); only its first kc columns are ever written."""
+        buffers = ops["padded_buffers"]
+        shape = (*kept_shape[:-1], self.grid.n // 2 + 1)
+        if shape not in buffers:
+            if len(buffers) >= 4:
+                del buffers[next(iter(buffers))]
+            mask = ops["minus_mask"]
+            buffers[shape] = torch.zeros(shape, device=mask.device, dtype=mask.dtype)
+        return buffers[shape]
+
+    def _step_factors(
+        self, device: torch.device, dtype: torch.dtype, dt: float
+    ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], tuple[torch.Tensor, torch.Tensor]]:
+        """The Fourier multipliers of one step of size dt, cached (a few Δt at a time).
+
+        Each stage k of ``physics.time_stepping.imex_step`` is u ← aₖu + bₖh with
+        aₖ = (1 + µₖL)/(1 − µₖL) and bₖ = γₖΔt/(1 − µₖL) (CN-Heun: one pair, µ = Δt/2,
+        b = Δt/(1 − µL)); these are returned on the kept columns. On the other columns N is
+        just f̂, so the whole step is u ← A u + B f̂; (A, B) are returned on those columns.
+        """
+        ops = self._ops(device, dtype)
+        cache = ops["step_factors"]
+        key = (float(dt), self.scheme)
+        if key not in cache:
+            if len(cache) >= 4:  # ``advance`` re-plans Δt now and then
+                del cache[next(iter(cache))]
+            kc = ops["kept_columns"]
+            linear = ops["linear"].to(torch.float64)
+            if isinstance(self.scheme, CNHeun):
+                mus, gammas, betas = [0.5 * dt], [1.0], [0.0]
+            else:
+                alphas = self.scheme.alphas
+                mus = [0.5 * dt * (alphas[k + 1] - alphas[k]) for k in range(len(alphas) - 1)]
+                gammas, betas = self.scheme.gammas, self.scheme.betas
+            stages = []
+            whole_a, whole_b, weight = torch.ones_like(linear), torch.zeros_like(linear), 0.0
+            for mu, gamma, beta in zip(mus, gammas, betas, strict=True):
+                a = (1 + mu * linear) / (1 - mu * linear)
+                b = (gamma * dt) / (1 - mu * linear)
+                stages.append((a, b))
+                weight = 1.0 + beta * weight  # h = weight·f̂ where N = f̂
+                whole_a, whole_b = a * whole_a, a * whole_b + weight * b
+
+            def cast(x: torch.Tensor) -> torch.Tensor:
+                return x.to(ops["minus_mask"].dtype).contiguous()
+
+            cache[key] = (
+                [
+                    (_column_major(cast(a[:, :kc])), _column_major(cast(b[:, :kc])))
+                    for a, b in stages
+                ],
+                (cast(whole_a[:, kc:]), cast(whole_b[:, kc:])),
+            )
+        return cache[key]
+
     def step(self, w_hat: torch.Tensor, dt: float) -> torch.Tensor:
-        """Advance rfft2 coefficients (..., n, n//2+1) by one step of size dt of the scheme."""
-        ops = self._ops(w_hat.device, w_hat.real.dtype)
-        return imex_step(w_hat, dt, self.explicit_terms, ops["linear"], self.scheme)
+        """Advance rfft2 coefficients (..., n, n//2+1) by one step of size dt of the scheme.
+
+        The same arithmetic as ``imex_step(w_hat, dt, self.explicit_terms, L, scheme)``
+        (equal to round-off), with the stage multipliers precomputed (``_step_factors``)
+        and the nonlinear work done on the columns the 2/3 rule keeps; it falls back to
+        exactly that call where autograd has to follow w_hat.
+        """
+        dtype = w_hat.real.dtype
+        ops = self._ops(w_hat.device, dtype)
+        differentiable = torch.is_grad_enabled() and w_hat.requires_grad
+        if differentiable or not isinstance(self.scheme, LowStorageIMEX | CNHeun):
+            # The fast path writes into a scratch array, which autograd cannot follow.
+            return imex_step(w_hat, dt, self.explicit_terms, ops["linear"], self.scheme)
+        stages, (whole_a, whole_b) = self._step_factors(w_hat.device, dtype, dt)
+        kc = ops["kept_columns"]
+        w = _column_major(w_hat[..., :kc])
+        if isinstance(self.scheme, CNHeun):
+            ((a, b),) = stages
+            n0 = self._kept_explicit_terms(w, ops)
+            explicit_part = torch.mul(w, a)
+            predictor = torch.addcmul(explicit_part, n0, b)
+            n0 += self._kept_explicit_terms(predictor, ops)
+            w = explicit_part.addcmul_(n0, b, value=0.5)
+        else:
+            h = None
+            for (a, b), beta in zip(stages, self.scheme.betas, strict=True):
+                terms = self._kept_explicit_terms(w, ops)
+                h = terms if h is None else terms.add_(h, alpha=beta)
+                w = torch.mul(w, a).addcmul_(h, b)
+        out = torch.empty_like(w_hat)
+        out[..., :kc] = w
+        torch.mul(w_hat[..., kc:], whole_a, out=out[..., kc:])
+        if "forcing_hat" in ops:
+            out[..., kc:].addcmul_(ops["forcing_hat"][:, kc:], whole_b)
+        return out
 
     def stable_dt(self, w: torch.Tensor) -> float:
         """CFL time step cfl·dx/max|u| for the real field(s) w, capped at ``max_dt``.
@@ -237,6 +374,18 @@ class VorticitySolver2D:
         if not w.is_floating_point():
             raise TypeError(f"Expected a real floating-point field; got {w.dtype}.")
         return w
+
+
+def _column_major(x: torch.Tensor) -> torch.Tensor:
+    """x with the same values and shape, laid out with its second-to-last (y) axis fastest:
+    the layout torch.fft gives a transform along that axis, kept so that elementwise
+    products of spectra never mix layouts."""
+    return x.transpose(-1, -2).contiguous().transpose(-1, -2)
+
+
+def _kept_columns(n: int) -> int:
+    """How many rfft2 columns kx = 0, 1, ... the 2/3 rule keeps on an n-point grid (3kx < n)."""
+    return (n - 1) // 3 + 1
 
 
 def num_steps(duration: float, dt: float) -> int:
