@@ -26,6 +26,18 @@ PG_ADMIN_URL = os.environ.get("EDDYSCOPE_TEST_PG_URL", "postgresql://postgres@12
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One torch thread in the test process: on 2 cores, OpenMP threads that lose their core
+    to the workers and servers the tests start make small FFTs several times slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

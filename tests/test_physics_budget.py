@@ -38,14 +38,6 @@ from physics.spectral import (
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def budget_rhs(flow, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(−2νZ − 2μE + P, |2νZ| + |2μE| + |P|) per batch item."""
     n = w.shape[-1]

@@ -20,28 +20,7 @@ from physics.diagnostics import (
 from physics.grid import Grid2D
 from physics.spectral import irfft2, laplacian_symbol, rfft2
 from physics.statistics import correlation, decorrelation_time, vorticity_pdf
-
-F64 = torch.float64
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def mode(n: int, kx: int, ky: int, length: float = 1.0, amplitude: float = 1.0) -> torch.Tensor:
-    """A cos(κ·x), κ = 2π/L·(kx, ky), shaped (1, 1, n, n)."""
-    x, y = Grid2D(n, length).coordinates(dtype=F64)
-    p = 2 * math.pi / length
-    return amplitude * torch.cos(p * (kx * x + ky * y))[None, None]
-
-
-def noise(*shape: int, seed: int = 0) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=F64)
-
+from tests.fields import F64, mode, noise
 
 # --- diagnostics ---------------------------------------------------------------------------
 

@@ -17,15 +17,6 @@ from physics.spectral import velocity_from_vorticity
 PHYSICS = Path(__file__).resolve().parents[1] / "physics"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small FFTs gain nothing from threads; on a shared 2-core box they only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_registry_has_the_fno_benchmark():
     flow = get_flow("ns2d-forced")
     assert isinstance(flow, Flow) and FLOWS["ns2d-forced"] is flow

@@ -19,15 +19,6 @@ from physics.time_stepping import CN_HEUN, RK4_CN, cn_amplification
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small FFTs gain nothing from threads; on a shared 2-core box they only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_registry_holds_the_design_flows_with_their_parameters():
     expected = {
         # name: (length, nu, drag, forced)

@@ -25,27 +25,7 @@ from physics.norms import (
 )
 from physics.spectra import enstrophy_spectrum
 from physics.spectral import derivative_wavenumbers, irfft2, rfft2
-
-F64 = torch.float64
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def mode(n: int, kx: int, ky: int, length: float = 1.0, amplitude: float = 1.0) -> torch.Tensor:
-    """A cos(κ·x), κ = 2π/L·(kx, ky), shaped (1, 1, n, n)."""
-    x, y = Grid2D(n, length).coordinates(dtype=F64)
-    p = 2 * math.pi / length
-    return amplitude * torch.cos(p * (kx * x + ky * y))[None, None]
-
-
-def noise(*shape: int, seed: int = 0) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=F64)
+from tests.fields import F64, mode, noise
 
 
 @pytest.mark.parametrize("length", [1.0, 2 * math.pi])

@@ -16,14 +16,6 @@ from physics.residual import time_derivative, vorticity_residual
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_time_derivative_is_exact_for_quadratics_on_uneven_frames():
     # The three-point stencils differentiate a + bt + ct² exactly, ends included.
     times = torch.tensor([0.0, 0.1, 0.35, 0.4, 0.9, 1.0], dtype=F64)

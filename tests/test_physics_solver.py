@@ -18,16 +18,6 @@ from physics.time_stepping import RK4_CN, cn_amplification, imex_step
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """32² FFTs gain nothing from threads, and on a shared 2-core box extra threads only
-    contend; run single-threaded and restore the setting afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def taylor_green(n: int, m: int = 1, dtype=F64) -> torch.Tensor:
     """ω = 2k cos(kx) cos(ky), k = 2πm: ψ = cos(kx)cos(ky)/k, so u·∇ω ≡ 0 and ω decays as
     exp(−2νk²t) under viscosity alone."""

@@ -28,14 +28,6 @@ from physics.spectral import derivative_wavenumbers, rfft2, velocity_from_vortic
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def half_energy(u: torch.Tensor) -> torch.Tensor:
     """½⟨|u|²⟩ per batch item, in physical space."""
     return 0.5 * (u**2).sum(dim=1).flatten(1).mean(dim=-1)

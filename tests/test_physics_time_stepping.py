@@ -26,14 +26,6 @@ F64 = torch.float64
 C128 = torch.complex128
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def orders(errors: list[float]) -> list[float]:
     return [math.log2(errors[j] / errors[j + 1]) for j in range(len(errors) - 1)]
 
