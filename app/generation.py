@@ -81,8 +81,8 @@ def submit_generate(
     return parent
 
 
-def update_parent_progress(db: Database, parent_id: str) -> None:
-    """The coordinating job's progress is the mean of its shards'."""
+def update_parent_progress(db: Database, parent_id: str) -> list[str]:
+    """The coordinating job's progress is the mean of its shards'; returns their statuses."""
     with db.session() as session:
         states = session.execute(
             select(Job.status, Job.progress).where(Job.parent_id == parent_id)
@@ -97,6 +97,7 @@ def update_parent_progress(db: Database, parent_id: str) -> None:
             )
         )
         session.commit()
+    return [status for status, _ in states]
 
 
 def on_shard_finished(db: Database, artifacts: ArtifactStore, shard_id: str) -> None:
@@ -104,9 +105,6 @@ def on_shard_finished(db: Database, artifacts: ArtifactStore, shard_id: str) -> 
     with db.session() as session:
         shard = jobs.get_job(session, shard_id)
         parent_id = shard.parent_id
-        states = session.execute(
-            select(Job.status, Job.progress).where(Job.parent_id == parent_id)
-        ).all()
     if shard.status == "cancelled":
         return
     if shard.status == "failed":
@@ -125,8 +123,7 @@ def on_shard_finished(db: Database, artifacts: ArtifactStore, shard_id: str) -> 
             if changed:
                 jobs.add_event(session, parent_id, "status", {"status": "failed"})
         return
-    update_parent_progress(db, parent_id)
-    if all(status == "succeeded" for status, _ in states):
+    if all(status == "succeeded" for status in update_parent_progress(db, parent_id)):
         _complete(db, artifacts, parent_id)
 
 
@@ -142,9 +139,7 @@ def _complete(db: Database, artifacts: ArtifactStore, parent_id: str) -> None:
         if not claimed:
             return
         parent = jobs.get_job(session, parent_id)
-        shards = list(
-            session.scalars(select(Job).where(Job.parent_id == parent_id).order_by(Job.created_at))
-        )
+        shards = list(session.scalars(select(Job).where(Job.parent_id == parent_id)))
     p = parent.params
     shards.sort(key=lambda job: job.params["shard"])
     flow = flow_for(p)

@@ -13,7 +13,7 @@ import logging
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.db.session import Database
@@ -141,14 +141,6 @@ def events_after(
     if type_ is not None:
         query = query.where(JobEvent.type == type_)
     return list(session.scalars(query.order_by(JobEvent.seq).limit(limit)))
-
-
-def count_events(session: Session, job_id: str, type_: str) -> int:
-    return session.scalar(
-        select(func.count())
-        .select_from(JobEvent)
-        .where(JobEvent.job_id == job_id, JobEvent.type == type_)
-    )
 
 
 # --- worker side -----------------------------------------------------------------------

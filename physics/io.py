@@ -118,12 +118,6 @@ def read_trajectory(
         return data[index], times, {k: _plain(v) for k, v in f.attrs.items()}
 
 
-def dataset_info(path: Path) -> dict[str, Any]:
-    with h5py.File(path, "r") as f:
-        fields = {name: list(ds.shape) for name, ds in f["t0_fields"].items()}
-        return {"fields": fields, "attrs": {k: _plain(v) for k, v in f.attrs.items()}}
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()

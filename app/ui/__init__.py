@@ -8,17 +8,14 @@ bar, and ``static/`` as the assets folder. Callbacks find the AppState through
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dash
 from dash import ALL, Input, Output, html
 from fastapi import FastAPI
 
+from app.examples import STATIC
 from app.state import AppState
 from app.ui.components import navbar
 from app.ui.context import set_state
-
-ASSETS = Path(__file__).resolve().parents[2] / "static"
 
 
 def shell() -> html.Div:
@@ -47,7 +44,7 @@ def mount_ui(server: FastAPI, state: AppState) -> dash.Dash:
         title="Eddyscope",
         use_pages=True,
         pages_folder="",
-        assets_folder=str(ASSETS),
+        assets_folder=str(STATIC),  # the repository's static/ folder
         suppress_callback_exceptions=True,
         update_title=None,
     )
