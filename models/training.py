@@ -1,24 +1,36 @@
-"""Training loop for one-step operators on trajectories, with progress callbacks.
+"""The training loop for every operator in the zoo: windows of trajectories in, the
+following frames out, with progress callbacks, per-epoch checkpoints and data parallelism.
 
 Plain torch: progress goes out through ``on_event`` (a worker turns events into rows, a
-notebook prints them) and cancellation comes in through ``should_stop``.
+notebook prints them), cancellation comes in through ``should_stop``, and checkpoints go to
+a directory (``models.train_state``), from which a rerun resumes.
+
+One sample is a window of ``history + unroll·out_steps`` consecutive frames (the model's
+contract and the unroll count). The model is called ``unroll`` times, each time on the last
+``history`` frames of (inputs + its own predictions so far); the loss averages over every
+predicted frame. With ``push_forward`` the first ``unroll − 1`` calls run without gradient
+and only the last call's frames enter the loss (Brandstetter et al., 2022): the model learns
+to correct the distribution of its own inputs without back-propagating through the chain.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from models.losses import relative_l2
-
-# Statistics of a constant channel: leave it unscaled rather than divide by ~0.
-_MIN_STD = 1e-12
+from models import distributed
+from models.losses import make_loss, relative_l2
+from models.train_state import TrainingState, load_training_state, save_training_state
+from models.windows import Windows, channel_statistics, split_trajectories
 
 
 class TrainingStopped(Exception):
@@ -30,9 +42,14 @@ class TrainingStopped(Exception):
         self.step = step
 
 
+SCHEDULERS = ("onecycle", "step", "constant")
+
+
 @dataclass
 class TrainConfig:
-    """Optimisation settings. ``events_every`` counts optimizer steps."""
+    """Optimisation settings. ``events_every`` counts optimiser steps; ``batch_size`` is the
+    global batch (split over the ranks of data-parallel training). ``length`` is the side of
+    the periodic box, used by the Sobolev losses."""
 
     epochs: int = 20
     batch_size: int = 16
@@ -42,24 +59,44 @@ class TrainConfig:
     val_fraction: float = 0.2
     seed: int = 0
     events_every: int = 10
+    scheduler: str = "onecycle"
+    step_epochs: int = 10
+    gamma: float = 0.5
+    loss: str = "rel_l2"
+    unroll: int = 1
+    push_forward: bool = False
+    amp: bool = True
+    length: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.events_every < 1:
-            raise ValueError("epochs, batch_size and events_every must be at least 1")
+        if min(self.epochs, self.batch_size, self.events_every, self.unroll, self.step_epochs) < 1:
+            raise ValueError(
+                "epochs, batch_size, events_every, unroll and step_epochs must be at least 1"
+            )
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}")
+        if self.push_forward and self.unroll < 2:
+            raise ValueError("push_forward needs unroll of at least 2")
+        make_loss(self.loss, self.length)  # raises for an unknown loss
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], **overrides: Any) -> TrainConfig:
+        """The config from job parameters (keys this class does not know are ignored)."""
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in params.items() if k in known}, **overrides)
 
 
 @dataclass
 class TrainResult:
-    """Outcome of :func:`train_one_step`.
+    """Outcome of :func:`train`.
 
-    ``history`` holds the ``"epoch"`` events. ``val_rel_l2`` and ``persistence_rel_l2``
-    are over the validation pairs at the end of training. ``validated_on_training_data`` is
-    True when there was no trajectory to hold out (one trajectory, or ``val_fraction`` 0):
-    the validation numbers then measure fit, not generalisation.
+    ``history`` holds the ``"epoch"`` events. ``val_rel_l2`` and ``persistence_rel_l2`` are
+    one-step (one model call) relative L2 errors over the validation windows at the end.
+    ``validated_on_training_data`` is True when there was no trajectory to hold out.
     """
 
     model: nn.Module
@@ -69,118 +106,129 @@ class TrainResult:
     train_trajectories: list[int]
     val_trajectories: list[int]
     validated_on_training_data: bool = False
+    resumed_from_epoch: int = 0
     notes: list[str] = field(default_factory=list)
 
 
-def split_trajectories(
-    n_traj: int, val_fraction: float, generator: torch.Generator
-) -> tuple[list[int], list[int]]:
-    """Random split of trajectory indices into (train, validation).
+def make_scheduler(
+    config: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int
+) -> tuple[Any, bool]:
+    """(scheduler, steps per optimiser step?) — one-cycle steps every batch, step decay and
+    the constant rate once per epoch."""
+    if config.scheduler == "onecycle":
+        total = config.epochs * steps_per_epoch
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=total
+        ), True
+    if config.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, config.step_epochs, config.gamma), False
+    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0), False
 
-    By trajectory, never by frame: consecutive frames of one trajectory are nearly equal,
-    so a frame split would leak training data into validation. At least one trajectory is
-    held out when ``val_fraction > 0`` and at least one is kept for training; with a single
-    trajectory (or ``val_fraction == 0``) validation reuses the training set.
+
+def unrolled_predictions(
+    model: nn.Module,
+    x: torch.Tensor,
+    unroll: int,
+    push_forward: bool = False,
+    final: nn.Module | None = None,
+) -> torch.Tensor:
+    """The frames of ``unroll`` autoregressive calls from window ``x``, stacked in time:
+    ``(B, unroll·out_steps, C, *space)`` (with ``push_forward``: the last call's only).
+
+    ``final`` (default ``model``) makes the last call: the DDP wrapper, which expects one
+    forward per backward; its gradient hooks still see the earlier calls' contributions,
+    since autograd sums every use of a parameter before its accumulation hook fires.
     """
-    order = torch.randperm(n_traj, generator=generator).tolist()
-    n_val = min(max(round(val_fraction * n_traj), 1), n_traj - 1) if val_fraction > 0 else 0
-    if n_val == 0:
-        return sorted(order), sorted(order)
-    return sorted(order[n_val:]), sorted(order[:n_val])
+    history = x.shape[1]
+    window, frames = x, []
+    for call in range(unroll):
+        last = call == unroll - 1
+        grad = torch.enable_grad() if (last or not push_forward) else torch.no_grad()
+        with grad:
+            y = (final or model)(window) if last else model(window)
+        if not last:
+            window = torch.cat([window, y], dim=1)[:, -history:]
+            if push_forward:
+                window = window.detach()
+                continue
+        frames.append(y)
+    return torch.cat(frames, dim=1)
 
 
-class _Pairs:
-    """The (frame t, frame t+1) pairs inside the given trajectories, gathered per batch.
-
-    Holds indices only: copying every pair up front would duplicate the dataset twice.
-    """
-
-    def __init__(self, trajectories: torch.Tensor, traj_idx: list[int]):
-        n_time = trajectories.shape[1]
-        self.data = trajectories
-        self.traj = torch.tensor(traj_idx, dtype=torch.long).repeat_interleave(n_time - 1)
-        self.time = torch.arange(n_time - 1).repeat(len(traj_idx))
-
-    def __len__(self) -> int:
-        return self.traj.numel()
-
-    def batch(self, rows: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        traj, time_ = self.traj[rows], self.time[rows]
-        x = self.data[traj, time_].to(device, non_blocking=True)
-        y = self.data[traj, time_ + 1].to(device, non_blocking=True)
-        return x, y
-
-
-def channel_statistics(
-    trajectories: torch.Tensor, traj_idx: list[int]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and (unbiased) std over the given trajectories, all frames.
-
-    Accumulated one trajectory at a time (no copy of the training set) in float64, so that
-    ``E[u²] − E[u]²`` keeps its precision for fields whose mean exceeds their spread.
-    """
-    channels = trajectories.shape[2]
-    total = torch.zeros(channels, dtype=torch.float64)
-    total_sq = torch.zeros(channels, dtype=torch.float64)
-    count = 0
-    for i in traj_idx:
-        u = trajectories[i].to(torch.float64).transpose(0, 1).reshape(channels, -1)
-        total += u.sum(dim=1).cpu()
-        total_sq += (u * u).sum(dim=1).cpu()
-        count += u.shape[1]
-    mean = total / count
-    var = (total_sq - count * mean * mean).clamp_min(0) / max(count - 1, 1)
-    std = var.sqrt()
-    std = torch.where(std > _MIN_STD, std, torch.ones_like(std))
-    return mean.float(), std.float()
+def _frames_loss(loss_fn, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    # Every predicted frame is one sample of the loss (see models.losses).
+    return loss_fn(pred.flatten(0, 1), target.flatten(0, 1))
 
 
 @torch.no_grad()
-def _evaluate(
-    model: nn.Module, pairs: _Pairs, batch_size: int, device: torch.device
+def evaluate(
+    model: nn.Module, windows: Windows, batch_size: int, device: torch.device
 ) -> tuple[float, float]:
-    """Sample-weighted mean relative L2 of the model and of persistence over the pairs."""
+    """One-call relative L2 of the model and of persistence over every window (sample
+    weighted); persistence repeats the last input frame."""
     model.eval()
     model_sum = persistence_sum = 0.0
-    for start in range(0, len(pairs), batch_size):
-        x, y = pairs.batch(torch.arange(start, min(start + batch_size, len(pairs))), device)
-        n = x.shape[0]
-        model_sum += n * relative_l2(model(x), y).item()
-        persistence_sum += n * relative_l2(x[:, : y.shape[1]], y).item()
-    return model_sum / len(pairs), persistence_sum / len(pairs)
+    for start in range(0, len(windows), batch_size):
+        x, y = windows.batch(torch.arange(start, min(start + batch_size, len(windows))), device)
+        pred = model(x)
+        persistence = x[:, -1:].expand_as(y)
+        model_sum += relative_l2(pred.flatten(0, 1), y.flatten(0, 1)).item() * y.shape[0]
+        persistence_sum += (
+            relative_l2(persistence.flatten(0, 1), y.flatten(0, 1)).item() * y.shape[0]
+        )
+    return model_sum / len(windows), persistence_sum / len(windows)
 
 
-def train_one_step(
+def _autocast(device: torch.device, enabled: bool):
+    # bfloat16 keeps float32's range, so no loss scaling is needed; the spectral layers
+    # compute their FFTs in float32 regardless.
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train(
     model: nn.Module,
     trajectories: torch.Tensor,
     config: TrainConfig,
     on_event: Callable[[dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     device: str | torch.device | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> TrainResult:
-    """Trains ``model`` as a one-step map ``frame t → frame t+1`` on ``trajectories``.
+    """Trains ``model`` on ``trajectories`` ``(n_traj, n_time, C, *space)`` (physical units).
 
-    ``trajectories`` is ``(n_traj, n_time, C, H, W)`` in physical units (left where it is,
-    CPU or GPU; each batch moves to ``device``, default the model's device). The model must provide
-    ``set_normalization(mean, std)``; the per-channel statistics are computed on the
-    training trajectories only. Loss: :func:`models.losses.relative_l2`. Optimiser: AdamW
-    under a one-cycle learning-rate schedule, gradients clipped to ``grad_clip`` (global
-    norm; 0 disables). Deterministic for a given ``seed`` and initial model on the CPU.
+    The model must follow :mod:`models.base` (contract, ``set_normalization``); the
+    per-channel statistics come from the training trajectories only (split by trajectory,
+    never by frame). Optimiser: AdamW; schedule per ``config.scheduler``; gradients clipped
+    to ``grad_clip`` (global norm; 0 disables); bfloat16 autocast on CUDA when ``amp``.
+    Deterministic for a given seed and initial model on the CPU.
 
-    Events passed to ``on_event`` (epochs numbered from 1, ``step`` = optimizer steps done):
+    With ``checkpoint_dir``, the full training state is saved atomically after every epoch,
+    and if the directory already holds a checkpoint training resumes from it (same weights,
+    optimiser, schedule and data order as if it had never stopped).
 
+    Run inside a process group (:func:`models.distributed.launch`), each rank takes its
+    share of every global batch and gradients are averaged by DDP; only rank 0 reports
+    events and writes checkpoints. All ranks return the same model.
+
+    Events passed to ``on_event`` (epochs numbered from 1, ``step`` = optimiser steps done):
+
+    * ``{"type": "resumed", "epoch", "step"}`` when resuming from a checkpoint;
     * every ``events_every`` steps: ``{"type": "train", "epoch", "step", "total_steps",
-      "train_loss", "lr", "samples_per_s"}``; ``train_loss`` and ``samples_per_s`` average
-      over the steps since the previous train event;
-    * at each epoch end: ``{"type": "epoch", "epoch", "train_loss", "val_rel_l2",
+      "train_loss", "lr", "samples_per_s", "eta_s"}`` (loss and throughput averaged over the
+      steps since the previous train event);
+    * at each epoch end: ``{"type": "epoch", "epoch", "epochs", "train_loss", "val_rel_l2",
       "persistence_rel_l2"}``.
 
     ``should_stop()`` is polled before every step; when it returns True this raises
-    :class:`TrainingStopped` (the model keeps the weights reached so far).
+    :class:`TrainingStopped` (the last checkpoint stays on disk).
     """
-    if trajectories.ndim != 5 or trajectories.shape[1] < 2:
+    contract = model.contract
+    if trajectories.ndim != 3 + contract.dims or trajectories.shape[2] != contract.channels:
         raise ValueError(
-            f"trajectories must be (n_traj, n_time ≥ 2, C, H, W), got {tuple(trajectories.shape)}"
+            f"the model expects trajectories (n_traj, n_time, {contract.channels}, "
+            f"<{contract.dims} spatial axes>), got {tuple(trajectories.shape)}"
         )
     if not trajectories.is_floating_point():
         trajectories = trajectories.float()
@@ -190,109 +238,143 @@ def train_one_step(
         device = param.device if param is not None else torch.device("cpu")
     device = torch.device(device)
     model.to(device)
+    rank = distributed.current()
+    report = on_event if (on_event is not None and rank.is_main) else None
+    loss_fn = make_loss(config.loss, config.length)
 
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-
-    n_traj = trajectories.shape[0]
-    train_idx, val_idx = split_trajectories(n_traj, config.val_fraction, generator)
+    train_idx, val_idx = split_trajectories(trajectories.shape[0], config.val_fraction, generator)
     on_train = train_idx == val_idx
     notes = []
     if on_train:
         notes.append(
-            f"{n_traj} trajectory(ies) and val_fraction={config.val_fraction}: nothing held "
-            "out, validation numbers are measured on the training data"
+            f"{trajectories.shape[0]} trajectory(ies) and val_fraction={config.val_fraction}: "
+            "nothing held out, validation numbers are measured on the training data"
         )
-
     model.set_normalization(*channel_statistics(trajectories, train_idx))
 
-    train_pairs = _Pairs(trajectories, train_idx)
-    val_pairs = _Pairs(trajectories, val_idx)
-    n_train = len(train_pairs)
+    targets = config.unroll * contract.out_steps
+    train_windows = Windows(trajectories, train_idx, contract.history, targets)
+    val_windows = Windows(trajectories, val_idx, contract.history, contract.out_steps)
+    n_train = len(train_windows)
     steps_per_epoch = math.ceil(n_train / config.batch_size)
     total_steps = config.epochs * steps_per_epoch
 
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.lr, total_steps=total_steps
-    )
+    scheduler, per_step = make_scheduler(config, optimizer, steps_per_epoch)
 
-    history: list[dict[str, Any]] = []
-    step = 0
-    # Accumulated on the device and read every events_every steps: reading a loss with
-    # .item() on every step would synchronise the GPU each time.
+    state = TrainingState(epoch=0, step=0, extra={"train": train_idx, "val": val_idx})
+    if checkpoint_dir is not None:
+        loaded = load_training_state(checkpoint_dir, model, optimizer, scheduler, generator)
+        if loaded is not None:
+            state = loaded
+            if report:
+                report({"type": "resumed", "epoch": state.epoch, "step": state.step})
+    resumed_from = state.epoch
+    net = DistributedDataParallel(model) if rank.distributed else model
+
     window_loss = torch.zeros((), device=device)
     window_samples = 0
     window_start = time.perf_counter()
+    step_seconds: list[float] = []
 
-    for epoch in range(1, config.epochs + 1):
-        model.train()
+    for epoch in range(state.epoch + 1, config.epochs + 1):
+        net.train()
         epoch_loss = torch.zeros((), device=device)
         order = torch.randperm(n_train, generator=generator)
         for start in range(0, n_train, config.batch_size):
-            if should_stop is not None and should_stop():
+            stop = should_stop() if (should_stop is not None and rank.is_main) else False
+            if distributed.any_rank(stop, device):
                 model.eval()
-                raise TrainingStopped(epoch, step)
-            batch = order[start : start + config.batch_size]
-            x, y = train_pairs.batch(batch, device)
-
-            loss = relative_l2(model(x), y)
+                raise TrainingStopped(epoch, state.step)
+            rows = order[start : start + config.batch_size]
+            local = rows[rank.rank :: rank.world_size]
+            x, y = train_windows.batch(local, device)
+            with _autocast(device, config.amp):
+                pred = unrolled_predictions(model, x, config.unroll, config.push_forward, final=net)
+            target = y[:, -pred.shape[1] :]
+            loss = _frames_loss(loss_fn, pred.float(), target)
+            # DDP averages gradients over ranks; weighting by the local share makes that the
+            # gradient of the global batch mean even when the batch does not split evenly.
+            scaled = loss * (local.numel() * rank.world_size / rows.numel())
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaled.backward()
             if config.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
-            scheduler.step()
-            step += 1
+            if per_step:
+                scheduler.step()
+            state.step += 1
 
-            n = x.shape[0]
-            epoch_loss += loss.detach() * n
+            epoch_loss += loss.detach() * local.numel()
             window_loss += loss.detach()
-            window_samples += n
-            if on_event is not None and step % config.events_every == 0:
-                # .item() waits for the device, so the clock is read after it.
-                mean_loss = window_loss.item() / config.events_every
+            window_samples += rows.numel()
+            if report is not None and state.step % config.events_every == 0:
+                mean_loss = window_loss.item() / config.events_every  # waits for the device
                 elapsed = time.perf_counter() - window_start
-                on_event(
+                step_seconds.append(elapsed / config.events_every)
+                recent = sum(step_seconds[-5:]) / len(step_seconds[-5:])
+                report(
                     {
                         "type": "train",
                         "epoch": epoch,
-                        "step": step,
+                        "step": state.step,
                         "total_steps": total_steps,
                         "train_loss": mean_loss,
                         "lr": optimizer.param_groups[0]["lr"],
                         "samples_per_s": window_samples / elapsed if elapsed > 0 else 0.0,
+                        "eta_s": recent * (total_steps - state.step),
                     }
                 )
                 window_loss.zero_()
                 window_samples = 0
                 window_start = time.perf_counter()
+        if not per_step:
+            scheduler.step()
 
         eval_start = time.perf_counter()
-        val_rel_l2, persistence_rel_l2 = _evaluate(model, val_pairs, config.batch_size, device)
-        # Validation time is not training throughput: keep it out of samples_per_s.
-        window_start += time.perf_counter() - eval_start
+        val_rel_l2, persistence_rel_l2 = evaluate(model, val_windows, config.batch_size, device)
+        train_loss = epoch_loss
+        if rank.distributed:
+            torch.distributed.all_reduce(train_loss)
         event = {
             "type": "epoch",
             "epoch": epoch,
-            "train_loss": epoch_loss.item() / n_train,
+            "epochs": config.epochs,
+            "train_loss": train_loss.item() / n_train,
             "val_rel_l2": val_rel_l2,
             "persistence_rel_l2": persistence_rel_l2,
         }
-        history.append(event)
-        if on_event is not None:
-            on_event(dict(event))
+        state.history.append(event)
+        state.epoch = epoch
+        if checkpoint_dir is not None and rank.is_main:
+            save_training_state(checkpoint_dir, state, model, optimizer, scheduler, generator)
+        if report:
+            report(dict(event))
+        # Validation and checkpoint time is not training throughput.
+        window_start += time.perf_counter() - eval_start
 
     model.eval()
+    if state.history:
+        val_rel_l2 = state.history[-1]["val_rel_l2"]
+        persistence_rel_l2 = state.history[-1]["persistence_rel_l2"]
+    else:  # resumed from a checkpoint of the final epoch: nothing left to train
+        val_rel_l2, persistence_rel_l2 = evaluate(model, val_windows, config.batch_size, device)
     return TrainResult(
         model=model,
-        history=history,
-        val_rel_l2=history[-1]["val_rel_l2"],
-        persistence_rel_l2=history[-1]["persistence_rel_l2"],
+        history=state.history,
+        val_rel_l2=val_rel_l2,
+        persistence_rel_l2=persistence_rel_l2,
         train_trajectories=train_idx,
         val_trajectories=val_idx,
         validated_on_training_data=on_train,
+        resumed_from_epoch=resumed_from,
         notes=notes,
     )
+
+
+def config_dict(config: TrainConfig) -> dict[str, Any]:
+    return asdict(config)
