@@ -1,175 +1,436 @@
-"""Fourier neural operator in two dimensions (Li et al., 2021), as a one-step map.
+"""Fourier neural operators (Li et al., 2021) in two and three dimensions, as one-step maps.
 
-``FNO2d`` maps a field at time ``t`` to the field at ``t + Δt``, both in physical units.
-It is a composition of the layers in :mod:`models.layers`, configured by ``FNO2dConfig``.
+``FNO2d`` maps a window of ``history`` vorticity frames ``(B, history, C, H, W)`` to the
+next frame ``(B, 1, C, H, W)``; ``FNO3d`` does the same for velocity on ``(X, Y, Z)``
+grids, with zero padding on the wall-normal axis ``Y``. Both are compositions of the layers
+in :mod:`models.layers`, configured by ``FNO2dConfig`` and ``FNO3dConfig``, and share the
+contract and normalisation of :class:`models.base.NeuralOperator`.
+
+An FNO block is ``z ← σ(K z + W z)``: ``K`` a spectral convolution acting on the lowest
+Fourier modes (global, resolution-independent), ``W`` a pointwise linear map with bias
+(local, and carrying everything above the retained modes).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.layers import GridEmbedding2d, SpectralConv2d, pointwise
+from models.base import Contract, NeuralOperator
+from models.config import OperatorConfig, param
+from models.layers import (
+    GridEmbedding2d,
+    GridEmbedding3d,
+    SpectralConv2d,
+    SpectralConv3d,
+    pointwise,
+)
 
 # The projection's hidden width is this multiple of ``width`` (128 for the reference
 # width 32, as in the original FNO code). A fixed ratio keeps the parameter formula simple.
 PROJECTION_RATIO = 4
 
-# Channels with (almost) no spread would be blown up by normalisation; they get std 1.
-_MIN_STD = 1e-12
+
+# --- helpers shared by the FNO family (also used by models.ifno) -----------------------
+
+
+def stack_frames(z: torch.Tensor) -> torch.Tensor:
+    """``(B, T, C, *space) → (B, T·C, *space)``: frames stacked into channels, frame-major
+    (channel ``t·C + c`` is channel ``c`` of frame ``t``)."""
+    return z.flatten(1, 2)
+
+
+def one_step_output(
+    model: NeuralOperator, x: torch.Tensor, z: torch.Tensor, residual: bool
+) -> torch.Tensor:
+    """The next frame in physical units from the network's output ``z`` ``(B, C, *space)``.
+
+    ``residual``: ``y = x_last + in_std · z`` (the network predicts the change over the last
+    input frame in units of the field's spread); otherwise ``y = in_mean + in_std · z``.
+    Returns ``(B, 1, C, *space)``.
+    """
+    mean, std = model._stats(x)
+    base = x[:, -1:] if residual else mean
+    return base + std * z.unsqueeze(1)
+
+
+def check_space(name: str, dims: int, space: tuple[int, ...]) -> tuple[int, ...]:
+    """``space`` as a tuple of ints; ``ValueError`` unless it has ``dims`` positive sizes."""
+    space = tuple(int(n) for n in space)
+    axes = "(H, W)" if dims == 2 else "(X, Y, Z)"
+    if len(space) != dims:
+        raise ValueError(f"{name} works on {dims}D grids {axes}; got a grid of shape {space}")
+    if min(space) < 1:
+        raise ValueError(f"{name} needs at least one point along every axis; got {space}")
+    return space
+
+
+# --- 2D -------------------------------------------------------------------------------
 
 
 @dataclass
-class FNO2dConfig:
+class FNO2dConfig(OperatorConfig):
     """Hyper-parameters of :class:`FNO2d`.
 
-    ``modes`` is used along both axes (``modes1 = modes2 = modes``), so inputs need
-    ``H, W ≥ 2·modes``. ``out_channels`` may be smaller than ``in_channels``: output
-    channel ``k`` is taken to be the same quantity as input channel ``k`` (extra input
-    channels are conditioning, e.g. forcing), which is what lets the output be
-    de-normalised with the input statistics and added to the input when ``residual``.
+    ``modes`` is used along both axes, so a grid needs ``H + padding`` and ``W + padding``
+    of at least ``2·modes`` (:meth:`check_grid`). Configs written for the earlier FNO2d
+    (``in_channels``/``out_channels`` instead of ``channels``) are read by :meth:`from_dict`.
     """
 
-    in_channels: int = 1
-    out_channels: int = 1
-    width: int = 32
-    modes: int = 12
-    n_layers: int = 4
-    add_grid: bool = True
-    residual: bool = True
+    title: ClassVar[str] = "Fourier neural operator (2D)"
 
-    def __post_init__(self) -> None:
-        for name in ("in_channels", "out_channels", "width", "modes", "n_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"FNO2dConfig.{name} must be a positive integer, got {value!r}")
-        for name in ("add_grid", "residual"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"FNO2dConfig.{name} must be a boolean")
-        if self.out_channels > self.in_channels:
-            raise ValueError(
-                "FNO2dConfig.out_channels must not exceed in_channels: output channel k is "
-                "de-normalised with (and, when residual, added to) input channel k"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    channels: int = param(
+        1, "Physical channels the model reads and predicts (1 for vorticity).", min=1
+    )
+    history: int = param(
+        1,
+        "Consecutive input frames. They are stacked as input channels, so with more than "
+        "one frame the model also sees how the field has been changing.",
+        min=1,
+    )
+    width: int = param(
+        32,
+        "Channels of the hidden representation inside every Fourier layer. Larger is more "
+        "expressive; the parameter count grows as width².",
+        min=1,
+    )
+    modes: int = param(
+        12,
+        "Fourier modes kept per axis in each spectral convolution: the wavenumbers the "
+        "learned global kernel acts on. The grid needs at least 2·modes points per axis.",
+        min=1,
+    )
+    n_layers: int = param(
+        4, "Number of Fourier layers (spectral convolution plus pointwise map, GELU).", min=1
+    )
+    add_grid: bool = param(
+        True,
+        "Append the coordinates of each point (x, y in [0, 1)) as two extra input "
+        "channels, so the model can learn effects tied to position, such as a fixed forcing.",
+        advanced=True,
+    )
+    residual: bool = param(
+        True,
+        "Predict the change from the last input frame rather than the new frame. An "
+        "untrained model is then exactly persistence, which makes training faster and steadier.",
+        advanced=True,
+    )
+    padding: int = param(
+        0,
+        "Zero points appended to both axes inside the network and cropped off after it. Keep "
+        "0 for periodic flows; a few points (e.g. 8) for non-periodic fields, so the Fourier "
+        "layers do not wrap one boundary onto the other.",
+        min=0,
+        advanced=True,
+    )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> FNO2dConfig:
-        """Builds a config from a (possibly partial) dict; unknown keys are an error."""
+        """Builds a config from a (possibly partial) dict; unknown keys are an error.
+
+        The earlier FNO2d's keys ``in_channels`` and ``out_channels`` (default 1 each) are
+        mapped to ``channels`` when they are equal, so shipped checkpoints still load.
+        """
         data = dict(data or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
+        legacy = {k: data.pop(k) for k in ("in_channels", "out_channels") if k in data}
+        if legacy:
+            c_in, c_out = legacy.get("in_channels", 1), legacy.get("out_channels", 1)
+            if c_in != c_out:
+                raise ValueError(
+                    f"FNO2dConfig: in_channels={c_in!r} and out_channels={c_out!r} differ; "
+                    "FNO2d predicts the same channels it reads, so use one 'channels' value"
+                )
+            if "channels" in data and data["channels"] != c_in:
+                raise ValueError(
+                    f"FNO2dConfig: channels={data['channels']!r} contradicts "
+                    f"in_channels=out_channels={c_in!r}; give only 'channels'"
+                )
+            data["channels"] = c_in
+        return super().from_dict(data)
+
+    def contract(self) -> Contract:
+        return Contract(dims=2, channels=self.channels, history=self.history, out_steps=1)
+
+    def check_grid(self, space: tuple[int, ...]) -> None:
+        """``ValueError`` unless an ``(H, W)`` grid (plus padding) holds ``2·modes`` points
+        per axis."""
+        height, width = check_space("FNO2d", 2, space)
+        need = 2 * self.modes
+        if min(height, width) + self.padding < need:
             raise ValueError(
-                f"unknown FNO2dConfig keys: {', '.join(unknown)} "
-                f"(known: {', '.join(sorted(known))})"
+                f"a {height}×{width} grid is too coarse for FNO2d with {self.modes} Fourier "
+                f"modes: each axis needs at least 2·modes = {need} points (padding of "
+                f"{self.padding} included); use fewer modes or a finer grid"
             )
-        return cls(**data)
 
     def parameter_count(self) -> int:
         """The number of parameters of ``FNO2d(self)``; see :class:`FNO2d` for the formula."""
-        c_in, c_out, w, m, n = (
-            self.in_channels,
-            self.out_channels,
-            self.width,
-            self.modes,
-            self.n_layers,
-        )
-        lifted = c_in + (2 if self.add_grid else 0)
+        w, m, n = self.width, self.modes, self.n_layers
+        c = self.history * self.channels + (2 if self.add_grid else 0)
         hidden = PROJECTION_RATIO * w
-        lift = lifted * w + w
+        lift = c * w + w
         blocks = n * (4 * w * w * m * m + w * w + w)
-        projection = w * hidden + hidden + hidden * c_out + c_out
+        projection = w * hidden + hidden + hidden * self.channels + self.channels
         return lift + blocks + projection
 
 
-class FNO2d(nn.Module):
-    """Two-dimensional Fourier neural operator with input normalisation and residual output.
+class FNO2d(NeuralOperator):
+    """Two-dimensional Fourier neural operator: a window of frames → the next frame.
 
-    Pipeline, for ``x`` of shape ``(B, C_in, H, W)`` in physical units:
+    Pipeline, for ``x`` of shape ``(B, T, C, H, W)`` (``T = history``) in physical units:
 
-    1. normalise: ``z = (x − in_mean) / in_std`` per channel;
-    2. grid (``add_grid``): append the coordinates ``x, y ∈ [0, 1)`` → ``C_in + 2`` channels;
-    3. lift: pointwise linear to ``width`` channels;
-    4. ``n_layers`` blocks ``z ← σ(SpectralConv2d(z) + pointwise(z))`` with σ = GELU, except
-       after the last block, where the projection's own nonlinearity follows;
-    5. project: pointwise ``width → 4·width``, GELU, pointwise ``4·width → C_out``;
-    6. de-normalise with the input statistics of the first ``C_out`` channels:
-       ``residual``: ``y = x[:, :C_out] + in_std · correction`` (the network predicts the
-       change, in units of the field's spread); otherwise ``y = in_mean + in_std · out``.
+    1. normalise per channel, ``z = (x − in_mean) / in_std``, and stack the ``T`` frames
+       into ``T·C`` channels;
+    2. grid (``add_grid``): append the coordinates ``x, y ∈ [0, 1)`` → ``T·C + 2`` channels;
+    3. lift: pointwise linear to ``width`` channels; then zero-pad ``padding`` points at the
+       end of both axes (``padding > 0``, for non-periodic fields);
+    4. ``n_layers`` blocks ``z ← σ(K_l z + W_l z + b_l)``, ``K_l`` a
+       :class:`~models.layers.SpectralConv2d` on ``modes × modes`` (both signs of ``k_y``),
+       σ = GELU, except after the last block, where the projection's own nonlinearity
+       follows; then crop the padding off;
+    5. project: pointwise ``width → 4·width``, GELU, pointwise ``4·width → C``;
+    6. back to physical units with the input statistics: ``residual``:
+       ``y = x[:, −1] + in_std · z``; otherwise ``y = in_mean + in_std · z``.
 
     When ``residual`` the last projection layer starts at zero, so an untrained model is
-    exactly persistence (``y = x``) and training learns the increment from there.
+    exactly persistence.
 
-    Parameter count, with ``c = C_in + 2·add_grid``, ``w = width``, ``m = modes``,
+    Parameter count, with ``c = T·C + 2·add_grid``, ``w = width``, ``m = modes``,
     ``L = n_layers``, ``h = 4·w``::
 
         (c·w + w)                            lift
         + L·(4·w²·m² + w² + w)               spectral (two complex corner blocks) + pointwise
-        + (w·h + h) + (h·C_out + C_out)      projection
+        + (w·h + h) + (h·C + C)              projection
 
     (``FNO2dConfig.parameter_count()`` evaluates it). The buffers ``in_mean`` and
-    ``in_std`` (shape ``(C_in,)``, default 0 and 1) are saved in the state dict but are not
-    parameters. Shapes: ``(B, C_in, H, W) → (B, C_out, H, W)`` for any ``H, W ≥ 2·modes``.
+    ``in_std`` (shape ``(C,)``) are saved in the state dict but are not parameters. State
+    dict names: ``lift``, ``spectral.{l}.weight_pos/neg``, ``pointwise.{l}``,
+    ``project_hidden``, ``project_out``, ``in_mean``, ``in_std`` (unchanged from the earlier
+    FNO2d, whose checkpoints load as ``history = 1``).
+
+    Shapes: ``(B, T, C, H, W) → (B, 1, C, H, W)`` for any ``H, W`` with
+    ``H + padding, W + padding ≥ 2·modes``.
     """
 
     def __init__(self, config: FNO2dConfig | None = None):
-        super().__init__()
-        self.config = config = config or FNO2dConfig()
+        config = config or FNO2dConfig()
+        super().__init__(config.channels)
+        self.config = config
         w = config.width
-        self.register_buffer("in_mean", torch.zeros(config.in_channels))
-        self.register_buffer("in_std", torch.ones(config.in_channels))
-
+        in_channels = config.history * config.channels + (2 if config.add_grid else 0)
         self.grid = GridEmbedding2d() if config.add_grid else None
-        self.lift = pointwise(config.in_channels + (2 if config.add_grid else 0), w)
+        self.lift = pointwise(in_channels, w)
         self.spectral = nn.ModuleList(
             SpectralConv2d(w, w, config.modes, config.modes) for _ in range(config.n_layers)
         )
         self.pointwise = nn.ModuleList(pointwise(w, w) for _ in range(config.n_layers))
         self.project_hidden = pointwise(w, PROJECTION_RATIO * w)
-        self.project_out = pointwise(PROJECTION_RATIO * w, config.out_channels)
+        self.project_out = pointwise(PROJECTION_RATIO * w, config.channels)
         if config.residual:
             nn.init.zeros_(self.project_out.weight)
             nn.init.zeros_(self.project_out.bias)
 
-    @torch.no_grad()
-    def set_normalization(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Sets the per-channel statistics (shape ``(C_in,)``) used to normalise inputs."""
-        mean = torch.as_tensor(mean, dtype=self.in_mean.dtype).reshape(-1)
-        std = torch.as_tensor(std, dtype=self.in_std.dtype).reshape(-1)
-        n = self.config.in_channels
-        if mean.numel() != n or std.numel() != n:
-            raise ValueError(f"mean and std need {n} entries, got {mean.numel()}, {std.numel()}")
-        if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
-            raise ValueError("mean and std must be finite")
-        self.in_mean.copy_(mean)
-        self.in_std.copy_(torch.where(std > _MIN_STD, std, torch.ones_like(std)))
+    @property
+    def contract(self) -> Contract:
+        return self.config.contract()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cfg = self.config
-        if x.ndim != 4 or x.shape[1] != cfg.in_channels:
-            raise ValueError(f"FNO2d expects (B, {cfg.in_channels}, H, W), got {tuple(x.shape)}")
-        mean = self.in_mean.to(x.dtype).view(1, -1, 1, 1)
-        std = self.in_std.to(x.dtype).view(1, -1, 1, 1)
+        self.check_input(x)
+        cfg.check_grid(tuple(x.shape[-2:]))
+        height, width = x.shape[-2:]
 
-        z = (x - mean) / std
+        z = stack_frames(self.normalize(x))
         if self.grid is not None:
             z = self.grid(z)
         z = self.lift(z)
+        if cfg.padding:
+            z = F.pad(z, (0, cfg.padding, 0, cfg.padding))
         for i, (spectral, local) in enumerate(zip(self.spectral, self.pointwise, strict=True)):
             z = spectral(z) + local(z)
             if i < cfg.n_layers - 1:
                 z = F.gelu(z)
+        z = z[..., :height, :width]
         z = self.project_out(F.gelu(self.project_hidden(z)))
+        return one_step_output(self, x, z, cfg.residual)
 
-        c_out = cfg.out_channels
-        if cfg.residual:
-            return x[:, :c_out] + std[:, :c_out] * z
-        return mean[:, :c_out] + std[:, :c_out] * z
+
+# --- 3D -------------------------------------------------------------------------------
+
+
+@dataclass
+class FNO3dConfig(OperatorConfig):
+    """Hyper-parameters of :class:`FNO3d` on ``(X, Y, Z)`` grids, ``Y`` wall-normal.
+
+    ``x`` and ``z`` are periodic; ``Y`` is padded with ``pad_y`` zero points inside the
+    network, so a grid needs ``X ≥ 2·modes_x``, ``Y + pad_y ≥ 2·modes_y``,
+    ``Z ≥ 2·modes_z`` (:meth:`check_grid`).
+    """
+
+    title: ClassVar[str] = "Fourier neural operator (3D)"
+
+    channels: int = param(
+        3, "Physical channels the model reads and predicts (3 for velocity u, v, w).", min=1
+    )
+    history: int = param(
+        1,
+        "Consecutive input frames. They are stacked as input channels, so with more than "
+        "one frame the model also sees how the field has been changing.",
+        min=1,
+    )
+    width: int = param(
+        20,
+        "Channels of the hidden representation inside every Fourier layer. Larger is more "
+        "expressive; the parameter count grows as width².",
+        min=1,
+    )
+    modes_x: int = param(
+        8,
+        "Fourier modes kept along x (streamwise, periodic), for each sign of the wavenumber. "
+        "The grid needs at least 2·modes_x points along x.",
+        min=1,
+    )
+    modes_y: int = param(
+        8,
+        "Fourier modes kept along y (wall-normal), for each sign of the wavenumber, on the "
+        "padded axis. The grid needs at least 2·modes_y points along y, padding included.",
+        min=1,
+    )
+    modes_z: int = param(
+        8,
+        "Fourier modes kept along z (spanwise, periodic). The grid needs at least "
+        "2·modes_z points along z.",
+        min=1,
+    )
+    n_layers: int = param(
+        4, "Number of Fourier layers (spectral convolution plus pointwise map, GELU).", min=1
+    )
+    add_grid: bool = param(
+        True,
+        "Append the coordinates of each point as three extra input channels (x, z in "
+        "[0, 1), y from 0 at one wall to 1 at the other), so the model knows where the "
+        "walls are.",
+        advanced=True,
+    )
+    residual: bool = param(
+        True,
+        "Predict the change from the last input frame rather than the new frame. An "
+        "untrained model is then exactly persistence, which makes training faster and steadier.",
+        advanced=True,
+    )
+    pad_y: int = param(
+        8,
+        "Zero points appended to the wall-normal axis inside the network and cropped off "
+        "after it, so the Fourier layers (which assume periodicity) do not couple the two "
+        "walls. 0 treats y as periodic.",
+        min=0,
+        advanced=True,
+    )
+
+    def contract(self) -> Contract:
+        return Contract(dims=3, channels=self.channels, history=self.history, out_steps=1)
+
+    def check_grid(self, space: tuple[int, ...]) -> None:
+        """``ValueError`` unless an ``(X, Y, Z)`` grid holds ``2·modes`` points per axis
+        (``Y`` counted with its padding)."""
+        nx, ny, nz = check_space("FNO3d", 3, space)
+        grid = f"{nx}×{ny}×{nz}"
+        for axis, n, modes, extra in (
+            ("x", nx, self.modes_x, ""),
+            ("y", ny + self.pad_y, self.modes_y, f" (padding of {self.pad_y} included)"),
+            ("z", nz, self.modes_z, ""),
+        ):
+            if n < 2 * modes:
+                raise ValueError(
+                    f"a {grid} grid is too coarse for FNO3d with modes_{axis} = {modes}: the "
+                    f"{axis} axis needs at least 2·modes_{axis} = {2 * modes} points{extra} "
+                    f"and has {n}; use fewer modes or a finer grid"
+                )
+
+    def parameter_count(self) -> int:
+        """The number of parameters of ``FNO3d(self)``; see :class:`FNO3d` for the formula."""
+        w, n = self.width, self.n_layers
+        c = self.history * self.channels + (3 if self.add_grid else 0)
+        hidden = PROJECTION_RATIO * w
+        lift = c * w + w
+        blocks = n * (8 * w * w * self.modes_x * self.modes_y * self.modes_z + w * w + w)
+        projection = w * hidden + hidden + hidden * self.channels + self.channels
+        return lift + blocks + projection
+
+
+class FNO3d(NeuralOperator):
+    """Three-dimensional Fourier neural operator for velocity on ``(X, Y, Z)``.
+
+    Same design as :class:`FNO2d`, for ``x`` of shape ``(B, T, C, X, Y, Z)`` (``T =
+    history``, ``Y`` the wall-normal axis of a channel, ``x`` and ``z`` periodic):
+
+    1. normalise per channel and stack the ``T`` frames into ``T·C`` channels;
+    2. grid (``add_grid``): append ``i/X, k/Z ∈ [0, 1)`` (periodic) and the wall-normal
+       index coordinate ``j/(Y − 1) ∈ [0, 1]`` (both walls on the grid) → ``T·C + 3``;
+    3. lift: pointwise linear to ``width``; zero-pad ``pad_y`` points at the end of ``Y``
+       (domain padding: the spectral layers see a periodic box in which the walls are
+       separated by the padding instead of touching);
+    4. ``n_layers`` blocks ``z ← σ(K_l z + W_l z + b_l)``, ``K_l`` a
+       :class:`~models.layers.SpectralConv3d` on ``modes_x × modes_y × modes_z`` (four
+       corners, both signs of ``k_x`` and ``k_y``), σ = GELU except after the last block;
+       then crop ``Y`` back;
+    5. project: pointwise ``width → 4·width``, GELU, pointwise ``4·width → C``;
+    6. ``residual``: ``y = x[:, −1] + in_std · z``; otherwise ``y = in_mean + in_std · z``
+       (the last layer starts at zero when ``residual``: an untrained model is persistence).
+
+    Parameter count, with ``c = T·C + 3·add_grid``, ``w = width``,
+    ``M = modes_x·modes_y·modes_z``, ``L = n_layers``, ``h = 4·w``::
+
+        (c·w + w)                            lift
+        + L·(8·w²·M + w² + w)                spectral (four complex corner blocks) + pointwise
+        + (w·h + h) + (h·C + C)              projection
+
+    (``FNO3dConfig.parameter_count()`` evaluates it). Shapes:
+    ``(B, T, C, X, Y, Z) → (B, 1, C, X, Y, Z)`` for any grid passing
+    :meth:`FNO3dConfig.check_grid`.
+    """
+
+    def __init__(self, config: FNO3dConfig | None = None):
+        config = config or FNO3dConfig()
+        super().__init__(config.channels)
+        self.config = config
+        w = config.width
+        in_channels = config.history * config.channels + (3 if config.add_grid else 0)
+        self.grid = GridEmbedding3d(periodic=(True, False, True)) if config.add_grid else None
+        self.lift = pointwise(in_channels, w, dims=3)
+        modes = (config.modes_x, config.modes_y, config.modes_z)
+        self.spectral = nn.ModuleList(SpectralConv3d(w, w, *modes) for _ in range(config.n_layers))
+        self.pointwise = nn.ModuleList(pointwise(w, w, dims=3) for _ in range(config.n_layers))
+        self.project_hidden = pointwise(w, PROJECTION_RATIO * w, dims=3)
+        self.project_out = pointwise(PROJECTION_RATIO * w, config.channels, dims=3)
+        if config.residual:
+            nn.init.zeros_(self.project_out.weight)
+            nn.init.zeros_(self.project_out.bias)
+
+    @property
+    def contract(self) -> Contract:
+        return self.config.contract()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        self.check_input(x)
+        cfg.check_grid(tuple(x.shape[-3:]))
+        ny = x.shape[-2]
+
+        z = stack_frames(self.normalize(x))
+        if self.grid is not None:
+            z = self.grid(z)
+        z = self.lift(z)
+        if cfg.pad_y:
+            z = F.pad(z, (0, 0, 0, cfg.pad_y))  # (z: none, y: pad_y at the end)
+        for i, (spectral, local) in enumerate(zip(self.spectral, self.pointwise, strict=True)):
+            z = spectral(z) + local(z)
+            if i < cfg.n_layers - 1:
+                z = F.gelu(z)
+        z = z[..., :ny, :]
+        z = self.project_out(F.gelu(self.project_hidden(z)))
+        return one_step_output(self, x, z, cfg.residual)

@@ -1,0 +1,154 @@
+"""Implicit Fourier neural operator (You, Yu, Silling & D'Elia, 2022) in two dimensions.
+
+An FNO whose Fourier layers all share one set of weights: the hidden state follows the
+forward-Euler discretisation, with step ``1/L``, of ``dh/ds = σ(K h + W h + b)`` for
+``s ∈ [0, 1]``. Depth (``L``) then costs compute but no parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.base import Contract, NeuralOperator
+from models.config import OperatorConfig, param
+from models.fno import PROJECTION_RATIO, check_space, one_step_output, stack_frames
+from models.layers import GridEmbedding2d, SpectralConv2d, pointwise
+
+
+@dataclass
+class IFNOConfig(OperatorConfig):
+    """Hyper-parameters of :class:`IFNO`; a grid needs ``H, W ≥ 2·modes``."""
+
+    title: ClassVar[str] = "Implicit Fourier neural operator (2D)"
+
+    channels: int = param(
+        1, "Physical channels the model reads and predicts (1 for vorticity).", min=1
+    )
+    history: int = param(
+        1,
+        "Consecutive input frames. They are stacked as input channels, so with more than "
+        "one frame the model also sees how the field has been changing.",
+        min=1,
+    )
+    width: int = param(
+        32,
+        "Channels of the hidden representation inside the shared Fourier layer. Larger is "
+        "more expressive; the parameter count grows as width².",
+        min=1,
+    )
+    modes: int = param(
+        12,
+        "Fourier modes kept per axis in the spectral convolution: the wavenumbers the "
+        "learned global kernel acts on. The grid needs at least 2·modes points per axis.",
+        min=1,
+    )
+    n_iterations: int = param(
+        8,
+        "How many times the one shared Fourier layer is applied (L), each time adding 1/L "
+        "of its output to the hidden state. More iterations give a deeper network at the "
+        "same parameter count, and cost proportionally more time.",
+        min=1,
+    )
+    add_grid: bool = param(
+        True,
+        "Append the coordinates of each point (x, y in [0, 1)) as two extra input "
+        "channels, so the model can learn effects tied to position, such as a fixed forcing.",
+        advanced=True,
+    )
+    residual: bool = param(
+        True,
+        "Predict the change from the last input frame rather than the new frame. An "
+        "untrained model is then exactly persistence, which makes training faster and steadier.",
+        advanced=True,
+    )
+
+    def contract(self) -> Contract:
+        return Contract(dims=2, channels=self.channels, history=self.history, out_steps=1)
+
+    def check_grid(self, space: tuple[int, ...]) -> None:
+        """``ValueError`` unless an ``(H, W)`` grid holds ``2·modes`` points per axis."""
+        height, width = check_space("IFNO", 2, space)
+        need = 2 * self.modes
+        if min(height, width) < need:
+            raise ValueError(
+                f"a {height}×{width} grid is too coarse for IFNO with {self.modes} Fourier "
+                f"modes: each axis needs at least 2·modes = {need} points; use fewer modes "
+                "or a finer grid"
+            )
+
+    def parameter_count(self) -> int:
+        """The number of parameters of ``IFNO(self)`` (independent of ``n_iterations``)."""
+        w, m = self.width, self.modes
+        c = self.history * self.channels + (2 if self.add_grid else 0)
+        hidden = PROJECTION_RATIO * w
+        lift = c * w + w
+        layer = 4 * w * w * m * m + w * w + w
+        projection = w * hidden + hidden + hidden * self.channels + self.channels
+        return lift + layer + projection
+
+
+class IFNO(NeuralOperator):
+    """Implicit FNO: one weight-shared Fourier layer iterated ``L`` times.
+
+    For ``x`` of shape ``(B, T, C, H, W)`` (``T = history``) in physical units:
+
+    1. normalise per channel, stack the frames into ``T·C`` channels, append the grid
+       coordinates (``add_grid``), lift pointwise to ``width`` channels: ``h₀``;
+    2. ``L = n_iterations`` times, with the same ``K``, ``W``, ``b``::
+
+           h_{l+1} = h_l + σ(K h_l + W h_l + b) / L
+
+       ``K`` a :class:`~models.layers.SpectralConv2d` on ``modes × modes``, ``W h + b``
+       pointwise, σ = GELU;
+    3. project: pointwise ``width → 4·width``, GELU, pointwise ``4·width → C``;
+    4. ``residual``: ``y = x[:, −1] + in_std · z``; otherwise ``y = in_mean + in_std · z``
+       (the last layer starts at zero when ``residual``: an untrained model is persistence).
+
+    Parameter count, with ``c = T·C + 2·add_grid``, ``w = width``, ``m = modes``,
+    ``h = 4·w``, independent of ``L``::
+
+        (c·w + w) + (4·w²·m² + w² + w) + (w·h + h) + (h·C + C)
+
+    i.e. an :class:`~models.fno.FNO2d` with one layer (``IFNOConfig.parameter_count()``).
+    Shapes: ``(B, T, C, H, W) → (B, 1, C, H, W)`` for ``H, W ≥ 2·modes``.
+    """
+
+    def __init__(self, config: IFNOConfig | None = None):
+        config = config or IFNOConfig()
+        super().__init__(config.channels)
+        self.config = config
+        w = config.width
+        in_channels = config.history * config.channels + (2 if config.add_grid else 0)
+        self.grid = GridEmbedding2d() if config.add_grid else None
+        self.lift = pointwise(in_channels, w)
+        self.spectral = SpectralConv2d(w, w, config.modes, config.modes)
+        self.pointwise = pointwise(w, w)
+        self.project_hidden = pointwise(w, PROJECTION_RATIO * w)
+        self.project_out = pointwise(PROJECTION_RATIO * w, config.channels)
+        if config.residual:
+            nn.init.zeros_(self.project_out.weight)
+            nn.init.zeros_(self.project_out.bias)
+
+    @property
+    def contract(self) -> Contract:
+        return self.config.contract()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        self.check_input(x)
+        cfg.check_grid(tuple(x.shape[-2:]))
+
+        h = stack_frames(self.normalize(x))
+        if self.grid is not None:
+            h = self.grid(h)
+        h = self.lift(h)
+        step = 1.0 / cfg.n_iterations
+        for _ in range(cfg.n_iterations):
+            h = h + step * F.gelu(self.spectral(h) + self.pointwise(h))
+        z = self.project_out(F.gelu(self.project_hidden(h)))
+        return one_step_output(self, x, z, cfg.residual)
