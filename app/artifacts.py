@@ -29,6 +29,10 @@ class ArtifactStore:
     def model_dir(self, model_id: str) -> str:
         return f"models/{model_id}"
 
+    def training_checkpoints(self, job_id: str) -> str:
+        """Per-epoch training state of one job (kept after a cancel, resumed on redelivery)."""
+        return f"checkpoints/{job_id}"
+
     def rollout(self, rollout_id: str) -> str:
         return f"rollouts/{rollout_id}.h5"
 

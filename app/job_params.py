@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.db.tables import Dataset, InitialCondition, Model
 from app.schemas import PARAMS, RolloutParams
-from models.registry import MODELS
+from models.registry import MODELS, count_parameters
 from physics.flows import UnknownFlowError, get_flow
 
 
@@ -29,26 +29,60 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(parts) + "."
 
 
-def check_model_config(arch: str, config: dict[str, Any], grid: int | None) -> int | None:
-    """Check an architecture and its config (and, given the data's grid, that the grid can
-    hold the model's Fourier modes) before anything is queued; returns the parameter count."""
+def dataset_layout(shape: list[int]) -> tuple[int, tuple[int, ...], int]:
+    """(channels, spatial grid, snapshots per trajectory) of a dataset's stored shape: 2D
+    vorticity is (traj, time, n, n); 3D velocity is (traj, time, X, Y, Z, 3)."""
+    if len(shape) == 6:
+        return shape[-1], tuple(shape[2:5]), shape[1]
+    return 1, tuple(shape[2:]), shape[1]
+
+
+def check_model_config(
+    arch: str,
+    config: dict[str, Any],
+    shape: list[int] | None = None,
+    unroll: int = 1,
+) -> int:
+    """Check an architecture and its config against the dataset it will train on (given its
+    stored shape): dimensions, channels, grid, and trajectories long enough for one sample.
+    Returns the parameter count."""
     spec = MODELS.get(arch)
     if spec is None:
         raise InvalidParams(
             f"params.arch: unknown model {arch!r}; known models: {', '.join(MODELS)}."
         )
+    config = dict(config)
     try:
+        if shape is not None:
+            channels, space, n_time = dataset_layout(shape)
+            if len(space) != spec.dims:
+                raise InvalidParams(
+                    f"params.arch: {spec.label} works on {spec.dims}D fields; the dataset "
+                    f"holds {len(space)}D fields."
+                )
+            config.setdefault("channels", channels)
         parsed = spec.config_cls.from_dict(config)
+        if shape is not None:
+            if parsed.channels != channels:
+                raise InvalidParams(
+                    f"params.config.channels: the dataset has {channels} channel(s), the "
+                    f"config asks for {parsed.channels}."
+                )
+            parsed.check_grid(space)
+            contract = parsed.contract()
+            needed = contract.history + unroll * contract.out_steps
+            if n_time < needed:
+                raise InvalidParams(
+                    f"params.unroll: a sample needs {needed} consecutive snapshots "
+                    f"({contract.history} in, {unroll} × {contract.out_steps} out); the "
+                    f"dataset's trajectories have {n_time}."
+                )
     except (TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidParams):
+            raise
         raise InvalidParams(f"params.config: {exc}") from exc
-    modes = getattr(parsed, "modes", None)
-    if modes and grid and 2 * modes > grid:
-        raise InvalidParams(
-            f"params.config.modes: {modes} Fourier modes need a grid of at least {2 * modes} "
-            f"points per side; the dataset's grid is {grid}."
-        )
     count = getattr(parsed, "parameter_count", None)
-    return count() if callable(count) else None
+    return count() if callable(count) else count_parameters(arch, config)
 
 
 def validate_params(session: Session, kind: str, raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -93,10 +127,20 @@ def validate_params(session: Session, kind: str, raw: dict[str, Any]) -> tuple[d
                     raise InvalidParams(f"params.{key}: {exc}") from exc
     elif kind == "train":
         dataset = exists(Dataset, "dataset_id", "dataset")
-        check_model_config(data["arch"], data["config"], dataset.shape[-1])
+        check_model_config(data["arch"], data["config"], dataset.shape, data["unroll"])
     elif kind == "finetune":
-        exists(Model, "model_id", "model")
-        exists(Dataset, "dataset_id", "dataset")
+        model = exists(Model, "model_id", "model")
+        dataset = exists(Dataset, "dataset_id", "dataset")
+        if data["output_modes"] is not None and model.arch != "sfno":
+            raise InvalidParams(
+                "params.output_modes: only a spatiotemporal FNO (sfno) has an output layer "
+                f"to refine; model {model.id} is {model.arch}."
+            )
+        if dataset.flow != model.flow:
+            raise InvalidParams(
+                f"params.dataset_id: the model was trained on {model.flow!r}; the dataset "
+                f"is {dataset.flow!r}."
+            )
     elif kind == "rollout":
         data, queue = _check_rollout(session, params, data, queue, exists, known_flow)
     return data, queue

@@ -9,34 +9,50 @@ from torch import nn
 
 
 def autoregressive_rollout(
-    model: nn.Module, x0: torch.Tensor, steps: int
+    model: nn.Module, window: torch.Tensor, steps: int
 ) -> Iterator[torch.Tensor]:
-    """Yields ``steps`` predicted frames ``x1, x2, …``, each ``(B, C, H, W)``.
+    """Yields the ``steps`` frames that follow ``window``, one at a time, each ``(B, C, *space)``.
 
-    A generator, so a caller (a worker writing frames to disk, a UI streaming them) can
-    handle each frame as soon as it exists and stop early. The model is put in eval mode
-    (and left there); ``x0`` is moved to the model's device. Gradients are off inside the
-    generator only: ``torch.no_grad`` as a decorator re-enters around each resumption, so
-    the caller's code between frames keeps its own grad mode.
+    ``window`` is ``(B, history, C, *space)``: the model's contract's ``history`` frames
+    (for a one-step model, ``x0[:, None]``). A model that predicts ``out_steps`` frames per
+    call is called once per ``out_steps`` frames, and each call sees the last ``history``
+    frames (its own predictions included). A generator, so a caller (a worker writing
+    frames to disk, a UI streaming them) handles each frame as soon as it exists and can
+    stop early. The model is put in eval mode; ``window`` moves to the model's device.
+    Gradients are off inside the generator only.
     """
     if steps < 0:
         raise ValueError(f"steps must be non-negative, got {steps}")
-    if x0.ndim != 4:
-        raise ValueError(f"x0 must be (B, C, H, W), got {tuple(x0.shape)}")
-    return _rollout(model, x0, steps)
+    contract = getattr(model, "contract", None)
+    if contract is not None and (
+        window.ndim != 3 + contract.dims or window.shape[1] != contract.history
+    ):
+        raise ValueError(
+            f"the model needs a window of {contract.history} frame(s) shaped (B, "
+            f"{contract.history}, {contract.channels}, <{contract.dims} spatial axes>), got "
+            f"{tuple(window.shape)}"
+        )
+    return _rollout(model, window, steps)
 
 
 @torch.no_grad()
-def _rollout(model: nn.Module, x0: torch.Tensor, steps: int) -> Iterator[torch.Tensor]:
+def _rollout(model: nn.Module, window: torch.Tensor, steps: int) -> Iterator[torch.Tensor]:
     model.eval()
     param = next(model.parameters(), None)
-    x = x0.to(param.device) if param is not None else x0
-    for _ in range(steps):
-        y = model(x)
-        if y.shape != x.shape:
+    if param is not None:
+        window = window.to(param.device)
+    history = window.shape[1]
+    produced = 0
+    while produced < steps:
+        out = model(window)
+        if out.shape[0] != window.shape[0] or out.shape[2:] != window.shape[2:]:
             raise ValueError(
-                f"model maps {tuple(x.shape)} to {tuple(y.shape)}; an autoregressive "
-                "rollout needs output shaped like the input"
+                f"model maps {tuple(window.shape)} to {tuple(out.shape)}; an autoregressive "
+                "rollout needs frames shaped like its input frames"
             )
-        x = y
-        yield x
+        for k in range(out.shape[1]):
+            if produced == steps:
+                return
+            produced += 1
+            yield out[:, k]
+        window = torch.cat([window, out], dim=1)[:, -history:]

@@ -239,10 +239,15 @@ def test_train_config_is_checked_against_the_architecture_and_the_data(client):
     cases = [
         ({"arch": "transformer9000"}, "unknown model 'transformer9000'"),
         ({"config": {"widht": 8}}, "widht"),
-        (
-            {"config": {"modes": 20}},
-            "params.config.modes: 20 fourier modes need a grid of at least 40",
-        ),
+        ({"config": {"modes": 20}}, "each axis needs at least 2·modes = 40 points"),
+        ({"arch": "fno3d"}, "fno (3d) works on 3d fields; the dataset holds 2d fields"),
+        ({"arch": "unet2d", "config": {"levels": 6}}, "divisible"),
+        ({"arch": "sfno"}, "params.unroll: a sample needs 20 consecutive snapshots"),
+        ({"unroll": 3}, "a sample needs 4 consecutive snapshots"),
+        ({"config": {"channels": 3}}, "the dataset has 1 channel(s)"),
+        ({"push_forward": True}, "push_forward needs unroll of at least 2"),
+        ({"loss": "h2"}, "params.loss"),
+        ({"scheduler": "cosine"}, "params.scheduler"),
     ]
     for extra, phrase in cases:
         response = client.post(

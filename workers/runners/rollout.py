@@ -14,6 +14,7 @@ import torch
 
 from app.db.tables import Dataset, InitialCondition, Model, Rollout, new_id
 from models.checkpoint import load_model
+from models.rollout import autoregressive_rollout
 from physics.diagnostics import enstrophy, kinetic_energy, relative_l2
 from physics.flows import get_flow
 from physics.io import RolloutWriter
@@ -96,6 +97,13 @@ def run_rollout(ctx: JobContext) -> dict[str, Any]:
 
     w0 = _initial_field(ctx, flow, p)
     n = w0.shape[-1]
+    if model is not None:
+        try:
+            model.config.check_grid((n, n))
+        except ValueError as exc:
+            raise JobError(
+                f"the initial condition's {n}×{n} grid does not fit the model: {exc}"
+            ) from None
     solver = flow.make_solver(n, device=ctx.device, dtype=torch.float32)
 
     rollout_id = new_id()
@@ -129,13 +137,25 @@ def run_rollout(ctx: JobContext) -> dict[str, Any]:
     writer = RolloutWriter(ctx.artifacts.resolve(relative), n, sources, flow.length, attrs)
     reference = w0
     predicted = w0.clone() if model is not None else None
+    # A model that reads `history` frames starts from the reference's first `history`
+    # frames (the solver warms it up); from then on it runs on its own predictions.
+    history = model.contract.history if model is not None else 1
+    warmup: list[torch.Tensor] = [w0]
+    frames_of_model = None
     try:
         for step in range(p["steps"] + 1):
             if step > 0:
                 reference = solver.advance(reference, interval)
-                if predicted is not None:
-                    with torch.no_grad():
-                        predicted = model(predicted)
+                if model is not None and step < history:
+                    predicted = reference.clone()
+                    warmup.append(predicted)
+                elif model is not None:
+                    if frames_of_model is None:
+                        window = torch.stack(warmup, dim=1)  # (1, history, 1, n, n)
+                        frames_of_model = autoregressive_rollout(
+                            model, window, p["steps"] - history + 1
+                        )
+                    predicted = next(frames_of_model)
             t = step * interval
             frames = {"reference": reference[0, 0].cpu().numpy()}
             if predicted is not None:

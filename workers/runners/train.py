@@ -1,18 +1,121 @@
-"""train / finetune: a model from a dataset's one-step pairs, registered when done."""
+"""train / finetune: any model of the zoo from a dataset's trajectories, checkpointed every
+epoch, resumed after a redelivery, registered when done.
+
+A job's training state lives under ``checkpoints/<job id>``: when a worker dies mid-training
+(kill -9, out of memory) the broker redelivers the message, the next worker takes the job
+over and :func:`models.training.train` continues from the last finished epoch. A cancel stops
+within one optimiser step and leaves the checkpoint in place. ``gpus > 1`` runs the same loop
+in that many data-parallel processes (one per GPU, or gloo on the CPU).
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
+from pathlib import Path
 from typing import Any
 
+import h5py
+import numpy as np
 import torch
 
+from app import jobs
+from app.db.session import get_database
 from app.db.tables import Dataset, Model, new_id
+from app.settings import get_settings
+from models import distributed
 from models.checkpoint import load_model, save_model
-from models.registry import build_model, parameter_count
-from models.training import TrainConfig, TrainingStopped, train_one_step
-from physics.io import read_dataset
+from models.registry import build_model, get_spec, parameter_count
+from models.training import TrainConfig, TrainingStopped, train
+from physics.flows import UnknownFlowError, get_flow
 from workers.context import JobCancelled, JobContext, JobError
+
+FINAL_DIR = "final"
+RESULT_FILE = "ddp_result.json"
+
+
+def load_trajectories(path: Path) -> tuple[torch.Tensor, dict[str, Any]]:
+    """A dataset's trajectories as ``(n_traj, n_time, C, *space)`` float32, and its attributes.
+
+    2D flows store vorticity ``(traj, time, n, n)`` (one channel); 3D flows store velocity
+    with its components last, as The Well lays out vector fields, ``(traj, time, *space, 3)``.
+    """
+    with h5py.File(path, "r") as f:
+        attrs = dict(f.attrs)
+        scalars = f.get("t0_fields", {})
+        vectors = f.get("t1_fields", {})
+        if "vorticity" in scalars:
+            data = torch.from_numpy(np.asarray(scalars["vorticity"][...], dtype=np.float32))
+            return data.unsqueeze(2), attrs
+        if "velocity" in vectors:
+            data = torch.from_numpy(np.asarray(vectors["velocity"][...], dtype=np.float32))
+            return data.movedim(-1, 2).contiguous(), attrs
+    raise JobError(f"{path.name} holds neither vorticity nor velocity fields")
+
+
+def _domain_length(flow_name: str) -> float:
+    try:
+        return float(get_flow(flow_name).length)
+    except UnknownFlowError:
+        return 1.0
+
+
+def _build(ctx: JobContext, base: Model | None, trajectories: torch.Tensor):
+    """(arch, config dict, model) for a new model or for the fine-tuned base."""
+    p = ctx.params
+    if base is not None:
+        model, info = load_model(ctx.artifacts.resolve(base.path))
+        arch = info["arch"]
+        if p.get("output_modes"):
+            refine = getattr(model, "refine_output_modes", None)
+            if refine is None:
+                raise JobError(
+                    f"output_modes applies to the spatiotemporal FNO only; {base.name} is "
+                    f"a {get_spec(arch).label}"
+                )
+            try:
+                refine(p["output_modes"], p.get("output_modes_t"))
+            except ValueError as exc:
+                raise JobError(str(exc)) from None
+        return arch, model.config.to_dict(), model
+    arch, config = p["arch"], dict(p["config"])
+    config.setdefault("channels", int(trajectories.shape[2]))
+    torch.manual_seed(p["seed"])  # the same initial weights for the same seed
+    try:
+        model = build_model(arch, config)
+    except ValueError as exc:
+        raise JobError(str(exc)) from None
+    return arch, model.config.to_dict(), model
+
+
+def _check_fit(model, trajectories: torch.Tensor, params: dict[str, Any]) -> None:
+    contract = model.contract
+    space = tuple(trajectories.shape[3:])
+    if len(space) != contract.dims or trajectories.shape[2] != contract.channels:
+        raise JobError(
+            f"the model takes {contract.dims}D fields with {contract.channels} channel(s); the "
+            f"dataset has {len(space)}D fields with {trajectories.shape[2]} channel(s)"
+        )
+    try:
+        model.config.check_grid(space)
+    except ValueError as exc:
+        raise JobError(f"the dataset's grid does not fit the model: {exc}") from None
+    needed = contract.history + params["unroll"] * contract.out_steps
+    if trajectories.shape[1] < needed:
+        raise JobError(
+            f"each sample needs {needed} consecutive snapshots ({contract.history} in, "
+            f"{params['unroll']} × {contract.out_steps} out); the dataset's trajectories have "
+            f"{trajectories.shape[1]}"
+        )
+
+
+def _progress(event: dict[str, Any], epochs: int) -> float | None:
+    if event.get("total_steps"):
+        return event["step"] / event["total_steps"]
+    if "epoch" in event:
+        return event["epoch"] / epochs
+    return None
 
 
 def run_train(ctx: JobContext) -> dict[str, Any]:
@@ -25,87 +128,113 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
     if ctx.kind == "finetune" and base is None:
         raise JobError(f"model {p['model_id']} no longer exists")
 
-    data, attrs = read_dataset(ctx.artifacts.resolve(dataset.path))
-    if data.shape[1] < 2:
+    trajectories, attrs = load_trajectories(ctx.artifacts.resolve(dataset.path))
+    if trajectories.shape[1] < 2:
         raise JobError("the dataset needs at least two snapshots per trajectory to make pairs")
-    trajectories = torch.from_numpy(data).unsqueeze(2)  # (traj, time, 1, n, n)
-
-    if base is not None:
-        model, info = load_model(ctx.artifacts.resolve(base.path))
-        arch, config = info["arch"], info["config"]
-        if abs(base.interval - float(attrs["interval"])) > 1e-9:
-            raise JobError(
-                f"the model steps by {base.interval} but the dataset's snapshots are "
-                f"{attrs['interval']} apart; fine-tune on data with the same interval"
-            )
-    else:
-        arch, config = p["arch"], p["config"]
-        try:
-            model = build_model(arch, config)
-        except ValueError as exc:
-            raise JobError(str(exc)) from exc
-        config = model.config.to_dict() if hasattr(model, "config") else config
-
-    train_config = TrainConfig(
-        epochs=p["epochs"],
-        batch_size=p["batch_size"],
-        lr=p["lr"],
-        weight_decay=p["weight_decay"],
-        val_fraction=p["val_fraction"],
-        seed=p["seed"],
-    )
-
-    def on_event(event: dict[str, Any]) -> None:
-        progress = None
-        if event.get("total_steps"):
-            progress = event["step"] / event["total_steps"]
-        elif "epoch" in event:
-            progress = event["epoch"] / p["epochs"]  # epochs count from 1
-        ctx.report(event.get("type", "train"), event, progress=progress)
+    if base is not None and abs(base.interval - float(attrs["interval"])) > 1e-9:
+        raise JobError(
+            f"the model steps by {base.interval} but the dataset's snapshots are "
+            f"{attrs['interval']} apart; fine-tune on data with the same interval"
+        )
+    arch, config, model = _build(ctx, base, trajectories)
+    _check_fit(model, trajectories, p)
 
     try:
-        result = train_one_step(
-            model,
-            trajectories,
-            train_config,
-            on_event=on_event,
-            should_stop=ctx.should_stop,
-            device=ctx.device,
-        )
-    except TrainingStopped as exc:
-        raise JobCancelled(ctx.job_id) from exc
+        train_config = TrainConfig.from_params(p, length=_domain_length(dataset.flow))
+    except ValueError as exc:
+        raise JobError(str(exc)) from None
+    checkpoints = ctx.artifacts.resolve(ctx.artifacts.training_checkpoints(ctx.job_id))
+    started = time.perf_counter()
 
+    if p.get("gpus", 1) > 1:
+        result = _train_data_parallel(ctx, arch, config, model, dataset, train_config, checkpoints)
+        trained = result.pop("model")
+    else:
+
+        def on_event(event: dict[str, Any]) -> None:
+            ctx.report(event["type"], event, progress=_progress(event, p["epochs"]))
+
+        try:
+            outcome = train(
+                model,
+                trajectories,
+                train_config,
+                on_event=on_event,
+                should_stop=ctx.should_stop,
+                device=ctx.device,
+                checkpoint_dir=checkpoints,
+            )
+        except TrainingStopped as exc:
+            raise JobCancelled(ctx.job_id) from exc
+        trained = outcome.model
+        result = {
+            "history": outcome.history,
+            "val_rel_l2": outcome.val_rel_l2,
+            "persistence_rel_l2": outcome.persistence_rel_l2,
+            "train_trajectories": outcome.train_trajectories,
+            "val_trajectories": outcome.val_trajectories,
+            "resumed_from_epoch": outcome.resumed_from_epoch,
+        }
+    seconds = time.perf_counter() - started
+    return _register(ctx, arch, config, trained, dataset, base, attrs, result, seconds)
+
+
+def _register(ctx, arch, config, model, dataset, base, attrs, result, seconds) -> dict[str, Any]:
+    p = ctx.params
+    contract = model.contract
     model_id = new_id()
     relative = ctx.artifacts.model_dir(model_id)
     directory = ctx.artifacts.resolve(relative)
-    metrics = {
-        "val_rel_l2": result.val_rel_l2,
-        "persistence_rel_l2": result.persistence_rel_l2,
-        "epochs": p["epochs"],
-        "history": result.history,
+    training = {
+        k: p[k]
+        for k in (
+            "epochs",
+            "batch_size",
+            "lr",
+            "weight_decay",
+            "scheduler",
+            "loss",
+            "unroll",
+            "push_forward",
+            "gpus",
+            "seed",
+        )
+        if k in p
     }
+    metrics = {
+        "val_rel_l2": result["val_rel_l2"],
+        "persistence_rel_l2": result["persistence_rel_l2"],
+        "epochs": p["epochs"],
+        "history": result["history"],
+        "train_seconds": seconds,
+        "resumed_from_epoch": result["resumed_from_epoch"],
+        "training": training,
+    }
+    resolution = int(dataset.shape[-1]) if dataset.shape else int(attrs.get("resolution", 0))
     metadata = {
         "flow": dataset.flow,
         "dataset_id": dataset.id,
         "interval": float(attrs["interval"]),
-        "resolution": int(data.shape[-1]),
-        "train_trajectories": result.train_trajectories,
-        "val_trajectories": result.val_trajectories,
+        "resolution": resolution,
+        "contract": contract.to_dict(),
+        "train_trajectories": result["train_trajectories"],
+        "val_trajectories": result["val_trajectories"],
         "finetuned_from": base.id if base else None,
+        "training": training,
     }
     try:
-        save_model(directory, arch, config, result.model.cpu(), metadata)
+        save_model(directory, arch, config, model.cpu(), metadata)
         with ctx.db.session() as session:
             session.add(
                 Model(
                     id=model_id,
-                    name=p.get("name") or f"{arch} on {dataset.name}",
+                    name=p.get("name") or f"{get_spec(arch).label} on {dataset.name}",
                     arch=arch,
                     flow=dataset.flow,
                     config=config,
                     metrics=metrics,
-                    parameter_count=parameter_count(result.model),
-                    resolution=int(data.shape[-1]),
+                    parameter_count=parameter_count(model),
+                    resolution=resolution,
                     interval=float(attrs["interval"]),
                     dataset_id=dataset.id,
                     path=relative,
@@ -116,8 +245,95 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
     except Exception:
         shutil.rmtree(directory, ignore_errors=True)
         raise
+    # The model is registered: the per-epoch training state has served its purpose.
+    shutil.rmtree(ctx.artifacts.resolve(ctx.artifacts.training_checkpoints(ctx.job_id)), True)
     return {
         "model_id": model_id,
-        "val_rel_l2": result.val_rel_l2,
-        "persistence_rel_l2": result.persistence_rel_l2,
+        "val_rel_l2": result["val_rel_l2"],
+        "persistence_rel_l2": result["persistence_rel_l2"],
+        "resumed_from_epoch": result["resumed_from_epoch"],
     }
+
+
+# --- data parallel ------------------------------------------------------------------------
+
+
+def _train_data_parallel(ctx, arch, config, model, dataset, train_config, checkpoints):
+    """Runs ``gpus`` ranks of :func:`models.training.train`; rank 0 reports and saves."""
+    world = ctx.params["gpus"]
+    initial = checkpoints / "initial"
+    save_model(initial, arch, config, model.cpu(), {})  # every rank starts from these weights
+    payload = {
+        "job_id": ctx.job_id,
+        "dataset": str(ctx.artifacts.resolve(dataset.path)),
+        "initial": str(initial),
+        "checkpoints": str(checkpoints),
+        "config": train_config.__dict__,
+        "epochs": ctx.params["epochs"],
+        "cuda": ctx.device.type == "cuda",
+    }
+    try:
+        distributed.launch(_rank_main, world, payload)
+    except Exception as exc:
+        if jobs.status_of(ctx.db, ctx.job_id) == "cancelled":
+            raise JobCancelled(ctx.job_id) from exc
+        raise JobError(f"data-parallel training failed: {exc}") from exc
+    summary = json.loads((checkpoints / RESULT_FILE).read_text())
+    if summary.get("stopped"):
+        raise JobCancelled(ctx.job_id)
+    trained, _ = load_model(checkpoints / FINAL_DIR)
+    summary["model"] = trained
+    return summary
+
+
+def _rank_main(rank: int, world_size: int, payload: dict[str, Any]) -> None:
+    settings = get_settings()
+    torch.set_num_threads(
+        max(1, settings.torch_threads // world_size) if settings.torch_threads else 1
+    )
+    device = torch.device(f"cuda:{rank}") if payload["cuda"] else torch.device("cpu")
+    trajectories, _ = load_trajectories(Path(payload["dataset"]))
+    model, _ = load_model(payload["initial"], device=device)
+    db = get_database(settings.resolved_database_url) if rank == 0 else None
+    job_id = payload["job_id"]
+    last_poll = [0.0]
+
+    def on_event(event: dict[str, Any]) -> None:
+        event = {**event, "ranks": world_size}
+        jobs.report(db, job_id, event["type"], event, _progress(event, payload["epochs"]))
+
+    def should_stop() -> bool:
+        now = time.monotonic()
+        if now - last_poll[0] < 0.5:
+            return False
+        last_poll[0] = now
+        return jobs.status_of(db, job_id) == "cancelled"
+
+    checkpoints = Path(payload["checkpoints"])
+    try:
+        outcome = train(
+            model,
+            trajectories,
+            TrainConfig(**payload["config"]),
+            on_event=on_event if rank == 0 else None,
+            should_stop=should_stop if rank == 0 else None,
+            device=device,
+            checkpoint_dir=checkpoints,
+        )
+    except TrainingStopped:
+        if rank == 0:
+            (checkpoints / RESULT_FILE).write_text(json.dumps({"stopped": True}))
+        return
+    if rank == 0:
+        info = json.loads((Path(payload["initial"]) / "config.json").read_text())
+        save_model(checkpoints / FINAL_DIR, info["arch"], info["config"], model.cpu(), {})
+        summary = {
+            "history": outcome.history,
+            "val_rel_l2": outcome.val_rel_l2,
+            "persistence_rel_l2": outcome.persistence_rel_l2,
+            "train_trajectories": outcome.train_trajectories,
+            "val_trajectories": outcome.val_trajectories,
+            "resumed_from_epoch": outcome.resumed_from_epoch,
+            "ranks": world_size,
+        }
+        (checkpoints / RESULT_FILE).write_text(json.dumps(summary))
