@@ -1,23 +1,30 @@
 """Data-parallel training across processes with torch.distributed (torchrun-style).
 
-``launch(fn, world_size, *args)`` starts ``world_size`` fresh processes (spawn, so CUDA is
-safe), sets up the process group (NCCL when each rank has a GPU, else gloo) on a free local
-port, and calls ``fn(rank, world_size, *args)`` in each. Training code asks
+``launch("module:function", world_size, payload)`` starts ``world_size`` fresh interpreters
+(as torchrun does, so CUDA is safe and it works inside Celery's daemonic pool processes),
+sets up the process group (NCCL when each rank has a GPU, else gloo) on a free local port,
+and calls ``function(rank, world_size, payload)`` in each. Training code asks
 :func:`current` for its rank and world size; with no process group it is rank 0 of 1, so
 the same loop runs in one process and in many.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
+import signal
 import socket
-from collections.abc import Callable
+import subprocess
+import sys
+import tempfile
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 
 @dataclass(frozen=True)
@@ -54,38 +61,108 @@ def backend_for(world_size: int) -> str:
     return "gloo"
 
 
-def _entry(rank: int, fn: Callable, world_size: int, port: int, backend: str, args) -> None:
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    os.environ["RANK"] = str(rank)
-    os.environ["WORLD_SIZE"] = str(world_size)
-    os.environ["LOCAL_RANK"] = str(rank)
-    if backend == "nccl":
-        torch.cuda.set_device(rank)
-    dist.init_process_group(backend, rank=rank, world_size=world_size)
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when its parent dies, so ranks never outlive a killed
+    worker (they would go on writing checkpoints beside the job's resumed run)."""
     try:
-        fn(rank, world_size, *args)
-    finally:
-        dist.destroy_process_group()
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
-def launch(fn: Callable[..., Any], world_size: int, *args: Any, backend: str | None = None):
-    """Runs ``fn(rank, world_size, *args)`` in ``world_size`` new processes and waits.
+def launch(
+    target: str,
+    world_size: int,
+    payload: dict[str, Any],
+    backend: str | None = None,
+    timeout: float | None = None,
+) -> None:
+    """Runs ``fn(rank, world_size, payload)`` in ``world_size`` new processes and waits.
 
-    ``fn`` and ``args`` must be picklable by reference (module-level functions, plain data):
-    the spawn start method imports them in each child. An exception in any rank is
-    re-raised here (``torch.multiprocessing.ProcessRaisedException``).
+    ``target`` names the function as ``"package.module:function"``; ``payload`` must be
+    JSON. Each rank is a fresh interpreter (``python -m models.distributed``), as torchrun
+    starts them: it works from inside daemonic processes such as Celery's prefork pool, where
+    ``multiprocessing`` may not start children. A rank that fails makes this raise
+    ``RuntimeError`` with the end of its output, after the other ranks are stopped.
     """
     if world_size < 1:
         raise ValueError(f"world_size must be at least 1, got {world_size}")
     backend = backend or backend_for(world_size)
-    mp.start_processes(
-        _entry,
-        args=(fn, world_size, _free_port(), backend, args),
-        nprocs=world_size,
-        start_method="spawn",
-        join=True,
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    with tempfile.TemporaryDirectory(prefix="eddyscope-ddp-") as tmp:
+        payload_path = Path(tmp) / "payload.json"
+        payload_path.write_text(json.dumps(payload))
+        ranks = []
+        for rank in range(world_size):
+            log = open(Path(tmp) / f"rank{rank}.log", "w+b")  # noqa: SIM115 - closed below
+            command = [
+                sys.executable,
+                "-m",
+                "models.distributed",
+                target,
+                str(rank),
+                str(world_size),
+                str(port),
+                backend,
+                str(payload_path),
+            ]
+            process = subprocess.Popen(
+                command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
+            ranks.append((process, log))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        failed = None
+        try:
+            while any(p.poll() is None for p, _ in ranks) and failed is None:
+                failed = next(
+                    (r for r, (p, _) in enumerate(ranks) if p.poll() not in (None, 0)), None
+                )
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"data-parallel ranks still running after {timeout} s")
+                time.sleep(0.05)
+            if failed is None:
+                failed = next((r for r, (p, _) in enumerate(ranks) if p.returncode != 0), None)
+        finally:
+            for process, _ in ranks:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+        outputs = []
+        for _process, log in ranks:
+            log.seek(0)
+            outputs.append(log.read().decode(errors="replace"))
+            log.close()
+    if failed is not None:
+        raise RuntimeError(f"rank {failed} of {world_size} failed:\n{outputs[failed][-3000:]}")
+
+
+def _main(argv: list[str]) -> None:
+    target, rank, world_size, port, backend, payload_path = argv
+    rank, world_size = int(rank), int(world_size)
+    module, name = target.split(":")
+    fn = getattr(importlib.import_module(module), name)
+    payload = json.loads(Path(payload_path).read_text())
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=port,
+        RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+        LOCAL_RANK=str(rank),
     )
+    if backend == "nccl":
+        torch.cuda.set_device(rank)
+    dist.init_process_group(backend, rank=rank, world_size=world_size)
+    try:
+        fn(rank, world_size, payload)
+    finally:
+        dist.destroy_process_group()
 
 
 def any_rank(flag: bool, device: torch.device) -> bool:
@@ -95,3 +172,7 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

@@ -291,6 +291,10 @@ def train(
                 model.eval()
                 raise TrainingStopped(epoch, state.step)
             rows = order[start : start + config.batch_size]
+            if rows.numel() < rank.world_size:
+                # A last batch too small to give every rank a sample is dropped (on every
+                # rank alike): DDP needs each rank in every gradient reduction.
+                continue
             local = rows[rank.rank :: rank.world_size]
             x, y = train_windows.batch(local, device)
             with _autocast(device, config.amp):

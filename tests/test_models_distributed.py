@@ -49,8 +49,8 @@ def run(out: Path) -> dict:
     return summary
 
 
-def rank_main(rank: int, world_size: int, out: str) -> None:
-    run(Path(out))
+def rank_main(rank: int, world_size: int, payload: dict) -> None:
+    run(Path(payload["out"]))
 
 
 def test_two_gloo_processes_match_one_process(tmp_path):
@@ -60,7 +60,9 @@ def test_two_gloo_processes_match_one_process(tmp_path):
 
     ddp_dir = tmp_path / "ddp"
     ddp_dir.mkdir()
-    distributed.launch(rank_main, 2, str(ddp_dir), backend="gloo")
+    distributed.launch(
+        "tests.test_models_distributed:rank_main", 2, {"out": str(ddp_dir)}, backend="gloo"
+    )
 
     ranks = [json.loads((ddp_dir / f"rank{r}.json").read_text()) for r in (0, 1)]
     # Only rank 0 reports events; both ranks see the same averaged loss and weights.

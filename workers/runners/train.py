@@ -273,7 +273,7 @@ def _train_data_parallel(ctx, arch, config, model, dataset, train_config, checkp
         "cuda": ctx.device.type == "cuda",
     }
     try:
-        distributed.launch(_rank_main, world, payload)
+        distributed.launch("workers.runners.train:rank_main", world, payload)
     except Exception as exc:
         if jobs.status_of(ctx.db, ctx.job_id) == "cancelled":
             raise JobCancelled(ctx.job_id) from exc
@@ -286,7 +286,8 @@ def _train_data_parallel(ctx, arch, config, model, dataset, train_config, checkp
     return summary
 
 
-def _rank_main(rank: int, world_size: int, payload: dict[str, Any]) -> None:
+def rank_main(rank: int, world_size: int, payload: dict[str, Any]) -> None:
+    """One rank of a data-parallel train job (started by :func:`models.distributed.launch`)."""
     settings = get_settings()
     torch.set_num_threads(
         max(1, settings.torch_threads // world_size) if settings.torch_threads else 1
