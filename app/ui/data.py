@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from app import job_params, jobs, rollouts
+from app import jobs, rollouts
 from app.db.tables import Dataset, InitialCondition, Job, JobEvent, Model, Rollout
 from app.ic_store import load_initial_condition, store_initial_condition
 from app.job_params import InvalidParams, validate_params
@@ -349,17 +349,6 @@ def flow_length(flow_name: str) -> float:
         return 1.0
 
 
-def check_model_config(arch: str, config: dict[str, Any], dataset_id: str | None) -> int | None:
-    """The same check the API makes on a train job, for live feedback in the form; returns
-    the parameter count. Raises InvalidParams with a sentence."""
-    grid = None
-    if dataset_id:
-        with get_state().db.session() as session:
-            dataset = session.get(Dataset, dataset_id)
-        grid = dataset.shape[-1] if dataset is not None and dataset.shape else None
-    return job_params.check_model_config(arch, config, grid)
-
-
 # --- the Data page: generation form, generation jobs, dataset previews --------------------
 
 
@@ -590,3 +579,189 @@ def dataset_preview(
         "energy": energy,
         "enstrophy": enstrophy_values,
     }
+
+
+# --- the Train and Models pages: the model zoo, training options, models ---------------------
+
+
+def spatial_shape(shape: list[int] | tuple[int, ...] | None) -> tuple[int, ...]:
+    """The grid of a dataset from its stored shape: ``(trajectory, time, *space)`` for a
+    scalar field, ``(trajectory, time, X, Y, Z, component)`` for 3D velocity (The Well keeps
+    a vector's components last)."""
+    shape = tuple(int(s) for s in (shape or ()))
+    return shape[2:5] if len(shape) == 6 else shape[2:]
+
+
+def dataset_channels(shape: list[int] | tuple[int, ...] | None) -> int | None:
+    """Physical channels of a dataset's fields: the component axis of a 3D vector field,
+    else 1 (a scalar such as vorticity); None for no shape."""
+    shape = tuple(shape or ())
+    if len(shape) < 3:
+        return None
+    return int(shape[-1]) if len(shape) == 6 else 1
+
+
+def architectures() -> list[dict[str, Any]]:
+    """Every registered architecture, in registry order: ``name``, ``label``, ``dims``,
+    ``description``, its config's ``title`` and ``fields`` (``form_fields()``), and
+    ``error``: None, or why it cannot be used (its module failed to import, its config
+    class is missing or its defaults do not validate). Modules are imported here, once."""
+    from models.registry import MODELS
+
+    out = []
+    for name, spec in MODELS.items():
+        entry: dict[str, Any] = {
+            "name": name,
+            "label": spec.label,
+            "dims": int(spec.dims),
+            "description": spec.description,
+            "title": "",
+            "fields": [],
+            "error": None,
+        }
+        try:
+            config_cls = spec.config_cls
+            entry["fields"] = _plain(config_cls.form_fields())
+            entry["title"] = str(getattr(config_cls, "title", "") or "")
+            config_cls()  # the defaults must make a valid config
+        except Exception as exc:  # a family still being written must not break the page
+            entry["fields"] = []
+            entry["error"] = _reason(exc)
+        out.append(entry)
+    return out
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ModuleNotFoundError):
+        return f"its module cannot be imported ({exc})."
+    if isinstance(exc, ImportError | AttributeError):
+        return f"it cannot be loaded ({exc})."
+    return f"it cannot be loaded ({type(exc).__name__}: {exc})."
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready copy: tuples become lists, other non-JSON leaves become strings."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def evaluate_config(
+    arch: str,
+    config: dict[str, Any],
+    space: tuple[int, ...] | list[int] | None = None,
+    channels: int | None = None,
+    snapshots: int | None = None,
+) -> dict[str, Any]:
+    """What the form shows under a model's config: ``{"parameters", "contract"}`` when
+    ``config`` makes a valid model for a grid of shape ``space`` (None: any grid), data of
+    ``channels`` physical channels and trajectories of ``snapshots`` frames (None: any),
+    else ``{"error": sentence}`` (the config's own sentence, or the data's)."""
+    from models.registry import count_parameters, get_spec, make_config
+
+    try:
+        spec = get_spec(arch)
+        parsed = make_config(arch, config)
+    except (TypeError, ValueError) as exc:
+        return {"error": _sentence(exc)}
+    except Exception as exc:
+        return {"error": f"{arch} {_reason(exc)}"}
+    space = tuple(int(s) for s in space) if space else ()
+    if space:
+        if len(space) != spec.dims:
+            grid = "×".join(map(str, space))
+            return {
+                "error": f"{spec.label} works on {spec.dims}D fields; the dataset's grid "
+                f"is {grid} ({len(space)}D)."
+            }
+        check_grid = getattr(parsed, "check_grid", None)
+        if callable(check_grid):
+            try:
+                check_grid(space)
+            except ValueError as exc:
+                return {"error": _sentence(exc)}
+    out: dict[str, Any] = {"parameters": None, "contract": None}
+    try:
+        out["contract"] = parsed.contract().to_dict()
+    except Exception:  # a config without a contract yet: the form still shows its size
+        out["contract"] = None
+    contract = out["contract"] or {}
+    wanted = contract.get("channels")
+    if channels is not None and wanted is not None and wanted != channels:
+        return {
+            "error": f"The dataset's fields have {channels} channel"
+            f"{'' if channels == 1 else 's'}; this config reads {wanted} (channels)."
+        }
+    if snapshots is not None and contract.get("history") is not None:
+        needed = int(contract["history"]) + int(contract.get("out_steps") or 1)
+        if snapshots < needed:
+            return {
+                "error": f"A training sample needs {needed} consecutive snapshots "
+                f"({contract['history']} in, {contract.get('out_steps') or 1} out); the "
+                f"dataset's trajectories have {snapshots}."
+            }
+    try:
+        out["parameters"] = int(count_parameters(arch, parsed.to_dict()))
+    except (TypeError, ValueError) as exc:
+        return {"error": _sentence(exc)}
+    except Exception as exc:
+        return {"error": f"The model could not be built to count its parameters ({exc})."}
+    return out
+
+
+def _sentence(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text[0].upper() + text[1:]
+
+
+def train_options() -> list[dict[str, Any]]:
+    """The training options as form fields (``name``, ``type``, ``default``, ``help``,
+    ``min``, ``max``, ``choices``, ``exclusive_min``), read from the API's schema so the
+    form's defaults, bounds and choices are the ones the API checks. What the rest of the
+    form sets (dataset, name, architecture, config) and the queue are left out."""
+    from app.schemas import TrainParams
+    from app.ui.config_form import schema_fields
+
+    return schema_fields(TrainParams, exclude=("queue", "dataset_id", "name", "arch", "config"))
+
+
+def models_overview() -> list[dict[str, Any]]:
+    """Every model, newest first, as ``list_models`` plus ``label`` (the architecture's),
+    ``metrics`` and the training data's ``dataset_name`` (None when it was deleted)."""
+    from models.registry import MODELS
+
+    with get_state().db.session() as session:
+        rows = session.execute(
+            select(Model, Dataset.name)
+            .outerjoin(Dataset, Dataset.id == Model.dataset_id)
+            .order_by(Model.created_at.desc())
+        ).all()
+        out = []
+        for m, dataset_name in rows:
+            metrics = dict(m.metrics or {})
+            spec = MODELS.get(m.arch)
+            out.append(
+                {
+                    "id": m.id,
+                    "name": m.name,
+                    "arch": m.arch,
+                    "label": spec.label if spec is not None else m.arch,
+                    "flow": m.flow,
+                    "config": dict(m.config or {}),
+                    "metrics": metrics,
+                    "val_rel_l2": metrics.get("val_rel_l2"),
+                    "persistence_rel_l2": metrics.get("persistence_rel_l2"),
+                    "parameter_count": m.parameter_count,
+                    "resolution": m.resolution,
+                    "interval": m.interval,
+                    "dataset_id": m.dataset_id,
+                    "dataset_name": dataset_name,
+                    "job_id": m.job_id,
+                    "created_at": _time(m.created_at),
+                }
+            )
+    return out

@@ -1,24 +1,45 @@
-"""``/models``: every trained model with its size, grid, step and how it compares with
-the persistence baseline on held-out data; each can be rolled out in one click."""
+"""``/models``: every trained model with its architecture, size, training data and how it
+compares with the persistence baseline on held-out data; each can be rolled out in one
+click. The column headers sort the table through the address (``/models?sort=parameters&
+order=desc``), so a sorted view can be bookmarked; the rows refresh every few seconds."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
-from dash import Input, Output, callback, dcc, html
+from dash import Input, Output, State, callback, dcc, html
 
 from app.ui import data
-from app.ui.components import card, empty_row, fmt_count, fmt_number, fmt_time, page, table
+from app.ui.components import card, empty_row, fmt_count, fmt_number, fmt_time, page
 
 REFRESH_MS = 5000
 
+# (sort key, header); a column without a key does not sort. A first click on a column
+# sorts it ascending unless FIRST_ORDER says otherwise.
+COLUMNS: list[tuple[str | None, str]] = [
+    ("name", "Name"),
+    ("arch", "Architecture"),
+    ("parameters", "Parameters"),
+    ("flow", "Flow · training data"),
+    ("val", "Validation rel. L2"),
+    ("skill", "vs persistence"),
+    ("created", "Created"),
+    (None, ""),
+]
+FIRST_ORDER = {"parameters": "desc", "skill": "desc", "created": "desc"}
+DEFAULT_SORT = ("created", "desc")
 
-def layout(**_query: Any) -> html.Main:
+
+def layout(sort: str | None = None, order: str | None = None, **_query: Any) -> html.Main:
+    key, direction = normalise_sort(sort, order)
     return page(
         "Models",
         "Trained neural operators. Validation error is the one-step relative L2 on held-out "
-        "trajectories; persistence (ω(t + Δt) = ω(t)) is the baseline to beat.",
+        "trajectories; persistence (the next frame equals the last one) is the baseline to "
+        "beat.",
+        dcc.Store(id="models-sort", data={"sort": key, "order": direction}),
         card(
             None,
             html.Div(id="models-table", className="table-wrap"),
@@ -27,72 +48,164 @@ def layout(**_query: Any) -> html.Main:
     )
 
 
-HEADERS = [
-    "Name",
-    "Architecture",
-    "Parameters",
-    "Flow",
-    "Grid",
-    "Δt",
-    "Val. rel. L2",
-    "Persistence",
-    "Created",
-    "",
-]
+def normalise_sort(sort: str | None, order: str | None) -> tuple[str, str]:
+    keys = {k for k, _ in COLUMNS if k}
+    if sort not in keys:
+        return DEFAULT_SORT
+    return sort, order if order in ("asc", "desc") else FIRST_ORDER.get(sort, "asc")
 
 
-def _config_text(config: dict[str, Any]) -> str:
-    keys = ("width", "modes", "n_layers")
-    parts = [f"{k.replace('n_', '')} {config[k]}" for k in keys if k in config]
-    return ", ".join(parts)
-
-
-def _skill(model: dict[str, Any]) -> Any:
-    val, base = model["val_rel_l2"], model["persistence_rel_l2"]
+def skill(model: dict[str, Any]) -> float | None:
+    """How many times smaller the validation error is than persistence's (None: unknown)."""
+    val, base = model.get("val_rel_l2"), model.get("persistence_rel_l2")
     if val is None or not base:
         return None
-    ratio = base / val if val else float("inf")
+    return base / val if val else math.inf
+
+
+def _sort_value(model: dict[str, Any], key: str) -> Any:
+    return {
+        "name": (model.get("name") or "").lower(),
+        "arch": (model.get("label") or model.get("arch") or "").lower(),
+        "parameters": model.get("parameter_count"),
+        "flow": ((model.get("flow") or ""), (model.get("dataset_name") or "").lower()),
+        "val": model.get("val_rel_l2"),
+        "skill": skill(model),
+        "created": model.get("created_at") or "",
+    }[key]
+
+
+def sort_models(models: list[dict[str, Any]], key: str, order: str) -> list[dict[str, Any]]:
+    """Sorted by ``key``; models without a value for it come last in either order."""
+    known = [m for m in models if _sort_value(m, key) is not None]
+    unknown = [m for m in models if _sort_value(m, key) is None]
+    known.sort(key=lambda m: _sort_value(m, key), reverse=order == "desc")
+    return known + unknown
+
+
+def sort_href(key: str, current: str, order: str) -> str:
+    """Where a header links: the same column flips its order, another starts at its own."""
+    if key == current:
+        following = "asc" if order == "desc" else "desc"
+    else:
+        following = FIRST_ORDER.get(key, "asc")
+    return f"/models?sort={key}&order={following}"
+
+
+def header(current: str, order: str) -> html.Thead:
+    cells = []
+    for key, title in COLUMNS:
+        if key is None:
+            cells.append(html.Th(title))
+            continue
+        arrow = (" ▲" if order == "asc" else " ▼") if key == current else ""
+        cells.append(
+            html.Th(
+                dcc.Link(
+                    f"{title}{arrow}",
+                    href=sort_href(key, current, order),
+                    className="sort-link" + (" sort-active" if arrow else ""),
+                    id=f"models-sort-{key}",
+                )
+            )
+        )
+    return html.Thead(html.Tr(cells))
+
+
+def _config_text(config: dict[str, Any], limit: int = 4) -> str:
+    """The config's sizes in short: numbers and words, without the channels and a window
+    of one frame (what every 2D model has)."""
+    trivial = {"channels": None, "in_channels": None, "history": 1, "out_steps": 1}
+    items = [
+        f"{k} {v}"
+        for k, v in config.items()
+        if isinstance(v, int | float | str)
+        and not isinstance(v, bool)
+        and not (k in trivial and trivial[k] in (None, v))
+    ]
+    text = ", ".join(items[:limit])
+    return text + ("…" if len(items) > limit else "")
+
+
+def _skill_tag(model: dict[str, Any]) -> Any:
+    ratio = skill(model)
+    if ratio is None:
+        return None
     better = ratio >= 1
     text = f"{ratio:.1f}× better" if better else f"{1 / ratio:.1f}× worse"
     return html.Span(text, className="tag tag-good" if better else "tag tag-bad")
 
 
-def models_table(models: list[dict[str, Any]]) -> html.Table:
-    body = [
-        html.Tr(
-            [
-                html.Td(
-                    [
-                        html.Span(m["name"], className="strong"),
-                        html.Br(),
-                        html.Code(m["id"], className="muted small"),
-                    ]
-                ),
-                html.Td(
-                    [m["arch"], html.Br(), html.Small(_config_text(m["config"]), className="muted")]
-                ),
-                html.Td(fmt_count(m["parameter_count"]), className="num"),
-                html.Td(m["flow"]),
-                html.Td(f"{m['resolution']}²"),
-                html.Td(f"{m['interval']:g}"),
-                html.Td([fmt_number(m["val_rel_l2"], 3), " ", _skill(m)], className="num"),
-                html.Td(fmt_number(m["persistence_rel_l2"], 3), className="num"),
-                html.Td(fmt_time(m["created_at"]), title=m["created_at"] or ""),
-                html.Td(
-                    dcc.Link(
-                        "Roll out →",
-                        href=f"/rollout?model={m['id']}",
-                        className="button button-small button-primary",
-                    )
-                ),
-            ]
-        )
-        for m in models
-    ] or [empty_row(len(HEADERS), "No models yet. Train one on the Train page.")]
-    return table(HEADERS, body)
+def _training_data(m: dict[str, Any]) -> list[Any]:
+    grid = f"{m['resolution']}²" if m.get("resolution") else "—"
+    dt = f"Δt {m['interval']:g}" if m.get("interval") is not None else ""
+    dataset = m.get("dataset_name") or (
+        "deleted dataset" if m.get("dataset_id") else "no dataset recorded"
+    )
+    return [
+        html.Span(m["flow"]),
+        html.Br(),
+        html.Small(" · ".join(p for p in (dataset, grid, dt) if p), className="muted"),
+    ]
 
 
-@callback(Output("models-table", "children"), Input("models-refresh", "n_intervals"))
-async def refresh(_n: int | None):
-    models = await asyncio.to_thread(data.list_models)
-    return models_table(models)
+def model_row(m: dict[str, Any]) -> html.Tr:
+    return html.Tr(
+        [
+            html.Td(
+                [
+                    html.Span(m["name"], className="strong model-name"),
+                    html.Br(),
+                    html.Code(m["id"], className="muted small"),
+                ]
+            ),
+            html.Td(
+                [
+                    html.Span(m.get("label") or m["arch"], title=m["arch"]),
+                    html.Br(),
+                    html.Small(_config_text(m.get("config") or {}), className="muted"),
+                ]
+            ),
+            html.Td(fmt_count(m["parameter_count"]), className="num model-parameters"),
+            html.Td(_training_data(m)),
+            html.Td(fmt_number(m["val_rel_l2"], 3), className="num"),
+            html.Td(
+                [
+                    _skill_tag(m),
+                    html.Br(),
+                    html.Small(
+                        f"persistence {fmt_number(m['persistence_rel_l2'], 3)}", className="muted"
+                    ),
+                ],
+                className="num",
+            ),
+            html.Td(fmt_time(m["created_at"]), title=m["created_at"] or ""),
+            html.Td(
+                dcc.Link(
+                    "Roll out →",
+                    href=f"/rollout?model={m['id']}",
+                    className="button button-small button-primary",
+                )
+            ),
+        ],
+        id=f"model-row-{m['id']}",
+    )
+
+
+def models_table(models: list[dict[str, Any]], sort: str = "created", order: str = "desc"):
+    key, order = normalise_sort(sort, order)
+    body = [model_row(m) for m in sort_models(models, key, order)] or [
+        empty_row(len(COLUMNS), "No models yet. Train one on the Train page.")
+    ]
+    return html.Table([header(key, order), html.Tbody(body)], className="table models-table")
+
+
+@callback(
+    Output("models-table", "children"),
+    Input("models-refresh", "n_intervals"),
+    State("models-sort", "data"),
+)
+async def refresh(_n: int | None, sort: dict[str, Any] | None):
+    sort = sort or {}
+    models = await asyncio.to_thread(data.models_overview)
+    return models_table(models, sort.get("sort"), sort.get("order"))

@@ -1,42 +1,102 @@
-"""``/train``: train an FNO2d on a dataset and watch its loss curve live: training loss
-per event and validation relative L2 per epoch against the persistence baseline."""
+"""``/train``: train any registered neural operator on a dataset and watch it learn.
+
+Set up: a dataset, an architecture among those of the dataset's dimension (label and
+description from the registry; one whose module cannot be loaded is listed disabled with
+the reason), its config form generated from the config class (``app.ui.config_form``),
+with the parameter count and the contract (frames in, frames out) recomputed as the form
+changes, or the config's own sentence when the config, or the dataset's grid, cannot hold
+the model. The optimisation options are generated from the API's ``TrainParams`` schema.
+
+Start submits the job through the same validation as ``POST /api/jobs`` and moves to
+``/train?job=<id>``: the page is drawn again for that job (its form filled from the job's
+parameters), the same view as reopening it later. An Interval polls the job row and the
+``train``/``epoch``/``resumed`` events after the last one read, and appends them to the
+``train-events`` store with a Patch; the curves (training loss per event, validation
+relative L2 and persistence per epoch, on log axes; the learning rate), throughput, ETA,
+progress and status follow.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
-from dash import Input, Output, Patch, State, callback, dcc, html, no_update
+from dash import ALL, Input, Output, Patch, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from app.ui import data, figures
+from app.ui import config_form, data, figures
 from app.ui.components import (
     CHART_GRAPH,
     alert,
     card,
-    fmt_count,
+    fmt_duration,
     fmt_number,
     fmt_shape,
     form_row,
-    number_input,
     page,
+    parse_time,
     progress_bar,
     status_badge,
 )
 
 POLL_MS = 1000
 FINAL = ("succeeded", "failed", "cancelled")
-DEFAULTS = {"epochs": 20, "lr": 1e-3, "batch_size": 16, "width": 32, "modes": 12, "n_layers": 4}
+ACTIVE = ("queued", "running")
+OPTION = "train-opt"  # id type of the optimisation inputs
+EVENT_TYPES = ("train", "epoch", "resumed")
+DEFAULT_ARCH = "fno2d"
+
+# The optimisation options: which are shown first, in what order, and what they are
+# called; step decay's settings appear only for the step schedule. Any other TrainParams
+# field (a new option) is generated into the advanced group.
+BASIC = ("epochs", "lr", "batch_size", "scheduler", "loss", "unroll", "push_forward", "grad_clip")
+STEP_SETTINGS = ("step_epochs", "gamma")
+ADVANCED = ("seed", "weight_decay", "val_fraction", "amp", "gpus", "events_every")
+NOT_OPTIONS = ("queue", "dataset_id", "name", "arch", "config")
+LABELS = {
+    "epochs": "Epochs",
+    "lr": "Learning rate",
+    "batch_size": "Batch size",
+    "scheduler": "Schedule",
+    "step_epochs": "Decay every (epochs)",
+    "gamma": "Decay factor γ",
+    "loss": "Loss",
+    "unroll": "Unrolled steps",
+    "push_forward": "Push-forward (no gradient through the first unrolled steps)",
+    "grad_clip": "Gradient clip",
+    "seed": "Seed",
+    "weight_decay": "Weight decay",
+    "val_fraction": "Validation fraction",
+    "amp": "Mixed precision (bfloat16 on CUDA)",
+    "gpus": "Processes (GPUs)",
+    "events_every": "Steps per progress event",
+}
+CHOICE_LABELS = {
+    "scheduler": {"onecycle": "one-cycle", "step": "step decay", "constant": "constant"},
+    "loss": figures.LOSS_NAMES,
+}
 
 
-def layout(job: str | None = None, dataset: str | None = None, **_query: Any) -> html.Main:
+def empty_events() -> dict[str, list]:
+    return {"train": [], "epoch": [], "resumed": []}
+
+
+def layout(
+    job: str | None = None, dataset: str | None = None, arch: str | None = None, **_query: Any
+) -> html.Main:
     return page(
         "Train",
-        "A Fourier neural operator (FNO2d) learns the one-step map ω(t) → ω(t + Δt) "
-        "from a dataset's snapshot pairs.",
-        dcc.Store(id="train-query", data={"dataset": dataset}),
+        "A neural operator learns the map from a window of frames to the frames that follow, "
+        "from a dataset's trajectories; validation is measured against persistence.",
+        # "callback-nav": after Start the address names the job and the pages router draws
+        # the page for /train?job=<id>, exactly as when a run is reopened.
+        dcc.Location(id="train-url", refresh="callback-nav"),
+        dcc.Store(id="train-query", data={"job": job, "dataset": dataset, "arch": arch}),
+        dcc.Store(id="train-catalog"),
+        dcc.Store(id="train-prefill", data={}),
         dcc.Store(id="train-run", data={"job_id": job, "seq": 0} if job else {}),
-        dcc.Store(id="train-events", data={"train": [], "epoch": []}),
+        dcc.Store(id="train-events", data=empty_events()),
         dcc.Interval(id="train-interval", interval=POLL_MS, disabled=job is None),
         html.Div(
             [
@@ -54,49 +114,22 @@ def layout(job: str | None = None, dataset: str | None = None, **_query: Any) ->
                     form_row(
                         "Name",
                         dcc.Input(
-                            id="train-name",
-                            type="text",
-                            placeholder="optional",
-                            className="input",
+                            id="train-name", type="text", placeholder="optional", className="input"
                         ),
                     ),
+                    html.H3("Model", className="form-section"),
+                    dcc.RadioItems(
+                        id="train-arch",
+                        options=[],
+                        className="arch-picker",
+                        labelClassName="arch-option",
+                        inputClassName="arch-radio",
+                    ),
+                    html.Div(id="train-arch-note", className="arch-note"),
+                    html.Div(id="train-config-form", className="config-form"),
+                    html.Div(id="train-config-check", className="config-check"),
                     html.H3("Optimisation", className="form-section"),
-                    html.Div(
-                        [
-                            form_row(
-                                "Epochs",
-                                number_input("train-epochs", DEFAULTS["epochs"], min=1, step=1),
-                            ),
-                            form_row(
-                                "Learning rate",
-                                number_input("train-lr", DEFAULTS["lr"], min=0, step="any"),
-                            ),
-                            form_row(
-                                "Batch size",
-                                number_input("train-batch", DEFAULTS["batch_size"], min=1, step=1),
-                            ),
-                        ],
-                        className="form-inline",
-                    ),
-                    html.H3("FNO2d", className="form-section"),
-                    html.Div(
-                        [
-                            form_row(
-                                "Width",
-                                number_input("train-width", DEFAULTS["width"], min=1, step=1),
-                            ),
-                            form_row(
-                                "Modes",
-                                number_input("train-modes", DEFAULTS["modes"], min=1, step=1),
-                            ),
-                            form_row(
-                                "Layers",
-                                number_input("train-layers", DEFAULTS["n_layers"], min=1, step=1),
-                            ),
-                        ],
-                        className="form-inline",
-                    ),
-                    html.Div(id="train-param-count", className="muted small"),
+                    html.Div(id="train-opt-form", className="config-form"),
                     html.Button(
                         "Start training",
                         id="train-start",
@@ -106,122 +139,436 @@ def layout(job: str | None = None, dataset: str | None = None, **_query: Any) ->
                     html.Div(id="train-feedback"),
                     className="setup-card",
                 ),
-                card(
-                    "Run",
-                    html.Div(
-                        html.Span(
-                            "Nothing training. Choose a dataset and press Start.", className="muted"
+                html.Div(
+                    [
+                        card(
+                            "Run",
+                            html.Div(
+                                html.Span(
+                                    "Nothing training. Choose a dataset and a model, then "
+                                    "press Start.",
+                                    className="muted",
+                                ),
+                                id="train-status",
+                                className="status-line",
+                            ),
+                            html.Div(id="train-live", className="live-stats"),
+                            html.Div(id="train-summary", className="run-details"),
+                            html.Div(
+                                [
+                                    html.Button(
+                                        "Cancel training",
+                                        id="train-cancel",
+                                        className="button button-small button-danger",
+                                        n_clicks=0,
+                                    ),
+                                    html.Span(id="train-cancel-feedback"),
+                                ],
+                                id="train-cancel-wrap",
+                                className="hidden",
+                            ),
+                            className="status-card",
                         ),
-                        id="train-status",
-                        className="status-line",
-                    ),
-                    html.Div(id="train-summary", className="run-details"),
-                    dcc.Graph(
-                        id="train-loss",
-                        figure=figures.empty_figure("The loss curve appears when training starts."),
-                        config=CHART_GRAPH,
-                        className="graph graph-tall",
-                    ),
-                    className="status-card",
+                        card(
+                            None,
+                            dcc.Graph(
+                                id="train-loss",
+                                figure=figures.empty_figure(
+                                    "The loss curves appear when training starts."
+                                ),
+                                config=CHART_GRAPH,
+                                className="graph graph-tall",
+                            ),
+                            dcc.Graph(
+                                id="train-lr",
+                                figure=figures.empty_figure(
+                                    "The learning rate appears when training starts."
+                                ),
+                                config=CHART_GRAPH,
+                                className="graph graph-short",
+                            ),
+                        ),
+                    ],
+                    className="side-column",
                 ),
             ],
-            className="grid-setup",
+            className="grid-setup grid-train",
         ),
     )
 
 
-def config_of(width: Any, modes: Any, layers: Any) -> dict[str, Any]:
-    return {"width": width, "modes": modes, "n_layers": layers}
+# --- the set-up form --------------------------------------------------------------------
+
+
+def dataset_label(d: dict[str, Any]) -> str:
+    dt = (d.get("params") or {}).get("interval")
+    parts = [d["name"], d["flow"], fmt_shape(d["shape"])]
+    if dt is not None:
+        parts.append(f"Δt {dt:g}")
+    return " · ".join(parts)
+
+
+def option_fields(options: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The TrainParams fields by name, with this page's labels and choice names."""
+    out = {}
+    for field in options:
+        if field["name"] in NOT_OPTIONS:
+            continue
+        field = dict(field)
+        field["label"] = LABELS.get(field["name"], "")
+        if field["name"] in CHOICE_LABELS:
+            field["choice_labels"] = CHOICE_LABELS[field["name"]]
+        field["advanced"] = field["name"] not in BASIC + STEP_SETTINGS
+        out[field["name"]] = field
+    return out
+
+
+def options_form(options: list[dict[str, Any]], values: dict[str, Any] | None = None) -> list[Any]:
+    """The optimisation inputs: the basic ones (step decay's settings right after the
+    schedule, hidden unless it is "step"), then the advanced ones collapsed."""
+    fields = option_fields(options)
+    values = values or {}
+
+    def rows(names):
+        return [
+            config_form.row(fields[n], OPTION, values[n] if n in values else fields[n]["default"])
+            for n in names
+            if n in fields
+        ]
+
+    scheduler = values.get("scheduler", (fields.get("scheduler") or {}).get("default"))
+    basic = [n for n in BASIC if n in fields]
+    split = basic.index("scheduler") + 1 if "scheduler" in basic else len(basic)
+    advanced = [n for n in ADVANCED if n in fields] + [
+        n for n in fields if n not in BASIC + STEP_SETTINGS + ADVANCED
+    ]
+    return [
+        html.Div(rows(basic[:split]), className="form-grid"),
+        html.Div(
+            rows(STEP_SETTINGS),
+            id="train-step-settings",
+            className="form-grid" if scheduler == "step" else "form-grid hidden",
+        ),
+        html.Div(rows(basic[split:]), className="form-grid"),
+        html.Details(
+            [
+                html.Summary(f"Advanced ({len(advanced)})"),
+                html.Div(rows(advanced), className="form-grid"),
+            ],
+            className="form-advanced",
+        ),
+    ]
+
+
+def arch_options(
+    archs: list[dict[str, Any]], dims: int | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The picker's options for a dataset of ``dims`` spatial dimensions (None: all) — an
+    architecture that cannot be loaded is disabled, its reason in place of its description
+    — and the architectures left out for their dimension."""
+    shown = [a for a in archs if dims is None or a["dims"] == dims]
+    other = [a for a in archs if dims is not None and a["dims"] != dims]
+    options = [
+        {
+            "label": html.Span(
+                [
+                    html.Span(a["label"], className="arch-label"),
+                    html.Small(
+                        a["description"] if not a["error"] else f"Unavailable: {a['error']}",
+                        className="arch-description" + (" error-text" if a["error"] else ""),
+                    ),
+                ],
+                className="arch-text",
+            ),
+            "value": a["name"],
+            "disabled": bool(a["error"]),
+        }
+        for a in shown
+    ]
+    return options, other
+
+
+def pick_arch(options: list[dict[str, Any]], *wanted: str | None) -> str | None:
+    """The first of ``wanted`` that is an enabled option, else the default, else the first
+    enabled one."""
+    enabled = [o["value"] for o in options if not o.get("disabled")]
+    for name in (*wanted, DEFAULT_ARCH):
+        if name in enabled:
+            return name
+    return enabled[0] if enabled else None
+
+
+def config_panel(arch: dict[str, Any] | None, values: dict[str, Any] | None = None) -> list[Any]:
+    """The generated form of one architecture's config, under its title."""
+    if arch is None:
+        return [html.P("Choose an architecture.", className="muted small")]
+    head = [html.P(arch["title"], className="config-title")] if arch.get("title") else []
+    if not arch["fields"]:
+        return [*head, html.P("This architecture has no settings.", className="muted small")]
+    return [*head, *config_form.form(arch["fields"], config_form.CONFIG, values)]
+
+
+def check_panel(result: dict[str, Any] | None, problems: list[str] | None = None) -> list[Any]:
+    """Parameter count and contract, or the sentence that says what is wrong."""
+    if problems:
+        return [
+            html.Div(" ".join(problems), id="train-config-error", className="alert alert-error")
+        ]
+    if not result:
+        return []
+    if result.get("error"):
+        return [html.Div(result["error"], id="train-config-error", className="alert alert-error")]
+    return [
+        html.Div(
+            [
+                html.Span(
+                    config_form.parameter_text(result.get("parameters")),
+                    id="train-param-count",
+                    className="strong",
+                ),
+                html.Span(
+                    config_form.contract_text(result.get("contract")),
+                    id="train-contract",
+                    className="muted",
+                ),
+            ],
+            className="config-ok",
+        )
+    ]
+
+
+def _arch(catalog: dict[str, Any] | None, name: str | None) -> dict[str, Any] | None:
+    for arch in (catalog or {}).get("archs") or []:
+        if arch["name"] == name:
+            return arch
+    return None
+
+
+def _dataset(catalog: dict[str, Any] | None, dataset_id: str | None) -> dict[str, Any] | None:
+    for d in (catalog or {}).get("datasets") or []:
+        if d["id"] == dataset_id:
+            return d
+    return None
+
+
+def _grid(catalog: dict[str, Any] | None, dataset_id: str | None) -> tuple[Any, Any, Any]:
+    """The chosen dataset's grid, channels and snapshots per trajectory (Nones without
+    one): what ``data.evaluate_config`` checks a config against."""
+    d = _dataset(catalog, dataset_id)
+    if d is None or len(d["shape"]) < 3:
+        return None, None, None
+    shape = d["shape"]
+    return data.spatial_shape(shape), data.dataset_channels(shape), int(shape[1])
 
 
 @callback(
+    Output("train-catalog", "data"),
     Output("train-dataset", "options"),
     Output("train-dataset", "value"),
     Output("train-dataset", "placeholder"),
+    Output("train-prefill", "data"),
+    Output("train-opt-form", "children"),
+    Output("train-name", "value"),
     Input("train-query", "data"),
 )
-async def load_datasets(query: dict[str, Any] | None):
-    datasets = await asyncio.to_thread(data.list_datasets)
-    options = [
-        {
-            "label": f"{d['name']} · {d['flow']} · {fmt_shape(d['shape'])}",
-            "value": d["id"],
-        }
-        for d in datasets
-    ]
+async def load(query: dict[str, Any] | None):
+    """The datasets, the architectures and the options' schema; for a reopened job, its
+    parameters fill the form."""
+    query = query or {}
+
+    def read():
+        job = data.get_job(query["job"]) if query.get("job") else None
+        return data.list_datasets(), data.architectures(), data.train_options(), job
+
+    datasets, archs, options, job = await asyncio.to_thread(read)
+    params = dict(job["params"] or {}) if job and job["kind"] == "train" else {}
+    catalog = {
+        "archs": archs,
+        "datasets": [
+            {"id": d["id"], "name": d["name"], "shape": d["shape"], "flow": d["flow"]}
+            for d in datasets
+        ],
+        "options": options,
+    }
     ids = [d["id"] for d in datasets]
-    wanted = (query or {}).get("dataset")
-    value = wanted if wanted in ids else (ids[0] if ids else None)
+    value = next(
+        (v for v in (params.get("dataset_id"), query.get("dataset")) if v in ids),
+        ids[0] if ids else None,
+    )
     placeholder = "Choose a dataset" if ids else "No datasets yet: generate one on the Data page"
-    return options, value, placeholder
+    prefill = {"arch": params.get("arch") or query.get("arch"), "config": params.get("config")}
+    opts = {k: v for k, v in params.items() if k not in NOT_OPTIONS}
+    return (
+        catalog,
+        [{"label": dataset_label(d), "value": d["id"]} for d in datasets],
+        value,
+        placeholder,
+        prefill,
+        options_form(options, opts),
+        params.get("name"),
+    )
 
 
 @callback(
-    Output("train-param-count", "children"),
-    Input("train-width", "value"),
-    Input("train-modes", "value"),
-    Input("train-layers", "value"),
+    Output("train-arch", "options"),
+    Output("train-arch", "value"),
+    Output("train-arch-note", "children"),
     Input("train-dataset", "value"),
+    Input("train-catalog", "data"),
+    State("train-arch", "value"),
+    State("train-prefill", "data"),
 )
-async def parameter_count(width: Any, modes: Any, layers: Any, dataset: str | None):
-    if None in (width, modes, layers):
-        return ""
-    try:
-        count = await asyncio.to_thread(
-            data.check_model_config, "fno2d", config_of(width, modes, layers), dataset
-        )
-    except data.InvalidParams as exc:
-        return html.Span(str(exc), className="error-text")
-    return f"{fmt_count(count)} parameters" if count is not None else ""
+async def choose_arch(dataset_id, catalog, current, prefill):
+    """The architectures of the dataset's dimension; the choice is kept when it still fits
+    (so a change of dataset does not reset the form)."""
+    if not catalog:
+        raise PreventUpdate
+    d = _dataset(catalog, dataset_id)
+    dims = len(data.spatial_shape(d["shape"])) if d else None
+    options, other = arch_options(catalog["archs"], dims)
+    value = pick_arch(options, current, (prefill or {}).get("arch"))
+    note = []
+    if other:
+        names = ", ".join(a["label"] for a in other)
+        note.append(html.Small(f"Not for {dims}D data: {names}.", className="muted"))
+    if not options:
+        note.append(alert(f"No registered architecture works on {dims}D data.", "warning"))
+    return options, (no_update if value == current else value), note
 
 
 @callback(
-    Output("train-run", "data", allow_duplicate=True),
-    Output("train-events", "data", allow_duplicate=True),
-    Output("train-interval", "disabled", allow_duplicate=True),
-    Output("train-feedback", "children"),
-    Input("train-start", "n_clicks"),
-    State("train-dataset", "value"),
-    State("train-name", "value"),
-    State("train-epochs", "value"),
-    State("train-lr", "value"),
-    State("train-batch", "value"),
-    State("train-width", "value"),
-    State("train-modes", "value"),
-    State("train-layers", "value"),
+    Output("train-config-form", "children"),
+    Input("train-arch", "value"),
+    State("train-catalog", "data"),
+    State("train-prefill", "data"),
+)
+async def render_config(arch_name, catalog, prefill):
+    prefill = prefill or {}
+    values = prefill.get("config") if prefill.get("arch") == arch_name else None
+    return config_panel(_arch(catalog, arch_name), values)
+
+
+@callback(
+    Output("train-config-check", "children"),
+    Input({"type": config_form.CONFIG, "field": ALL}, "value"),
+    Input("train-dataset", "value"),
+    Input("train-arch", "value"),
+    State({"type": config_form.CONFIG, "field": ALL}, "id"),
+    State("train-catalog", "data"),
+)
+async def check_config(values, dataset_id, arch_name, ids, catalog):
+    """Parameter count and contract of the config as it stands, or why it is not valid
+    (for the chosen dataset's grid too)."""
+    arch = _arch(catalog, arch_name)
+    if arch is None or arch["error"]:
+        return []
+    config, problems = config_form.coerce(
+        arch["fields"], config_form.values_by_name(ids or [], values or [])
+    )
+    if problems:
+        return check_panel(None, problems)
+    result = await asyncio.to_thread(
+        data.evaluate_config, arch["name"], config, *_grid(catalog, dataset_id)
+    )
+    return check_panel(result)
+
+
+@callback(
+    Output("train-step-settings", "className"),
+    Input({"type": OPTION, "field": "scheduler"}, "value"),
     prevent_initial_call=True,
 )
-async def start(n_clicks, dataset, name, epochs, lr, batch, width, modes, layers):
+async def show_step_settings(scheduler):
+    return "form-grid" if scheduler == "step" else "form-grid hidden"
+
+
+def train_params(
+    catalog: dict[str, Any] | None,
+    dataset_id: str | None,
+    name: str | None,
+    arch_name: str | None,
+    config_raw: dict[str, Any],
+    option_raw: dict[str, Any],
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The train job's parameters from the form, or the sentences that say what is wrong."""
+    if not dataset_id:
+        return None, ["Choose a dataset first (generate one on the Data page)."]
+    arch = _arch(catalog, arch_name)
+    if arch is None:
+        return None, ["Choose an architecture."]
+    if arch["error"]:
+        return None, [f"{arch['label']}: {arch['error']}"]
+    config, problems = config_form.coerce(arch["fields"], config_raw)
+    fields = list(option_fields((catalog or {}).get("options") or []).values())
+    options, option_problems = config_form.coerce(fields, option_raw)
+    problems += option_problems
+    if problems:
+        return None, problems
+    params = {"dataset_id": dataset_id, "arch": arch["name"], "config": config, **options}
+    if name and name.strip():
+        params["name"] = name.strip()
+    return params, []
+
+
+@callback(
+    Output("train-url", "search"),
+    Output("train-feedback", "children"),
+    Input("train-start", "n_clicks"),
+    State("train-catalog", "data"),
+    State("train-dataset", "value"),
+    State("train-name", "value"),
+    State("train-arch", "value"),
+    State({"type": config_form.CONFIG, "field": ALL}, "id"),
+    State({"type": config_form.CONFIG, "field": ALL}, "value"),
+    State({"type": OPTION, "field": ALL}, "id"),
+    State({"type": OPTION, "field": ALL}, "value"),
+    prevent_initial_call=True,
+)
+async def start(n_clicks, catalog, dataset_id, name, arch_name, cids, cvals, oids, ovals):
+    """Check and submit the job, then go to its address, /train?job=<id>."""
     if not n_clicks:
         raise PreventUpdate
-    if not dataset:
-        return (
-            no_update,
-            no_update,
-            no_update,
-            alert("Choose a dataset first (generate one on the Data page).", "error"),
-        )
-    config = config_of(width, modes, layers)
-    params: dict[str, Any] = {
-        "dataset_id": dataset,
-        "arch": "fno2d",
-        "config": config,
-        "epochs": epochs,
-        "lr": lr,
-        "batch_size": batch,
-    }
-    if name:
-        params["name"] = name
+    params, problems = train_params(
+        catalog,
+        dataset_id,
+        name,
+        arch_name,
+        config_form.values_by_name(cids, cvals),
+        config_form.values_by_name(oids, ovals),
+    )
+    if problems:
+        return no_update, alert(" ".join(problems), "error", id="train-feedback-error")
+    grid = _grid(catalog, dataset_id)
 
     def submit():
-        data.check_model_config("fno2d", config, dataset)
+        checked = data.evaluate_config(params["arch"], params["config"], *grid)
+        if checked.get("error"):
+            raise data.InvalidParams(checked["error"])
         return data.submit_job("train", params)
 
     try:
         job = await asyncio.to_thread(submit)
     except data.InvalidParams as exc:
-        return no_update, no_update, no_update, alert(str(exc), "error")
-    return {"job_id": job["id"], "seq": 0}, {"train": [], "epoch": []}, False, None
+        return no_update, alert(str(exc), "error", id="train-feedback-error")
+    return f"?job={job['id']}", None
+
+
+@callback(
+    Output("train-cancel-feedback", "children"),
+    Input("train-cancel", "n_clicks"),
+    State("train-run", "data"),
+    prevent_initial_call=True,
+)
+async def cancel(n_clicks, run):
+    if not n_clicks or not (run or {}).get("job_id"):
+        raise PreventUpdate
+    job = await asyncio.to_thread(data.cancel_job, run["job_id"])
+    if job is None:
+        return html.Span(" The job no longer exists.", className="error-text")
+    return html.Span(" Cancelling…", className="muted small")
+
+
+# --- the run ----------------------------------------------------------------------------
 
 
 def status_line(job: dict[str, Any], epochs_done: int) -> list[Any]:
@@ -235,8 +582,10 @@ def status_line(job: dict[str, Any], epochs_done: int) -> list[Any]:
         text = f"Succeeded · {epochs} epochs"
     elif status == "failed":
         text = "Failed: " + (job.get("error") or "no reason recorded.")
-    else:
+    elif status == "cancelled":
         text = f"Cancelled after {epochs_done} epochs."
+    else:
+        text = job.get("message") or status
     return [
         html.Div(
             [status_badge(status), html.Span(text, className="status-text")],
@@ -246,86 +595,180 @@ def status_line(job: dict[str, Any], epochs_done: int) -> list[Any]:
     ]
 
 
-def summary(job: dict[str, Any], last_epoch: dict[str, Any] | None) -> Any:
-    items = [("Job", job["id"])]
+def eta_seconds(
+    job: dict[str, Any], last: dict[str, Any] | None, now: datetime | None = None
+) -> float | None:
+    """The worker's ETA of the last train event, else one from the time spent so far and
+    the progress; None when the job is not running or nothing is known yet."""
+    if job["status"] != "running":
+        return None
+    if last and last.get("eta_s") is not None:
+        return float(last["eta_s"])
+    start, progress = parse_time(job.get("started_at")), float(job.get("progress") or 0.0)
+    if start is None or progress <= 0:
+        return None
+    elapsed = ((now or datetime.now(UTC)) - start).total_seconds()
+    return max(0.0, elapsed * (1 - progress) / progress)
+
+
+def live_stats(
+    job: dict[str, Any], last: dict[str, Any] | None, now: datetime | None = None
+) -> list[Any]:
+    """Throughput, ETA, step and learning rate from the last train event, as text."""
+    if not last and job["status"] not in ACTIVE:
+        return []
+    last = last or {}
+    sps = last.get("samples_per_s")
+    eta = eta_seconds(job, last, now)
+    step = last.get("step")
+    total = last.get("total_steps")
+    items = [
+        ("train-throughput", "Throughput", f"{sps:,.0f} samples/s" if sps is not None else "—"),
+        ("train-eta", "ETA", fmt_duration(eta) if eta is not None else "—"),
+        ("train-step", "Step", f"{step:,} of {total:,}" if step and total else "—"),
+        ("train-lr-now", "Learning rate", fmt_number(last.get("lr"), 3)),
+    ]
+    return [
+        html.Div(
+            [html.Span(label, className="stat-label"), html.Span(value, id=i, className="stat")],
+            className="stat-item",
+        )
+        for i, label, value in items
+    ]
+
+
+def summary(
+    job: dict[str, Any], last_epoch: dict[str, Any] | None, resumed: list[dict[str, Any]]
+) -> Any:
+    from models.registry import MODELS  # the table only: no model module is imported
+
+    arch = job["params"].get("arch")
+    label = MODELS[arch].label if arch in MODELS else arch
+    items = [("Job", job["id"]), ("Architecture", label)]
     if last_epoch:
         items += [
             ("Validation rel. L2", fmt_number(last_epoch.get("val_rel_l2"), 4)),
             ("Persistence rel. L2", fmt_number(last_epoch.get("persistence_rel_l2"), 4)),
         ]
     if job["result"].get("model_id"):
-        items.append(("Model", job["result"]["model_id"]))
+        items.append(("Trained model", job["result"]["model_id"]))
     children: list[Any] = [
-        html.Dl([el for k, v in items for el in (html.Dt(k), html.Dd(v))], className="details")
+        html.Dl([el for k, v in items if v for el in (html.Dt(k), html.Dd(v))], className="details")
     ]
-    if job["status"] == "succeeded" and job["result"].get("model_id"):
+    for event in resumed:
         children.append(
-            dcc.Link(
-                "Roll this model out →",
-                href=f"/rollout?model={job['result']['model_id']}",
-                className="button button-small button-primary",
+            html.P(
+                f"Resumed from its checkpoint at epoch {event.get('epoch')}, "
+                f"step {event.get('step')} (the job was delivered again).",
+                className="muted small",
+            )
+        )
+    if job["status"] == "succeeded" and job["result"].get("model_id"):
+        model_id = job["result"]["model_id"]
+        children.append(
+            html.Div(
+                [
+                    dcc.Link(
+                        "Roll this model out →",
+                        href=f"/rollout?model={model_id}",
+                        className="button button-small button-primary",
+                    ),
+                    dcc.Link("All models", href="/models", className="button button-small"),
+                ],
+                className="row-actions row-actions-start",
             )
         )
     return children
+
+
+def absorb(run: dict[str, Any], new: list[dict[str, Any]]) -> None:
+    """Updates the run's summary (epochs done, last events) with newly read events."""
+    for event in new:
+        if event["type"] == "train":
+            run["last_train"] = event
+        elif event["type"] == "epoch":
+            run["last_epoch"] = event
+            run["epochs_done"] = max(int(run.get("epochs_done") or 0), int(event["epoch"]))
+        elif event["type"] == "resumed":
+            run["resumed"] = [*(run.get("resumed") or []), event]
+            run["epochs_done"] = min(int(run.get("epochs_done") or 0), int(event.get("epoch") or 0))
 
 
 @callback(
     Output("train-run", "data"),
     Output("train-events", "data"),
     Output("train-status", "children"),
+    Output("train-live", "children"),
     Output("train-summary", "children"),
+    Output("train-cancel-wrap", "className"),
     Output("train-interval", "disabled"),
     Input("train-interval", "n_intervals"),
     State("train-run", "data"),
     prevent_initial_call=True,
 )
 async def poll(_n: int, run: dict[str, Any] | None):
-    """Reads the job and its train/epoch events after the last one read; appends them."""
+    """Reads the job and its events after the last one read; appends them."""
     run = dict(run or {})
     if not run.get("job_id"):
         raise PreventUpdate
     limit = 5000
 
-    def load():
+    def read():
         job = data.get_job(run["job_id"])
-        new = data.job_events(run["job_id"], run.get("seq") or 0, ("train", "epoch"), limit)
+        new = data.job_events(run["job_id"], run.get("seq") or 0, EVENT_TYPES, limit)
         return job, new
 
-    job, new = await asyncio.to_thread(load)
+    job, new = await asyncio.to_thread(read)
     if job is None or job["kind"] not in ("train", "finetune"):
         message = alert(f"There is no training job {run['job_id']!r}.", "error")
-        return {}, no_update, message, [], True
+        return {}, no_update, message, [], [], "hidden", True
     run["epochs"] = job["params"].get("epochs")
+    run["loss"] = job["params"].get("loss")
     patch: Any = no_update
     if new:
         run["seq"] = new[-1]["seq"]
-        added = [e for e in new if e["type"] == "epoch"]
+        absorb(run, new)
         patch = Patch()
-        patch["train"].extend([e for e in new if e["type"] == "train"])
-        patch["epoch"].extend(added)
-        run["epochs_done"] = (run.get("epochs_done") or 0) + len(added)
-        if added:
-            run["last_epoch"] = added[-1]
+        for kind in EVENT_TYPES:
+            added = [e for e in new if e["type"] == kind]
+            if added:
+                patch[kind].extend(added)
     final = job["status"] in FINAL and len(new) < limit
-    status = status_line(job, run.get("epochs_done") or 0)
-    return run, patch, status, summary(job, run.get("last_epoch")), final
+    return (
+        run,
+        patch,
+        status_line(job, run.get("epochs_done") or 0),
+        live_stats(job, run.get("last_train")),
+        summary(job, run.get("last_epoch"), run.get("resumed") or []),
+        "cancel-wrap" if job["status"] in ACTIVE else "hidden",
+        final,
+    )
 
 
 @callback(
     Output("train-loss", "figure"),
+    Output("train-lr", "figure"),
     Input("train-events", "data"),
     State("train-run", "data"),
     prevent_initial_call=True,
 )
-async def loss_curve(events: dict[str, Any] | None, run: dict[str, Any] | None):
+async def curves(events: dict[str, Any] | None, run: dict[str, Any] | None):
     events = events or {}
     run = run or {}
     if not events.get("train") and not events.get("epoch"):
         raise PreventUpdate
-    return await asyncio.to_thread(
-        figures.loss_figure,
-        events.get("train") or [],
-        events.get("epoch") or [],
-        epochs=run.get("epochs"),
-        uirevision=run.get("job_id"),
-    )
+
+    def draw():
+        train = events.get("train") or []
+        loss = figures.training_figure(
+            train,
+            events.get("epoch") or [],
+            epochs=run.get("epochs"),
+            loss=run.get("loss"),
+            resumed=events.get("resumed") or [],
+            uirevision=run.get("job_id"),
+        )
+        lr = figures.lr_figure(train, epochs=run.get("epochs"), uirevision=run.get("job_id"))
+        return loss, lr
+
+    return await asyncio.to_thread(draw)
