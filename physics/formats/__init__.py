@@ -11,12 +11,15 @@ order. One module per format family:
 - ``pdebench``: PDEBench's 2D HDF5 layouts
 - ``fno_mat``: the FNO benchmark's ``.mat`` files, MATLAB v5 and v7.3
 - ``netcdf``: netCDF through xarray
+- ``channel``: one 3D channel-flow velocity snapshot with its wall-normal points
+  (``read_channel_snapshot`` → ``ChannelSnapshot``; not a trajectory reader)
 
 Readers load whole arrays into memory; pass ``field`` to read one field of a large file.
 An unrecognised layout raises ``UnrecognisedLayout`` (a ValueError) whose message lists
 what the file holds. Writers are in ``physics.export``.
 """
 
+from physics.formats.channel import ChannelSnapshot, read_channel_snapshot
 from physics.formats.core import (
     VORTICITY_NAMES,
     FieldNotFound,
@@ -34,10 +37,12 @@ from physics.formats.well import read_the_well
 __all__ = [
     "FORMATS",
     "VORTICITY_NAMES",
+    "ChannelSnapshot",
     "FieldNotFound",
     "TrajectoryData",
     "UnrecognisedLayout",
     "detect_format",
+    "read_channel_snapshot",
     "read_eddyscope",
     "read_fno_mat",
     "read_netcdf",
