@@ -14,6 +14,7 @@ from app.artifacts import ArtifactStore
 from app.db.session import Database
 from app.db.tables import InitialCondition, Model, new_id
 from app.ic_store import store_initial_condition
+from models.registry import make_config
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 EXAMPLES = STATIC / "examples"
@@ -59,7 +60,9 @@ def register_demo_model(db: Database, artifacts: ArtifactStore) -> str | None:
                 name=card["name"],
                 arch=info["arch"],
                 flow=meta["flow"],
-                config=info["config"],
+                # Completed with today's defaults and key names (the shipped file predates
+                # the zoo's config schema; the model class reads both).
+                config=make_config(info["arch"], info["config"]).to_dict(),
                 metrics=card["metrics"],
                 parameter_count=info["parameter_count"],
                 resolution=meta["resolution"],
