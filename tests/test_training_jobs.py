@@ -246,3 +246,67 @@ def test_every_architecture_trains_through_the_api(tmp_path, redis_url, start_wo
             expected = count_parameters(arch, {**TINY[arch], "channels": channels})
             assert model["parameter_count"] == expected, arch
             assert model["metrics"]["val_rel_l2"] > 0
+
+
+def test_spectral_fine_tuning_of_a_spatiotemporal_fno(tmp_path, redis_url, start_worker):
+    """Spectral-Refiner's recipe through the API: train an SFNO, then fine-tune it under the
+    H⁻¹ loss with its output layer rebuilt with more modes."""
+    settings = Settings(data_dir=tmp_path, broker_url=redis_url)
+    with TestClient(_app(settings)) as client:
+        start_worker(service_env(tmp_path, EDDYSCOPE_BROKER_URL=redis_url))
+        dataset_id = make_dataset(client)
+        base_job = wait_for(
+            client,
+            submit(
+                client, "train", dataset_id=dataset_id, arch="sfno", config=TINY["sfno"], epochs=1
+            ),
+        )
+        assert base_job["status"] == "succeeded", base_job["error"]
+        base = client.get(f"/api/models/{base_job['result']['model_id']}").json()
+
+        refused = client.post(
+            "/api/jobs",
+            json={
+                "kind": "finetune",
+                "params": {"model_id": base["id"], "dataset_id": dataset_id, "output_modes": 2},
+            },
+        )
+        assert refused.status_code == 202  # refusal of fewer modes happens in the worker
+        failed = wait_for(client, refused.json()["id"])
+        assert failed["status"] == "failed" and "modes" in failed["error"]
+
+        job = wait_for(
+            client,
+            submit(
+                client,
+                "finetune",
+                model_id=base["id"],
+                dataset_id=dataset_id,
+                output_modes=6,
+                loss="h-1",
+                epochs=1,
+            ),
+        )
+        assert job["status"] == "succeeded", job["error"]
+        tuned = client.get(f"/api/models/{job['result']['model_id']}").json()
+        assert tuned["arch"] == "sfno" and tuned["config"]["out_modes"] == 6
+        assert tuned["parameter_count"] > base["parameter_count"]
+        assert tuned["metrics"]["training"]["loss"] == "h-1"
+
+        demo_like = wait_for(
+            client,
+            submit(client, "train", dataset_id=dataset_id, config=TINY["fno2d"], epochs=1),
+        )
+        response = client.post(
+            "/api/jobs",
+            json={
+                "kind": "finetune",
+                "params": {
+                    "model_id": demo_like["result"]["model_id"],
+                    "dataset_id": dataset_id,
+                    "output_modes": 8,
+                },
+            },
+        )
+        assert response.status_code == 422
+        assert "only a spatiotemporal FNO" in response.json()["detail"]
