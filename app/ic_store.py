@@ -1,7 +1,23 @@
 """Storing an initial condition: parse and validate, write the array, then the row.
-Used by the REST upload, the Upload page and the shipped examples alike."""
+Used by the REST upload, the Upload page and the shipped examples alike.
+
+2D flows store the vorticity (ny, nx) as ``.npy``. Channel flows (``CHANNEL_FLOWS``) store
+one velocity snapshot as an ``.npz`` (never pickled) with the arrays ``velocity``
+(3, nx, ny, nz), ``y`` (ny,) and the 0-d ``nu``, ``lx``, ``lz`` (and ``re_tau`` when the
+file gave one), so ``physics.formats.channel.read_channel_snapshot`` reads it back. Its row
+has the shape [3, nx, ny, nz], the fields ["u", "v", "w"] and scalar stats (all floats, as
+the API's schema wants): ``nu`` with ``nu_source`` (an index into ``NU_SOURCES``: the file,
+the form, 1/Re_τ from the file's re_tau, or the default 1/180) and ``nu_assumed`` (1 when ν
+was not given but inferred), ``lx``/``lz`` with ``lx_assumed``/``lz_assumed`` (MKM's box
+4π × 4π/3 when the file has none), ``kinetic_energy`` ½⟨|u|²⟩ over the volume, and, when the
+mean wall shear is positive, the wall units of ``physics.channel_stats``: ``u_tau``,
+``re_tau``, ``tau_wall``, ``bulk_u_plus``, ``centreline_u_plus``, ``stress_balance_error``
+(else ``wall_units`` = 0)."""
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -9,9 +25,16 @@ import torch
 from app.artifacts import ArtifactStore
 from app.db.session import Database
 from app.db.tables import InitialCondition, new_id
-from app.uploads import UploadError, parse_upload
+from app.uploads import CHANNEL_FLOWS, UploadError, parse_channel_upload, parse_upload
 from physics.diagnostics import enstrophy, kinetic_energy
 from physics.flows import UnknownFlowError, get_flow
+
+# Where a channel snapshot's ν came from (the stats hold the index as ``nu_source``).
+NU_SOURCES = ("file", "form", "re_tau", "default")
+DEFAULT_RE_TAU = 180.0
+# Moser, Kim & Mansour's box at Re_τ = 180 (and the channel solver's default).
+DEFAULT_LX = 4 * math.pi
+DEFAULT_LZ = 4 * math.pi / 3
 
 
 def field_stats(field: np.ndarray, length: float) -> dict[str, float]:
@@ -33,10 +56,16 @@ def store_initial_condition(
     filename: str,
     content: bytes,
     max_bytes: int | None = None,
+    nu: Any = None,
 ) -> InitialCondition:
-    """Raises UploadError (with an HTTP status and a sentence) and stores nothing on failure."""
+    """Raises UploadError (with an HTTP status and a sentence) and stores nothing on failure.
+
+    ``nu`` (a number, a numeric string, or None/"") is the viscosity of a channel snapshot
+    whose file gives none; 2D flows ignore it."""
     if max_bytes is not None and len(content) > max_bytes:
         raise UploadError(f"The file is larger than the upload limit of {max_bytes:,} bytes.", 413)
+    if flow_name in CHANNEL_FLOWS:
+        return store_channel_initial_condition(db, artifacts, flow_name, filename, content, nu=nu)
     try:
         flow = get_flow(flow_name)
     except UnknownFlowError as exc:
@@ -71,4 +100,149 @@ def store_initial_condition(
 
 
 def load_initial_condition(artifacts: ArtifactStore, row: InitialCondition) -> np.ndarray:
-    return np.load(artifacts.resolve(row.path), allow_pickle=False)
+    """The stored array: the vorticity (ny, nx) of a 2D flow, the velocity (3, nx, ny, nz)
+    of a channel snapshot (``load_channel_initial_condition`` gives its y and parameters)."""
+    path = artifacts.resolve(row.path)
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            return archive["velocity"]
+    return np.load(path, allow_pickle=False)
+
+
+def load_channel_initial_condition(artifacts: ArtifactStore, row: InitialCondition):
+    """A stored channel snapshot as a ``physics.formats.channel.ChannelSnapshot`` (velocity
+    (3, nx, ny, nz), y, lx, lz, nu as stored: ν and the lengths always present)."""
+    from physics.formats.channel import read_channel_snapshot
+
+    return read_channel_snapshot(artifacts.resolve(row.path))
+
+
+# --- channel snapshots -------------------------------------------------------------------
+
+
+def parse_nu(value: Any) -> float | None:
+    """A viscosity from a form: None for nothing, else a positive finite number
+    (UploadError otherwise)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise UploadError(f"The viscosity ν must be a positive number; got {value!r}.")
+    return number
+
+
+def channel_viscosity(
+    file_nu: float | None, form_nu: float | None, file_re_tau: float | None
+) -> tuple[float, str]:
+    """ν of a channel snapshot and where it came from (one of ``NU_SOURCES``): the file's
+    ν, else the form's, else 1/Re_τ from the file's re_tau (a field in units of u_τ and h),
+    else 1/180."""
+    if file_nu is not None:
+        return float(file_nu), "file"
+    if form_nu is not None:
+        return float(form_nu), "form"
+    if file_re_tau is not None:
+        return 1.0 / float(file_re_tau), "re_tau"
+    return 1.0 / DEFAULT_RE_TAU, "default"
+
+
+def channel_kinetic_energy(velocity: np.ndarray, y: np.ndarray) -> float:
+    """½⟨|u|²⟩ over the channel: x–z means, then the y quadrature of
+    ``physics.channel_stats.quadrature_weights`` over the points (normalised)."""
+    from physics.channel_stats import quadrature_weights
+
+    order = np.argsort(y)
+    planes = 0.5 * (np.asarray(velocity, dtype=np.float64) ** 2).sum(axis=0).mean(axis=(0, 2))
+    weights = quadrature_weights(np.asarray(y, dtype=np.float64)[order])
+    return float(weights @ planes[order] / weights.sum())
+
+
+def channel_stats(
+    velocity: np.ndarray, y: np.ndarray, nu: float, lx: float, lz: float
+) -> dict[str, float]:
+    """The scalar statistics of one snapshot (see the module docstring), all floats."""
+    from physics.channel_stats import snapshot_statistics
+
+    out = {
+        "min_u": float(velocity[0].min()),
+        "max_u": float(velocity[0].max()),
+        "kinetic_energy": channel_kinetic_energy(velocity, y),
+    }
+    try:
+        result = snapshot_statistics(velocity, y, nu, lx, lz, spectra_at_yplus=())
+    except ValueError:  # no positive mean wall shear: no wall units
+        return {**out, "wall_units": 0.0}
+    return {
+        **out,
+        "wall_units": 1.0,
+        "u_tau": float(result.u_tau),
+        "re_tau": float(result.re_tau),
+        "tau_wall": float(result.tau_wall),
+        "bulk_u_plus": float(result.bulk_u_plus),
+        "centreline_u_plus": float(result.centreline_u_plus),
+        "stress_balance_error": float(result.stress_balance_error),
+    }
+
+
+def store_channel_initial_condition(
+    db: Database,
+    artifacts: ArtifactStore,
+    flow_name: str,
+    filename: str,
+    content: bytes,
+    nu: Any = None,
+) -> InitialCondition:
+    """Parse a channel velocity snapshot, write it as ``.npz``, then its row; UploadError
+    and nothing stored on failure."""
+    form_nu = parse_nu(nu)
+    snapshot = parse_channel_upload(filename, content)
+    value, source = channel_viscosity(snapshot.nu, form_nu, snapshot.re_tau)
+    lx = snapshot.lx if snapshot.lx is not None else DEFAULT_LX
+    lz = snapshot.lz if snapshot.lz is not None else DEFAULT_LZ
+    velocity = snapshot.velocity
+    stats = {
+        "nu": value,
+        "nu_source": float(NU_SOURCES.index(source)),
+        "nu_assumed": float(source in ("re_tau", "default")),
+        "lx": float(lx),
+        "lz": float(lz),
+        "lx_assumed": float(snapshot.lx is None),
+        "lz_assumed": float(snapshot.lz is None),
+        **channel_stats(velocity, snapshot.y, value, lx, lz),
+    }
+    if snapshot.re_tau is not None:
+        stats["re_tau_nominal"] = float(snapshot.re_tau)
+
+    ic_id = new_id()
+    relative = f"initial_conditions/{ic_id}.npz"
+    arrays: dict[str, np.ndarray] = {
+        "velocity": velocity,
+        "y": np.asarray(snapshot.y, dtype=np.float64),
+        "nu": np.float64(value),
+        "lx": np.float64(lx),
+        "lz": np.float64(lz),
+    }
+    if snapshot.re_tau is not None:
+        arrays["re_tau"] = np.float64(snapshot.re_tau)
+    with artifacts.atomic_write(relative) as tmp, open(tmp, "wb") as out:
+        np.savez(out, **arrays)
+    row = InitialCondition(
+        id=ic_id,
+        name=filename,
+        flow=flow_name,
+        shape=[int(s) for s in velocity.shape],
+        fields=["u", "v", "w"],
+        stats=stats,
+        path=relative,
+    )
+    try:
+        with db.session() as session:
+            session.add(row)
+            session.commit()
+    except Exception:
+        artifacts.resolve(relative).unlink(missing_ok=True)
+        raise
+    return row

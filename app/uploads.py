@@ -1,5 +1,6 @@
 """Reading an uploaded initial condition safely: numeric arrays only (never a pickle),
-a 2D field or a batch of one, finite, on a grid the flow can take."""
+a 2D field or a batch of one, finite, on a grid the flow can take; or, for a channel flow,
+one 3D velocity snapshot with its wall-normal points (``parse_channel_upload``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ FORMATS = (".npy", ".npz", ".h5", ".hdf5")
 MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK", ".h5": b"\x89HDF", ".hdf5": b"\x89HDF"}
 # Names looked for, in order, when a container holds several arrays.
 FIELD_NAMES = ("vorticity", "omega", "w", "t0_fields/vorticity")
+# Flows whose initial condition is a 3D velocity snapshot of a channel (walls at y = ±1),
+# read by physics.formats.channel; known here whether or not physics.flows registers them.
+CHANNEL_FLOWS = ("channel3d",)
+CHANNEL_FORMATS = (".npz", ".h5", ".hdf5")
 
 
 class UploadError(ValueError):
@@ -30,8 +35,12 @@ class ParsedField:
     source: str  # which array in the file it came from
 
 
+def _suffix(filename: str) -> str:
+    return "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+
+
 def parse_upload(filename: str, content: bytes) -> ParsedField:
-    suffix = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    suffix = _suffix(filename)
     if suffix not in FORMATS:
         raise UploadError(
             f"{filename!r} is not a supported file type; upload a .npy, .npz, .h5 or .hdf5 file.",
@@ -137,3 +146,35 @@ def _as_field(array: np.ndarray, source: str) -> np.ndarray:
             f"The field has {bad} NaN or infinite values; every value must be finite."
         )
     return np.ascontiguousarray(squeezed, dtype=np.float32)
+
+
+def parse_channel_upload(filename: str, content: bytes):
+    """One channel velocity snapshot (``physics.formats.channel.ChannelSnapshot``: velocity
+    (3, nx, ny, nz), y (ny,), lx, lz, nu, re_tau where the file gives them) from an uploaded
+    .npz or HDF5 file; UploadError with the reader's sentence otherwise (415 for another
+    kind of file). The wall-normal points must also fold onto each other (symmetric about
+    y = 0), as the channel statistics need."""
+    from physics.channel_stats import channel_grid
+    from physics.formats.channel import read_channel_snapshot
+
+    suffix = _suffix(filename)
+    if suffix not in CHANNEL_FORMATS:
+        extra = (
+            " A .npy file holds one array and no y coordinates; save the velocity and y "
+            "together, e.g. numpy.savez(path, velocity=u, y=y)."
+            if suffix == ".npy"
+            else ""
+        )
+        raise UploadError(
+            f"{filename!r} is not a supported file type for a channel snapshot; upload a .npz, "
+            f".h5 or .hdf5 file holding the velocity and its y coordinates.{extra}",
+            status=415,
+        )
+    try:
+        snapshot = read_channel_snapshot(content)
+        channel_grid(snapshot.y)
+    except ValueError as exc:
+        raise UploadError(str(exc)) from exc
+    except (OSError, KeyError, TypeError, IndexError) as exc:  # a damaged file
+        raise UploadError(f"The upload could not be read as a channel snapshot ({exc}).") from exc
+    return snapshot

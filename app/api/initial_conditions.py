@@ -1,4 +1,5 @@
-"""Uploaded initial conditions: validated, then stored as .npy in the artifact store."""
+"""Uploaded initial conditions: validated, then stored in the artifact store (.npy for a 2D
+vorticity field, .npz for a channel velocity snapshot with its y points and parameters)."""
 
 from __future__ import annotations
 
@@ -32,9 +33,16 @@ async def _read_limited(file: UploadFile, limit: int) -> bytes:
 @router.post("", status_code=201, response_model=InitialConditionOut)
 async def upload_initial_condition(
     file: UploadFile = File(
-        ..., description=".npy, .npz or .h5/.hdf5 holding one 2D vorticity field"
+        ...,
+        description=".npy, .npz or .h5/.hdf5 holding one 2D vorticity field; for flow "
+        "channel3d a .npz or .h5/.hdf5 velocity snapshot (3, nx, ny, nz) with its y points",
     ),
     flow: str = Form("ns2d-forced"),
+    nu: str | None = Form(
+        None,
+        description="channel3d only: the viscosity when the file gives none (else 1/re_tau "
+        "from the file, else 1/180)",
+    ),
     state: AppState = Depends(get_state),
 ) -> InitialCondition:
     limit = state.settings.max_upload_bytes
@@ -48,6 +56,7 @@ async def upload_initial_condition(
             flow,
             file.filename or "upload",
             content,
+            nu=nu,
         )
     except UploadError as exc:
         raise HTTPException(exc.status, str(exc)) from exc

@@ -8,7 +8,10 @@ initial-condition store), so the UI and the API cannot disagree.
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -765,3 +768,616 @@ def models_overview() -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+# --- channel flow: uploads, snapshots, statistics, live channel_stats events ------------------
+
+# The y⁺ at which the statistics of a stored snapshot report 1D spectra (each at its nearest
+# plane, those beyond the centreline dropped; the centre plane is always added).
+CHANNEL_SPECTRA_YPLUS = (1, 2, 5, 10, 15, 20, 30, 50, 100, 150, 200, 300, 500, 1000, 2000)
+CHANNEL_FLOW_DESCRIPTION = (
+    "Turbulent channel flow between walls at y = ±1, periodic in x and z: a 3D velocity "
+    "snapshot (u, v, w) with its wall-normal points y, as .npz or HDF5."
+)
+
+
+def is_channel_flow(flow_name: str | None) -> bool:
+    from app.uploads import CHANNEL_FLOWS
+
+    return flow_name in CHANNEL_FLOWS
+
+
+def upload_flows() -> list[tuple[str, str]]:
+    """(name, description) of every flow an initial condition can be uploaded for: the
+    registered flows, and the channel flows (known to the upload whether registered or not)."""
+    from app.uploads import CHANNEL_FLOWS
+
+    out = flow_names()
+    names = {name for name, _ in out}
+    out += [(name, CHANNEL_FLOW_DESCRIPTION) for name in CHANNEL_FLOWS if name not in names]
+    return out
+
+
+def get_initial_condition(ic_id: str) -> dict[str, Any] | None:
+    """One initial condition's row as ``initial_condition_dict``, or None."""
+    with get_state().db.session() as session:
+        row = session.get(InitialCondition, ic_id)
+        return initial_condition_dict(row) if row else None
+
+
+def store_channel_upload(
+    filename: str, content: bytes, flow: str, nu: Any = None
+) -> dict[str, Any]:
+    """Store an uploaded channel snapshot through the REST endpoint's path (size limit,
+    reader, grid check, write, row); raises UploadError with a sentence."""
+    state = get_state()
+    row = store_initial_condition(
+        state.db,
+        state.artifacts,
+        flow,
+        filename,
+        content,
+        state.settings.max_upload_bytes,
+        nu=nu,
+    )
+    return initial_condition_dict(row)
+
+
+def active_channel_job() -> str | None:
+    """The newest queued or running generate job of a channel flow (not a shard), or None."""
+    with get_state().db.session() as session:
+        rows = session.execute(
+            select(Job.id, Job.params)
+            .where(
+                Job.kind == "generate",
+                Job.parent_id.is_(None),
+                Job.status.in_((*jobs.ACTIVE, "finishing")),
+            )
+            .order_by(Job.created_at.desc())
+        ).all()
+    for job_id, params in rows:
+        if is_channel_flow((params or {}).get("flow")):
+            return job_id
+    return None
+
+
+def channel_nu_note(stats: dict[str, Any]) -> str:
+    """Where a stored channel snapshot's ν (and box) came from, in words."""
+    from app.ic_store import NU_SOURCES
+
+    nu = stats.get("nu")
+    if nu is None:
+        return ""
+    try:
+        source = NU_SOURCES[int(stats.get("nu_source", 0))]
+    except (IndexError, TypeError, ValueError):
+        source = "file"
+    text = {
+        "file": f"ν = {nu:.4g} from the file",
+        "form": f"ν = {nu:.4g} as entered",
+        "re_tau": f"ν = {nu:.4g} assumed: 1/Re_τ from the file's re_tau (a field in wall units)",
+        "default": f"ν = {nu:.4g} assumed (1/180): the file gives neither ν nor Re_τ",
+    }[source]
+    if stats.get("lx_assumed") or stats.get("lz_assumed"):
+        text += (
+            f"; box {stats.get('lx', 0):.4g} × 2 × {stats.get('lz', 0):.4g} "
+            "assumed (the file gives no lx, lz)"
+        )
+    return text + "."
+
+
+def _snapshot_statistics(
+    velocity: np.ndarray, y: np.ndarray, nu: float, lx: float, lz: float
+) -> dict[str, Any]:
+    """``ChannelStatisticsResult.to_dict()`` of one snapshot with spectra at the planes
+    nearest ``CHANNEL_SPECTRA_YPLUS`` and the centre plane (one FFT pass: the accumulator's
+    result is asked twice, the second time for the planes the first one found)."""
+    from physics.channel_stats import ChannelStatistics
+
+    acc = ChannelStatistics(y, nu, lx, lz, spectra_at_yplus=(15.0,))
+    acc.update(np.asarray(velocity)[None])
+    first = acc.result()
+    yplus = np.asarray(first.yplus)
+    wanted = [t for t in CHANNEL_SPECTRA_YPLUS if t <= yplus[-1]] + [float(yplus[-1])]
+    planes = sorted({int(np.argmin(np.abs(yplus - t))) for t in wanted if yplus.size})
+    planes = [p for p in planes if yplus[p] > 0] or planes
+    acc.spectra_at_yplus = np.asarray([yplus[p] for p in planes], dtype=np.float64)
+    return acc.result().to_dict()
+
+
+def _frame_meta(frame: dict[str, Any], stats: dict[str, Any] | None) -> dict[str, Any]:
+    """What the browser needs to set the slice controls (no field values)."""
+    y = np.asarray(frame["y"], dtype=np.float64)
+    meta = {
+        "shape": [int(s) for s in frame["velocity"].shape[1:]],
+        "y": y.tolist(),
+        "lx": float(frame["lx"]),
+        "lz": float(frame["lz"]),
+        "label": frame.get("label") or "",
+        "version": frame.get("version"),
+        "yplus": None,
+    }
+    if stats and stats.get("u_tau") and stats.get("nu"):
+        meta["yplus"] = ((1 - np.abs(y)) * stats["u_tau"] / stats["nu"]).tolist()
+    return meta
+
+
+def _mtime(path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_ic_frame(path: str, _mtime_ns: int) -> dict[str, Any]:
+    from physics.formats.channel import read_channel_snapshot
+
+    s = read_channel_snapshot(path)
+    return {"velocity": s.velocity, "y": s.y, "lx": s.lx, "lz": s.lz, "nu": s.nu}
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_dataset_frame(path: str, _mtime_ns: int, trajectory: int, time: int) -> dict:
+    from physics.formats.channel import read_channel_snapshot
+
+    s = read_channel_snapshot(path, trajectory=trajectory, time=time)
+    return {"velocity": s.velocity, "y": s.y, "lx": s.lx, "lz": s.lz, "nu": s.nu, "attrs": s.attrs}
+
+
+# Statistics of the last few static snapshots, by (snapshot, ν, lx, lz): moving a slider or
+# picking a spectrum plane redraws without recomputing them.
+_STATS_CACHE: OrderedDict[tuple, dict[str, Any] | str] = OrderedDict()
+_STATS_LOCK = threading.Lock()
+_STATS_CACHE_SIZE = 8
+
+
+def _statistics_of(
+    key: tuple, frame: dict[str, Any], nu: float, lx: float, lz: float
+) -> dict[str, Any] | str:
+    """The snapshot's statistics dict, or the sentence saying why there are none."""
+    full = (key, nu, lx, lz)
+    with _STATS_LOCK:
+        if full in _STATS_CACHE:
+            _STATS_CACHE.move_to_end(full)
+            return _STATS_CACHE[full]
+    try:
+        result: dict[str, Any] | str = _snapshot_statistics(
+            frame["velocity"], frame["y"], nu, lx, lz
+        )
+    except ValueError as exc:
+        result = str(exc)
+    with _STATS_LOCK:
+        _STATS_CACHE[full] = result
+        while len(_STATS_CACHE) > _STATS_CACHE_SIZE:
+            _STATS_CACHE.popitem(last=False)
+    return result
+
+
+def channel_ic_frame(ic_id: str) -> dict[str, Any] | None:
+    """A stored channel initial condition's snapshot: ``velocity`` (3, nx, ny, nz), ``y``,
+    ``lx``, ``lz``, ``nu``, ``stats`` (its row's), ``label``, ``version``; None if there is
+    no such channel initial condition."""
+    state = get_state()
+    with state.db.session() as session:
+        row = session.get(InitialCondition, ic_id)
+    if row is None or not str(row.path).endswith(".npz"):
+        return None
+    path = state.artifacts.resolve(row.path)
+    frame = dict(_cached_ic_frame(str(path), _mtime(path)))
+    stats = dict(row.stats or {})
+    frame["nu"] = frame["nu"] or stats.get("nu") or 1 / 180
+    frame["lx"] = frame["lx"] or stats.get("lx") or 4 * math.pi
+    frame["lz"] = frame["lz"] or stats.get("lz") or 4 * math.pi / 3
+    shape = "×".join(str(s) for s in frame["velocity"].shape[1:])
+    frame.update(
+        stats=stats, label=f"{row.name} · {shape}", version=f"ic:{row.id}", key=("ic", row.id)
+    )
+    return frame
+
+
+def channel_dataset_layout(dataset_id: str) -> dict[str, Any] | None:
+    """The trajectories and snapshots of a channel dataset laid out like The Well
+    (``t1_fields/velocity`` (trajectory, time, nx, ny, nz, 3), ``dimensions/y``, optional
+    ``dimensions/time``): ``{"dataset", "n_trajectories", "n_snapshots", "times",
+    "grid"}``; None for an unknown dataset; ValueError with a sentence for a file that is
+    not such a dataset."""
+    import h5py
+
+    dataset = get_dataset(dataset_id)
+    if dataset is None:
+        return None
+    state = get_state()
+    with state.db.session() as session:
+        relative = session.get(Dataset, dataset_id).path
+    path = state.artifacts.resolve(relative)
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ValueError(f"The dataset's file {relative} cannot be read ({exc}).") from exc
+    with f:
+        group = f.get("t1_fields")
+        ds = group.get("velocity") if isinstance(group, h5py.Group) else None
+        if not isinstance(ds, h5py.Dataset):
+            raise ValueError(
+                f"The dataset {dataset['name']} has no t1_fields/velocity; a channel dataset "
+                "holds the velocity (trajectory, time, nx, ny, nz, 3) in The Well's layout."
+            )
+        lead = [
+            bool(ds.attrs.get("sample_varying", True)),
+            bool(ds.attrs.get("time_varying", True)),
+        ]
+        shape = list(ds.shape)
+        n_traj = shape.pop(0) if lead[0] else 1
+        n_snap = shape.pop(0) if lead[1] else 1
+        dims = f.get("dimensions")
+        times = None
+        if isinstance(dims, h5py.Group) and isinstance(dims.get("time"), h5py.Dataset):
+            raw = np.asarray(dims["time"][()], dtype=np.float64).reshape(-1)
+            times = raw.tolist() if raw.size == n_snap else None
+    return {
+        "dataset": dataset,
+        "path": str(path),
+        "n_trajectories": int(n_traj),
+        "n_snapshots": int(n_snap),
+        "times": times if times is not None else [float(i) for i in range(n_snap)],
+        "grid": [int(s) for s in shape[:3]],
+    }
+
+
+def channel_dataset_frame(
+    dataset_id: str, trajectory: int = 0, time: int = -1
+) -> dict[str, Any] | None:
+    """One snapshot of a channel dataset (as ``channel_ic_frame``): ``trajectory`` and
+    ``time`` (negative from the end) pick it; ν, lx, lz from the file's attributes, else the
+    dataset's parameters (``nu`` or ``re_tau``), else the defaults. ValueError with a
+    sentence for a snapshot that is not in it."""
+    layout = channel_dataset_layout(dataset_id)
+    if layout is None:
+        return None
+    n_traj, n_snap = layout["n_trajectories"], layout["n_snapshots"]
+    if not 0 <= trajectory < n_traj:
+        raise ValueError(
+            f"Trajectory {trajectory} is not in the dataset; it has {n_traj} (0–{n_traj - 1})."
+        )
+    if not -n_snap <= time < n_snap:
+        raise ValueError(
+            f"Snapshot {time} is not in trajectory {trajectory}; it has {n_snap} (0–{n_snap - 1})."
+        )
+    time = time % n_snap
+    path = layout["path"]
+    from pathlib import Path
+
+    frame = dict(_cached_dataset_frame(path, _mtime(Path(path)), int(trajectory), int(time)))
+    params = layout["dataset"]["params"]
+    re_tau = params.get("re_tau")
+    nu = frame["nu"] or params.get("nu") or (1.0 / float(re_tau) if re_tau else None)
+    frame["nu"] = float(nu or 1 / 180)
+    frame["lx"] = float(frame["lx"] or params.get("lx") or 4 * math.pi)
+    frame["lz"] = float(frame["lz"] or params.get("lz") or 4 * math.pi / 3)
+    t = layout["times"][time]
+    d = layout["dataset"]
+    frame.update(
+        stats={},
+        t=t,
+        label=f"{d['name']} · trajectory {trajectory} · snapshot {time} (t = {t:.4g})",
+        version=f"dataset:{dataset_id}:{trajectory}:{time}",
+        key=("dataset", dataset_id, int(trajectory), int(time)),
+        layout={k: layout[k] for k in ("n_trajectories", "n_snapshots")},
+    )
+    return frame
+
+
+def latest_channel_stats(job_id: str, after: int = 0, source: str | None = None) -> dict[str, Any]:
+    """One live update of a job's channel statistics: ``job`` (its row, or None),
+    ``event``: the newest ``channel_stats`` event after ``after`` (``{"seq", "t", "stats",
+    ...}``, only the newest is read: each carries the statistics so far), or None, and
+    ``new``: how many arrived. Events of the job's children (a generate job's shards)
+    count as the job's. With ``source``, only events whose payload says ``"source":
+    source`` count (a rollout may report its model and its reference)."""
+    from sqlalchemy import func
+
+    with get_state().db.session() as session:
+        job = session.get(Job, job_id)
+        # A job that fans out (the shards of a generate job) reports through its children too.
+        ids = [job_id, *session.scalars(select(Job.id).where(Job.parent_id == job_id))]
+        where = (
+            JobEvent.job_id.in_(ids),
+            JobEvent.type == "channel_stats",
+            JobEvent.seq > after,
+        )
+        new = int(session.scalar(select(func.count()).select_from(JobEvent).where(*where)) or 0)
+        event = None
+        if new:
+            query = select(JobEvent.seq, JobEvent.payload).where(*where)
+            for seq, payload in session.execute(query.order_by(JobEvent.seq.desc()).limit(50)):
+                payload = payload or {}
+                if source is None or payload.get("source") in (None, source):
+                    event = {"seq": seq, **payload}
+                    break
+            if event is None:  # only other sources among the newest: step past them
+                top = session.scalar(select(func.max(JobEvent.seq)).where(*where))
+                event = {"seq": int(top), "stats": None}
+        return {"job": job_dict(job) if job else None, "event": event, "new": new}
+
+
+def channel_job_frame(job_id: str, source: str | None = None) -> dict[str, Any] | None:
+    """The newest 3D velocity of a channel job, for the slices, or None when there is none
+    yet: a generate job's dataset once it exists (trajectory 0, last snapshot), a rollout's
+    last frame (``source`` "model" or "reference"; y from the rollout's ``dimensions/y``,
+    else from its channel initial condition)."""
+    job = get_job(job_id)
+    if job is None:
+        return None
+    dataset_id = (job.get("result") or {}).get("dataset_id")
+    if dataset_id:
+        try:
+            frame = channel_dataset_frame(dataset_id, 0, -1)
+        except (ValueError, OSError, KeyError):
+            frame = None
+        if frame is not None:
+            return frame
+    if job["kind"] == "rollout":
+        try:
+            return _channel_rollout_frame(job_id, source)
+        except (ValueError, OSError, KeyError, IndexError, TypeError):
+            return None
+    return None
+
+
+def _channel_rollout_frame(job_id: str, source: str | None) -> dict[str, Any] | None:
+    import h5py
+
+    state = get_state()
+    with state.db.session() as session:
+        rollout = rollouts.rollout_for_job(session, job_id)
+        ic = (
+            session.get(InitialCondition, rollout.initial_condition_id)
+            if rollout is not None and rollout.initial_condition_id
+            else None
+        )
+    if rollout is None:
+        return None
+    count = rollouts.frame_count(state.artifacts, rollout)
+    if count == 0:
+        return None
+    velocity, t = None, None
+    for name in [source] if source else ["model", "reference"]:
+        try:
+            velocity, t = rollouts.frame(state.artifacts, rollout, count - 1, name)
+            source = name
+            break
+        except (KeyError, IndexError, OSError):
+            continue
+    if velocity is None:
+        return None
+    velocity = np.asarray(velocity)
+    while velocity.ndim > 4 and velocity.shape[0] == 1:
+        velocity = velocity[0]
+    if velocity.ndim != 4 or velocity.shape[0] != 3:
+        return None
+    y = None
+    with h5py.File(state.artifacts.resolve(rollout.path), "r", swmr=True) as f:
+        raw = f.get("dimensions/y")
+        if isinstance(raw, h5py.Dataset) and raw.shape == (velocity.shape[2],):
+            y = np.asarray(raw[()], dtype=np.float64)
+    base: dict[str, Any] = {}
+    if ic is not None and str(ic.path).endswith(".npz"):
+        base = channel_ic_frame(ic.id) or {}
+        if y is None and len(base.get("y", ())) == velocity.shape[2]:
+            y = base["y"]
+    if y is None or np.abs(y).max() > 1 + 1e-6:
+        return None
+    return {
+        "velocity": velocity,
+        "y": y,
+        "lx": base.get("lx") or 4 * math.pi,
+        "lz": base.get("lz") or 4 * math.pi / 3,
+        "nu": base.get("nu") or 1 / 180,
+        "t": t,
+        "label": f"rollout {rollout.id[:8]} · {source} · frame {count - 1} (t = {t:.4g})",
+        "version": f"rollout:{rollout.id}:{source}:{count - 1}",
+    }
+
+
+def channel_frame(source: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The 3D velocity a channel panel shows for its source: ``{"kind": "ic", "id"}``,
+    ``{"kind": "dataset", "id", "trajectory", "time"}`` or ``{"kind": "job", "job_id",
+    "source"?}``; None when there is none (yet)."""
+    if not source:
+        return None
+    kind = source.get("kind")
+    if kind == "ic":
+        return channel_ic_frame(str(source.get("id")))
+    if kind == "dataset":
+        return channel_dataset_frame(
+            str(source.get("id")),
+            int(source.get("trajectory") or 0),
+            int(source.get("time") if source.get("time") is not None else -1),
+        )
+    if kind == "job":
+        return channel_job_frame(str(source.get("job_id")), source.get("source"))
+    return None
+
+
+def channel_view(source: dict[str, Any] | None, loader: Any = None) -> dict[str, Any]:
+    """Everything a channel panel draws for a static source (an initial condition or a
+    dataset snapshot): ``stats`` (``ChannelStatisticsResult.to_dict()`` of the snapshot,
+    or None), ``error`` (why there are no statistics), ``note`` (where ν came from),
+    ``frame`` (the slice controls' metadata), ``layout`` (a dataset's trajectories and
+    snapshots). ``loader`` (default ``channel_frame``) maps the source to its frame.
+    ValueError with a sentence for a source that cannot be read."""
+    frame = (loader or channel_frame)(source)
+    if frame is None:
+        return {"stats": None, "error": "There is no such channel snapshot.", "frame": None}
+    key = frame.get("key") or (frame.get("version"),)
+    result = _statistics_of(key, frame, float(frame["nu"]), float(frame["lx"]), float(frame["lz"]))
+    stats, error = (None, result) if isinstance(result, str) else (result, None)
+    if stats is not None and frame.get("t") is not None:
+        stats["t"] = float(frame["t"])
+    note = channel_nu_note(frame.get("stats") or {})
+    if not note and frame.get("nu"):
+        note = f"ν = {frame['nu']:.4g}."
+    return {
+        "stats": stats,
+        "error": error,
+        "note": note,
+        "frame": _frame_meta(frame, stats),
+        "layout": frame.get("layout"),
+    }
+
+
+def channel_frame_meta(
+    source: dict[str, Any] | None, stats: dict[str, Any] | None = None, loader: Any = None
+) -> dict[str, Any] | None:
+    """The slice controls' metadata of a live source's newest frame, or None."""
+    frame = (loader or channel_frame)(source)
+    return None if frame is None else _frame_meta(frame, stats)
+
+
+# --- the Compare page: what can be compared, a comparison's events and frames ---------------
+
+COMPARE_EVENTS = ("compare_setup", "metrics", "summary")
+
+
+def _held_out(artifacts, model: Model) -> list[int]:
+    """The validation (held-out) trajectories a model's checkpoint records, or []."""
+    import json
+
+    from models.checkpoint import CONFIG_FILE
+
+    try:
+        info = json.loads((artifacts.resolve(model.path) / CONFIG_FILE).read_text())
+    except (OSError, ValueError, TypeError):
+        return []
+    held = (info.get("metadata") or {}).get("val_trajectories") or []
+    return [int(i) for i in held if isinstance(i, int | float)]
+
+
+def compare_catalog() -> dict[str, Any]:
+    """What the Compare page offers: ``initial_conditions`` (2D fields), ``datasets`` (2D
+    vorticity, with ``n_trajectories``) and ``models`` (2D, one channel: the kind a
+    comparison runs), each model with its architecture's ``label``, ``parameter_count`` and
+    ``held_out``, the trajectories of its training dataset it never trained on."""
+    from models.registry import MODELS, contract_of
+
+    state = get_state()
+    ics = [ic for ic in list_initial_conditions() if len(ic["shape"]) == 2]
+    datasets = [
+        {**d, "n_trajectories": int(d["shape"][0])}
+        for d in list_datasets()
+        if len(d["shape"]) == 4 and d.get("job_status") in (None, "succeeded")
+    ]
+    with state.db.session() as session:
+        rows = session.scalars(select(Model).order_by(Model.created_at.desc())).all()
+        models = []
+        for m in rows:
+            try:
+                contract = contract_of(m.arch, m.config)
+            except Exception:  # a broken or unknown config: not comparable
+                continue
+            if contract.dims != 2 or contract.channels != 1:
+                continue
+            spec = MODELS.get(m.arch)
+            models.append(
+                {
+                    "id": m.id,
+                    "name": m.name,
+                    "arch": m.arch,
+                    "label": spec.label if spec is not None else m.arch,
+                    "flow": m.flow,
+                    "parameter_count": m.parameter_count,
+                    "resolution": m.resolution,
+                    "interval": m.interval,
+                    "history": contract.history,
+                    "dataset_id": m.dataset_id,
+                    "val_rel_l2": (m.metrics or {}).get("val_rel_l2"),
+                    "held_out": _held_out(state.artifacts, m) if m.dataset_id else [],
+                    "created_at": _time(m.created_at),
+                }
+            )
+    return {"initial_conditions": ics, "datasets": datasets, "models": models}
+
+
+def resolve_comparison(ref: str) -> dict[str, Any] | None:
+    """A comparison's rollout id or its compare job's id → {"job", "rollout" (None until the
+    worker created it)}; None when ``ref`` names neither."""
+    with get_state().db.session() as session:
+        rollout = rollouts.find_rollout(session, ref)
+        if rollout is not None:
+            if (getattr(rollout, "kind", None) or "rollout") != "compare":
+                return None
+            job = session.get(Job, rollout.job_id)
+        else:
+            job = session.get(Job, ref)
+            if job is None or job.kind != "compare":
+                return None
+            rollout = rollouts.rollout_for_job(session, job.id)
+        return {
+            "job": job_dict(job) if job else None,
+            "rollout": _rollout_dict(rollout) if rollout else None,
+        }
+
+
+def poll_comparison(job_id: str, after: int, limit: int = 500) -> dict[str, Any]:
+    """One live update of a comparison: the job row, its rollout (once created) and at most
+    ``limit`` of its ``compare_setup``, ``metrics`` and ``summary`` events after event
+    ``after``. The job is read first: a final job has written every event, so a poll that
+    sees a final status and fewer than ``limit`` events is the last (``complete``)."""
+    with get_state().db.session() as session:
+        job = session.get(Job, job_id)
+        rollout = rollouts.rollout_for_job(session, job_id)
+        rows = session.execute(
+            select(JobEvent.seq, JobEvent.type, JobEvent.payload)
+            .where(
+                JobEvent.job_id == job_id,
+                JobEvent.type.in_(COMPARE_EVENTS),
+                JobEvent.seq > after,
+            )
+            .order_by(JobEvent.seq)
+            .limit(limit)
+        ).all()
+        events = [{**(payload or {}), "seq": seq, "type": kind} for seq, kind, payload in rows]
+        return {
+            "job": job_dict(job) if job else None,
+            "rollout": _rollout_dict(rollout) if rollout else None,
+            "events": events,
+            "complete": len(events) < limit,
+        }
+
+
+def comparison_step(job_id: str, step: int) -> dict[str, Any] | None:
+    """The ``metrics`` event of one step of a comparison (with its spectra), or None."""
+    with get_state().db.session() as session:
+        base = (
+            select(JobEvent.seq, JobEvent.payload)
+            .where(JobEvent.job_id == job_id, JobEvent.type == "metrics")
+            .order_by(JobEvent.seq)
+        )
+        row = session.execute(base.offset(max(step, 0)).limit(1)).first()
+        if row is not None and (row.payload or {}).get("step") == step:
+            return {"seq": row.seq, **row.payload}
+        for seq, payload in session.execute(base):
+            if (payload or {}).get("step") == step:
+                return {"seq": seq, **payload}
+    return None
+
+
+def comparison_frames(
+    rollout_id: str, k: int, sources: tuple[str, ...] | list[str]
+) -> tuple[dict[str, np.ndarray | None], float | None]:
+    """Frame ``k`` of each named source of a comparison (``reference``, ``model:<i>``,
+    ``error:<i>``); a source missing or not written yet is None."""
+    state = get_state()
+    with state.db.session() as session:
+        rollout = rollouts.find_rollout(session, rollout_id)
+    out: dict[str, np.ndarray | None] = dict.fromkeys(sources)
+    t = None
+    if rollout is None:
+        return out, None
+    for source in sources:
+        try:
+            out[source], t = rollouts.frame(state.artifacts, rollout, k, source)
+        except (IndexError, KeyError, OSError, ValueError):
+            out[source] = None
+    return out, t

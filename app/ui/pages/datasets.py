@@ -4,6 +4,13 @@ datasets stored, and a preview of one trajectory (animated vorticity, its energy
 its energy and enstrophy against time).
 
 ``/data?preview=<dataset id>&trajectory=<i>`` opens with that preview.
+
+Channel flows (``channel3d``): Preview on a channel dataset (velocity in The Well's layout,
+``t1_fields/velocity`` with ``dimensions/y``) shows the channel panel
+(``app.ui.channel_panels``) for the chosen trajectory and snapshot: statistics in wall units
+and slices of the velocity. A channel generate job that is queued or running is followed
+live (its ``channel_stats`` events) by the same panel, at once when nothing else is shown
+there, or with its Statistics button.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.ui import data, figures
+from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
     CHART_GRAPH,
     FIELD_GRAPH,
@@ -44,6 +52,8 @@ SCHEME_LABELS = {
     "cnheun": "Crank–Nicolson–Heun (RK2)",
 }
 DEFAULT_IC = "__default__"  # the IC dropdown's value for "the flow's own" (sent as None)
+
+CHANNEL = ChannelPanel("data")
 
 
 # --- form helpers ---------------------------------------------------------------------
@@ -288,6 +298,46 @@ def layout(preview: str | None = None, trajectory: str | None = None, **_query: 
             id="data-preview-card",
             className="preview-card",
         ),
+        card(
+            None,
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H2("Channel flow", className="card-title"),
+                            html.Div(
+                                "Statistics in wall units and slices of the velocity.",
+                                id="data-channel-title",
+                                className="preview-title-line",
+                            ),
+                        ]
+                    ),
+                    html.Div(
+                        [
+                            html.Label(
+                                "Snapshot", htmlFor="data-channel-time", className="form-label"
+                            ),
+                            dcc.Input(
+                                id="data-channel-time",
+                                type="number",
+                                value=None,
+                                step=1,
+                                placeholder="last",
+                                debounce=True,
+                                className="input input-narrow",
+                            ),
+                            html.Small(id="data-channel-count", className="muted"),
+                        ],
+                        id="data-channel-controls",
+                        className="preview-controls hidden",
+                    ),
+                ],
+                className="preview-head",
+            ),
+            CHANNEL.layout(),
+            id="data-channel-card",
+            className="preview-card channel-card hidden",
+        ),
         dcc.Interval(id="data-refresh", interval=ACTIVE_MS),
         dcc.Store(id="data-table-key"),
         dcc.Store(id="data-preview-target", data={"id": preview} if preview else None),
@@ -362,6 +412,17 @@ def job_item(job: dict[str, Any], now: datetime) -> html.Div:
                 n_clicks=0,
             )
         )
+    if data.is_channel_flow((job.get("params") or {}).get("flow")):
+        actions.insert(
+            0,
+            html.Button(
+                "Statistics",
+                id={"type": "data-channel-live", "id": job["id"]},
+                className="button button-small",
+                title="Follow this job's channel statistics (channel_stats events) below.",
+                n_clicks=0,
+            ),
+        )
     pct = max(0.0, min(1.0, job["progress"])) * 100
     error = None
     if status == "failed" and job["error"]:
@@ -431,12 +492,19 @@ def datasets_table(rows: list[dict[str, Any]], now: datetime | None = None) -> h
                     className="num",
                 ),
                 html.Td(
-                    f"{d['shape'][0]} × {d['shape'][1]}" if len(d["shape"]) == 4 else "—",
+                    f"{d['shape'][0]} × {d['shape'][1]}" if len(d["shape"]) in (4, 6) else "—",
                     className="num",
-                    title=f"{fmt_shape(d['shape'])} (trajectories × snapshots × ny × nx)",
+                    title=f"{fmt_shape(d['shape'])} ("
+                    + (
+                        "trajectories × snapshots × nx × ny × nz × components)"
+                        if len(d["shape"]) == 6
+                        else "trajectories × snapshots × ny × nx)"
+                    ),
                 ),
                 html.Td(
-                    f"{d['shape'][-1]}²" if len(d["shape"]) == 4 else fmt_shape(d["shape"]),
+                    f"{d['shape'][-1]}²"
+                    if len(d["shape"]) == 4
+                    else fmt_shape(d["shape"][2:5] if len(d["shape"]) == 6 else d["shape"]),
                     className="num",
                 ),
                 html.Td(f"{d['params'].get('interval', '—')}", className="num"),
@@ -736,15 +804,72 @@ def preview_note(p: dict[str, Any]) -> list[Any]:
     ]
 
 
+def _channel_clear(source: dict[str, Any] | None) -> Any:
+    """What a 2D preview leaves in the channel panel: a dataset snapshot goes, a live job
+    stays."""
+    return None if source and source.get("kind") == "dataset" else no_update
+
+
+def channel_preview(
+    layout: dict[str, Any], index: int, time: int | None
+) -> tuple[Any, Any, Any, Any, dict[str, Any], str, str]:
+    """The preview card's outputs for a channel dataset: a pointer to the channel card, the
+    title, the count of trajectories; the channel panel's source and the snapshot control's
+    class and count."""
+    d = layout["dataset"]
+    n_traj, n_snap = layout["n_trajectories"], layout["n_snapshots"]
+    shown = (n_snap - 1) if time is None else int(time) % max(n_snap, 1)
+    grid = "×".join(str(g) for g in layout["grid"])
+    body = html.P(
+        f"A channel-flow dataset: trajectory {index}, snapshot {shown} of {n_snap}, is shown "
+        "under Channel flow below (statistics in wall units and slices of the velocity).",
+        className="muted empty-note",
+    )
+    params = d["params"]
+    facts = [
+        d["flow"],
+        f"ν = {fmt_nu(float(params['nu']))}" if params.get("nu") else None,
+        f"Re_τ = {params['re_tau']}" if params.get("re_tau") else None,
+        grid,
+    ]
+    title = [
+        html.Span(d["name"], className="strong"),
+        html.Span(" · " + " · ".join(f for f in facts if f), className="muted"),
+    ]
+    count = f"of {n_traj} (0–{n_traj - 1})"
+    source = {"kind": "dataset", "id": d["id"], "trajectory": index, "time": shown}
+    return (
+        body,
+        title,
+        None,
+        count,
+        source,
+        "preview-controls",
+        f"of {n_snap} (0–{n_snap - 1})",
+    )
+
+
 @callback(
     Output("data-preview", "children"),
     Output("data-preview-title", "children"),
     Output("data-preview-note", "children"),
     Output("data-preview-count", "children"),
+    Output(CHANNEL.source, "data"),
+    Output("data-channel-controls", "className"),
+    Output("data-channel-count", "children"),
     Input("data-preview-target", "data"),
     Input("data-preview-trajectory", "value"),
+    Input("data-channel-time", "value"),
+    State(CHANNEL.source, "data"),
 )
-async def show_preview(target: dict[str, Any] | None, index: int | None):
+async def show_preview(
+    target: dict[str, Any] | None,
+    index: int | None,
+    time: int | None = None,
+    channel_source: dict[str, Any] | None = None,
+):
+    hidden = "preview-controls hidden"
+    keep = _channel_clear(channel_source)
     if not target or not target.get("id"):
         return (
             html.P(
@@ -756,10 +881,32 @@ async def show_preview(target: dict[str, Any] | None, index: int | None):
             "No dataset chosen.",
             None,
             None,
+            keep,
+            hidden,
+            None,
         )
     if index is None:
         raise PreventUpdate
     dataset_id = target["id"]
+    found = await asyncio.to_thread(data.get_dataset, dataset_id)
+    if found is not None and data.is_channel_flow(found["flow"]):
+        try:
+            layout = await asyncio.to_thread(data.channel_dataset_layout, dataset_id)
+        except ValueError as exc:
+            error = alert(str(exc), "error", id="data-preview-error")
+            return error, no_update, None, no_update, keep, hidden, None
+        if layout is not None:
+            n_traj = layout["n_trajectories"]
+            if not 0 <= int(index) < n_traj:
+                error = alert(
+                    f"Trajectory {index} is not in the dataset; it has {n_traj} (0–{n_traj - 1}).",
+                    "error",
+                    id="data-preview-error",
+                )
+                return error, no_update, None, no_update, keep, hidden, None
+            return channel_preview(layout, int(index), time)
+    if ctx.triggered_id == "data-channel-time":
+        raise PreventUpdate
     try:
         p = await asyncio.to_thread(
             data.dataset_preview,
@@ -768,18 +915,25 @@ async def show_preview(target: dict[str, Any] | None, index: int | None):
             figures.ANIMATION_FRAMES,
             figures.ANIMATION_PIXELS,
         )
-    except ValueError as exc:
+    except (ValueError, KeyError) as exc:
+        message = str(exc) if isinstance(exc, ValueError) else f"It has no field {exc}."
         return (
-            alert(str(exc), "error", id="data-preview-error"),
+            alert(message, "error", id="data-preview-error"),
             no_update,
             None,
             no_update,
+            keep,
+            hidden,
+            None,
         )
     if p is None:
         return (
             alert(f"There is no dataset {dataset_id}.", "error", id="data-preview-error"),
             "No dataset chosen.",
             None,
+            None,
+            keep,
+            hidden,
             None,
         )
     d = p["dataset"]
@@ -844,7 +998,55 @@ async def show_preview(target: dict[str, Any] | None, index: int | None):
         html.Span(" · " + " · ".join(f for f in facts if f), className="muted"),
     ]
     count = f"of {p['n_trajectories']} (0–{p['n_trajectories'] - 1})"
-    return body, title, preview_note(p), count
+    return body, title, preview_note(p), count, keep, hidden, None
+
+
+# --- channel flow: the panel's card, live generate jobs ----------------------------------
+
+
+@callback(
+    Output("data-channel-card", "className"),
+    Output("data-channel-title", "children"),
+    Input(CHANNEL.source, "data"),
+)
+async def show_channel(source: dict[str, Any] | None):
+    if not source:
+        return "card preview-card channel-card hidden", no_update
+    if source.get("kind") == "job":
+        title = f"Live statistics of generate job {str(source.get('job_id'))[:8]}."
+    else:
+        title = "Statistics in wall units and slices of the velocity."
+    return "card preview-card channel-card", title
+
+
+@callback(
+    Output(CHANNEL.source, "data", allow_duplicate=True),
+    Output("data-channel-controls", "className", allow_duplicate=True),
+    Input({"type": "data-channel-live", "id": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+async def follow_job(_clicks: list[int | None]):
+    trigger = ctx.triggered_id
+    if not trigger or not ctx.triggered or not ctx.triggered[0]["value"]:
+        raise PreventUpdate
+    return {"kind": "job", "job_id": trigger["id"]}, "preview-controls hidden"
+
+
+@callback(
+    Output(CHANNEL.source, "data", allow_duplicate=True),
+    Output("data-channel-controls", "className", allow_duplicate=True),
+    Input("data-refresh", "n_intervals"),
+    State(CHANNEL.source, "data"),
+    prevent_initial_call=True,
+)
+async def attach_live_job(_n: int | None, source: dict[str, Any] | None):
+    """An active channel generate job is followed at once when the panel shows nothing."""
+    if source:
+        raise PreventUpdate
+    job_id = await asyncio.to_thread(data.active_channel_job)
+    if job_id is None:
+        raise PreventUpdate
+    return {"kind": "job", "job_id": job_id}, "preview-controls hidden"
 
 
 # The spectrum and the time marker follow the animation: on each frame the animation shows

@@ -1,5 +1,11 @@
 """``/upload``: drop a vorticity snapshot, see whether it was accepted (and if not, the
-exact reason), its field and energy spectrum; the list of stored initial conditions."""
+exact reason), its field and energy spectrum; the list of stored initial conditions.
+
+Choosing a channel flow (``channel3d``) switches the upload to 3D velocity snapshots
+(.npz or HDF5 with the wall-normal points y; ν from the file, else the ν box, else 1/Re_τ
+from the file, else 1/180): once stored, the channel panel (``app.ui.channel_panels``)
+shows the snapshot's statistics in wall units and slices of its velocity. Preview on a
+stored channel snapshot shows the same panel."""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.ui import data, figures
+from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
     CHART_GRAPH,
     alert,
@@ -26,15 +33,32 @@ from app.ui.components import (
 )
 
 ACCEPT = ".npy,.npz,.h5,.hdf5"
+CHANNEL_ACCEPT = ".npz,.h5,.hdf5"
 DEFAULT_FLOW = "ns2d-forced"
+HINT_2D = ".npy · .npz · .h5 · .hdf5"
+HINT_CHANNEL = ".npz · .h5 · .hdf5 with velocity (3, nx, ny, nz) and y"
+FLOW_HELP_2D = (
+    "The case the field belongs to: it fixes the domain, the grids allowed and the solver."
+)
+FLOW_HELP_CHANNEL = (
+    "A channel snapshot: the velocity (3, nx, ny, nz) or (nx, ny, nz, 3), or u, v, w, with "
+    "the wall-normal points y in [−1, 1]; optional nu (or re_tau), lx, lz in the file."
+)
+
+CHANNEL = ChannelPanel("upload")
+
+
+def is_channel(flow: str | None) -> bool:
+    return data.is_channel_flow(flow)
 
 
 def layout(**_query: Any) -> html.Main:
-    flows = data.flow_names()
+    flows = data.upload_flows()
     return page(
         "Upload",
         "An initial condition: one 2D vorticity field (ny, nx), or a batch of one, "
-        "as .npy, .npz or HDF5. Pickles are never loaded.",
+        "as .npy, .npz or HDF5; or, for channel3d, one 3D velocity snapshot with its y "
+        "points. Pickles are never loaded.",
         html.Div(
             [
                 card(
@@ -53,8 +77,24 @@ def layout(**_query: Any) -> html.Main:
                             clearable=False,
                             className="dropdown",
                         ),
-                        "The case the field belongs to: it fixes the domain, the grids allowed "
-                        "and the solver.",
+                        html.Span(FLOW_HELP_2D, id="upload-flow-help"),
+                    ),
+                    html.Div(
+                        form_row(
+                            "Viscosity ν (if the file has none)",
+                            dcc.Input(
+                                id="upload-nu",
+                                type="number",
+                                min=0,
+                                step="any",
+                                placeholder="1/Re_τ from the file, else 1/180",
+                                className="input",
+                            ),
+                            "Used when the file gives no nu; wall units need it.",
+                            html_for="upload-nu",
+                        ),
+                        id="upload-nu-row",
+                        className="hidden",
                     ),
                     dcc.Upload(
                         id="upload-file",
@@ -67,7 +107,7 @@ def layout(**_query: Any) -> html.Main:
                                         html.Span(" or click to choose one"),
                                     ]
                                 ),
-                                html.Small(".npy · .npz · .h5 · .hdf5", className="muted"),
+                                html.Small(HINT_2D, id="upload-hint", className="muted"),
                             ],
                             className="dropzone-inner",
                         ),
@@ -105,15 +145,30 @@ def layout(**_query: Any) -> html.Main:
                         className="grid-2",
                     ),
                     className="preview-card",
+                    id="upload-preview-card",
                 ),
             ],
             className="grid-upload",
+        ),
+        card(
+            "Channel statistics",
+            html.P(
+                "Choose channel3d and upload a velocity snapshot, or Preview a stored one: "
+                "U⁺ against y⁺ with the sublayer and log-law lines, rms profiles, the shear "
+                "stress, spectra at a chosen y⁺ and slices of the velocity.",
+                className="muted",
+                id="upload-channel-empty",
+            ),
+            CHANNEL.layout(),
+            className="channel-card hidden",
+            id="upload-channel-card",
         ),
         card(
             "Stored initial conditions",
             html.Div(id="upload-list", className="table-wrap"),
         ),
         dcc.Store(id="upload-list-token", data=0),
+        dcc.Store(id="upload-view", data="2d"),
     )
 
 
@@ -135,7 +190,11 @@ def ic_table(rows: list[dict[str, Any]]) -> html.Table:
                 html.Td(ic["flow"]),
                 html.Td(fmt_shape(ic["shape"])),
                 html.Td(fmt_number(ic["stats"].get("kinetic_energy"), 4)),
-                html.Td(fmt_number(ic["stats"].get("enstrophy"), 4)),
+                html.Td(
+                    fmt_number(ic["stats"].get("enstrophy"), 4)
+                    if not is_channel(ic["flow"])
+                    else f"Re_τ {fmt_number(ic['stats'].get('re_tau'), 4)}"
+                ),
                 html.Td(fmt_time(ic["created_at"]), title=ic["created_at"] or ""),
                 html.Td(
                     html.Div(
@@ -203,6 +262,53 @@ def success_note(ic: dict[str, Any]) -> html.Div:
     )
 
 
+def channel_success_note(ic: dict[str, Any]) -> html.Div:
+    """What a stored channel snapshot is, its headline statistics and where ν came from."""
+    stats = ic["stats"]
+    items = [
+        ("u_τ", stats.get("u_tau")),
+        ("Re_τ", stats.get("re_tau")),
+        ("bulk U⁺", stats.get("bulk_u_plus")),
+        ("centreline U⁺", stats.get("centreline_u_plus")),
+        ("kinetic energy", stats.get("kinetic_energy")),
+        ("ν", stats.get("nu")),
+    ]
+    wall = (
+        None
+        if stats.get("wall_units", 1.0)
+        else html.Div(
+            "Its mean wall shear is not positive, so there are no wall units.", className="muted"
+        )
+    )
+    return alert(
+        [
+            html.Div(
+                [
+                    html.Strong("Stored. "),
+                    html.Span(f"{ic['name']} is initial condition "),
+                    html.Code(ic["id"], id="upload-ic-id"),
+                    html.Span(
+                        f": a {fmt_shape(ic['shape'][1:])} {ic['flow']} velocity snapshot "
+                        "(u, v, w)."
+                    ),
+                ]
+            ),
+            html.Dl(
+                [
+                    el
+                    for label, value in items
+                    for el in (html.Dt(label), html.Dd(fmt_number(value, 4)))
+                ],
+                className="stats",
+            ),
+            html.Div(data.channel_nu_note(stats), className="small", id="upload-nu-note"),
+            wall,
+        ],
+        "success",
+        id="upload-success",
+    )
+
+
 def error_note(filename: str, message: str) -> html.Div:
     return alert(
         [
@@ -232,27 +338,80 @@ def _decode(contents: str) -> bytes:
 
 
 @callback(
+    Output("upload-file", "accept"),
+    Output("upload-hint", "children"),
+    Output("upload-flow-help", "children"),
+    Output("upload-nu-row", "className"),
+    Output("upload-view", "data"),
+    Input("upload-flow", "value"),
+)
+async def choose_flow(flow: str | None):
+    if is_channel(flow):
+        return CHANNEL_ACCEPT, HINT_CHANNEL, FLOW_HELP_CHANNEL, "", "channel"
+    return ACCEPT, HINT_2D, FLOW_HELP_2D, "hidden", "2d"
+
+
+@callback(
+    Output("upload-preview-card", "className"),
+    Output("upload-channel-card", "className"),
+    Output("upload-channel-empty", "className"),
+    Input("upload-view", "data"),
+    Input(CHANNEL.source, "data"),
+)
+async def show_view(view: str | None, source: dict[str, Any] | None):
+    channel = view == "channel"
+    return (
+        "card preview-card" + (" hidden" if channel else ""),
+        "card channel-card" + ("" if channel else " hidden"),
+        "muted hidden" if source else "muted",
+    )
+
+
+@callback(
     Output("upload-message", "children"),
     Output("upload-preview", "figure"),
     Output("upload-spectrum", "figure"),
     Output("upload-preview-title", "children"),
     Output("upload-list-token", "data"),
+    Output(CHANNEL.source, "data"),
+    Output("upload-view", "data", allow_duplicate=True),
     Input("upload-file", "contents"),
     State("upload-file", "filename"),
     State("upload-flow", "value"),
     State("upload-list-token", "data"),
+    State("upload-nu", "value"),
     prevent_initial_call=True,
 )
-async def on_upload(contents: str | None, filename: str | None, flow: str | None, token: int):
+async def on_upload(
+    contents: str | None,
+    filename: str | None,
+    flow: str | None,
+    token: int,
+    nu: float | None = None,
+):
     if not contents:
         raise PreventUpdate
     filename = filename or "upload"
     if not flow:
-        return error_note(filename, "Choose the flow the field belongs to."), *[no_update] * 4
+        return error_note(filename, "Choose the flow the field belongs to."), *[no_update] * 6
     try:
         content = _decode(contents)
     except (binascii.Error, ValueError):
-        return error_note(filename, "The file could not be read."), *[no_update] * 4
+        return error_note(filename, "The file could not be read."), *[no_update] * 6
+
+    if is_channel(flow):
+        try:
+            ic = await asyncio.to_thread(data.store_channel_upload, filename, content, flow, nu)
+        except data.UploadError as exc:
+            return error_note(filename, str(exc)), *[no_update] * 6
+        source = {"kind": "ic", "id": ic["id"]}
+        return (
+            channel_success_note(ic),
+            *[no_update] * 3,
+            (token or 0) + 1,
+            source,
+            "channel",
+        )
 
     def store():
         ic, field = data.store_upload(filename, content, flow)
@@ -261,8 +420,8 @@ async def on_upload(contents: str | None, filename: str | None, flow: str | None
     try:
         ic, heatmap, spectrum, title = await asyncio.to_thread(store)
     except data.UploadError as exc:
-        return error_note(filename, str(exc)), *[no_update] * 4
-    return success_note(ic), heatmap, spectrum, title, (token or 0) + 1
+        return error_note(filename, str(exc)), *[no_update] * 6
+    return success_note(ic), heatmap, spectrum, title, (token or 0) + 1, no_update, "2d"
 
 
 @callback(
@@ -278,6 +437,8 @@ async def refresh_list(_token: int):
     Output("upload-preview", "figure", allow_duplicate=True),
     Output("upload-spectrum", "figure", allow_duplicate=True),
     Output("upload-preview-title", "children", allow_duplicate=True),
+    Output(CHANNEL.source, "data", allow_duplicate=True),
+    Output("upload-view", "data", allow_duplicate=True),
     Input({"type": "ic-preview", "id": ALL}, "n_clicks"),
     prevent_initial_call=True,
 )
@@ -287,6 +448,11 @@ async def preview_stored(clicks: list[int | None]):
         raise PreventUpdate
 
     def load():
+        row = data.get_initial_condition(trigger["id"])
+        if row is None:
+            return None
+        if is_channel(row["flow"]):
+            return "channel"
         found = data.initial_condition_field(trigger["id"])
         if found is None:
             return None
@@ -295,4 +461,7 @@ async def preview_stored(clicks: list[int | None]):
     result = await asyncio.to_thread(load)
     if result is None:
         raise PreventUpdate
-    return result
+    if result == "channel":
+        source = {"kind": "ic", "id": trigger["id"]}
+        return no_update, no_update, no_update, source, "channel"
+    return *result, no_update, "2d"
