@@ -9,8 +9,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.db.tables import Dataset, InitialCondition, Model
-from app.schemas import PARAMS, RolloutParams
-from models.registry import MODELS, count_parameters
+from app.schemas import PARAMS, CompareParams, RolloutParams
+from models.registry import MODELS, contract_of, count_parameters
 from physics.flows import UnknownFlowError, get_flow
 
 
@@ -143,6 +143,8 @@ def validate_params(session: Session, kind: str, raw: dict[str, Any]) -> tuple[d
             )
     elif kind == "rollout":
         data, queue = _check_rollout(session, params, data, queue, exists, known_flow)
+    elif kind == "compare":
+        data = _check_compare(session, params, data, queue, exists, known_flow)
     return data, queue
 
 
@@ -178,3 +180,103 @@ def _check_rollout(session, params: RolloutParams, data, queue, exists, known_fl
             raise InvalidParams(f"params.resolution: {exc}") from exc
     data["flow"] = flow.name
     return data, queue
+
+
+def _check_compare(session, params: CompareParams, data, queue, exists, known_flow):
+    """A comparison: every model exists, works on 2D single-channel fields of one flow at
+    one interval; the initial condition (uploaded, or a dataset trajectory) is of that flow;
+    reduced precisions the chosen queue cannot give are refused. What only the worker knows
+    (whether it has a GPU) is checked there, per model."""
+    rows = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, entry in enumerate(params.models):
+        where = f"params.models[{i}]"
+        row = session.get(Model, entry.model_id)
+        if row is None:
+            raise InvalidParams(f"{where}.model_id: there is no model with id {entry.model_id!r}.")
+        key = (entry.model_id, entry.precision)
+        if key in seen:
+            raise InvalidParams(
+                f"{where}: model {entry.model_id} at {entry.precision} is already entry "
+                f"{seen[key]}; give each (model, precision) once."
+            )
+        seen[key] = i
+        try:
+            contract = contract_of(row.arch, row.config)
+        except ValueError as exc:
+            raise InvalidParams(
+                f"{where}.model_id: model {row.id} has a broken config: {exc}"
+            ) from None
+        if contract.dims != 2 or contract.channels != 1:
+            raise InvalidParams(
+                f"{where}.model_id: comparisons run on 2D vorticity; model {row.id} ({row.arch}) "
+                f"works on {contract.dims}D fields with {contract.channels} channel(s)."
+            )
+        if entry.precision in ("bfloat16", "float16") and queue == "cpu":
+            raise InvalidParams(
+                f"{where}.precision: {entry.precision} inference needs a CUDA GPU, and the job "
+                "is sent to the cpu queue; use float32 or int8, or the gpu queue."
+            )
+        rows.append(row)
+    flows = {row.flow for row in rows}
+    if len(flows) > 1:
+        listing = "; ".join(f"{row.id} on {row.flow!r}" for row in rows)
+        raise InvalidParams(
+            f"params.models: the models were trained on different flows ({listing}); a "
+            "comparison needs one flow."
+        )
+    flow_name = rows[0].flow
+    flow = known_flow(flow_name)
+    first = rows[0].interval
+    if any(abs(row.interval - first) > 1e-9 * max(1.0, abs(first)) for row in rows):
+        listing = ", ".join(f"{row.id}: {row.interval:g}" for row in rows)
+        raise InvalidParams(
+            f"params.models: the models step at different intervals ({listing}); a "
+            "comparison advances every model by one interval per step, so compare models "
+            "trained at the same interval."
+        )
+    interval = params.interval or first
+    if params.initial_condition_id is not None:
+        ic = exists(InitialCondition, "initial_condition_id", "initial condition")
+        if ic.flow != flow_name:
+            raise InvalidParams(
+                f"params.initial_condition_id: the initial condition is a {ic.flow!r} field; "
+                f"the models were trained on {flow_name!r}."
+            )
+        if len(ic.shape) != 2:
+            raise InvalidParams(
+                "params.initial_condition_id: comparisons start from one 2D vorticity "
+                f"field; this initial condition is shaped {ic.shape}."
+            )
+    if params.dataset_id is not None:
+        dataset = exists(Dataset, "dataset_id", "dataset")
+        if dataset.flow != flow_name:
+            raise InvalidParams(
+                f"params.dataset_id: the dataset holds {dataset.flow!r}; the models were "
+                f"trained on {flow_name!r}."
+            )
+        if len(dataset.shape) != 4:
+            raise InvalidParams(
+                f"params.dataset_id: the dataset holds fields shaped {dataset.shape[2:]}; "
+                "comparisons run on 2D vorticity."
+            )
+        if params.trajectory is not None and params.trajectory >= dataset.shape[0]:
+            raise InvalidParams(
+                f"params.trajectory: the dataset has {dataset.shape[0]} trajectories "
+                f"(0–{dataset.shape[0] - 1}); got {params.trajectory}."
+            )
+    if params.nu is not None:
+        try:
+            flow.variant(params.nu)
+        except ValueError as exc:
+            raise InvalidParams(f"params.nu: {exc}") from exc
+    horizon = params.steps * interval
+    for t in params.report_times or ():
+        if not 0 < t <= horizon * (1 + 1e-9):
+            raise InvalidParams(
+                f"params.report_times: {t:g} is outside the horizon (0, {horizon:g}] "
+                f"({params.steps} steps of {interval:g})."
+            )
+    data["flow"] = flow.name
+    data["interval"] = interval  # resolved here, so the job row says what ran
+    return data

@@ -21,7 +21,7 @@ from app.db.tables import Job, JobEvent, utcnow
 
 log = logging.getLogger(__name__)
 
-KINDS = ("generate", "train", "finetune", "rollout")
+KINDS = ("generate", "train", "finetune", "rollout", "compare")
 # Jobs that are never sent to a worker themselves: they coordinate child jobs (shards).
 COORDINATOR_KINDS = ("generate",)
 ACTIVE = ("queued", "running")

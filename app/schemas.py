@@ -74,6 +74,14 @@ class RolloutOut(Out):
     created_at: datetime
 
 
+class RolloutDetail(RolloutOut):
+    """A rollout with what it holds: ``kind`` "rollout" (one model) or "compare" (several),
+    and its ``sources``, the names the frames endpoint takes."""
+
+    kind: str = "rollout"
+    sources: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class JobOut(Out):
     id: str
     kind: str
@@ -256,14 +264,87 @@ class RolloutParams(_Params):
     seed: int = Field(default=0, ge=0)
 
 
+PRECISIONS = ("float32", "bfloat16", "float16", "int8")
+
+
+class CompareEntry(BaseModel):
+    """One column of a comparison: a registered model at an inference precision."""
+
+    model_config = ConfigDict(extra="forbid")
+    model_id: str
+    precision: Literal["float32", "bfloat16", "float16", "int8"] = Field(
+        default="float32",
+        description="float32; bfloat16 or float16 (CUDA workers only); int8 (dynamic "
+        "quantisation of the linear layers, run on the CPU).",
+    )
+
+
+class CompareParams(_Params):
+    initial_condition_id: str | None = Field(
+        default=None, description="Uploaded initial condition (or give dataset_id)."
+    )
+    dataset_id: str | None = Field(
+        default=None,
+        description="Start from the first frame of a trajectory of this dataset instead.",
+    )
+    trajectory: int | None = Field(
+        default=None,
+        ge=0,
+        description="Trajectory index in the dataset; default: the first validation "
+        "(held-out) trajectory of the first model if it was trained on the dataset, else 0.",
+    )
+    models: list[CompareEntry] = Field(
+        min_length=1,
+        max_length=8,
+        description="1–8 (model, precision) columns; a model may appear at several precisions.",
+    )
+    steps: int = Field(default=50, ge=1, le=10_000, description="Horizon, in model steps.")
+    interval: float | None = Field(
+        default=None, gt=0, le=1000, description="Time per step; default: the models' common one."
+    )
+    reference: bool = Field(
+        default=True, description="Run the reference solver beside the models (errors need it)."
+    )
+    divergence_factor: float = Field(
+        default=10.0,
+        gt=1,
+        le=1e12,
+        description="A model whose energy exceeds this many times the reference's is stopped.",
+    )
+    report_times: list[float] | None = Field(
+        default=None,
+        max_length=32,
+        description="Times at which the summary reports each model's error; default: 25, 50 "
+        "and 100 % of the horizon.",
+    )
+    nu: float | None = Field(
+        default=None,
+        gt=0,
+        description="Reference viscosity; default: the training data's of the dataset or the "
+        "first model, else the flow's.",
+    )
+    seed: int = Field(
+        default=0, ge=0, description="Random initial condition when neither source is given."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CompareParams:
+        if self.initial_condition_id is not None and self.dataset_id is not None:
+            raise ValueError("give initial_condition_id or dataset_id, not both")
+        if self.trajectory is not None and self.dataset_id is None:
+            raise ValueError("trajectory needs dataset_id")
+        return self
+
+
 PARAMS: dict[str, type[_Params]] = {
     "generate": GenerateParams,
     "train": TrainParams,
     "finetune": FinetuneParams,
     "rollout": RolloutParams,
+    "compare": CompareParams,
 }
 
 
 class JobCreate(BaseModel):
-    kind: Literal["generate", "train", "finetune", "rollout"]
+    kind: Literal["generate", "train", "finetune", "rollout", "compare"]
     params: dict[str, Any] = Field(default_factory=dict)

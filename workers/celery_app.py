@@ -60,6 +60,7 @@ class CeleryDispatcher:
         "train": "eddyscope.train",
         "finetune": "eddyscope.train",
         "rollout": "eddyscope.rollout",
+        "compare": "eddyscope.compare",
     }
 
     def __init__(self, celery: Celery):

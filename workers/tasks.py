@@ -75,6 +75,7 @@ RUNNERS = {
     "train": _runner("train", "run_train"),
     "finetune": _runner("train", "run_train"),
     "rollout": _runner("rollout", "run_rollout"),
+    "compare": _runner("compare", "run_compare"),
 }
 
 
@@ -99,3 +100,8 @@ def train(self, job_id: str) -> str:
 @shared_task(name="eddyscope.rollout", bind=True)
 def rollout(self, job_id: str) -> str:
     return _run_from_task(self, job_id, "rollout")
+
+
+@shared_task(name="eddyscope.compare", bind=True)
+def compare(self, job_id: str) -> str:
+    return _run_from_task(self, job_id, "compare")

@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -107,6 +107,11 @@ class Model(Base):
 
 
 class Rollout(Base):
+    """A rollout file and what it holds. ``kind``: "rollout" (one model, or the reference
+    alone) or "compare" (several models side by side). ``sources`` lists, for a comparison,
+    every source in its file: ``{"name": "reference" | "model:<i>" | "error:<i>", "role",
+    ...}`` with each model's id, precision and grid."""
+
     __tablename__ = "rollouts"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -121,3 +126,5 @@ class Rollout(Base):
     resolution: Mapped[int] = mapped_column(Integer)
     path: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16), default="rollout", server_default="rollout")
+    sources: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
