@@ -142,6 +142,9 @@ def _complete(db: Database, artifacts: ArtifactStore, parent_id: str) -> None:
         shards = list(session.scalars(select(Job).where(Job.parent_id == parent_id)))
     p = parent.params
     shards.sort(key=lambda job: job.params["shard"])
+    if p["flow"] == "channel3d":
+        _complete_channel(db, artifacts, parent_id, p, shards)
+        return
     flow = flow_for(p)
     n = p["resolution"]
     times = p["warmup"] + p["interval"] * np.arange(p["n_snapshots"])
@@ -165,16 +168,22 @@ def _complete(db: Database, artifacts: ArtifactStore, parent_id: str) -> None:
             flow.length,
             attrs,
         )
+    shape = [p["n_trajectories"], p["n_snapshots"], n, n]
+    name = f"{flow.name} {p['n_trajectories']}×{p['n_snapshots']} @ {n}²"
+    _register(db, parent_id, p, shards, dataset_id, relative, shape, attrs, default_name=name)
+
+
+def _register(db, parent_id, p, shards, dataset_id, relative, shape, attrs, default_name):
+    """Record the joined dataset and mark the coordinating job succeeded."""
     peak = [job.result.get("peak_rss_mb") for job in shards]
     with db.session() as session:
         session.add(
             Dataset(
                 id=dataset_id,
-                name=p.get("name")
-                or f"{flow.name} {p['n_trajectories']}×{p['n_snapshots']} @ {n}²",
-                flow=flow.name,
+                name=p.get("name") or default_name,
+                flow=attrs["flow"],
                 params={**p, **attrs},
-                shape=[p["n_trajectories"], p["n_snapshots"], n, n],
+                shape=shape,
                 path=relative,
                 job_id=parent_id,
             )
@@ -196,6 +205,53 @@ def _complete(db: Database, artifacts: ArtifactStore, parent_id: str) -> None:
         )
         session.commit()
         jobs.add_event(session, parent_id, "status", {"status": "succeeded"})
+
+
+def _complete_channel(db, artifacts, parent_id: str, p: dict[str, Any], shards) -> None:
+    # Imported here: the API process needs the channel modules only when a channel job ends.
+    from app.channel_params import channel_attrs, channel_config, channel_coords
+    from physics.channel_io import write_virtual_channel_dataset
+
+    config = channel_config(p)
+    coords = channel_coords(p, config)
+    attrs = channel_attrs(p, config)
+    times = p["warmup"] + p["interval"] * np.arange(p["n_snapshots"])
+    dataset_id = p["dataset_id"]
+    relative = artifacts.dataset(dataset_id)
+    with artifacts.atomic_write(relative) as tmp:
+        write_virtual_channel_dataset(
+            tmp,
+            [
+                (
+                    shard_file(dataset_id, job.params["shard"]).removeprefix("datasets/"),
+                    job.params["count"],
+                )
+                for job in shards
+            ],
+            times,
+            coords,
+            attrs,
+        )
+    shape = [
+        p["n_trajectories"],
+        p["n_snapshots"],
+        len(coords["x"]),
+        config.ny,
+        len(coords["z"]),
+        3,
+    ]
+    _register(
+        db,
+        parent_id,
+        p,
+        shards,
+        dataset_id,
+        relative,
+        shape,
+        attrs,
+        default_name=f"channel3d Re_τ={config.re_tau:g} {attrs['closure']} "
+        f"{p['n_trajectories']}×{p['n_snapshots']} @ {shape[2]}×{shape[3]}×{shape[4]}",
+    )
 
 
 def dataset_attrs(p: dict[str, Any], flow) -> dict[str, Any]:

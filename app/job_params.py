@@ -85,6 +85,34 @@ def check_model_config(
     return count() if callable(count) else count_parameters(arch, config)
 
 
+CHANNEL = "channel3d"
+CHANNEL_ONLY = ("channel_grid", "output_grid", "re_tau", "closure", "drive")
+
+
+def _check_channel_generate(data: dict[str, Any]) -> None:
+    """The channel grid: enough points for the 2/3 rule and the wall-normal stencils, not
+    more than a worker can hold; a storage grid no finer than the solver's."""
+    if data["initial_condition"] not in (None, "turbulent", "laminar"):
+        raise InvalidParams(
+            "params.initial_condition: channel3d offers 'turbulent' (Reichardt profile) or "
+            f"'laminar' (Poiseuille), each plus divergence-free perturbations; got "
+            f"{data['initial_condition']!r}."
+        )
+    nx, ny, nz = data["channel_grid"] or (32, 49, 32)
+    if min(nx, nz) < 4 or ny < 4 or max(nx, nz) > 512 or ny > 1024:
+        raise InvalidParams(
+            "params.channel_grid: nx and nz must be 4–512 and ny (cells) 4–1024; "
+            f"got {nx}, {ny}, {nz}."
+        )
+    if data["output_grid"] is not None:
+        ox, oz = data["output_grid"]
+        if not (2 <= ox <= nx and 2 <= oz <= nz):
+            raise InvalidParams(
+                f"params.output_grid: the stored x–z grid must be between 2 and the solver's "
+                f"{nx}×{nz}; got {ox}×{oz}."
+            )
+
+
 def validate_params(session: Session, kind: str, raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """Returns the normalised parameters and the queue; raises InvalidParams with a sentence."""
     try:
@@ -106,7 +134,12 @@ def validate_params(session: Session, kind: str, raw: dict[str, Any]) -> tuple[d
         except UnknownFlowError as exc:
             raise InvalidParams(f"params.flow: {exc}") from exc
 
-    if kind == "generate":
+    if kind == "generate" and data["flow"] == CHANNEL:
+        _check_channel_generate(data)
+    elif kind == "generate":
+        for key in CHANNEL_ONLY:
+            if data[key] not in (None, "pressure"):
+                raise InvalidParams(f"params.{key}: applies to the channel3d flow only.")
         flow = known_flow(data["flow"])
         if data["nu"] is not None:
             try:

@@ -151,6 +151,31 @@ class GenerateParams(_Params):
         default=64, ge=1, le=100_000, description="Trajectories per shard (one task, one file)."
     )
     seed: int = Field(default=0, ge=0)
+    # channel3d only (walls at y = ±1; see physics/channel3d.py).
+    channel_grid: list[int] | None = Field(
+        default=None,
+        min_length=3,
+        max_length=3,
+        description="channel3d: solver grid nx, ny (cells between the walls), nz; "
+        "default 32, 49, 32.",
+    )
+    output_grid: list[int] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="channel3d: store the velocity on a coarser x–z grid (nx, nz), "
+        "spectrally filtered; default the solver grid.",
+    )
+    re_tau: float | None = Field(
+        default=None, gt=0, le=5000, description="channel3d: friction Reynolds number (180)."
+    )
+    closure: Literal["smagorinsky", "wale", "dynamic"] | None = Field(
+        default=None, description="channel3d: LES closure; none is coarse DNS."
+    )
+    drive: Literal["pressure", "flow_rate"] = Field(
+        default="pressure",
+        description="channel3d: constant mean pressure gradient or constant flow rate.",
+    )
 
     @model_validator(mode="after")
     def _resolutions(self) -> GenerateParams:

@@ -47,6 +47,10 @@ def peak_rss_mb() -> float:
 
 def run_generate_shard(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
+    if p["flow"] == "channel3d":
+        from workers.runners.generate_channel import run_channel_shard
+
+        return {**run_channel_shard(ctx), "peak_rss_mb": round(peak_rss_mb(), 1)}
     relative = shard_file(p["dataset_id"], p["shard"])
     if ctx.artifacts.resolve(relative).is_file():
         return {"shard": p["shard"], "path": relative, "reused": True, "peak_rss_mb": peak_rss_mb()}

@@ -1,0 +1,105 @@
+"""Channel datasets in the layout of The Well, for 3D velocity:
+
+    t1_fields/velocity   (trajectory, time, nx, ny, nz, 3)  components last (u, v, w)
+    dimensions/{x,y,z,time}                                  y: the non-uniform cell centres
+    statistics/u_mean    (trajectory, ny)                    mean streamwise profile U(y)
+                                                             over x, z and the stored times
+    root attributes                                          every parameter (re_tau, nu, …)
+
+Shards are written by :class:`ChannelDatasetWriter`; :func:`write_virtual_channel_dataset`
+joins them into one file through HDF5 virtual datasets, copying nothing (as ``physics.io``
+does for 2D flows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from physics.io import _set_attrs
+
+FIELD = "velocity"
+
+
+def _dimensions(f: h5py.File, coords: Mapping[str, np.ndarray], times: np.ndarray) -> None:
+    dims = f.require_group("dimensions")
+    for name in ("x", "y", "z"):
+        dims.create_dataset(name, data=np.asarray(coords[name], dtype=np.float64))
+    dims.create_dataset("time", data=np.asarray(times, dtype=np.float64))
+    dims.attrs["spatial_dims"] = ["x", "y", "z"]
+
+
+class ChannelDatasetWriter:
+    """Trajectories of cell-centred velocity written batch by batch (flat memory)."""
+
+    def __init__(
+        self,
+        path: Path,
+        n_trajectories: int,
+        times: np.ndarray,
+        coords: Mapping[str, np.ndarray],
+        attrs: Mapping[str, Any],
+    ):
+        nx, ny, nz = (len(coords[k]) for k in ("x", "y", "z"))
+        self.file = h5py.File(path, "w")
+        _set_attrs(self.file, attrs)
+        self.file.attrs["n_trajectories"] = n_trajectories
+        _dimensions(self.file, coords, times)
+        fields = self.file.create_group("t1_fields")
+        fields.attrs["field_names"] = [FIELD]
+        self.data = fields.create_dataset(
+            FIELD,
+            shape=(n_trajectories, len(times), nx, ny, nz, 3),
+            dtype=np.float32,
+            chunks=(1, 1, nx, ny, nz, 3),
+        )
+        self.profiles = self.file.create_group("statistics").create_dataset(
+            "u_mean", shape=(n_trajectories, ny), dtype=np.float64
+        )
+
+    def write(self, start: int, block: np.ndarray, u_mean: np.ndarray) -> None:
+        """Trajectories ``start:start+len(block)``: block (b, time, nx, ny, nz, 3), and their
+        mean profiles (b, ny)."""
+        self.data[start : start + len(block)] = block
+        self.profiles[start : start + len(block)] = u_mean
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def write_virtual_channel_dataset(
+    path: Path,
+    shards: list[tuple[str, int]],
+    times: np.ndarray,
+    coords: Mapping[str, np.ndarray],
+    attrs: Mapping[str, Any],
+) -> None:
+    """One file presenting the shard files (names relative to ``path``'s folder, with their
+    trajectory counts, in order) as a single dataset, without copying them."""
+    nx, ny, nz = (len(coords[k]) for k in ("x", "y", "z"))
+    total = sum(count for _, count in shards)
+    shape = (len(times), nx, ny, nz, 3)
+    velocity = h5py.VirtualLayout(shape=(total, *shape), dtype=np.float32)
+    profiles = h5py.VirtualLayout(shape=(total, ny), dtype=np.float64)
+    start = 0
+    for name, count in shards:
+        velocity[start : start + count] = h5py.VirtualSource(
+            name, f"t1_fields/{FIELD}", shape=(count, *shape)
+        )
+        profiles[start : start + count] = h5py.VirtualSource(
+            name, "statistics/u_mean", shape=(count, ny)
+        )
+        start += count
+    with h5py.File(path, "w", libver="latest") as f:
+        _set_attrs(f, attrs)
+        f.attrs["n_trajectories"] = total
+        f.attrs["shards"] = [name for name, _ in shards]
+        _dimensions(f, coords, times)
+        fields = f.create_group("t1_fields")
+        fields.attrs["field_names"] = [FIELD]
+        fields.create_virtual_dataset(FIELD, velocity, fillvalue=np.nan)
+        f.create_group("statistics").create_virtual_dataset("u_mean", profiles, fillvalue=np.nan)
