@@ -13,33 +13,41 @@ viscosity (``physics.les``).
 Space (``physics.channel_grid``): Fourier in x and z with 2/3-rule dealiasing of the
 products, second-order finite differences on a tanh-stretched, staggered (MAC-in-y) grid in
 y: u, w, p at cell centres, v at cell faces. The advection term is in divergence form with
-the fluxes interpolated so that the discrete continuity of both the centred and the face
-control volumes holds, which makes the semi-discrete advection conserve kinetic energy on
-the stretched grid (Morinishi et al. 1998):
+fluxes built so that the discrete continuity of both the cell (u, w) and the face (v)
+control volumes holds, which makes the semi-discrete advection conserve the kinetic energy
+Σ Δy_j (u² + w²) + Σ h_j v² exactly on the stretched grid (Morinishi et al. 1998; a test
+checks it to round-off), h_j = y_c[j] − y_c[j−1]:
 
-    u, w equations (centres):  −[∂x(u u_•) + (F_{j+1} − F_j)/Δy_j + ∂z(w u_•)],
-                               F = v · ½(u_{j−1} + u_j) at the faces;
-    v equation (faces):        −[∂x(ũ v) + (Q_j − Q_{j−1})/h_j + ∂z(w̃ v)],
-                               Q = (½(v_j + v_{j+1}))² at the centres,
-                               ũ = (Δy_{j−1}u_{j−1} + Δy_j u_j)/(Δy_{j−1} + Δy_j).
+    u equation (centres):  −[∂x(u u) + (F_{j+1} − F_j)/Δy_j + ∂z(w u)],
+                           F_j = v_j · ½(u_{j−1} + u_j) at the faces (likewise for w);
+    v equation (faces):    −[∂x(ũ v) + (Q_j − Q_{j−1})/h_j + ∂z(w̃ v)],
+                           Q_j = (½(v_j + v_{j+1}))² at the centres,
+                           ũ_j = (Δy_{j−1}u_{j−1} + Δy_j u_j)/(Δy_{j−1} + Δy_j) (likewise w̃).
 
 Time (Spalart, Moser & Rogers 1991): three Runge–Kutta substages, the viscous term
 implicit (Crank–Nicolson-like), the rest (advection, SGS stress, forcing) explicit:
 
-    (1 − β_k Δt L) u* = u^{k−1} + Δt [α_k L u^{k−1} + γ_k N(u^{k−1}) + ζ_k N(u^{k−2})],
-    D G φ = D u*,   u^k = u* − G φ,
+    (1 − β_k Δt L) u* = u^{k−1} + Δt [α_k L u^{k−1} + γ_k N(u^{k−1}) + ζ_k N(u^{k−2})
+                                       − (α_k + β_k) G p^{k−1}],
+    D G φ = D u*,   u^k = u* − G φ,   p^k = p^{k−1} + φ / ((α_k + β_k) Δt),
 
 γ = (8/15, 5/12, 3/4), ζ = (0, −17/60, −5/12), α = (29/96, −3/40, 1/6),
 β = (37/160, 5/24, 1/6) (α_k + β_k = γ_k + ζ_k): third order for N, second order overall.
-L = ν(∂²/∂y² − k_x² − k_z²) is the whole molecular diffusion: per Fourier mode it is
-tridiagonal in y, so treating its x and z parts implicitly as well costs nothing and it is
-the wall-normal part, stiff on the fine near-wall cells, that needs it. Each substage solves
-one tridiagonal system per (k_x, k_z) and component (Thomas algorithm), and the pressure
-Poisson equation D G φ = D u* exactly, again tridiagonal per (k_x, k_z): the projected
-velocity is divergence-free to round-off. The (k_x, k_z) = (0, 0) Poisson matrix (and any
-other with a zero x–z symbol, e.g. Nyquist modes) is singular, with the constants as null
-space; its last row is replaced by φ_{ny−1} = 0, and since the right-hand side D u* sums to
-zero over the cells (no flux through the walls) the solution satisfies every other row.
+The projection is incremental: the predictor carries the pressure gradient of the previous
+substage, starting from the pressure consistent with uⁿ, D G p⁰ = D(N(uⁿ) + L uⁿ), so the
+splitting error (the slip that the projection leaves at the walls) is O(Δt³) per step; the
+plain projection (no old pressure) is first order there. L = ν(∂²/∂y² − k_x² − k_z²) is the
+whole molecular diffusion: per Fourier mode it is tridiagonal in y, so treating its x and z
+parts implicitly as well costs nothing, and it is the wall-normal part, stiff on the fine
+near-wall cells, that needs it. Each substage solves one tridiagonal system per (k_x, k_z)
+and component (Thomas algorithm), and the pressure Poisson equation D G φ = D u* exactly,
+again tridiagonal per (k_x, k_z): the projected velocity is divergence-free to round-off.
+The (k_x, k_z) = (0, 0) Poisson matrix (and any other with a zero x–z symbol, e.g. Nyquist
+modes) is singular, with the constants as null space; its last row is replaced by
+φ_{ny−1} = 0, and since the right-hand side D u* sums to zero over the cells (no flux
+through the walls) the solution satisfies every other row. Under the flow-rate drive the
+(0, 0) mode of u* is corrected after the implicit solve by c·g_k, g_k the response to a
+unit pressure gradient, with c chosen so that U_b is exactly its target (c is −dP/dx).
 
 The time step comes from the Courant number: Δt = cfl / max(|u|/Δx + |v|/Δy + |w|/Δz)
 (``cfl_dt``); with spectral x and z derivatives of the 2/3-rule band the largest advective
@@ -159,7 +167,7 @@ class _Operators:
     ikx: torch.Tensor  # (nx, 1) complex
     ikz: torch.Tensor  # (1, nzr) complex
     k2: torch.Tensor  # (nx, nzr) real: kx² + kz² of the derivative wavenumbers
-    mask: torch.Tensor  # (nx, nzr) real 0/1: the 2/3 rule
+    mask: torch.Tensor  # (nx, nzr) complex 0/1: the 2/3 rule
     bands: dict[str, tuple[torch.Tensor, ...]]  # (ny, 1, 1) each
     viscous: tuple[torch.Tensor, ...]  # (3, ny, 1, 1) ∂²/∂y² bands for (u, v, w), float64
     pressure: TridiagonalFactors  # (ny, nx, nzr)
@@ -227,7 +235,7 @@ class ChannelSolver:
             ikx=(1j * kx).to(complex_dtype),
             ikz=(1j * kz).to(complex_dtype),
             k2=k2.to(dtype),
-            mask=g.dealias_mask(device, y_dim=_Y).to(dtype),
+            mask=g.dealias_mask(device, y_dim=_Y).to(complex_dtype),
             bands=bands,
             viscous=viscous,
             pressure=factor_tridiagonal(lower, diag, upper, dtype, dim=_Y),
