@@ -56,7 +56,7 @@ def apply_bands(bands: tuple[torch.Tensor, ...], f: torch.Tensor, dim: int = -2)
 
 
 class Stencil:
-    """A linear operator along the y axis (dim −2) with three bands:
+    """A linear operator along the y axis (dim −2 unless told) with three bands:
 
         (A f)_j = lower_j f_{j−1} + diag_j f_j + upper_j f_{j+1},
 
