@@ -11,6 +11,7 @@ from dash import dcc, html
 NAV = (
     ("/", "Runs"),
     ("/rollout", "Rollout"),
+    ("/compare", "Compare"),
     ("/upload", "Upload"),
     ("/data", "Data"),
     ("/train", "Train"),

@@ -9,7 +9,7 @@ import dash
 
 def register_pages() -> None:
     """Register every page with Dash (called once by ``mount_ui``)."""
-    from app.ui.pages import datasets, models, rollout, runs, train, upload
+    from app.ui.pages import compare, datasets, models, rollout, runs, train, upload
 
     dash.register_page(
         "runs", path="/", name="Runs", title="Runs · Eddyscope", layout=runs.layout, order=0
@@ -56,6 +56,22 @@ def register_pages() -> None:
         title="Models · Eddyscope",
         layout=models.layout,
         order=6,
+    )
+    dash.register_page(
+        "compare",
+        path="/compare",
+        name="Compare",
+        title="Compare · Eddyscope",
+        layout=compare.layout,
+        order=7,
+    )
+    dash.register_page(
+        "compare-reopen",
+        path_template="/compare/<compare_id>",
+        name="Compare",
+        title="Compare · Eddyscope",
+        layout=compare.layout,
+        order=8,
     )
     dash.register_page(
         "not_found_404",

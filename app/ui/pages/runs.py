@@ -29,13 +29,14 @@ KIND_LABELS = {
     "train": "Train",
     "finetune": "Fine-tune",
     "rollout": "Rollout",
+    "compare": "Compare",
 }
 
 
 def layout(**_query: Any) -> html.Main:
     return page(
         "Runs",
-        "Every job on this server: data generation, training and rollouts, live.",
+        "Every job on this server: data generation, training, rollouts and comparisons, live.",
         html.Section(
             [
                 html.Div(
@@ -80,6 +81,9 @@ def _open_link(job: dict[str, Any]) -> Any:
     if kind == "rollout":
         ref = result.get("rollout_id") or job["id"]
         return dcc.Link("Open rollout", href=f"/rollout/{ref}", className="link")
+    if kind == "compare":
+        ref = result.get("rollout_id") or job["id"]
+        return dcc.Link("Open comparison", href=f"/compare/{ref}", className="link")
     if kind in ("train", "finetune"):
         if result.get("model_id") and job["status"] == "succeeded":
             return dcc.Link("Model", href="/models", className="link")
@@ -95,6 +99,15 @@ def job_detail(job: dict[str, Any]) -> str:
     if job["kind"] == "rollout":
         who = f"model {p['model_id'][:8]}" if p.get("model_id") else "reference solver"
         return f"{who} · {p.get('steps')} steps"
+    if job["kind"] == "compare":
+        entries = p.get("models") or []
+        n = len({e.get("model_id") for e in entries})
+        columns = f"{n} model{'s' if n != 1 else ''}"
+        if len(entries) != n:
+            columns += f" · {len(entries)} columns"
+        return f"{columns} · {p.get('steps')} steps" + (
+            "" if p.get("reference", True) else " · no reference"
+        )
     if job["kind"] in ("train", "finetune"):
         return f"{p.get('arch', 'fine-tune')} · {p.get('epochs')} epochs"
     if job["kind"] == "generate":
@@ -168,7 +181,7 @@ def job_row(job: dict[str, Any], now: datetime) -> html.Tr:
 def jobs_table(jobs: list[dict[str, Any]], now: datetime | None = None) -> html.Table:
     now = now or datetime.now(UTC)
     rows = [job_row(job, now) for job in jobs] or [
-        empty_row(len(HEADERS), "No jobs yet. Start one from Rollout, Data or Train.")
+        empty_row(len(HEADERS), "No jobs yet. Start one from Rollout, Compare, Data or Train.")
     ]
     return table(HEADERS, rows, className="jobs-table")
 

@@ -1,0 +1,464 @@
+"""The Compare page: its pure pieces (options, entries, series, column headers, the Runs
+page's link) without a browser, then one run in a real headless Chromium against the real
+server and a real Celery worker (the ``live_server`` fixture): two tiny FNOs trained through
+the API, the 64² example uploaded, compared on the page — both model columns, the overlaid
+spectra filling in while the job runs, the summary table once it is done — and the
+comparison reopened from the Runs page.
+
+Set ``EDDYSCOPE_SCREENSHOT=1`` to also save the page to ``docs/compare.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from dash import html
+
+from app.ui.pages import compare, runs
+from tests import test_ui_browser
+
+# The headless Chromium of the other browser tests (a module-scoped fixture).
+browser = test_ui_browser.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "static" / "examples" / "example_ns2d_forced_64.npy"
+
+
+def _text(component) -> str:
+    """The visible text of a Dash component tree."""
+    if component is None:
+        return ""
+    if isinstance(component, str | int | float):
+        return str(component)
+    if isinstance(component, list | tuple):
+        return " ".join(_text(c) for c in component)
+    return _text(getattr(component, "children", None))
+
+
+def _setup() -> dict:
+    return {
+        "type": "compare_setup",
+        "reference": True,
+        "steps": 4,
+        "interval": 0.5,
+        "reference_resolution": 64,
+        "models": [
+            {
+                "index": 0,
+                "model_id": "a" * 32,
+                "name": "fno-a",
+                "arch": "fno2d",
+                "parameters": 1234,
+                "precision": "float32",
+                "resolution": 32,
+                "resampled_from": 64,
+                "history": 1,
+                "status": "running",
+                "message": None,
+            },
+            {
+                "index": 1,
+                "model_id": "b" * 32,
+                "name": "fno-b",
+                "arch": "fno2d",
+                "parameters": 999,
+                "precision": "int8",
+                "resolution": 64,
+                "resampled_from": None,
+                "history": 1,
+                "quantized_fraction": 0.8,
+                "status": "running",
+                "message": None,
+            },
+        ],
+    }
+
+
+def _metrics(step: int, b_status: str = "running") -> dict:
+    def entry(value, status="running", message=None):
+        return {
+            "rel_l2": value,
+            "rel_h1": value,
+            "corr": 1 - value if value is not None else None,
+            "energy": 1.0,
+            "enstrophy": 2.0,
+            "spectrum": [0.0, 1.0, 0.1],
+            "band_errors": None,
+            "ms": 1.0,
+            "status": status,
+            "message": message,
+        }
+
+    b_message = f"diverged at step {step}" if b_status == "diverged" else None
+    return {
+        "type": "metrics",
+        "step": step,
+        "t": step * 0.5,
+        "k": [0, 1, 2],
+        "reference": {"energy": 1.0, "enstrophy": 2.0, "spectrum": [0.0, 1.0, 0.1], "ms": 3.0},
+        "models": {
+            "0": entry(0.1 * step),
+            "1": entry(None if b_status != "running" else 0.2 * step, b_status, b_message),
+        },
+    }
+
+
+# --- pure pieces ---------------------------------------------------------------------------
+
+
+def test_series_and_statuses_follow_the_events():
+    setup = _setup()
+    series = compare.series_from(setup, [_metrics(0), _metrics(1)])
+    assert series["t"] == [0.0, 0.5] and series["step"] == [0, 1]
+    assert series["models"]["0"]["rel_l2"] == [0.0, 0.1]
+    assert series["reference"]["energy"] == [1.0, 1.0]
+    assert series["status"]["1"]["status"] == "running"
+    # Model 1 diverges at step 2; later events say "diverged" too, the step stays 2.
+    status = compare.status_after(series["status"], [_metrics(2, "diverged")])
+    status = compare.status_after(status, [_metrics(3, "diverged")])
+    assert status["1"] == {"status": "diverged", "message": "diverged at step 2", "step": 2}
+    assert status["0"]["status"] == "running"
+
+
+def test_columns_headers_show_status_resampling_and_precision():
+    setup = _setup()
+    columns = compare.columns_of(setup)
+    assert [c["key"] for c in columns] == ["reference", "0", "1"]
+    assert columns[1]["label"] == "fno-a (float32)" and columns[2]["label"] == "fno-b (int8)"
+    assert compare.columns_of(None) == []
+    assert [c["key"] for c in compare.columns_of({**setup, "reference": False})] == ["0", "1"]
+
+    diverged = {"status": "diverged", "message": "diverged at step 7", "step": 7}
+    state = compare.column_status(columns[2], diverged, None, "running")
+    header = _text(compare.column_header(columns[2], state, setup))
+    assert "diverged at step 7" in header and "int8" in header and "80% int8" in header
+    header = _text(
+        compare.column_header(
+            columns[1], compare.column_status(columns[1], None, None, "running"), setup
+        )
+    )
+    assert "resampled 64→32" in header and "fno2d · float32 · 1,234 params" in header
+    assert "running" in header
+    reference = compare.column_header(
+        columns[0], compare.column_status(columns[0], None, None, "succeeded"), setup
+    )
+    assert "Reference solver" in _text(reference) and "completed" in _text(reference)
+    # The summary's word wins once the job is done; a failure shows its reason.
+    done = compare.column_status(columns[1], None, {"status": "completed"}, "succeeded")
+    assert done["status"] == "completed"
+    failed = compare.column_status(
+        {**columns[1], "status": "failed", "message": "bfloat16 needs a CUDA worker"},
+        None,
+        None,
+        "running",
+    )
+    assert failed["status"] == "failed"
+    assert "bfloat16 needs a CUDA worker" in _text(compare.column_header(columns[1], failed, setup))
+    # Blank panels after the divergence say why.
+    notes = compare.panel_notes(columns[2], state, 9, diverged)
+    assert notes["note"] == "diverged at step 7"
+    assert compare.panel_notes(columns[2], state, 7, diverged) == {"stopped": True}
+
+
+def test_model_options_follow_the_flow_and_the_interval():
+    models = [
+        {"id": "a", "name": "a", "arch": "fno2d", "flow": "ns2d-forced", "interval": 0.5,
+         "resolution": 32, "parameter_count": 10},
+        {"id": "b", "name": "b", "arch": "unet2d", "flow": "ns2d-forced", "interval": 1.0,
+         "resolution": 64, "parameter_count": 20},
+        {"id": "c", "name": "c", "arch": "fno2d", "flow": "kolmogorov2d", "interval": 0.5,
+         "resolution": 32, "parameter_count": 30},
+    ]  # fmt: skip
+    options, kept, note = compare.model_options(models, "ns2d-forced", ["a", "c"])
+    assert [o["value"] for o in options] == ["a", "b"]
+    assert kept == ["a"]  # c is of another flow
+    assert [o["disabled"] for o in options] == [False, True]  # b steps at another Δt
+    assert "10 params" in options[0]["label"] and "32²" in options[0]["label"]
+    assert "1 on other flows not listed" in note
+
+
+def test_trajectory_options_list_the_held_out_split_first():
+    dataset = {"id": "d", "n_trajectories": 5}
+    models = [
+        {"id": "a", "name": "fno-a", "dataset_id": "d", "held_out": [3, 4]},
+        {"id": "b", "name": "fno-b", "dataset_id": "d", "held_out": [4, 1]},
+    ]
+    options, default, note = compare.trajectory_options(dataset, models)
+    assert [o["value"] for o in options] == [4, 0, 1, 2, 3]
+    assert "held out" in options[0]["label"]
+    assert "fno-a" in options[2]["label"] and "fno-b" in options[4]["label"]
+    assert default == 4 and "1 of 5" in note
+    options, default, note = compare.trajectory_options(dataset, [])
+    assert default == 0 and "None of the chosen models" in note
+
+
+def test_entries_and_params_from_the_form():
+    ids = [{"type": "compare-precision", "model": "a"}, {"type": "compare-precision", "model": "b"}]
+    entries = compare.entries_of(["b", "a"], [["float32", "int8"], ["bfloat16"]], ids)
+    assert entries == [
+        {"model_id": "b", "precision": "bfloat16"},
+        {"model_id": "a", "precision": "float32"},
+        {"model_id": "a", "precision": "int8"},
+    ]
+    params = compare.compare_params("dataset", "ic", "d", 3, entries, 20, None, [], 5.0, [1.0, 2.0])
+    assert params == {
+        "models": entries,
+        "steps": 20,
+        "reference": False,
+        "dataset_id": "d",
+        "trajectory": 3,
+        "divergence_factor": 5.0,
+        "report_times": [1.0, 2.0],
+    }
+    params = compare.compare_params("upload", "ic", "d", 3, entries, 20, 0.5, ["on"], None, None)
+    assert params["initial_condition_id"] == "ic" and "dataset_id" not in params
+    assert params["reference"] is True and params["interval"] == 0.5
+    assert compare.parse_times(" 1, 2.5 5 ") == [1.0, 2.5, 5.0]
+    assert compare.parse_times("") is None
+    with pytest.raises(ValueError, match="'x' is not a number"):
+        compare.parse_times("1, x")
+
+
+def test_runs_page_links_a_comparison_to_its_page():
+    job = {
+        "id": "j" * 32,
+        "kind": "compare",
+        "status": "succeeded",
+        "params": {"models": [{"model_id": "a"}, {"model_id": "a"}, {"model_id": "b"}],
+                   "steps": 40},
+        "result": {"rollout_id": "r" * 32},
+    }  # fmt: skip
+    link = runs._open_link(job)
+    assert link.href == f"/compare/{'r' * 32}" and link.children == "Open comparison"
+    assert runs._open_link({**job, "result": {}}).href == f"/compare/{'j' * 32}"
+    assert runs.job_detail(job) == "2 models · 3 columns · 40 steps"
+    assert runs.KIND_LABELS["compare"] == "Compare"
+    assert isinstance(compare.export_links("r"), html.Div)
+    hrefs = [a.href for a in compare.export_links("r").children[1:]]
+    assert hrefs == ["/api/rollouts/r/export.nc", "/api/rollouts/r/metrics.csv",
+                     "/api/rollouts/r/animation.gif"]  # fmt: skip
+
+
+# --- in the browser ------------------------------------------------------------------------
+
+GRID = 32
+INTERVAL = 0.5
+# Long enough that the job still runs while the page is sampled a few times (~6 s here).
+STEPS = 120
+RUN_TIMEOUT_S = 300
+CONFIG = {"width": 8, "modes": 4, "n_layers": 2}
+
+SPECTRA_JS = """
+const gd = document.querySelector('#compare-spectra .js-plotly-plot');
+if (!gd || !gd.data) { return null; }
+return JSON.stringify(gd.data.map(t => ({
+    name: t.name, n: Array.from(t.y || []).filter(v => v !== null).length
+})));
+"""
+COLUMN_JS = """
+const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+if (!gd || !gd.data) { return 0; }
+return gd.data.filter(t => t.type === 'heatmap' && !(t.meta && t.meta.blank)).length;
+"""
+
+
+def _wait_job(base: str, job_id: str, timeout: float = 240) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{base}/api/jobs/{job_id}").json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def _submit(base: str, kind: str, params: dict) -> str:
+    response = httpx.post(f"{base}/api/jobs", json={"kind": kind, "params": params})
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+@pytest.fixture(scope="module")
+def two_models(live_server: str) -> list[str]:
+    """Two tiny FNOs trained through the API on a tiny generated dataset (32², Δt 0.5)."""
+    tag = uuid.uuid4().hex[:6]
+    generate = _submit(
+        live_server,
+        "generate",
+        {
+            "name": f"ui-compare-{tag}",
+            "n_trajectories": 4,
+            "n_snapshots": 5,
+            "resolution": GRID,
+            "interval": INTERVAL,
+            "batch_size": 4,
+            "seed": 2,
+        },
+    )
+    job = _wait_job(live_server, generate)
+    assert job["status"] == "succeeded", job
+    dataset_id = job["result"]["dataset_id"]
+    ids = []
+    for i, width in enumerate((8, 6)):
+        train = _submit(
+            live_server,
+            "train",
+            {
+                "dataset_id": dataset_id,
+                "name": f"cmp-{tag}-{i}",
+                "arch": "fno2d",
+                "config": CONFIG | {"width": width},
+                "epochs": 2,
+                "batch_size": 4,
+                "seed": i,
+            },
+        )
+        job = _wait_job(live_server, train)
+        assert job["status"] == "succeeded", job
+        ids.append(job["result"]["model_id"])
+    return ids
+
+
+@pytest.fixture(scope="module")
+def example_ic(live_server: str) -> str:
+    """The shipped 64² example, uploaded through the API (the models run on 32²)."""
+    with open(EXAMPLE, "rb") as f:
+        response = httpx.post(
+            f"{live_server}/api/initial-conditions",
+            files={"file": ("compare_example_64.npy", f.read())},
+            data={"flow": "ns2d-forced"},
+        )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def _spectra(browser) -> list[dict] | None:
+    raw = browser.execute_script(SPECTRA_JS)
+    return json.loads(raw) if raw else None
+
+
+def _choose_models(browser, model_ids: list[str]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from tests.test_ui_browser import _wait
+
+    for model_id in model_ids:
+        browser.find_element(By.ID, "compare-models").click()
+        option = _wait(
+            lambda m=model_id: browser.find_elements(
+                By.XPATH, f"//*[@role='option'][.//input[@value='{m}']]"
+            ),
+            15,
+            f"option {model_id}",
+        )[0]
+        if option.get_attribute("aria-selected") != "true":
+            option.click()
+        browser.switch_to.active_element.send_keys(Keys.ESCAPE)
+        _wait(
+            lambda m=model_id: browser.find_elements(
+                By.CSS_SELECTOR, f"#compare-precisions [id*='{m}']"
+            ),
+            15,
+            f"the precision row of {model_id}",
+        )
+
+
+@pytest.mark.browser
+def test_compare_two_models_live_and_reopen_from_runs(
+    browser, live_server: str, two_models: list[str], example_ic: str
+):
+    from selenium.webdriver.common.by import By
+
+    from tests.test_ui_browser import _choose, _text, _wait
+
+    browser.get(f"{live_server}/compare")
+    _wait(
+        lambda: browser.find_elements(
+            By.XPATH, "//*[@id='compare-ic']//*[contains(@class, 'dash-dropdown-value-item')]"
+        ),
+        30,
+        "the initial conditions to load",
+    )
+    _choose(browser, "compare-ic", example_ic)
+    _choose_models(browser, two_models)
+    box = browser.find_element(By.ID, "compare-steps")
+    box.clear()
+    box.send_keys(str(STEPS))
+    time.sleep(0.3)
+    browser.find_element(By.ID, "compare-start").click()
+    _wait(lambda: "/compare/" in browser.current_url, 30, "the comparison's address")
+    job_id = browser.current_url.rsplit("/", 1)[1]
+
+    # Both model columns and the reference fill in; the spectra overlay every column and
+    # change while the job runs.
+    samples: list[str] = []
+    status = ""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        status = _text(browser, "compare-status").lower()
+        if "running" in status:
+            spectra = _spectra(browser)
+            if spectra and any(t["n"] for t in spectra):
+                samples.append(json.dumps(spectra))
+        if any(word in status for word in ("succeeded", "failed", "cancelled")):
+            break
+        time.sleep(0.25)
+    assert "succeeded" in status, f"{status} (job {job_id})"
+    for column in ("compare-col-reference", "compare-col-0", "compare-col-1"):
+        _wait(
+            lambda c=column: browser.execute_script(COLUMN_JS, c) >= (1 if "ref" in c else 2),
+            30,
+            f"the heatmaps of {column}",
+        )
+    head0 = _text(browser, "compare-col-0")
+    assert "fno2d" in head0 and "float32" in head0 and "resampled 64→32" in head0
+    assert samples, "the spectra got no data while the job was running"
+    names = {t["name"] for t in _spectra(browser)}
+    assert "reference solver" in names and {"k⁻³", "k⁻⁵ᐟ³"} <= names
+    assert len([n for n in names if n.endswith("(float32)")]) == 2
+    # The summary table: one row per model, sortable.
+    _wait(
+        lambda: len(browser.find_elements(By.CSS_SELECTOR, "#compare-table tbody tr")) >= 3,
+        30,
+        "the summary table",
+    )
+    table = _text(browser, "compare-table")
+    assert "Decorrelation t" in table and "Speedup" in table
+    assert browser.find_elements(By.CSS_SELECTOR, "#compare-table .column-header--sort")
+    assert (
+        browser.find_element(By.ID, "compare-export-netcdf")
+        .get_attribute("href")
+        .endswith("/export.nc")
+    )
+    if os.environ.get("EDDYSCOPE_SCREENSHOT"):
+        target = ROOT / "docs" / "compare.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        browser.execute_script("window.scrollTo(0, 0)")
+        time.sleep(1.0)
+        browser.save_screenshot(str(target))
+
+    # Reopened from the Runs page: the same comparison, finished.
+    rollout_id = httpx.get(f"{live_server}/api/jobs/{job_id}").json()["result"]["rollout_id"]
+    browser.get(f"{live_server}/")
+    link = _wait(
+        lambda: browser.find_elements(By.CSS_SELECTOR, f"a[href='/compare/{rollout_id}']"),
+        30,
+        "the comparison's link on the Runs page",
+    )[0]
+    link.click()
+    _wait(lambda: browser.current_url.endswith(f"/compare/{rollout_id}"), 30, "the reopened page")
+    _wait(lambda: "succeeded" in _text(browser, "compare-status").lower(), 60, "the reopened run")
+    _wait(
+        lambda: len(browser.find_elements(By.CSS_SELECTOR, "#compare-table tbody tr")) >= 3,
+        30,
+        "the reopened summary",
+    )
+    _wait(lambda: browser.execute_script(COLUMN_JS, "compare-col-1") >= 2, 30, "reopened fields")
+    assert {t["name"] for t in _spectra(browser)} == names
