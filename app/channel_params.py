@@ -22,7 +22,8 @@ def channel_config(p: dict[str, Any]) -> ChannelConfig:
         ny=ny,
         nz=nz,
         drive=p.get("drive") or "pressure",
-        les=p.get("closure"),
+        # Dataset attributes record "none" for coarse DNS; job parameters say None.
+        les=None if p.get("closure") in (None, "none") else p["closure"],
         dtype=torch.float32,
     )
 
@@ -49,7 +50,7 @@ def channel_attrs(p: dict[str, Any], config: ChannelConfig) -> dict[str, Any]:
         "lx": config.lx,
         "lz": config.lz,
         "solver_grid": [config.nx, config.ny, config.nz],
-        "output_grid": [ox, config.ny, oz],
+        "stored_grid": [ox, config.ny, oz],
         "stretching": config.stretching,
         "drive": config.drive,
         "closure": config.les or "none",

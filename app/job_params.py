@@ -200,6 +200,15 @@ def _check_rollout(session, params: RolloutParams, data, queue, exists, known_fl
         flow_name = model.flow
     elif params.queue is None:
         queue = "cpu"  # the reference solver alone needs no GPU
+    if flow_name == CHANNEL:
+        if params.model_id is not None and model.arch not in {
+            name for name, spec in MODELS.items() if spec.dims == 3
+        }:
+            raise InvalidParams(
+                f"params.model_id: a channel rollout needs a 3D model; {model.id} is {model.arch}."
+            )
+        data["flow"] = CHANNEL
+        return data, queue
     flow = known_flow(flow_name or "ns2d-forced")
     if params.nu is not None:
         try:

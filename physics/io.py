@@ -132,23 +132,41 @@ class RolloutWriter:
     """Frames of each source (``reference``, ``model``) appended one chunk per frame."""
 
     def __init__(
-        self, path: Path, n: int, sources: tuple[str, ...], length: float, attrs: Mapping[str, Any]
+        self,
+        path: Path,
+        n: int,
+        sources: tuple[str, ...],
+        length: float,
+        attrs: Mapping[str, Any],
+        field: str = "vorticity",
+        frame_shape: tuple[int, ...] | None = None,
+        coords: Mapping[str, np.ndarray] | None = None,
     ):
+        """2D vorticity frames (n, n) on the periodic box by default; a 3D flow passes its
+        ``field`` name, ``frame_shape`` (e.g. (3, nx, ny, nz) for velocity) and ``coords``
+        (1D coordinate arrays by name, e.g. the channel's non-uniform y)."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        shape = tuple(frame_shape) if frame_shape is not None else (n, n)
         self.file = h5py.File(path, "w", libver="latest")
         _set_attrs(self.file, attrs)
         self.file.attrs["sources"] = list(sources)
-        _dimensions(self.file, n, length)
+        self.file.attrs["field"] = field
+        if coords is None:
+            _dimensions(self.file, n, length)
+        else:
+            dims = self.file.require_group("dimensions")
+            for name, values in coords.items():
+                dims.create_dataset(name, data=np.asarray(values, dtype=np.float64))
         self.time = self.file["dimensions"].create_dataset(
             "time", shape=(0,), maxshape=(None,), dtype=np.float64, chunks=(256,)
         )
         self.frames = {
             source: self.file.create_group(source).create_dataset(
-                "vorticity",
-                shape=(0, n, n),
-                maxshape=(None, n, n),
+                field,
+                shape=(0, *shape),
+                maxshape=(None, *shape),
                 dtype=np.float32,
-                chunks=(1, n, n),
+                chunks=(1, *shape),
             )
             for source in sources
         }
@@ -198,12 +216,13 @@ def read_rollout_frame(path: Path, k: int, source: str) -> tuple[np.ndarray, flo
         if not 0 <= index < count:
             raise IndexError(f"frame {k} is not available; the rollout has {count} frames so far")
         sources = [s for s in f.attrs["sources"]]
+        field = f.attrs.get("field", "vorticity")
         if source == "error":
             if "model" not in sources:
                 raise KeyError("this rollout has no model, so it has no error field")
-            frame = f["model"]["vorticity"][index] - f["reference"]["vorticity"][index]
+            frame = f["model"][field][index] - f["reference"][field][index]
         elif source in sources:
-            frame = f[source]["vorticity"][index]
+            frame = f[source][field][index]
         else:
             raise KeyError(f"source {source!r} is not in this rollout; it has {', '.join(sources)}")
         return np.asarray(frame), float(times[index])

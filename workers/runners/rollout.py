@@ -76,6 +76,10 @@ def _training_viscosity(ctx: JobContext, model_row: Model | None) -> float | Non
 
 def run_rollout(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
+    if p["flow"] == "channel3d":
+        from workers.runners.rollout_channel import run_channel_rollout
+
+        return run_channel_rollout(ctx)
     flow = get_flow(p["flow"])
     model = None
     model_row = None
