@@ -437,6 +437,8 @@ def test_compare_two_models_live_and_reopen_from_runs(
         .get_attribute("href")
         .endswith("/export.nc")
     )
+    csv = httpx.get(browser.find_element(By.ID, "compare-export-metrics").get_attribute("href"))
+    assert csv.status_code == 200 and "rel_l2" in csv.text.splitlines()[0]
     if os.environ.get("EDDYSCOPE_SCREENSHOT"):
         target = ROOT / "docs" / "compare.png"
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -1371,12 +1371,17 @@ async def views(series, slider, _grid, summary, setup, run, shown_before):
     following = slider is None or (steps and slider >= len(steps) - 1)
     marker = None if following and not run.get("final") else t_now
     models = series.get("models") or {}
-    error = cf.error_growth_figure(
-        series.get("t"), entry_views, models, marker_t=marker, uirevision=revision
-    )
-    corr = cf.correlation_figure(
-        series.get("t"), entry_views, models, marker_t=marker, uirevision=revision
-    )
+    if with_error:
+        error = cf.error_growth_figure(
+            series.get("t"), entry_views, models, marker_t=marker, uirevision=revision
+        )
+        corr = cf.correlation_figure(
+            series.get("t"), entry_views, models, marker_t=marker, uirevision=revision
+        )
+    else:
+        off = "The reference solver is off: there is nothing to measure {} against."
+        error = empty_figure(off.format("errors"), revision)
+        corr = empty_figure(off.format("correlations"), revision)
     energy = cf.energy_enstrophy_figure(
         series.get("t"),
         series.get("reference"),
