@@ -20,6 +20,7 @@ from dash import Input, Output, Patch, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.ui import data, figures
+from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
     CHART_GRAPH,
     FIELD_GRAPH,
@@ -34,6 +35,8 @@ from app.ui.components import (
 )
 
 POLL_MS = 500
+# Channel rollouts (3D velocity) show wall-unit statistics and slices instead of 2D fields.
+CHANNEL = ChannelPanel("rollout")
 REFERENCE_ONLY = "__reference__"
 RANDOM_FIELD = "__random__"
 DEFAULT_STEPS = 50
@@ -214,6 +217,30 @@ def layout(
                 ),
             ],
             className="grid-3",
+            id="rollout-charts-2d",
+        ),
+        html.Div(
+            [
+                html.Div(
+                    [
+                        html.Span("Statistics of ", className="form-label"),
+                        dcc.RadioItems(
+                            id="rollout-channel-of",
+                            options=[
+                                {"label": "the model", "value": "model"},
+                                {"label": "the reference solver", "value": "reference"},
+                            ],
+                            value="model",
+                            inline=True,
+                            className="radio-inline",
+                        ),
+                    ],
+                    className="form-inline",
+                ),
+                CHANNEL.layout(),
+            ],
+            id="rollout-channel-section",
+            hidden=True,
         ),
     )
 
@@ -509,6 +536,12 @@ async def views(series: dict[str, Any] | None, slider: int | None, run: dict[str
         )
         return frames, t, metrics or {}
 
+    if run.get("flow") == "channel3d":
+        # 3D velocity: the channel section below shows statistics and slices.
+        error = figures.error_curve_figure(series, uirevision=revision)
+        energy = figures.energy_curve_figure(series, uirevision=revision)
+        note = "Channel flow: statistics and slices of the 3D velocity are below."
+        return figures.empty_figure(note), figures.empty_figure(note), error, energy
     frames, t, metrics = await asyncio.to_thread(load)
     length = data.flow_length(run.get("flow") or "ns2d-forced")
     fields = figures.fields_figure(frames, length=length, t=t, step=shown, uirevision=revision)
@@ -526,3 +559,22 @@ async def views(series: dict[str, Any] | None, slider: int | None, run: dict[str
     error = figures.error_curve_figure(series, marker_t=marker, uirevision=revision)
     energy = figures.energy_curve_figure(series, marker_t=marker, uirevision=revision)
     return fields, spectrum, error, energy
+
+
+@callback(
+    Output("rollout-channel-section", "hidden"),
+    Output(CHANNEL.source, "data"),
+    Input("rollout-run", "data"),
+    Input("rollout-channel-of", "value"),
+    State(CHANNEL.source, "data"),
+)
+async def channel_section(run: dict[str, Any] | None, of: str | None, current: Any):
+    """Points the channel panel at a channel rollout's live statistics (model or reference)."""
+    run = run or {}
+    if run.get("flow") != "channel3d" or not run.get("job_id"):
+        return True, None if current else no_update
+    source = {"kind": "job", "job_id": run["job_id"]}
+    source["source"] = of if (of == "reference" or not run.get("has_model")) else "model"
+    if not run.get("has_model"):
+        source["source"] = "reference"
+    return False, (no_update if source == current else source)
