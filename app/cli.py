@@ -1,5 +1,6 @@
 """The ``eddyscope`` command: ``up`` (everything on one machine), ``api``, ``worker``, and
-``generate`` / ``train`` / ``rollout`` for scripting, each with a progress bar."""
+``generate`` / ``train`` / ``finetune`` / ``rollout`` / ``compare`` for scripting, each with a
+progress bar."""
 
 from __future__ import annotations
 
@@ -141,14 +142,24 @@ def _add_params(parser: argparse.ArgumentParser, schema: type[BaseModel]) -> Non
         if name == "queue":
             continue
         flag = "--" + name.replace("_", "-")
-        # Dict-valued parameters (a model's config) are given as JSON.
-        kind = json.loads if field.annotation == dict[str, Any] else None
+        annotation = str(field.annotation)
+        extra: dict[str, Any] = {}
+        if "list[int]" in annotation or "list[float]" in annotation:
+            # A grid: --channel-grid 32 49 32.
+            extra = {"nargs": "+", "type": int if "list[int]" in annotation else float}
+        elif "dict" in annotation or "list" in annotation:
+            # A model's config, a comparison's model list: given as JSON.
+            extra = {"type": json.loads}
         parser.add_argument(
             flag,
             dest=f"param_{name}",
             default=None,
-            type=kind,
-            help=field.description or ("JSON object" if kind else None),
+            # argparse formats help with %: a literal percent sign must be doubled.
+            help=(field.description or ("JSON" if extra.get("type") is json.loads else "")).replace(
+                "%", "%%"
+            )
+            or None,
+            **extra,
         )
     parser.add_argument(
         "--wait",
@@ -274,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", default="eddyscope@%h")
     worker.set_defaults(func=cmd_worker)
 
-    for kind in ("generate", "train", "rollout"):
+    for kind in ("generate", "train", "finetune", "rollout", "compare"):
         job = sub.add_parser(kind, help=f"queue a {kind} job and follow it")
         _add_params(job, PARAMS[kind])
         job.set_defaults(func=cmd_job, kind=kind)
