@@ -9,7 +9,8 @@ no change), the wall time used, the parameter count.
     python bench/zoo_budget.py DATASET.h5 --budget-s 1200 --threads 2 [--models fno2d,unet2d]
 
 DATASET is an Eddyscope dataset (``eddyscope generate``); its trajectories are split by
-trajectory, 20 % held out, exactly as a train job does.
+trajectory, 20 % held out, exactly as a train job does. Each trained model is saved
+(safetensors + JSON) under ``--save-dir``, ready to be compared (``bench/compare_zoo.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from models.checkpoint import save_model
 from models.registry import build_model, parameter_count
 from models.training import TrainConfig, TrainingStopped, evaluate, train
 from models.windows import Windows, split_trajectories
@@ -74,7 +76,15 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(ZOO))
     parser.add_argument("--config", type=json.loads, default={}, help="JSON overrides per arch")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--save-dir",
+        type=Path,
+        default=None,
+        help="where each trained model is saved (models.checkpoint); default: zoo_models/ "
+        "next to the dataset file",
+    )
     args = parser.parse_args()
+    save_dir = args.save_dir or args.dataset.parent / "zoo_models"
     torch.set_num_threads(args.threads)
 
     data, attrs = load_trajectories(args.dataset)
@@ -120,6 +130,21 @@ def main() -> None:
             windows = Windows(data, val_idx, contract.history, contract.out_steps)
             val_rel_l2, persistence_rel_l2 = evaluate(model, windows, args.batch_size, "cpu")
         seconds = time.perf_counter() - started
+        save_model(
+            save_dir / arch,
+            arch,
+            config,
+            model,
+            {
+                "flow": attrs.get("flow"),
+                "interval": float(attrs.get("interval", 0)),
+                "resolution": int(data.shape[-1]),
+                "val_rel_l2": val_rel_l2,
+                "persistence_rel_l2": persistence_rel_l2,
+                "train_s": seconds,
+                "dataset": str(args.dataset),
+            },
+        )
         print(
             json.dumps(
                 {
