@@ -47,8 +47,9 @@ Events (``ctx.report``; JSON, NaN/Inf written as null):
   "diverged" | "failed", "message"}}}``. ``ms`` is null where nothing ran (step 0, the
   reference's warm-up frames of a multi-frame model, a stopped model); every metric of a
   stopped model is null after its last frame. ``k`` and every spectrum are on the
-  reference grid's shells; band errors are ``physics.norms.band_errors`` over
-  ``default_bands(n)`` (low |k| < n/8, mid < n/4, high the rest). ``reference`` is null
+  reference grid's shells; band errors are ‖P_b(model − reference)‖/‖reference‖ over
+  ``physics.norms.default_bands(n)`` (low |k| < n/8, mid < n/4, high the rest): each band's
+  share of the relative L2 error (their squares sum to rel_l2²). ``reference`` is null
   without a reference, and then so are the errors, correlations and band errors.
 * once, last: ``{"type": "summary", "rows": [{"index", "model_id", "name", "arch",
   "precision", "parameters", "resolution", "resampled_from", "errors_at": {"<t>":
@@ -80,7 +81,7 @@ from physics.compare_export import BANDS, ComparisonWriter, spectral_resample
 from physics.diagnostics import enstrophy, kinetic_energy
 from physics.flows import get_flow
 from physics.io import read_trajectory
-from physics.norms import band_errors, relative_h1, relative_l2
+from physics.norms import band_norms, l2_norm, relative_h1, relative_l2
 from physics.spectra import energy_spectrum
 from workers.context import JobContext, JobError
 
@@ -647,7 +648,12 @@ def _step(step, t, reference, ref_ms, columns, use_reference, p, e0, length, k_l
             metrics["spectrum"] = _round(spectrum[0])
             if use_reference:
                 corr = pearson(on_ref, reference)
-                bands = band_errors(on_ref, reference, length)[0].tolist()
+                # Each band's error as a fraction of the whole reference field (their
+                # squares sum to rel_l2²): per-band relative errors blow up in the high band,
+                # where a smooth reference holds almost nothing.
+                bands = (band_norms(on_ref - reference, length) / l2_norm(reference)[..., None])[
+                    0
+                ].tolist()
                 metrics |= {
                     "rel_l2": float(relative_l2(on_ref, reference)[0]),
                     "rel_h1": float(relative_h1(on_ref, reference, length)[0]),

@@ -1476,8 +1476,8 @@ def summary_table(summary):
     times = ", ".join(table["times"])
     note = (
         f"Relative L2 error at t = {times}; decorrelation: the first t with correlation "
-        "below 0.8 (empty: never); band errors: time averages of the relative error in "
-        "|k| < n/8, n/8–n/4 and above; times: medians per step on this worker. Click a "
-        "header to sort."
+        "below 0.8 (empty: never); band errors: time averages of the error in |k| < n/8, "
+        "n/8–n/4 and above, each as a fraction of the whole field (their squares add up to "
+        "the relative L2²); times: medians per step on this worker. Click a header to sort."
     )
     return table["columns"], table["data"], styles, note
