@@ -19,7 +19,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -378,7 +378,3 @@ def train(
         resumed_from_epoch=resumed_from,
         notes=notes,
     )
-
-
-def config_dict(config: TrainConfig) -> dict[str, Any]:
-    return asdict(config)

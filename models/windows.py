@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import torch
 
-# Statistics of a constant channel: leave it unscaled rather than divide by ~0.
-_MIN_STD = 1e-12
+from models.base import MIN_STD
 
 
 def split_trajectories(
@@ -80,5 +79,5 @@ def channel_statistics(
     mean = total / count
     var = (total_sq - count * mean * mean).clamp_min(0) / max(count - 1, 1)
     std = var.sqrt()
-    std = torch.where(std > _MIN_STD, std, torch.ones_like(std))
+    std = torch.where(std > MIN_STD, std, torch.ones_like(std))
     return mean.float(), std.float()

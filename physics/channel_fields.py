@@ -1,30 +1,15 @@
-"""Channel velocity as users and models see it: every component at the cell centres.
+"""Channel velocity as users and models see it, on a coarser x–z grid.
 
-The solver keeps v on the cell faces (``physics.channel_grid``: v[..., j, :] at y_f[j], the
-lower face of cell j; the upper wall, where v = 0, is not stored). Datasets, statistics and
-models want all three components on one set of points, the cell centres y_c, which are
-symmetric about y = 0, so the two halves of the channel fold point onto point:
-
-    v_c[j] = ½ (v_f[j] + v_f[j+1]),   v_f[ny] = 0 (upper wall),
-
-a second-order interpolation that keeps v = 0 at the walls' mirror points. u and w already
-live at the centres. ``filter_xz`` truncates the x and z Fourier series to a coarser grid (a
+Datasets, statistics and models take all three components at the cell centres y_c
+(``ChannelGrid.to_centres``: v interpolated from the faces, ½(v_f[j] + v_f[j+1]) with the
+upper wall's v = 0), which are symmetric about y = 0, so the two halves fold point onto
+point. ``filter_xz`` truncates the x and z Fourier series to a coarser grid (a
 sharp spectral filter), which is how a dataset can be stored on a filtered LES grid.
 """
 
 from __future__ import annotations
 
 import torch
-
-
-def cell_centred_velocity(u: torch.Tensor) -> torch.Tensor:
-    """Solver state (B, 3, nx, ny, nz), v on the faces → all components at the centres."""
-    if u.ndim != 5 or u.shape[1] != 3:
-        raise ValueError(f"Expected velocities shaped (B, 3, nx, ny, nz); got {tuple(u.shape)}.")
-    v_faces = u[:, 1]
-    upper = torch.zeros_like(v_faces[:, :, :1])
-    v_above = torch.cat([v_faces[:, :, 1:], upper], dim=2)
-    return torch.stack([u[:, 0], 0.5 * (v_faces + v_above), u[:, 2]], dim=1)
 
 
 def filter_xz(u: torch.Tensor, nx: int, nz: int) -> torch.Tensor:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from app.settings import Settings
 from physics.channel3d import ChannelConfig, ChannelSolver
-from physics.channel_fields import cell_centred_velocity, filter_xz
+from physics.channel_fields import filter_xz
 from tests.conftest import service_env
 from tests.test_integration import _app, submit, wait_for
 from workers.runners.train import load_trajectories
@@ -25,7 +25,7 @@ GRID = [8, 12, 8]
 def test_cell_centring_interpolates_v_from_the_faces():
     solver = ChannelSolver(ChannelConfig(nx=8, ny=12, nz=8, dtype=torch.float64))
     u = solver.initial_condition(2, seed=1, dtype=torch.float64)
-    centred = cell_centred_velocity(u)
+    centred = solver.grid.to_centres(u)
     torch.testing.assert_close(centred[:, 0], u[:, 0])
     torch.testing.assert_close(centred[:, 2], u[:, 2])
     v = u[:, 1]

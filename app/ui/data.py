@@ -1346,23 +1346,6 @@ def poll_comparison(job_id: str, after: int, limit: int = 500) -> dict[str, Any]
         }
 
 
-def comparison_step(job_id: str, step: int) -> dict[str, Any] | None:
-    """The ``metrics`` event of one step of a comparison (with its spectra), or None."""
-    with get_state().db.session() as session:
-        base = (
-            select(JobEvent.seq, JobEvent.payload)
-            .where(JobEvent.job_id == job_id, JobEvent.type == "metrics")
-            .order_by(JobEvent.seq)
-        )
-        row = session.execute(base.offset(max(step, 0)).limit(1)).first()
-        if row is not None and (row.payload or {}).get("step") == step:
-            return {"seq": row.seq, **row.payload}
-        for seq, payload in session.execute(base):
-            if (payload or {}).get("step") == step:
-                return {"seq": seq, **payload}
-    return None
-
-
 def comparison_frames(
     rollout_id: str, k: int, sources: tuple[str, ...] | list[str]
 ) -> tuple[dict[str, np.ndarray | None], float | None]:

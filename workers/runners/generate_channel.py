@@ -20,7 +20,7 @@ import torch
 from app.channel_params import channel_attrs, channel_config, channel_coords, output_grid
 from app.generation import shard_file, update_parent_progress
 from physics.channel3d import ChannelSolver
-from physics.channel_fields import cell_centred_velocity, filter_xz
+from physics.channel_fields import filter_xz
 from physics.channel_io import ChannelDatasetWriter
 from physics.channel_stats import ChannelStatistics
 from workers.context import JobContext
@@ -95,7 +95,7 @@ def run_channel_shard(ctx: JobContext) -> dict[str, Any]:
                 for t in range(n_snap):
                     if t > 0:
                         u = _advance(solver, u, interval, ctx, interval)
-                    centred = cell_centred_velocity(u)
+                    centred = grid.to_centres(u)
                     statistics.update(centred)
                     stored = filter_xz(centred, ox, oz)
                     block[:, t] = stored.permute(0, 2, 3, 4, 1).cpu().numpy()

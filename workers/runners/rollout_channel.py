@@ -2,7 +2,7 @@
 with) and optionally a 3D model trained on channel data, stepped side by side, with running
 wall-unit statistics of both.
 
-The state the user sees is the cell-centred velocity (``physics.channel_fields``), on the
+The state the user sees is the cell-centred velocity (``ChannelGrid.to_centres``), on the
 grid the model was trained on (the solver grid, or its spectrally filtered x–z grid). Each
 step writes one frame per source (SWMR, (3, nx, ny, nz) per frame), a ``metrics`` event
 (relative L2 of the model against the filtered reference, kinetic energies), and one
@@ -23,7 +23,7 @@ from app.ic_store import load_channel_initial_condition
 from models.checkpoint import load_model
 from models.rollout import autoregressive_rollout
 from physics.channel3d import ChannelSolver
-from physics.channel_fields import cell_centred_velocity, filter_xz
+from physics.channel_fields import filter_xz
 from physics.channel_stats import ChannelStatistics
 from physics.io import RolloutWriter
 from workers.context import JobContext, JobError
@@ -32,7 +32,7 @@ DEFAULT_INTERVAL = 0.1
 
 
 def faces_from_centres(centred: torch.Tensor) -> torch.Tensor:
-    """Inverse of ``cell_centred_velocity`` for v: v_f[0] = 0 (lower wall), v_f[j+1] =
+    """Inverse of ``ChannelGrid.to_centres`` for v: v_f[0] = 0 (lower wall), v_f[j+1] =
     2 v_c[j] − v_f[j]. The result is then projected by the solver, which removes what the
     recursion amplifies that is not divergence-free."""
     v_c = centred[:, 1]
@@ -170,7 +170,7 @@ def run_channel_rollout(ctx: JobContext) -> dict[str, Any]:
             ctx.check_cancelled()
             if step > 0:
                 reference = solver.advance(reference, interval)
-            seen = filter_xz(cell_centred_velocity(reference), ox, oz)
+            seen = filter_xz(grid.to_centres(reference), ox, oz)
             if model is not None:
                 if step < history:
                     predicted = seen.clone()  # the solver warms up multi-frame models

@@ -1316,7 +1316,9 @@ async def views(series, slider, _grid, summary, setup, run, shown_before):
                         sources.append(f"error:{c['key']}")
             frames, t = data.comparison_frames(run["rollout_id"], int(step), sources)
         metrics = (
-            latest if latest.get("step") == step else data.comparison_step(run["job_id"], int(step))
+            latest
+            if latest.get("step") == step
+            else data.rollout_step_metrics(run["job_id"], int(step))
         )
         return frames, t, metrics or {}
 
