@@ -28,6 +28,7 @@ from app.db.tables import InitialCondition, new_id
 from app.uploads import CHANNEL_FLOWS, UploadError, parse_channel_upload, parse_upload
 from physics.diagnostics import enstrophy, kinetic_energy
 from physics.flows import UnknownFlowError, get_flow
+from physics.formats.untrusted import DEFAULT_LIMITS, Limits
 
 # Where a channel snapshot's ν came from (the stats hold the index as ``nu_source``).
 NU_SOURCES = ("file", "form", "re_tau", "default")
@@ -57,20 +58,24 @@ def store_initial_condition(
     content: bytes,
     max_bytes: int | None = None,
     nu: Any = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> InitialCondition:
     """Raises UploadError (with an HTTP status and a sentence) and stores nothing on failure.
 
     ``nu`` (a number, a numeric string, or None/"") is the viscosity of a channel snapshot
-    whose file gives none; 2D flows ignore it."""
+    whose file gives none; 2D flows ignore it. ``limits``: what the file may declare
+    (``app.uploads.upload_limits``)."""
     if max_bytes is not None and len(content) > max_bytes:
         raise UploadError(f"The file is larger than the upload limit of {max_bytes:,} bytes.", 413)
     if flow_name in CHANNEL_FLOWS:
-        return store_channel_initial_condition(db, artifacts, flow_name, filename, content, nu=nu)
+        return store_channel_initial_condition(
+            db, artifacts, flow_name, filename, content, nu=nu, limits=limits
+        )
     try:
         flow = get_flow(flow_name)
     except UnknownFlowError as exc:
         raise UploadError(str(exc)) from exc
-    parsed = parse_upload(filename, content)
+    parsed = parse_upload(filename, content, limits)
     try:
         flow.check_grid(parsed.array.shape)
     except ValueError as exc:
@@ -114,7 +119,7 @@ def load_channel_initial_condition(artifacts: ArtifactStore, row: InitialConditi
     (3, nx, ny, nz), y, lx, lz, nu as stored: ν and the lengths always present)."""
     from physics.formats.channel import read_channel_snapshot
 
-    return read_channel_snapshot(artifacts.resolve(row.path))
+    return read_channel_snapshot(artifacts.resolve(row.path), limits=None)  # stored by us
 
 
 # --- channel snapshots -------------------------------------------------------------------
@@ -194,11 +199,12 @@ def store_channel_initial_condition(
     filename: str,
     content: bytes,
     nu: Any = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> InitialCondition:
     """Parse a channel velocity snapshot, write it as ``.npz``, then its row; UploadError
     and nothing stored on failure."""
     form_nu = parse_nu(nu)
-    snapshot = parse_channel_upload(filename, content)
+    snapshot = parse_channel_upload(filename, content, limits)
     value, source = channel_viscosity(snapshot.nu, form_nu, snapshot.re_tau)
     lx = snapshot.lx if snapshot.lx is not None else DEFAULT_LX
     lz = snapshot.lz if snapshot.lz is not None else DEFAULT_LZ

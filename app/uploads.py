@@ -1,15 +1,28 @@
 """Reading an uploaded initial condition safely: numeric arrays only (never a pickle),
 a 2D field or a batch of one, finite, on a grid the flow can take; or, for a channel flow,
-one 3D velocity snapshot with its wall-normal points (``parse_channel_upload``)."""
+one 3D velocity snapshot with its wall-normal points (``parse_channel_upload``).
+
+Every file goes through ``physics.formats.untrusted``: declared sizes are checked against
+``Limits`` before any data is read, and HDF5 external storage, virtual datasets, external
+links and unknown filters are refused. A refusal is an UploadError: 413 for sizes past the
+limits, 422 for the rest, 415 for a file type not read here."""
 
 from __future__ import annotations
 
-import io
-import zipfile
 from dataclasses import dataclass
 
 import h5py
 import numpy as np
+
+from physics.formats.untrusted import (
+    DEFAULT_LIMITS,
+    Limits,
+    TooLarge,
+    UnsafeFile,
+    load_npy,
+    load_npz,
+    open_hdf5,
+)
 
 FORMATS = (".npy", ".npz", ".h5", ".hdf5")
 MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK", ".h5": b"\x89HDF", ".hdf5": b"\x89HDF"}
@@ -39,7 +52,16 @@ def _suffix(filename: str) -> str:
     return "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
 
 
-def parse_upload(filename: str, content: bytes) -> ParsedField:
+def upload_limits(max_array_bytes: int) -> Limits:
+    """What one uploaded file may declare (``Settings.max_array_bytes`` in all)."""
+    return Limits(max_bytes=max_array_bytes)
+
+
+def refusal(exc: UnsafeFile) -> UploadError:
+    return UploadError(str(exc), 413 if isinstance(exc, TooLarge) else 422)
+
+
+def parse_upload(filename: str, content: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedField:
     suffix = _suffix(filename)
     if suffix not in FORMATS:
         raise UploadError(
@@ -56,27 +78,20 @@ def parse_upload(filename: str, content: bytes) -> ParsedField:
         raise UploadError(
             f"This is not a readable {suffix} file: it does not start the way such files do."
         )
-    if suffix == ".npy":
-        array, source = _load_npy(content), "array"
-    elif suffix == ".npz":
-        array, source = _load_npz(content)
-    else:
-        array, source = _load_hdf5(content)
+    try:
+        if suffix == ".npy":
+            array, source = load_npy(content, limits), "array"
+        elif suffix == ".npz":
+            array, source = _load_npz(content, limits)
+        else:
+            array, source = _load_hdf5(content, limits)
+    except UnsafeFile as exc:
+        raise refusal(exc) from None
     return ParsedField(_as_field(array, source), source)
 
 
-def _load_npy(content: bytes) -> np.ndarray:
-    try:
-        return np.load(io.BytesIO(content), allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "pickle" in str(exc).lower():
-            raise UploadError(
-                "The array holds Python objects (an object array needs pickle, which is never "
-                "loaded); upload a numeric float array."
-            ) from exc
-        raise UploadError(f"This is not a readable .npy file: {exc}.") from exc
-    except (OSError, EOFError) as exc:
-        raise UploadError(f"This is not a readable .npy file ({exc}).") from exc
+# Names listed in a refusal before the list is cut short.
+_LISTED = 12
 
 
 def _pick(names: list[str], kind: str) -> str:
@@ -85,35 +100,23 @@ def _pick(names: list[str], kind: str) -> str:
             return name
     if len(names) == 1:
         return names[0]
-    listed = ", ".join(names) if names else "nothing"
+    listed = ", ".join(n[:80] for n in names[:_LISTED]) if names else "nothing"
+    if len(names) > _LISTED:
+        listed += f", … ({len(names)} in all)"
     raise UploadError(
         f"The {kind} holds {listed}; name the vorticity array 'vorticity' "
         "(or hold exactly one array)."
     )
 
 
-def _load_npz(content: bytes) -> tuple[np.ndarray, str]:
-    try:
-        archive = np.load(io.BytesIO(content), allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise UploadError(f"This is not a readable .npz archive ({exc}).") from exc
-    with archive:
-        name = _pick(list(archive.files), ".npz archive")
-        try:
-            return archive[name], name
-        except ValueError as exc:
-            raise UploadError(
-                f"The array {name!r} holds Python objects (it would need pickle, which is never "
-                "loaded); upload a numeric float array."
-            ) from exc
+def _load_npz(content: bytes, limits: Limits) -> tuple[np.ndarray, str]:
+    arrays = load_npz(content, limits)
+    name = _pick(list(arrays), ".npz archive")
+    return arrays[name], name
 
 
-def _load_hdf5(content: bytes) -> tuple[np.ndarray, str]:
-    try:
-        f = h5py.File(io.BytesIO(content), "r")
-    except OSError as exc:
-        raise UploadError("This is not a readable HDF5 file.") from exc
-    with f:
+def _load_hdf5(content: bytes, limits: Limits) -> tuple[np.ndarray, str]:
+    with open_hdf5(content, limits) as f:
         names: list[str] = []
         f.visititems(
             lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None
@@ -148,7 +151,7 @@ def _as_field(array: np.ndarray, source: str) -> np.ndarray:
     return np.ascontiguousarray(squeezed, dtype=np.float32)
 
 
-def parse_channel_upload(filename: str, content: bytes):
+def parse_channel_upload(filename: str, content: bytes, limits: Limits = DEFAULT_LIMITS):
     """One channel velocity snapshot (``physics.formats.channel.ChannelSnapshot``: velocity
     (3, nx, ny, nz), y (ny,), lx, lz, nu, re_tau where the file gives them) from an uploaded
     .npz or HDF5 file; UploadError with the reader's sentence otherwise (415 for another
@@ -171,8 +174,10 @@ def parse_channel_upload(filename: str, content: bytes):
             status=415,
         )
     try:
-        snapshot = read_channel_snapshot(content)
+        snapshot = read_channel_snapshot(content, limits=limits)
         channel_grid(snapshot.y)
+    except UnsafeFile as exc:
+        raise refusal(exc) from None
     except ValueError as exc:
         raise UploadError(str(exc)) from exc
     except (OSError, KeyError, TypeError, IndexError) as exc:  # a damaged file

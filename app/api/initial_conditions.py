@@ -11,7 +11,7 @@ from app.db.tables import InitialCondition
 from app.ic_store import store_initial_condition
 from app.schemas import InitialConditionOut
 from app.state import AppState, get_state
-from app.uploads import UploadError
+from app.uploads import UploadError, upload_limits
 
 router = APIRouter(prefix="/initial-conditions", tags=["initial conditions"])
 
@@ -45,21 +45,41 @@ async def upload_initial_condition(
     ),
     state: AppState = Depends(get_state),
 ) -> InitialCondition:
-    limit = state.settings.max_upload_bytes
-    content = await _read_limited(file, limit)
+    settings = state.settings
+    content = await _read_limited(file, settings.max_upload_bytes)
+    # Parsing and writing are blocking work: keep them off the event loop.
+    row, refused = await run_in_threadpool(
+        _store,
+        state,
+        flow,
+        file.filename or "upload",
+        content,
+        nu,
+    )
+    del content
+    if refused is not None:
+        # Raised here, outside any except block, so the 4xx carries no traceback whose frames
+        # would keep the upload's bytes (and whatever a reader allocated) alive until a GC.
+        raise HTTPException(*refused)
+    return row
+
+
+def _store(
+    state: AppState, flow: str, filename: str, content: bytes, nu: str | None
+) -> tuple[InitialCondition | None, tuple[int, str] | None]:
     try:
-        # Parsing and writing are blocking work: keep them off the event loop.
-        return await run_in_threadpool(
-            store_initial_condition,
+        row = store_initial_condition(
             state.db,
             state.artifacts,
             flow,
-            file.filename or "upload",
+            filename,
             content,
             nu=nu,
+            limits=upload_limits(state.settings.max_array_bytes),
         )
     except UploadError as exc:
-        raise HTTPException(exc.status, str(exc)) from exc
+        return None, (exc.status, str(exc))
+    return row, None
 
 
 @router.get("", response_model=list[InitialConditionOut])

@@ -23,7 +23,7 @@ from app.db.tables import Dataset, InitialCondition, Job, JobEvent, Model, Rollo
 from app.ic_store import load_initial_condition, store_initial_condition
 from app.job_params import InvalidParams, validate_params
 from app.ui.context import get_state
-from app.uploads import UploadError
+from app.uploads import UploadError, upload_limits
 
 __all__ = ["InvalidParams", "UploadError"]
 
@@ -162,7 +162,13 @@ def store_upload(filename: str, content: bytes, flow: str) -> tuple[dict[str, An
     (size limit, parse, grid check, write, row); raises UploadError with a sentence."""
     state = get_state()
     row = store_initial_condition(
-        state.db, state.artifacts, flow, filename, content, state.settings.max_upload_bytes
+        state.db,
+        state.artifacts,
+        flow,
+        filename,
+        content,
+        state.settings.max_upload_bytes,
+        limits=upload_limits(state.settings.max_array_bytes),
     )
     return initial_condition_dict(row), load_initial_condition(state.artifacts, row)
 
@@ -819,6 +825,7 @@ def store_channel_upload(
         content,
         state.settings.max_upload_bytes,
         nu=nu,
+        limits=upload_limits(state.settings.max_array_bytes),
     )
     return initial_condition_dict(row)
 
@@ -913,7 +920,7 @@ def _mtime(path) -> int:
 def _cached_ic_frame(path: str, _mtime_ns: int) -> dict[str, Any]:
     from physics.formats.channel import read_channel_snapshot
 
-    s = read_channel_snapshot(path)
+    s = read_channel_snapshot(path, limits=None)  # a file we stored
     return {"velocity": s.velocity, "y": s.y, "lx": s.lx, "lz": s.lz, "nu": s.nu}
 
 
@@ -921,7 +928,7 @@ def _cached_ic_frame(path: str, _mtime_ns: int) -> dict[str, Any]:
 def _cached_dataset_frame(path: str, _mtime_ns: int, trajectory: int, time: int) -> dict:
     from physics.formats.channel import read_channel_snapshot
 
-    s = read_channel_snapshot(path, trajectory=trajectory, time=time)
+    s = read_channel_snapshot(path, trajectory=trajectory, time=time, limits=None)
     return {"velocity": s.velocity, "y": s.y, "lx": s.lx, "lz": s.lz, "nu": s.nu, "attrs": s.attrs}
 
 

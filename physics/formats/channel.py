@@ -18,6 +18,10 @@ and cannot be guessed, so a bare ``.npy`` array is refused. Layouts read:
   root attributes or in ``scalars/``. One snapshot is taken: ``trajectory`` and ``time`` pick
   it (default: the first trajectory's last time).
 
+Files from elsewhere are read through ``physics.formats.untrusted`` (sizes checked from the
+headers before any data is read; HDF5 external storage, virtual datasets and external links
+refused): bytes always, paths unless ``limits=None`` says the file is one we wrote.
+
 Leading axes of length 1 (a batch of one) are dropped. A component axis of length 3 comes
 first when both ends could be it. Parameter names are matched without regard to case.
 ``re_tau`` is reported as found; it gives ν = 1/Re_τ only for a field in units of u_τ and h,
@@ -26,8 +30,6 @@ which the caller decides.
 
 from __future__ import annotations
 
-import io
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ import h5py
 import numpy as np
 
 from physics.formats.core import hdf5_contents, mapping_contents, plain
+from physics.formats.untrusted import DEFAULT_LIMITS, UNBOUNDED, Limits, load_npz, open_hdf5
 
 PARAMETER_NAMES = {
     "nu": ("nu", "viscosity"),
@@ -76,16 +79,23 @@ class ChannelSnapshot:
 
 
 def read_channel_snapshot(
-    source: str | Path | bytes, *, trajectory: int = 0, time: int = -1
+    source: str | Path | bytes,
+    *,
+    trajectory: int = 0,
+    time: int = -1,
+    limits: Limits | None = DEFAULT_LIMITS,
 ) -> ChannelSnapshot:
     """Read one channel velocity snapshot from a path or the file's bytes (ValueError with a
     sentence saying what is wrong otherwise); ``trajectory``/``time`` apply to The Well's
-    layout."""
+    layout. ``limits`` bound what the file may declare (``untrusted.UnsafeFile`` past them);
+    None reads a file we wrote ourselves (our datasets join shards through virtual
+    datasets), and is refused for bytes."""
     if isinstance(source, bytes | bytearray | memoryview):
         content = bytes(source)
         name = "The upload"
         head = content[:8]
-        opened: Any = io.BytesIO(content)
+        opened: Any = content
+        limits = limits or DEFAULT_LIMITS
     else:
         path = Path(source)
         name = path.name
@@ -103,9 +113,9 @@ def read_channel_snapshot(
             "numpy.savez or h5py instead."
         )
     if head.startswith(ZIP_MAGIC):
-        snapshot = _read_npz(opened, name)
+        snapshot = _read_npz(opened, name, limits)
     elif head.startswith(HDF5_MAGIC) or (isinstance(opened, Path) and h5py.is_hdf5(opened)):
-        snapshot = _read_hdf5(opened, name, trajectory, time)
+        snapshot = _read_hdf5(opened, name, trajectory, time, limits)
     else:
         raise ValueError(
             f"{name} is neither a .npz archive nor an HDF5 file (it starts with {head!r}); "
@@ -118,23 +128,8 @@ def read_channel_snapshot(
 # --- .npz ----------------------------------------------------------------------------------
 
 
-def _read_npz(opened: Any, name: str) -> ChannelSnapshot:
-    try:
-        archive = np.load(opened, allow_pickle=False)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise ValueError(f"{name} is not a readable .npz archive ({exc}).") from exc
-    with archive:
-        arrays: dict[str, Any] = {}
-        for key in archive.files:
-            try:
-                arrays[key] = archive[key]
-            except ValueError as exc:
-                if "pickle" in str(exc).lower():
-                    raise ValueError(
-                        f"{name}: the array {key!r} holds Python objects (it would need pickle, "
-                        "which is never loaded); save numeric float arrays instead."
-                    ) from exc
-                raise ValueError(f"{name}: the array {key!r} is not readable ({exc}).") from exc
+def _read_npz(opened: Any, name: str, limits: Limits | None) -> ChannelSnapshot:
+    arrays: dict[str, Any] = load_npz(opened, limits or UNBOUNDED)
     lower = {k.lower(): k for k in arrays}
     velocity, source = _velocity_from(arrays, lower, name, mapping_contents(arrays, "arrays"))
     y = _y_from(arrays.get(lower["y"]) if "y" in lower else None, name, "the array 'y'")
@@ -168,33 +163,42 @@ def _velocity_from(
 # --- HDF5 ----------------------------------------------------------------------------------
 
 
-def _read_hdf5(opened: Any, name: str, trajectory: int, time: int) -> ChannelSnapshot:
+def _read_hdf5(
+    opened: Any, name: str, trajectory: int, time: int, limits: Limits | None
+) -> ChannelSnapshot:
+    if limits is not None:
+        with open_hdf5(opened, limits) as f:
+            return _read_hdf5_file(f, name, trajectory, time)
     try:
         f = h5py.File(opened, "r")
     except OSError as exc:
         raise ValueError(f"{name} is not a readable HDF5 file ({exc}).") from exc
     with f:
-        if "n_spatial_dims" in f.attrs and isinstance(f.get("t1_fields"), h5py.Group):
-            return _read_the_well(f, name, trajectory, time)
-        datasets = {k: v for k, v in f.items() if isinstance(v, h5py.Dataset)}
-        lower = {k.lower(): k for k in datasets}
-        contents = hdf5_contents(f)
-        wanted = VELOCITY_NAMES if any(k in lower for k in VELOCITY_NAMES) else COMPONENT_NAMES
-        loaded = {}
-        for key in wanted:
-            if key in lower:
-                loaded[lower[key]] = _numeric(datasets[lower[key]], name, lower[key])[()]
-        velocity, source = _velocity_from(loaded, {k.lower(): k for k in loaded}, name, contents)
-        y_ds = datasets.get(lower["y"]) if "y" in lower else f.get("dimensions/y")
-        if isinstance(y_ds, h5py.Dataset):
-            _numeric(y_ds, name, y_ds.name.lstrip("/"))
-            y_raw = y_ds[()]
-        else:
-            y_raw = None
-        y = _y_from(y_raw, name, "the dataset 'y'")
-        attrs = _hdf5_attrs(f.attrs)
-        if source in datasets:
-            attrs = {**_hdf5_attrs(datasets[source].attrs), **attrs}
+        return _read_hdf5_file(f, name, trajectory, time)
+
+
+def _read_hdf5_file(f: h5py.File, name: str, trajectory: int, time: int) -> ChannelSnapshot:
+    if "n_spatial_dims" in f.attrs and isinstance(f.get("t1_fields"), h5py.Group):
+        return _read_the_well(f, name, trajectory, time)
+    datasets = {k: v for k, v in f.items() if isinstance(v, h5py.Dataset)}
+    lower = {k.lower(): k for k in datasets}
+    contents = hdf5_contents(f)
+    wanted = VELOCITY_NAMES if any(k in lower for k in VELOCITY_NAMES) else COMPONENT_NAMES
+    loaded = {}
+    for key in wanted:
+        if key in lower:
+            loaded[lower[key]] = _numeric(datasets[lower[key]], name, lower[key])[()]
+    velocity, source = _velocity_from(loaded, {k.lower(): k for k in loaded}, name, contents)
+    y_ds = datasets.get(lower["y"]) if "y" in lower else f.get("dimensions/y")
+    if isinstance(y_ds, h5py.Dataset):
+        _numeric(y_ds, name, y_ds.name.lstrip("/"))
+        y_raw = y_ds[()]
+    else:
+        y_raw = None
+    y = _y_from(y_raw, name, "the dataset 'y'")
+    attrs = _hdf5_attrs(f.attrs)
+    if source in datasets:
+        attrs = {**_hdf5_attrs(datasets[source].attrs), **attrs}
     return _snapshot(velocity, y, attrs, source, "hdf5", name)
 
 

@@ -7,12 +7,12 @@ read as the field ``vorticity``.
 ``.npz``: named arrays. Every numeric array with 2 to 4 axes is a field (shaped as for
 ``.npy``); 1D arrays named ``t``/``time``/``times`` give the times and ``x``/``y`` the
 coordinates; 0-d numeric arrays become attributes. Object arrays (which would need pickle)
-are refused.
+are refused. Both go through ``physics.formats.untrusted`` (pass ``limits`` for a file from
+elsewhere: sizes are then checked from the headers before anything is read).
 """
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from physics.formats.core import (
     mapping_contents,
     select,
 )
+from physics.formats.untrusted import UNBOUNDED, Limits, load_npy, load_npz
 
 TIME_KEYS = ("times", "time", "t")
 COORD_KEYS = ("x", "y")
@@ -34,37 +35,23 @@ _PICKLE_REFUSED = (
 )
 
 
-def read_npy(path: str | Path, field: str | None = None) -> TrajectoryData:
+def read_npy(
+    path: str | Path, field: str | None = None, limits: Limits = UNBOUNDED
+) -> TrajectoryData:
     path = Path(path)
     select(["vorticity"], field, str(path.name))
-    try:
-        array = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise ValueError(f"{path.name} {_PICKLE_REFUSED}.") from exc
-        raise
+    array = load_npy(path, limits)
     return TrajectoryData(
         fields={"vorticity": as_trajectories(array, "the array in " + path.name)},
         source_format="npy",
     )
 
 
-def read_npz(path: str | Path, field: str | None = None) -> TrajectoryData:
+def read_npz(
+    path: str | Path, field: str | None = None, limits: Limits = UNBOUNDED
+) -> TrajectoryData:
     path = Path(path)
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ValueError(f"{path.name} is not a readable .npz archive ({exc}).") from exc
-    with archive:
-        arrays = {}
-        for key in archive.files:
-            try:
-                arrays[key] = archive[key]
-            except ValueError as exc:
-                if "pickle" in str(exc).lower():
-                    raise ValueError(f"{path.name}: the array {key!r} {_PICKLE_REFUSED}.") from exc
-                raise
-    # A zip member that is not a .npy file comes back as raw bytes: listed, never used.
+    arrays = load_npz(path, limits)
     numeric = {
         k: a for k, a in arrays.items() if isinstance(a, np.ndarray) and a.dtype.kind in "fiu"
     }
