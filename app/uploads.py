@@ -127,7 +127,10 @@ def _load_hdf5(content: bytes, limits: Limits) -> tuple[np.ndarray, str]:
             raise UploadError(
                 f"The dataset {name!r} is not numeric ({dataset.dtype}); upload a float array."
             )
-        return dataset[()], name
+        try:
+            return dataset[()], name
+        except (OSError, ValueError) as exc:  # damaged storage, a failed checksum
+            raise UploadError(f"The dataset {name!r} could not be read ({exc}).") from None
 
 
 def _as_field(array: np.ndarray, source: str) -> np.ndarray:

@@ -93,6 +93,31 @@ def deflate_bomb() -> bytes:
 
 
 @functools.cache
+def damaged_chunks() -> bytes:
+    """Checksummed chunks of 'vorticity' (64, 64) and of u, v, w (4, 64, 4) with y (for the
+    channel reader), the first chunk of 'vorticity' and of 'u' overwritten: the checksum
+    fails on reading."""
+    rng = np.random.default_rng(2)
+    arrays = {"vorticity": rng.random((64, 64))}
+    arrays |= {c: rng.random((4, 64, 4)) for c in "uvw"}
+
+    def build(f: h5py.File) -> None:
+        for name, array in arrays.items():
+            f.create_dataset(name, data=array, fletcher32=True, chunks=(2, 32, 2)[-array.ndim :])
+        f["y"] = np.linspace(-1, 1, 64)
+
+    content = bytearray(h5_bytes(build))
+    for name in ("vorticity", "u"):
+        first = np.ascontiguousarray(
+            arrays[name][(slice(0, 2), slice(0, 32), slice(0, 2))[-arrays[name].ndim :]]
+        )
+        where = content.find(first.tobytes()[:32])
+        assert where > 0, name
+        content[where : where + 32] = b"\xff" * 32
+    return bytes(content)
+
+
+@functools.cache
 def npz_bomb(inflated: int = 2 << 30) -> bytes:
     """A deflated .npz whose one member inflates to ``inflated`` bytes of zeros."""
     buffer = io.BytesIO()
@@ -302,6 +327,7 @@ def hostile_files(tmp_path: Path, sqlite_path: Path) -> dict[str, tuple[str, byt
         "declared-npy": ("w.npy", declared_npy((1 << 19, 1 << 20)), 413, "4096.0 GiB"),
         "deflate-bomb": ("w.h5", deflate_bomb(), 422, "inflates past"),
         "npz-members": ("w.npz", many_members(500), 413, "500 members"),
+        "damaged": ("w.h5", damaged_chunks(), 422, "could not be read"),
     }
 
 
