@@ -13,7 +13,7 @@ import logging
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, ColumnElement, literal, select, update
 from sqlalchemy.orm import Session
 
 from app.db.session import Database
@@ -134,10 +134,17 @@ def add_event(session: Session, job_id: str, type_: str, payload: dict[str, Any]
     return event
 
 
+def seq_after(after: int) -> ColumnElement[bool]:
+    """``JobEvent.seq > after`` for any 64-bit ``after``: the cursor is sent as a BIGINT,
+    since the column is a 32-bit INTEGER on PostgreSQL and a larger cursor would not fit
+    its type (an error, not an empty page)."""
+    return JobEvent.seq > literal(after, BigInteger)
+
+
 def events_after(
     session: Session, job_id: str, after: int = 0, limit: int = 1000, type_: str | None = None
 ) -> list[JobEvent]:
-    query = select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.seq > after)
+    query = select(JobEvent).where(JobEvent.job_id == job_id, seq_after(after))
     if type_ is not None:
         query = query.where(JobEvent.type == type_)
     return list(session.scalars(query.order_by(JobEvent.seq).limit(limit)))

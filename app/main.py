@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from app import jobs
 from app.api import catalog, health, initial_conditions, rollouts
 from app.api import jobs as jobs_api
+from app.body_limit import BodyLimit, Limit
 from app.settings import Settings, get_settings
 from app.state import AppState
 
@@ -69,17 +70,6 @@ def create_app(settings: Settings | None = None, with_ui: bool = True) -> FastAP
             {"detail": "; ".join(parts) + ".", "errors": jsonable(exc.errors())}, 422
         )
 
-    @api.middleware("http")
-    async def _refuse_oversized_uploads(request: Request, call_next):
-        # Refuse before the multipart body is read and spooled; the handler also counts
-        # bytes, for uploads sent without a Content-Length.
-        declared = request.headers.get("content-length", "")
-        limit = settings.max_upload_bytes + MULTIPART_OVERHEAD
-        if request.method == "POST" and declared.isdigit() and int(declared) > limit:
-            message = f"The upload is larger than the limit of {settings.max_upload_bytes:,} bytes."
-            return JSONResponse({"detail": message}, 413)
-        return await call_next(request)
-
     for module in (health, initial_conditions, jobs_api, catalog, rollouts):
         api.include_router(module.router, prefix="/api")
 
@@ -87,8 +77,40 @@ def create_app(settings: Settings | None = None, with_ui: bool = True) -> FastAP
         # Imported here so API-only processes never load Dash.
         from app.ui import mount_ui
 
-        mount_ui(api, state)
+        ui = mount_ui(api, state)
+        callback_path = ui.config.routes_pathname_prefix + "_dash-update-component"
+    else:
+        callback_path = None
+    # Added last, so it is the outermost middleware: Dash's own reads callback bodies.
+    api.add_middleware(BodyLimit, **body_limits(settings, callback_path))
     return api
+
+
+def body_limits(settings: Settings, callback_path: str | None) -> dict:
+    """The request-body limits: the upload endpoint takes a file of max_upload_bytes in its
+    multipart body, the UI callback endpoint the same file base64-encoded in JSON, every
+    other request max_request_bytes."""
+    upload = settings.max_upload_bytes
+    routes = {
+        ("POST", "/api/initial-conditions"): Limit(
+            upload + MULTIPART_OVERHEAD,
+            f"The upload is larger than the limit of {upload:,} bytes.",
+        )
+    }
+    if callback_path is not None:
+        callback = settings.resolved_max_callback_bytes
+        routes[("POST", callback_path)] = Limit(
+            callback,
+            f"The request is larger than the limit of {callback:,} bytes for a UI callback; "
+            f"the Upload page takes files of up to {upload:,} bytes.",
+        )
+    default = settings.max_request_bytes
+    return {
+        "default": Limit(
+            default, f"The request body is larger than the limit of {default:,} bytes."
+        ),
+        "routes": routes,
+    }
 
 
 def jsonable(errors: list) -> list:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.artifacts import ArtifactStore
 from app.db.tables import Job, JobEvent, Rollout
-from app.jobs import FINAL
+from app.jobs import FINAL, seq_after
 from physics.io import read_rollout_frame, rollout_length
 
 SOURCES = ("model", "reference", "error")
@@ -115,7 +115,7 @@ def metrics(session: Session, rollout: Rollout, after: int = 0) -> list[dict[str
     """Per-step metrics in step order, each with the event ``seq`` for incremental reads."""
     rows = session.execute(
         select(JobEvent.seq, JobEvent.payload)
-        .where(JobEvent.job_id == rollout.job_id, JobEvent.type == "metrics", JobEvent.seq > after)
+        .where(JobEvent.job_id == rollout.job_id, JobEvent.type == "metrics", seq_after(after))
         .order_by(JobEvent.seq)
     ).all()
     return [{"seq": seq, **payload} for seq, payload in rows]
@@ -124,10 +124,17 @@ def metrics(session: Session, rollout: Rollout, after: int = 0) -> list[dict[str
 def frame(
     artifacts: ArtifactStore, rollout: Rollout, k: int, source: str
 ) -> tuple[np.ndarray, float]:
+    """Frame ``k`` of ``source`` and its time; ``k`` counts from 0, the first frame (no
+    negative indices: the newest is ``frame_count - 1``). IndexError when there is no such
+    finished frame, KeyError for a source the rollout lacks."""
     check_source(rollout, source)
+    if k < 0:
+        raise IndexError(
+            f"There is no frame {k}: frames are numbered from 0, the first one written."
+        )
     path = artifacts.resolve(rollout.path)
     if not path.exists():
-        raise IndexError("the rollout has not written any frame yet")
+        raise IndexError("The rollout has not written any frame yet.")
     return read_rollout_frame(path, k, source)
 
 
@@ -141,7 +148,7 @@ def _descriptions(rollout: Rollout) -> dict[str, dict[str, Any]]:
 def _file(artifacts: ArtifactStore, rollout: Rollout) -> Path:
     path = artifacts.resolve(rollout.path)
     if not path.exists() or frame_count(artifacts, rollout) == 0:
-        raise IndexError("the rollout has not written any frame yet")
+        raise IndexError("The rollout has not written any frame yet.")
     return path
 
 

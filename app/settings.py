@@ -12,6 +12,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Room in a UI callback request for the values sent beside an uploaded file.
+CALLBACK_OVERHEAD = 4 * 1024 * 1024
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EDDYSCOPE_", extra="ignore")
@@ -32,7 +35,30 @@ class Settings(BaseSettings):
     artifact_root: Path | None = Field(
         default=None, description="Folder for datasets, checkpoints and trajectories."
     )
-    max_upload_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_upload_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Largest initial-condition file accepted, by the API and the Upload page.",
+    )
+    max_array_bytes: int = Field(
+        default=128 * 1024 * 1024,
+        gt=0,
+        description="The most memory the arrays of one uploaded file may declare (all "
+        "together, as inflated); larger declarations are refused from the headers (413).",
+    )
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Largest request body of every endpoint other than the upload and the "
+        "UI's callbacks (e.g. POST /api/jobs); a larger one gets 413.",
+    )
+    max_callback_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="Largest body of a UI callback request (/_dash-update-component); "
+        "default: room for the Upload page's base64-encoded file of max_upload_bytes plus "
+        "4 MiB for the callback's other values.",
+    )
     device: str = Field(
         default="auto", description="'auto' (CUDA when available), 'cpu' or 'cuda[:N]'."
     )
@@ -44,6 +70,13 @@ class Settings(BaseSettings):
     redispatch_after_s: float = Field(
         default=120.0, description="Re-send a queued job's message when it has waited this long."
     )
+
+    @property
+    def resolved_max_callback_bytes(self) -> int:
+        if self.max_callback_bytes is not None:
+            return self.max_callback_bytes
+        # dcc.Upload sends the file inside the callback's JSON as base64: 4 bytes per 3.
+        return -(-self.max_upload_bytes // 3) * 4 + CALLBACK_OVERHEAD
 
     @property
     def resolved_database_url(self) -> str:

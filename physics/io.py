@@ -214,7 +214,7 @@ def read_rollout_frame(path: Path, k: int, source: str) -> tuple[np.ndarray, flo
         count = int(times.shape[0])
         index = k + count if k < 0 else k
         if not 0 <= index < count:
-            raise IndexError(f"frame {k} is not available; the rollout has {count} frames so far")
+            raise IndexError(f"Frame {k} is not available; the rollout has {count} frames so far.")
         sources = [s for s in f.attrs["sources"]]
         field = f.attrs.get("field", "vorticity")
         if source == "error":

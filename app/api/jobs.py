@@ -4,6 +4,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import select
 
 from app import generation, jobs
+from app.api import MAX_SEQ
 from app.db.tables import Job
 from app.job_params import InvalidParams, validate_params
 from app.schemas import EventOut, JobCreate, JobCreated, JobOut
@@ -58,7 +59,7 @@ def get_job(job_id: str, state: AppState = Depends(get_state)) -> Job:
 @router.get("/{job_id}/events", response_model=list[EventOut])
 def job_events(
     job_id: str,
-    after: int = Query(0, ge=0, description="Only events with a larger seq."),
+    after: int = Query(0, ge=0, le=MAX_SEQ, description="Only events with a larger seq."),
     limit: int = Query(1000, ge=1, le=10_000),
     state: AppState = Depends(get_state),
 ):

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from app import rollouts
+from app.api import MAX_SEQ
 from app.db.tables import Rollout
 from app.schemas import RolloutDetail
 from app.state import AppState, get_state
@@ -31,7 +32,9 @@ def get_rollout(rollout_id: str, state: AppState = Depends(get_state)):
 
 @router.get("/{rollout_id}/metrics")
 def get_metrics(
-    rollout_id: str, after: int = Query(0, ge=0), state: AppState = Depends(get_state)
+    rollout_id: str,
+    after: int = Query(0, ge=0, le=MAX_SEQ, description="Only steps with a larger seq."),
+    state: AppState = Depends(get_state),
 ) -> list[dict]:
     row = _rollout_or_404(state, rollout_id)
     with state.db.session() as session:
