@@ -160,17 +160,23 @@ def initial_condition_field(ic_id: str) -> tuple[dict[str, Any], np.ndarray] | N
 def store_upload(filename: str, content: bytes, flow: str) -> tuple[dict[str, Any], np.ndarray]:
     """Store an uploaded initial condition through the same path as the REST endpoint
     (size limit, parse, grid check, write, row); raises UploadError with a sentence."""
+    row = _store_initial_condition(filename, content, flow)
+    return initial_condition_dict(row), load_initial_condition(get_state().artifacts, row)
+
+
+def _store_initial_condition(filename: str, content: bytes, flow: str, nu: Any = None):
+    """The REST endpoint's path with this server's limits (upload size, declared arrays)."""
     state = get_state()
-    row = store_initial_condition(
+    return store_initial_condition(
         state.db,
         state.artifacts,
         flow,
         filename,
         content,
         state.settings.max_upload_bytes,
+        nu=nu,
         limits=upload_limits(state.settings.max_array_bytes),
     )
-    return initial_condition_dict(row), load_initial_condition(state.artifacts, row)
 
 
 def list_models() -> list[dict[str, Any]]:
@@ -816,18 +822,7 @@ def store_channel_upload(
 ) -> dict[str, Any]:
     """Store an uploaded channel snapshot through the REST endpoint's path (size limit,
     reader, grid check, write, row); raises UploadError with a sentence."""
-    state = get_state()
-    row = store_initial_condition(
-        state.db,
-        state.artifacts,
-        flow,
-        filename,
-        content,
-        state.settings.max_upload_bytes,
-        nu=nu,
-        limits=upload_limits(state.settings.max_array_bytes),
-    )
-    return initial_condition_dict(row)
+    return initial_condition_dict(_store_initial_condition(filename, content, flow, nu))
 
 
 def active_channel_job() -> str | None:
