@@ -168,13 +168,16 @@ def test_upload_shows_the_exact_reason_for_a_refused_file(
 
 
 def _choose(browser, dropdown_id: str, value: str) -> None:
-    """``_choose_once``, again when Dash re-rendered the dropdown under the pointer."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    """``_choose_once``, again when Dash re-rendered the dropdown under the pointer (the
+    element went stale, or was briefly absent from the page while a callback redrew it)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
 
     for attempt in range(3):
+        _wait(lambda: browser.find_elements(By.ID, dropdown_id), 15, dropdown_id)
         try:
             return _choose_once(browser, dropdown_id, value)
-        except StaleElementReferenceException:
+        except (StaleElementReferenceException, NoSuchElementException):
             if attempt == 2:
                 raise
             time.sleep(0.5)
