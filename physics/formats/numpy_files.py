@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from physics.formats.core import (
     TrajectoryData,
     UnrecognisedLayout,
@@ -52,9 +50,7 @@ def read_npz(
 ) -> TrajectoryData:
     path = Path(path)
     arrays = load_npz(path, limits)
-    numeric = {
-        k: a for k, a in arrays.items() if isinstance(a, np.ndarray) and a.dtype.kind in "fiu"
-    }
+    numeric = {k: a for k, a in arrays.items() if a.dtype.kind in "fiu"}
     field_names = [k for k, a in numeric.items() if 2 <= a.ndim <= 4]
     if not field_names:
         raise UnrecognisedLayout(
@@ -64,11 +60,7 @@ def read_npz(
     names = select(field_names, field, path.name)
     times = next((numeric[k] for k in TIME_KEYS if k in numeric and numeric[k].ndim == 1), None)
     coords = {k: numeric[k] for k in COORD_KEYS if k in numeric and numeric[k].ndim == 1}
-    attrs = {
-        k: a.item()
-        for k, a in arrays.items()
-        if isinstance(a, np.ndarray) and a.ndim == 0 and a.dtype.kind in "fiubUS"
-    }
+    attrs = {k: a.item() for k, a in arrays.items() if a.ndim == 0 and a.dtype.kind in "fiubUS"}
     return TrajectoryData(
         fields={k: as_trajectories(numeric[k], k) for k in names},
         times=times,

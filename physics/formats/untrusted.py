@@ -131,11 +131,18 @@ def _check_dtype(dtype: np.dtype, where: str, shape: tuple[int, ...], limits: Li
         )
 
 
-def _as_stream(source: Source) -> tuple[BinaryIO, str]:
+def _named(source: Source) -> tuple[io.BytesIO | Path, str]:
+    """The file as something to open (bytes in memory, or a path) and its name for
+    messages."""
     if isinstance(source, bytes | bytearray | memoryview):
         return io.BytesIO(bytes(source)), "The upload"
     path = Path(source)
-    return open(path, "rb"), path.name
+    return path, path.name
+
+
+def _as_stream(source: Source) -> tuple[BinaryIO, str]:
+    opened, name = _named(source)
+    return (opened if isinstance(opened, io.BytesIO) else open(opened, "rb")), name
 
 
 # --- .npy ----------------------------------------------------------------------------------
@@ -262,10 +269,7 @@ def _check_member(info: zipfile.ZipInfo, name: str) -> None:
 @contextmanager
 def open_hdf5(source: Source, limits: Limits = DEFAULT_LIMITS) -> Iterator[h5py.File]:
     """An HDF5 file opened read-only after ``check_hdf5`` has walked all of it."""
-    opened: Any = io.BytesIO(bytes(source)) if isinstance(source, bytes | bytearray) else source
-    if isinstance(source, memoryview):
-        opened = io.BytesIO(source.tobytes())
-    name = "The upload" if isinstance(opened, io.BytesIO) else Path(source).name
+    opened, name = _named(source)
     try:
         f = h5py.File(opened, "r")
     except (OSError, ValueError) as exc:
@@ -387,15 +391,18 @@ def _check_deflate_chunks(ds: h5py.Dataset, position: int, where: str, name: str
         _mask, raw = ds.id.read_direct_chunk(info.chunk_offset)
         inflater = zlib.decompressobj()
         try:
-            out = inflater.decompress(raw, chunk_bytes)
+            inflater.decompress(raw, chunk_bytes)
+            # Input left over once the buffer is full, and it still yields a byte: too big.
+            past = bool(inflater.unconsumed_tail) and bool(
+                inflater.decompress(inflater.unconsumed_tail, 1)
+            )
         except zlib.error as exc:
             raise UnsafeFile(f"{name}: {where!r} has a damaged compressed chunk ({exc}).") from None
-        if inflater.unconsumed_tail and inflater.decompress(inflater.unconsumed_tail, 1):
+        if past:
             raise UnsafeFile(
                 f"{name}: {where!r} has a compressed chunk that inflates past its declared "
                 f"size of {_size(chunk_bytes)}."
             )
-        del out
 
 
 def _check_attributes(obj: h5py.HLObject, where: str, name: str, limits: Limits) -> None:
