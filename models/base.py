@@ -7,11 +7,17 @@ rollout and comparison loops read the contract and never special-case an archite
 
 Normalisation: per physical channel, statistics of the training data stored as buffers
 (``in_mean``, ``in_std``, shape ``(C,)``) so they travel with the weights.
+
+The forward pass every model shares (:meth:`NeuralOperator.forward`): check the window
+against the contract and the config's grid rule, normalise, run the architecture's
+:meth:`~NeuralOperator.body`, and return to physical units, by default as a change over
+the last input frame (:meth:`~NeuralOperator.to_physical`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -46,20 +52,63 @@ class Contract:
         return (batch, self.history, self.channels, *space)
 
 
-class NeuralOperator(nn.Module):
-    """Base class: normalisation buffers, input checks and the contract.
+def stack_frames(z: torch.Tensor) -> torch.Tensor:
+    """``(B, T, C, *space) → (B, T·C, *space)``: frames stacked into channels, frame-major
+    (channel ``t·C + c`` is channel ``c`` of frame ``t``)."""
+    return z.flatten(1, 2)
 
-    Subclasses set ``self.config`` and implement :attr:`contract` and ``forward``.
+
+def zero_init(layer: nn.Module) -> None:
+    """Zeroes a layer's ``weight`` and ``bias`` (when it has one). As a model's last layer,
+    with a residual output, it makes an untrained model exactly persistence."""
+    nn.init.zeros_(layer.weight)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+
+
+class NeuralOperator(nn.Module):
+    """Base class: the config, normalisation buffers, input checks, contract and forward pass.
+
+    Subclasses pass their config (which has ``channels``, ``contract()`` and
+    ``check_grid(space)``) to ``__init__`` and implement :meth:`body`; a model whose
+    network predicts the frames themselves rather than their change overrides
+    :attr:`residual`.
     """
 
-    def __init__(self, channels: int):
+    def __init__(self, config: Any):
         super().__init__()
-        self.register_buffer("in_mean", torch.zeros(channels))
-        self.register_buffer("in_std", torch.ones(channels))
+        self.register_buffer("in_mean", torch.zeros(config.channels))
+        self.register_buffer("in_std", torch.ones(config.channels))
+        self.config = config
 
     @property
-    def contract(self) -> Contract:  # pragma: no cover - abstract
+    def contract(self) -> Contract:
+        return self.config.contract()
+
+    @property
+    def residual(self) -> bool:
+        """Whether :meth:`body` predicts the change over the last input frame (``True``) or
+        the output frames themselves, both in units of each channel's spread."""
+        return True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, history, C, *space) → (B, out_steps, C, *space)``, in physical units."""
+        self.check_input(x)
+        self.config.check_grid(tuple(x.shape[3:]))
+        return self.to_physical(x, self.body(self.normalize(x)))
+
+    def body(self, z: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """The network: the normalised window ``(B, history, C, *space)`` to the output
+        ``(B, out_steps, C, *space)`` in normalised units (see :attr:`residual`)."""
         raise NotImplementedError
+
+    def to_physical(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The output frames in physical units from the input window ``x`` and the network's
+        output ``z`` ``(B, S, C, *space)``: ``x_last + in_std · z`` when :attr:`residual`,
+        otherwise ``in_mean + in_std · z``."""
+        mean, std = self._stats(x)
+        base = x[:, -1:] if self.residual else mean
+        return base + std * z
 
     @torch.no_grad()
     def set_normalization(self, mean: torch.Tensor, std: torch.Tensor) -> None:

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.base import Contract, NeuralOperator
+from models.base import Contract, NeuralOperator, zero_init
 from models.config import OperatorConfig, param
 from models.layers_attention import (
     FactorizedAttention,
@@ -401,8 +401,7 @@ class FactFormer(NeuralOperator):
         config = config or IFactFormer3dConfig()
         if not isinstance(config, FactFormerConfigBase):
             raise TypeError(f"FactFormer needs a FactFormer config, got {type(config).__name__}")
-        super().__init__(config.channels)
-        self.config = config
+        super().__init__(config)
         d, n_axes = config.dim, config.dims
         self.lift = FrameLift(config.channels, config.history, d)
         self.fourier = nn.ModuleList(
@@ -424,24 +423,14 @@ class FactFormer(NeuralOperator):
         )
         self.head_hidden = nn.Linear(d, d // 2, bias=False)
         self.head_out = nn.Linear(d // 2, config.channels)
-        nn.init.zeros_(self.head_out.weight)
-        nn.init.zeros_(self.head_out.bias)
+        zero_init(self.head_out)
 
-    @property
-    def contract(self) -> Contract:
-        return self.config.contract()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def body(self, z: torch.Tensor) -> torch.Tensor:
         cfg = self.config
-        self.check_input(x)
-        space = tuple(x.shape[3:])
-        cfg.check_grid(space)
-        batch = x.shape[0]
-
-        z = self.normalize(x).flatten(3)  # (B, T, C, N)
-        u = self.lift(z).view(batch, *space, cfg.dim)
+        batch, space = z.shape[0], tuple(z.shape[3:])
+        u = self.lift(z.flatten(3)).view(batch, *space, cfg.dim)  # lift reads (B, T, C, N)
         coords = [
-            axis_coordinates(n, periodic, device=x.device, dtype=x.dtype)
+            axis_coordinates(n, periodic, device=z.device, dtype=z.dtype)
             for n, periodic in zip(space, cfg.periodic(), strict=True)
         ]
         points = torch.stack(torch.meshgrid(*coords, indexing="ij"), dim=-1).view(-1, cfg.dims)
@@ -451,5 +440,4 @@ class FactFormer(NeuralOperator):
             for _ in range(n):
                 u = u + block(u, coords) / n
         out = self.head_out(F.gelu(self.head_hidden(u)))  # (B, *space, C)
-        _, std = self._stats(x)
-        return x[:, -1:] + std * out.movedim(-1, 1).unsqueeze(1)
+        return out.movedim(-1, 1).unsqueeze(1)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.base import Contract, NeuralOperator
+from models.base import Contract, NeuralOperator, stack_frames, zero_init
 from models.config import OperatorConfig, param
 from models.layers import (
     GridEmbedding2d,
@@ -35,27 +35,44 @@ from models.layers import (
 PROJECTION_RATIO = 4
 
 
-# --- helpers shared by the FNO family (also used by models.ifno) -----------------------
+# --- what the FNO family shares (also used by models.ifno) ------------------------------
 
 
-def stack_frames(z: torch.Tensor) -> torch.Tensor:
-    """``(B, T, C, *space) → (B, T·C, *space)``: frames stacked into channels, frame-major
-    (channel ``t·C + c`` is channel ``c`` of frame ``t``)."""
-    return z.flatten(1, 2)
+class FourierOperator(NeuralOperator):
+    """The ends FNO2d, FNO3d and IFNO share around their Fourier layers: frames stacked into
+    channels, optional grid coordinates, a pointwise lift, the two-layer projection, and the
+    config's ``residual`` choice. Subclasses build ``grid``, ``lift``, ``project_hidden``
+    and ``project_out`` (in their own order, which fixes the initial weights drawn)."""
+
+    grid: nn.Module | None
+    lift: nn.Module
+    project_hidden: nn.Module
+    project_out: nn.Module
+
+    @property
+    def residual(self) -> bool:
+        return self.config.residual
+
+    def lifted(self, z: torch.Tensor) -> torch.Tensor:
+        """The normalised window ``(B, T, C, *space)`` lifted to ``(B, width, *space)``."""
+        z = stack_frames(z)
+        if self.grid is not None:
+            z = self.grid(z)
+        return self.lift(z)
+
+    def projected(self, z: torch.Tensor) -> torch.Tensor:
+        """``(B, width, *space)`` to one output frame ``(B, 1, C, *space)``."""
+        return self.project_out(F.gelu(self.project_hidden(z))).unsqueeze(1)
 
 
-def one_step_output(
-    model: NeuralOperator, x: torch.Tensor, z: torch.Tensor, residual: bool
-) -> torch.Tensor:
-    """The next frame in physical units from the network's output ``z`` ``(B, C, *space)``.
-
-    ``residual``: ``y = x_last + in_std · z`` (the network predicts the change over the last
-    input frame in units of the field's spread); otherwise ``y = in_mean + in_std · z``.
-    Returns ``(B, 1, C, *space)``.
-    """
-    mean, std = model._stats(x)
-    base = x[:, -1:] if residual else mean
-    return base + std * z.unsqueeze(1)
+def fourier_layers(z: torch.Tensor, spectral: nn.ModuleList, local: nn.ModuleList) -> torch.Tensor:
+    """FNO blocks ``z ← σ(K_l z + W_l z + b_l)``, σ = GELU except after the last block
+    (the projection's own nonlinearity follows it)."""
+    for i, (k, w) in enumerate(zip(spectral, local, strict=True)):
+        z = k(z) + w(z)
+        if i < len(spectral) - 1:
+            z = F.gelu(z)
+    return z
 
 
 def check_space(name: str, dims: int, space: tuple[int, ...]) -> tuple[int, ...]:
@@ -178,7 +195,7 @@ class FNO2dConfig(OperatorConfig):
         return lift + blocks + projection
 
 
-class FNO2d(NeuralOperator):
+class FNO2d(FourierOperator):
     """Two-dimensional Fourier neural operator: a window of frames → the next frame.
 
     Pipeline, for ``x`` of shape ``(B, T, C, H, W)`` (``T = history``) in physical units:
@@ -218,8 +235,7 @@ class FNO2d(NeuralOperator):
 
     def __init__(self, config: FNO2dConfig | None = None):
         config = config or FNO2dConfig()
-        super().__init__(config.channels)
-        self.config = config
+        super().__init__(config)
         w = config.width
         in_channels = config.history * config.channels + (2 if config.add_grid else 0)
         self.grid = GridEmbedding2d() if config.add_grid else None
@@ -231,32 +247,16 @@ class FNO2d(NeuralOperator):
         self.project_hidden = pointwise(w, PROJECTION_RATIO * w)
         self.project_out = pointwise(PROJECTION_RATIO * w, config.channels)
         if config.residual:
-            nn.init.zeros_(self.project_out.weight)
-            nn.init.zeros_(self.project_out.bias)
+            zero_init(self.project_out)
 
-    @property
-    def contract(self) -> Contract:
-        return self.config.contract()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        cfg = self.config
-        self.check_input(x)
-        cfg.check_grid(tuple(x.shape[-2:]))
-        height, width = x.shape[-2:]
-
-        z = stack_frames(self.normalize(x))
-        if self.grid is not None:
-            z = self.grid(z)
-        z = self.lift(z)
-        if cfg.padding:
-            z = F.pad(z, (0, cfg.padding, 0, cfg.padding))
-        for i, (spectral, local) in enumerate(zip(self.spectral, self.pointwise, strict=True)):
-            z = spectral(z) + local(z)
-            if i < cfg.n_layers - 1:
-                z = F.gelu(z)
-        z = z[..., :height, :width]
-        z = self.project_out(F.gelu(self.project_hidden(z)))
-        return one_step_output(self, x, z, cfg.residual)
+    def body(self, z: torch.Tensor) -> torch.Tensor:
+        padding = self.config.padding
+        height, width = z.shape[-2:]
+        z = self.lifted(z)
+        if padding:
+            z = F.pad(z, (0, padding, 0, padding))
+        z = fourier_layers(z, self.spectral, self.pointwise)
+        return self.projected(z[..., :height, :width])
 
 
 # --- 3D -------------------------------------------------------------------------------
@@ -362,7 +362,7 @@ class FNO3dConfig(OperatorConfig):
         return lift + blocks + projection
 
 
-class FNO3d(NeuralOperator):
+class FNO3d(FourierOperator):
     """Three-dimensional Fourier neural operator for velocity on ``(X, Y, Z)``.
 
     Same design as :class:`FNO2d`, for ``x`` of shape ``(B, T, C, X, Y, Z)`` (``T =
@@ -396,8 +396,7 @@ class FNO3d(NeuralOperator):
 
     def __init__(self, config: FNO3dConfig | None = None):
         config = config or FNO3dConfig()
-        super().__init__(config.channels)
-        self.config = config
+        super().__init__(config)
         w = config.width
         in_channels = config.history * config.channels + (3 if config.add_grid else 0)
         self.grid = GridEmbedding3d(periodic=(True, False, True)) if config.add_grid else None
@@ -408,29 +407,13 @@ class FNO3d(NeuralOperator):
         self.project_hidden = pointwise(w, PROJECTION_RATIO * w, dims=3)
         self.project_out = pointwise(PROJECTION_RATIO * w, config.channels, dims=3)
         if config.residual:
-            nn.init.zeros_(self.project_out.weight)
-            nn.init.zeros_(self.project_out.bias)
+            zero_init(self.project_out)
 
-    @property
-    def contract(self) -> Contract:
-        return self.config.contract()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        cfg = self.config
-        self.check_input(x)
-        cfg.check_grid(tuple(x.shape[-3:]))
-        ny = x.shape[-2]
-
-        z = stack_frames(self.normalize(x))
-        if self.grid is not None:
-            z = self.grid(z)
-        z = self.lift(z)
-        if cfg.pad_y:
-            z = F.pad(z, (0, 0, 0, cfg.pad_y))  # (z: none, y: pad_y at the end)
-        for i, (spectral, local) in enumerate(zip(self.spectral, self.pointwise, strict=True)):
-            z = spectral(z) + local(z)
-            if i < cfg.n_layers - 1:
-                z = F.gelu(z)
-        z = z[..., :ny, :]
-        z = self.project_out(F.gelu(self.project_hidden(z)))
-        return one_step_output(self, x, z, cfg.residual)
+    def body(self, z: torch.Tensor) -> torch.Tensor:
+        pad_y = self.config.pad_y
+        ny = z.shape[-2]
+        z = self.lifted(z)
+        if pad_y:
+            z = F.pad(z, (0, 0, 0, pad_y))  # (z: none, y: pad_y at the end)
+        z = fourier_layers(z, self.spectral, self.pointwise)
+        return self.projected(z[..., :ny, :])

@@ -12,11 +12,10 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from models.base import Contract, NeuralOperator
+from models.base import Contract, zero_init
 from models.config import OperatorConfig, param
-from models.fno import PROJECTION_RATIO, check_space, one_step_output, stack_frames
+from models.fno import PROJECTION_RATIO, FourierOperator, check_space
 from models.layers import GridEmbedding2d, SpectralConv2d, pointwise
 
 
@@ -92,7 +91,7 @@ class IFNOConfig(OperatorConfig):
         return lift + layer + projection
 
 
-class IFNO(NeuralOperator):
+class IFNO(FourierOperator):
     """Implicit FNO: one weight-shared Fourier layer iterated ``L`` times.
 
     For ``x`` of shape ``(B, T, C, H, W)`` (``T = history``) in physical units:
@@ -120,8 +119,7 @@ class IFNO(NeuralOperator):
 
     def __init__(self, config: IFNOConfig | None = None):
         config = config or IFNOConfig()
-        super().__init__(config.channels)
-        self.config = config
+        super().__init__(config)
         w = config.width
         in_channels = config.history * config.channels + (2 if config.add_grid else 0)
         self.grid = GridEmbedding2d() if config.add_grid else None
@@ -131,24 +129,11 @@ class IFNO(NeuralOperator):
         self.project_hidden = pointwise(w, PROJECTION_RATIO * w)
         self.project_out = pointwise(PROJECTION_RATIO * w, config.channels)
         if config.residual:
-            nn.init.zeros_(self.project_out.weight)
-            nn.init.zeros_(self.project_out.bias)
+            zero_init(self.project_out)
 
-    @property
-    def contract(self) -> Contract:
-        return self.config.contract()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        cfg = self.config
-        self.check_input(x)
-        cfg.check_grid(tuple(x.shape[-2:]))
-
-        h = stack_frames(self.normalize(x))
-        if self.grid is not None:
-            h = self.grid(h)
-        h = self.lift(h)
-        step = 1.0 / cfg.n_iterations
-        for _ in range(cfg.n_iterations):
+    def body(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.lifted(z)
+        step = 1.0 / self.config.n_iterations
+        for _ in range(self.config.n_iterations):
             h = h + step * F.gelu(self.spectral(h) + self.pointwise(h))
-        z = self.project_out(F.gelu(self.project_hidden(h)))
-        return one_step_output(self, x, z, cfg.residual)
+        return self.projected(h)

@@ -259,8 +259,7 @@ class SFNO(NeuralOperator):
 
     def __init__(self, config: SFNOConfig | None = None):
         config = config or SFNOConfig()
-        super().__init__(config.channels)
-        self.config = config
+        super().__init__(config)
         c, w = config.channels, config.width
         self.embedding = SpaceTimeEmbedding(
             config.add_grid, config.time_frequencies, config.time_decay
@@ -276,13 +275,14 @@ class SFNO(NeuralOperator):
         self.output_layer = SpectralConvSpaceTime(c, c, m, m, mt, bias=True, zero_init=True)
 
     @property
-    def contract(self) -> Contract:
-        return self.config.contract()
+    def residual(self) -> bool:
+        # The body writes whole frames, ``z_last + δ`` in normalised units, as it always has:
+        # ``x_last + std·δ`` would round differently.
+        return False
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+    def body(self, z: torch.Tensor) -> torch.Tensor:
         cfg = self.config
-        z = self.normalize(x).permute(0, 2, 3, 4, 1)  # (B, C, H, W, T_in)
+        z = z.permute(0, 2, 3, 4, 1)  # (B, C, H, W, T_in)
 
         h = self.lift(self.embedding(z))
         h = self.lift_spectral(h, out_steps=cfg.latent_steps)
@@ -296,7 +296,7 @@ class SFNO(NeuralOperator):
         correction = self.output_layer(v, out_steps=n_out)[..., -cfg.out_steps :]
 
         y = z[..., -1:] + correction  # normalised units, (B, C, H, W, T_out)
-        return self.denormalize(y.permute(0, 4, 1, 2, 3))
+        return y.permute(0, 4, 1, 2, 3)
 
     def refine_output_modes(self, modes: int, modes_t: int | None = None) -> None:
         """Rebuilds the output layer with ``modes`` spatial (and ``modes_t`` temporal) modes.

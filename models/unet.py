@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.base import Contract, NeuralOperator
+from models.base import Contract, NeuralOperator, stack_frames, zero_init
 from models.config import OperatorConfig, param
 
 
@@ -220,8 +220,7 @@ class UNet(NeuralOperator):
 
     def __init__(self, config: UNet2dConfig | None = None):
         config = config or UNet2dConfig()
-        super().__init__(config.channels)
-        self.config = config
+        super().__init__(config)
         w = config.widths()
         self.stem = DoubleConv(config.history * config.channels, w[0], config.groups)
         self.down = nn.ModuleList(
@@ -232,20 +231,11 @@ class UNet(NeuralOperator):
             Up(w[lv], w[lv - 1], config.groups) for lv in range(1, config.levels + 1)
         )
         self.head = nn.Conv2d(w[0], config.out_steps * config.channels, kernel_size=1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        zero_init(self.head)
 
-    @property
-    def contract(self) -> Contract:
-        return self.config.contract()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
-        self.config.check_grid(tuple(x.shape[-2:]))
-        batch, _, channels, height, width = x.shape
-        z = self.normalize(x).reshape(batch, -1, height, width)
-
-        z = self.stem(z)
+    def body(self, z: torch.Tensor) -> torch.Tensor:
+        batch, _, channels, height, width = z.shape
+        z = self.stem(stack_frames(z))
         skips = [z]
         for down in self.down:
             z = down(z)
@@ -253,7 +243,4 @@ class UNet(NeuralOperator):
         skips.pop()  # the bottleneck feeds the decoder directly
         for up in reversed(self.up):
             z = up(z, skips.pop())
-        correction = self.head(z).reshape(batch, self.config.out_steps, channels, height, width)
-
-        _, std = self._stats(x)
-        return x[:, -1:] + std * correction
+        return self.head(z).reshape(batch, self.config.out_steps, channels, height, width)
