@@ -23,6 +23,7 @@ from models.layers_attention import (
     rotate_pairs,
 )
 from models.registry import MODELS, build_model, count_parameters, parameter_count
+from tests.helpers import randomise
 from tests.learning import errors, fit, learning_problem
 
 ARCHS = ("factformer2d", "factformer3d", "ifactformer2d", "ifactformer3d")
@@ -33,15 +34,6 @@ SMALL_DEPTH = {"factformer2d": {"n_layers": 2}, "factformer3d": {"n_layers": 2}}
 def _small(arch: str, **extra) -> dict:
     depth = SMALL_DEPTH.get(arch, {"n_iterations": 3})
     return {**SMALL, **depth, **extra}
-
-
-def _randomise(model: torch.nn.Module, seed: int = 1) -> None:
-    """Random parameters everywhere, so outputs depend on every weight (the zero-initialised
-    head would otherwise hide the rest of the network)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(0.3 * torch.randn(p.shape, generator=g))
 
 
 def _formula(d, heads, e, m, n_axes, parallel, channels, history, blocks) -> int:
@@ -134,7 +126,7 @@ def _dense_block(block: FactorizedAttention, u: torch.Tensor, coords, parallel: 
 def test_block_matches_its_equations(parallel):
     torch.manual_seed(0)
     block = FactorizedAttention(8, 2, 4, 3, 3, parallel=parallel, rotary_scale=64.0)
-    _randomise(block)
+    randomise(block)
     coords = [axis_coordinates(5, True), axis_coordinates(6, False), axis_coordinates(4, True)]
     u = torch.randn(2, 5, 6, 4, 8)
     expected = _dense_block(block, u, coords, parallel)
@@ -153,7 +145,7 @@ def test_chained_and_parallel_forms(parallel):
     the block), while the parallel form still passes K_x ⋆ v through."""
     torch.manual_seed(0)
     block = FactorizedAttention(8, 2, 4, 2, 2, parallel=parallel, rotary_scale=64.0)
-    _randomise(block)
+    randomise(block)
     with torch.no_grad():
         block.kernel[1].to_q.weight.zero_()
     coords = [axis_coordinates(6, True), axis_coordinates(7, True)]
@@ -179,7 +171,7 @@ def test_chained_and_parallel_forms(parallel):
 def test_2d_shapes(arch, space):
     torch.manual_seed(0)
     model = build_model(arch, _small(arch, history=2))
-    _randomise(model)
+    randomise(model)
     x = torch.randn(2, 2, 1, *space)
     y = model(x)
     assert y.shape == (2, 1, 1, *space) and y.dtype == x.dtype
@@ -191,7 +183,7 @@ def test_2d_shapes(arch, space):
 def test_3d_shapes(arch, space):
     torch.manual_seed(0)
     model = build_model(arch, _small(arch))
-    _randomise(model)
+    randomise(model)
     y = model(torch.randn(2, 1, 3, *space))
     assert y.shape == (2, 1, 3, *space) and torch.isfinite(y).all()
 
@@ -200,7 +192,7 @@ def test_channel_flow_grid_parallel_form():
     """The 32×33×16 channel-flow grid (wall-normal y with 33 points) at a small width."""
     torch.manual_seed(0)
     model = build_model("ifactformer3d", {"dim": 12, "heads": 2, "head_dim": 6, "n_iterations": 2})
-    _randomise(model)
+    randomise(model)
     y = model(torch.randn(1, 1, 3, 32, 33, 16))
     assert y.shape == (1, 1, 3, 32, 33, 16) and torch.isfinite(y).all()
 
@@ -221,7 +213,7 @@ def test_keeps_double_precision_and_is_deterministic():
     b = build_model("ifactformer2d", _small("ifactformer2d"))
     for (name, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert torch.equal(p, q), name
-    _randomise(a)
+    randomise(a)
     a = a.double()
     x = torch.randn(1, 1, 1, 10, 12, dtype=torch.float64)
     assert a(x).dtype == torch.float64
@@ -230,7 +222,7 @@ def test_keeps_double_precision_and_is_deterministic():
 def test_normalisation_makes_the_model_unit_free():
     """With statistics (a·m + b, a·s) the model maps a·x + b to a·f(x) + b."""
     model = build_model("factformer3d", _small("factformer3d"))
-    _randomise(model)
+    randomise(model)
     x = torch.randn(2, 1, 3, 6, 5, 4)
     mean, std = torch.tensor([0.3, -1.0, 2.0]), torch.tensor([2.0, 0.5, 1.5])
     a = torch.tensor([10.0, 0.1, 3.0]).view(1, 1, 3, 1, 1, 1)
@@ -289,7 +281,7 @@ def test_iterations_share_one_block(arch):
     four = build_model(arch, _small(arch, n_iterations=4))
     assert one.state_dict().keys() == four.state_dict().keys()
     # same weights, more iterations: a different (deeper) map
-    _randomise(one)
+    randomise(one)
     four.load_state_dict(one.state_dict())
     space = (6, 7) if one.contract.dims == 2 else (5, 6, 4)
     x = torch.randn(1, 1, one.contract.channels, *space)
@@ -385,7 +377,7 @@ def test_parallel_3d_learns_advection():
 def test_checkpoint_round_trip(tmp_path, arch):
     config = _small(arch)
     model = build_model(arch, config)
-    _randomise(model)
+    randomise(model)
     model.set_normalization(
         torch.linspace(0.5, 1.0, model.contract.channels),
         torch.linspace(1.0, 2.0, model.contract.channels),

@@ -30,20 +30,12 @@ from models.registry import (
     count_parameters,
     parameter_count,
 )
+from tests.helpers import randomise
 from tests.learning import errors, fit, learning_problem
 
 SMALL = {"width": 4, "modes": 3, "n_layers": 2}
 SMALL3D = {"width": 4, "modes_x": 3, "modes_y": 3, "modes_z": 2, "n_layers": 2, "pad_y": 3}
 DEMO = "static/demo_model"
-
-
-def _randomise(model: torch.nn.Module, seed: int = 1) -> None:
-    """Random parameters everywhere, so outputs depend on every weight (the residual
-    model's zero-initialised last layer would otherwise hide the rest of the network)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(0.3 * torch.randn(p.shape, generator=g))
 
 
 def _direct_spectral_conv(x: torch.Tensor, layer: torch.nn.Module, corners) -> torch.Tensor:
@@ -89,7 +81,7 @@ def test_spectral_conv_shapes(shape):
 def test_spectral_conv2d_equals_direct_dft(shape):
     torch.manual_seed(0)
     layer = SpectralConv2d(2, 3, 3, 2)
-    _randomise(layer)
+    randomise(layer)
     x = torch.randn(2, 2, *shape, dtype=torch.float64)
     m1 = layer.modes1
     corners = {"weight_pos": [range(m1)], "weight_neg": [range(-m1, 0)]}
@@ -101,7 +93,7 @@ def test_spectral_conv2d_equals_direct_dft(shape):
 def test_spectral_conv3d_equals_direct_dft(shape):
     torch.manual_seed(0)
     layer = SpectralConv3d(2, 3, 3, 2, 2)
-    _randomise(layer)
+    randomise(layer)
     x = torch.randn(2, 2, *shape, dtype=torch.float64)
     m1, m2, _ = layer.modes
     signs = {"p": [range(m1), range(m2)], "n": [range(-m1, 0), range(-m2, 0)]}
@@ -199,7 +191,7 @@ def test_padding_is_cropped_and_lets_coarse_grids_in(space):
     back to the input grid, and a grid below 2·modes passes once padded."""
     cfg = {"width": 4, "modes": 6, "n_layers": 2, "padding": 5}
     model = build_model("fno2d", cfg)
-    _randomise(model)
+    randomise(model)
     assert model(torch.randn(2, 1, 1, *space)).shape == (2, 1, 1, *space)
     with pytest.raises(ValueError, match="too coarse for FNO2d with 6 Fourier modes"):
         build_model("fno2d", {**cfg, "padding": 0})(torch.randn(1, 1, 1, *space))
@@ -210,7 +202,7 @@ def test_padding_breaks_periodicity_only_when_asked(padding):
     """Without grid channels and padding an FNO commutes with periodic shifts; zero
     padding makes the two boundaries distinct, so it must not."""
     model = build_model("fno2d", {**SMALL, "add_grid": False, "padding": padding})
-    _randomise(model)
+    randomise(model)
     x = torch.randn(1, 1, 1, 16, 12)
     shifted = model(torch.roll(x, shifts=(5, -3), dims=(-2, -1)))
     expected = torch.roll(model(x), shifts=(5, -3), dims=(-2, -1))
@@ -243,7 +235,7 @@ def test_untrained_residual_model_is_persistence_of_the_last_frame(arch, space):
 def test_normalisation_makes_the_model_unit_free(residual):
     """With statistics (a·m + b, a·s), the model maps a·x + b to a·f(x) + b."""
     model = build_model("fno2d", {"channels": 2, "history": 2, "residual": residual, **SMALL})
-    _randomise(model)
+    randomise(model)
     x = torch.randn(2, 2, 2, 32, 32)
     mean, std = torch.tensor([0.3, -1.0]), torch.tensor([2.0, 0.5])
     a = torch.tensor([10.0, 0.1]).view(1, 1, 2, 1, 1)
@@ -313,7 +305,7 @@ def test_legacy_config_keys_are_mapped():
 
 def test_fno2d_keeps_the_input_dtype():
     model = build_model("fno2d", SMALL)
-    _randomise(model)
+    randomise(model)
     x = torch.randn(1, 1, 1, 12, 13)
     y64 = model.double()(x.double())
     assert y64.dtype == torch.float64
@@ -349,7 +341,7 @@ def test_fno3d_shapes_with_wall_padding(space):
     wall-normal axis is cropped back to the input's Y."""
     torch.manual_seed(0)
     model = build_model("fno3d", {**SMALL3D, "history": 2})
-    _randomise(model)
+    randomise(model)
     y = model(torch.randn(2, 2, 3, *space))
     assert y.shape == (2, 1, 3, *space)
     assert model.contract.to_dict() == {"dims": 3, "channels": 3, "history": 2, "out_steps": 1}
@@ -358,7 +350,7 @@ def test_fno3d_shapes_with_wall_padding(space):
 def test_fno3d_is_periodic_in_x_and_z_only():
     """Shifts along x and z commute with the model; along the padded y they do not."""
     model = build_model("fno3d", {**SMALL3D, "add_grid": False})
-    _randomise(model)
+    randomise(model)
     x = torch.randn(1, 1, 3, 8, 9, 6)
     y = model(x)
     rolled = model(torch.roll(x, shifts=(3, 2), dims=(-3, -1)))
@@ -447,7 +439,7 @@ def _saved(tmp_path, arch="fno2d", config=None):
     default = {"channels": 2, "history": 2, **SMALL} if arch == "fno2d" else SMALL3D
     config = default if config is None else config
     model = build_model(arch, config)
-    _randomise(model)
+    randomise(model)
     channels = model.contract.channels
     model.set_normalization(torch.linspace(-0.5, 0.5, channels), torch.linspace(2, 3, channels))
     save_model(tmp_path / "ckpt", arch, config, model, {"dataset": "toy", "epochs": 3})

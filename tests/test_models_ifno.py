@@ -11,22 +11,16 @@ from models.checkpoint import load_model, save_model
 from models.fno import FNO2dConfig
 from models.ifno import IFNO, IFNOConfig
 from models.registry import MODELS, build_model, count_parameters, parameter_count
+from tests.helpers import randomise
 from tests.learning import errors, fit, learning_problem
 
 SMALL = {"width": 4, "modes": 3, "n_iterations": 3}
 
 
-def _randomise(model: torch.nn.Module, seed: int = 1) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(0.3 * torch.randn(p.shape, generator=g))
-
-
 @pytest.mark.parametrize("space", [(16, 16), (24, 40), (13, 17)])
 def test_shapes(space):
     model = build_model("ifno", {"channels": 2, "history": 3, **SMALL})
-    _randomise(model)
+    randomise(model)
     y = model(torch.randn(2, 3, 2, *space))
     assert y.shape == (2, 1, 2, *space)
     assert model.contract.to_dict() == {"dims": 2, "channels": 2, "history": 3, "out_steps": 1}
@@ -69,7 +63,7 @@ def test_iterations_are_forward_euler_steps_of_size_one_over_l():
     for n_iterations in (4, 8, 16, 32):
         model = build_model("ifno", {**SMALL, "n_iterations": n_iterations, "residual": False})
         if state is None:
-            _randomise(model, seed=2)
+            randomise(model, seed=2)
             state = model.state_dict()
         model.load_state_dict(state)
         with torch.no_grad():
@@ -119,7 +113,7 @@ def test_learns_the_exact_map():
 def test_checkpoint_round_trip(tmp_path):
     config = {"history": 2, **SMALL}
     model = build_model("ifno", config)
-    _randomise(model)
+    randomise(model)
     model.set_normalization(torch.tensor([0.2]), torch.tensor([1.5]))
     save_model(tmp_path, "ifno", config, model, {"note": "round trip"})
     loaded, info = load_model(tmp_path)

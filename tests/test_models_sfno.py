@@ -13,18 +13,10 @@ from models.checkpoint import load_model, save_model
 from models.layers_spacetime import SpaceTimeEmbedding, SpectralConvSpaceTime, min_time_length
 from models.registry import build_model, contract_of, count_parameters, parameter_count
 from models.sfno import SFNO, SFNOConfig
+from tests.helpers import randomise
 from tests.learning import errors, fit, learning_problem
 
 SMALL = {"width": 4, "modes": 3, "modes_t": 2, "n_layers": 1, "latent_steps": 4, "mlp_ratio": 1}
-
-
-def _randomise(model: torch.nn.Module, seed: int = 1) -> None:
-    """Random parameters everywhere, so outputs depend on every weight (the zero-initialised
-    output layer would otherwise hide the rest of the network)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(0.3 * torch.randn(p.shape, generator=g))
 
 
 def _band_limited(shape: tuple[int, ...], max_mode: int, seed: int = 0) -> torch.Tensor:
@@ -181,7 +173,7 @@ def test_sfno_shapes_and_untrained_persistence(history, out_steps, grid):
     assert y.shape == (2, out_steps, 1, *grid)
     # The output layer starts at zero: every predicted frame is the last input frame.
     torch.testing.assert_close(y, x[:, -1:].expand_as(y))
-    _randomise(model)
+    randomise(model)
     y = model(x)
     assert y.shape == (2, out_steps, 1, *grid) and torch.isfinite(y).all()
     assert not torch.allclose(y, x[:, -1:].expand_as(y))
@@ -192,8 +184,8 @@ def test_sfno_keeps_dtype_uses_normalisation_and_is_deterministic():
     a = build_model("sfno", {**SMALL, "history": 3, "out_steps": 2}).double()
     torch.manual_seed(0)
     b = build_model("sfno", {**SMALL, "history": 3, "out_steps": 2}).double()
-    _randomise(a)
-    _randomise(b)
+    randomise(a)
+    randomise(b)
     x = torch.randn(2, 3, 1, 16, 16, dtype=torch.float64)
     y = a(x)
     assert y.dtype == torch.float64
@@ -311,7 +303,7 @@ def test_refine_output_modes_keeps_the_output_and_grows_the_layer():
     torch.manual_seed(0)
     config = {**SMALL, "history": 4, "out_steps": 3}
     model = build_model("sfno", config)
-    _randomise(model)
+    randomise(model)
     x = torch.randn(2, 4, 1, 16, 16)
     before = model(x)
     count_before = parameter_count(model)
@@ -366,7 +358,7 @@ def test_checkpoint_round_trip(tmp_path):
     torch.manual_seed(0)
     config = {**SMALL, "history": 3, "out_steps": 2}
     model = build_model("sfno", config)
-    _randomise(model)
+    randomise(model)
     model.set_normalization(torch.tensor([0.5]), torch.tensor([2.0]))
     save_model(tmp_path, "sfno", config, model, {"note": "test"})
     loaded, info = load_model(tmp_path)
@@ -378,9 +370,9 @@ def test_checkpoint_round_trip(tmp_path):
 def test_checkpoint_round_trip_after_refinement(tmp_path):
     torch.manual_seed(0)
     model = build_model("sfno", {**SMALL, "history": 3, "out_steps": 2})
-    _randomise(model)
+    randomise(model)
     model.refine_output_modes(5, 3)
-    _randomise(model, seed=2)  # fine-tuned: the new modes are no longer zero
+    randomise(model, seed=2)  # fine-tuned: the new modes are no longer zero
     config = model.config.to_dict()
     assert (config["out_modes"], config["out_modes_t"]) == (5, 3)
     save_model(tmp_path, "sfno", config, model, {})

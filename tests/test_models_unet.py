@@ -8,18 +8,10 @@ import torch
 from models.checkpoint import load_model, save_model
 from models.registry import MODELS, build_model, contract_of, count_parameters, parameter_count
 from models.unet import UNet, UNet2dConfig
+from tests.helpers import randomise
 from tests.learning import errors, fit, learning_problem
 
 TINY = {"width": 4, "levels": 2, "groups": 2}
-
-
-def _randomise(model: torch.nn.Module, seed: int = 1) -> None:
-    """Random parameters everywhere, so outputs depend on every weight (the zero-initialised
-    head would otherwise hide the rest of the network)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(0.3 * torch.randn(p.shape, generator=g))
 
 
 def _formula(c: int, o: int, widths: list[int]) -> int:
@@ -84,7 +76,7 @@ def test_periodic_padding_commutes_with_coarse_shifts():
     points) shifts the output by the same amount, also across the box's edge."""
     torch.manual_seed(0)
     model = build_model("unet2d", TINY)
-    _randomise(model)
+    randomise(model)
     x = torch.randn(1, 1, 1, 32, 32)
     shift = (8, -12)
     shifted = model(torch.roll(x, shifts=shift, dims=(-2, -1)))
@@ -132,7 +124,7 @@ def test_learns_advection_diffusion():
 def test_checkpoint_round_trip(tmp_path):
     config = {**TINY, "history": 2, "channels": 2}
     model = build_model("unet2d", config)
-    _randomise(model)
+    randomise(model)
     model.set_normalization(torch.tensor([0.5, -0.5]), torch.tensor([2.0, 3.0]))
     save_model(tmp_path / "ckpt", "unet2d", config, model, {"note": "round trip"})
     loaded, info = load_model(tmp_path / "ckpt")
@@ -151,7 +143,7 @@ def test_keeps_dtype_and_is_deterministic():
     b = build_model("unet2d", config)
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(p, q), name
-    _randomise(a)
+    randomise(a)
     x = torch.randn(1, 2, 1, 16, 16, dtype=torch.float64)
     y = a.double()(x)
     assert y.dtype == torch.float64
@@ -161,6 +153,6 @@ def test_keeps_dtype_and_is_deterministic():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_same_code_on_cuda():
     model = build_model("unet2d", TINY)
-    _randomise(model)
+    randomise(model)
     x = torch.randn(2, 1, 1, 32, 32)
     torch.testing.assert_close(model.cuda()(x.cuda()).cpu(), model.cpu()(x), rtol=1e-4, atol=1e-4)
