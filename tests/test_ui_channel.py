@@ -232,6 +232,7 @@ def test_a_channel_dataset_snapshot_is_read_in_the_wells_layout(ui_state):
 
 def test_live_statistics_are_read_incrementally_from_channel_stats_events(ui_state, stats):
     from app.db.tables import Job, JobEvent
+    from app.services import jobs_view
     from app.ui import data
 
     with ui_state.db.session() as session:
@@ -242,7 +243,7 @@ def test_live_statistics_are_read_incrementally_from_channel_stats_events(ui_sta
         session.add(shard)
         session.commit()
         parent_id, shard_id = parent.id, shard.id
-    assert data.active_channel_job() == parent_id
+    assert jobs_view.active_channel_job(ui_state) == parent_id
 
     first = data.latest_channel_stats(parent_id, 0)
     assert first["job"]["status"] == "running" and first["event"] is None and first["new"] == 0

@@ -18,10 +18,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from app import jobs, rollouts
+from app import rollouts
 from app.db.tables import Dataset, InitialCondition, Job, JobEvent, Model, Rollout
 from app.ic_store import load_initial_condition, store_initial_condition
-from app.job_params import InvalidParams, validate_params
+from app.job_params import InvalidParams
+from app.services.flows import flow_length
+from app.services.jobs_view import get_job, job_dict
 from app.ui.context import get_state
 from app.uploads import UploadError, upload_limits
 
@@ -33,82 +35,7 @@ def _time(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") + "Z" if value else None
 
 
-def job_dict(job: Job) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "kind": job.kind,
-        "status": job.status,
-        "queue": job.queue,
-        "params": job.params or {},
-        "progress": float(job.progress or 0.0),
-        "message": job.message,
-        "error": job.error,
-        "result": job.result or {},
-        "created_at": _time(job.created_at),
-        "started_at": _time(job.started_at),
-        "finished_at": _time(job.finished_at),
-    }
-
-
 # --- jobs -----------------------------------------------------------------------------
-
-
-def list_jobs(limit: int = 100) -> list[dict[str, Any]]:
-    state = get_state()
-    with state.db.session() as session:
-        # Shards are shown through their parent's progress, not as rows of their own.
-        top = select(Job).where(Job.parent_id.is_(None))
-        rows = session.scalars(top.order_by(Job.created_at.desc()).limit(limit)).all()
-        out = [job_dict(job) for job in rows]
-        # A rollout publishes its id early, but look it up too for jobs that did not.
-        missing = [
-            j["id"] for j in out if j["kind"] == "rollout" and "rollout_id" not in j["result"]
-        ]
-        if missing:
-            found = dict(
-                session.execute(
-                    select(Rollout.job_id, Rollout.id).where(Rollout.job_id.in_(missing))
-                ).all()
-            )
-            for j in out:
-                if j["id"] in found:
-                    j["result"] = {**j["result"], "rollout_id": found[j["id"]]}
-    return out
-
-
-def get_job(job_id: str) -> dict[str, Any] | None:
-    with get_state().db.session() as session:
-        job = session.get(Job, job_id)
-        return job_dict(job) if job else None
-
-
-def submit_job(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
-    """Validate then submit, exactly as ``POST /api/jobs``; raises InvalidParams."""
-    state = get_state()
-    with state.db.session() as session:
-        params, queue = validate_params(session, kind, raw)
-    job = jobs.submit(state.db, state.dispatcher, kind, params, queue)
-    return {"id": job.id, "kind": job.kind, "status": job.status, "params": params}
-
-
-def cancel_job(job_id: str) -> dict[str, Any] | None:
-    state = get_state()
-    try:
-        job = jobs.cancel(state.db, state.dispatcher, job_id)
-    except jobs.JobNotFound:
-        return None
-    return job_dict(job)
-
-
-def job_events(
-    job_id: str, after: int = 0, types: tuple[str, ...] | None = None, limit: int = 5000
-) -> list[dict[str, Any]]:
-    with get_state().db.session() as session:
-        query = select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.seq > after)
-        if types:
-            query = query.where(JobEvent.type.in_(types))
-        rows = session.scalars(query.order_by(JobEvent.seq).limit(limit)).all()
-        return [{"seq": e.seq, "type": e.type, **(e.payload or {})} for e in rows]
 
 
 # --- catalog --------------------------------------------------------------------------
@@ -222,16 +149,6 @@ def list_datasets() -> list[dict[str, Any]]:
             }
             for d, status in rows
         ]
-
-
-def active_jobs(kind: str) -> list[dict[str, Any]]:
-    with get_state().db.session() as session:
-        rows = session.scalars(
-            select(Job)
-            .where(Job.kind == kind, Job.status.in_(jobs.ACTIVE))
-            .order_by(Job.created_at.desc())
-        ).all()
-        return [job_dict(j) for j in rows]
 
 
 # --- rollouts -------------------------------------------------------------------------
@@ -348,53 +265,7 @@ def field_spectrum(field: np.ndarray, flow_name: str) -> tuple[list[int], list[f
     return [int(x) for x in k.tolist()], [float(x) for x in e[0].tolist()]
 
 
-def flow_names() -> list[tuple[str, str]]:
-    """(name, description) of every registered flow."""
-    from physics.flows import FLOWS
-
-    return [(name, flow.description) for name, flow in FLOWS.items()]
-
-
-def flow_length(flow_name: str) -> float:
-    from physics.flows import get_flow
-
-    try:
-        return float(get_flow(flow_name).length)
-    except ValueError:
-        return 1.0
-
-
 # --- the Data page: generation form, generation jobs, dataset previews --------------------
-
-
-def generate_form_flows() -> list[dict[str, Any]]:
-    """What the generate form offers per flow: its description, the viscosities it allows
-    (its default first) and its initial-condition families.
-
-    Read from the flow registry; a flow that does not list allowed viscosities offers its
-    own, and one that lists no initial-condition families offers only its default (sent as
-    None, so the job uses the flow's own)."""
-    from physics import flows as registry
-
-    described = getattr(registry, "INITIAL_CONDITIONS", {})
-    out = []
-    for name, flow in registry.FLOWS.items():
-        allowed = tuple(getattr(flow, "allowed_nu", None) or (flow.nu,))
-        families = tuple(getattr(flow, "initial_conditions", None) or ())
-        out.append(
-            {
-                "name": name,
-                "description": flow.description,
-                "nu": float(flow.nu),
-                "allowed_nu": [float(nu) for nu in allowed],
-                "initial_conditions": list(families),
-                "ic_descriptions": {
-                    f: str(getattr(described.get(f), "description", "") or "") for f in families
-                },
-                "length": float(flow.length),
-            }
-        )
-    return out
 
 
 def generate_defaults() -> dict[str, Any]:
@@ -408,77 +279,6 @@ def generate_defaults() -> dict[str, Any]:
     scheme = fields.get("scheme")
     defaults["schemes"] = list(get_args(scheme.annotation)) if scheme is not None else []
     return defaults
-
-
-# A finished generate job stays on the page this long (its dataset's Preview, its error).
-RECENT_S = 24 * 3600
-RECENT_SUCCESS_S = 120
-
-
-def generation_jobs(limit: int = 8) -> list[dict[str, Any]]:
-    """Generate jobs worth showing: every active one (queued, running, finishing), failed or
-    cancelled ones of the last day (they can be retried) and ones that succeeded in the last
-    two minutes; each with ``shards_done``, ``shards_total`` and ``shards_failed`` counted
-    from its shard rows."""
-    from datetime import timedelta
-
-    from sqlalchemy import func
-
-    from app.db.tables import utcnow
-
-    now = utcnow()
-    with get_state().db.session() as session:
-        rows = session.scalars(
-            select(Job)
-            .where(
-                Job.kind == "generate",
-                Job.parent_id.is_(None),
-                Job.status.in_((*jobs.ACTIVE, "finishing"))
-                | (
-                    Job.status.in_(("failed", "cancelled"))
-                    & (Job.created_at >= now - timedelta(seconds=RECENT_S))
-                )
-                | (
-                    (Job.status == "succeeded")
-                    & (Job.finished_at >= now - timedelta(seconds=RECENT_SUCCESS_S))
-                ),
-            )
-            .order_by(Job.created_at.desc())
-            .limit(limit)
-        ).all()
-        out = [job_dict(job) for job in rows]
-        ids = [j["id"] for j in out]
-        counts: dict[str, dict[str, int]] = {}
-        if ids:
-            for parent, status, count in session.execute(
-                select(Job.parent_id, Job.status, func.count())
-                .where(Job.parent_id.in_(ids))
-                .group_by(Job.parent_id, Job.status)
-            ):
-                counts.setdefault(parent, {})[status] = count
-    for job in out:
-        c = counts.get(job["id"], {})
-        job["shards_total"] = sum(c.values()) or int(job["params"].get("shards") or 0)
-        job["shards_done"] = c.get("succeeded", 0)
-        job["shards_failed"] = c.get("failed", 0)
-    return out
-
-
-def retry_generate(job_id: str) -> dict[str, Any]:
-    """Rerun the failed (or cancelled) shards of a generate job, as
-    ``POST /api/jobs/{id}/retry``; raises ValueError with a sentence when it cannot."""
-    from app import generation
-
-    state = get_state()
-    with state.db.session() as session:
-        job = session.get(Job, job_id)
-        if job is None:
-            raise ValueError(f"There is no job with id {job_id!r}.")
-        if job.kind != "generate":
-            raise ValueError("Only generate jobs can be retried.")
-        if job.status not in ("failed", "cancelled"):
-            raise ValueError(f"The job is {job.status}; only a failed or cancelled job is retried.")
-    return job_dict(generation.retry(state.db, state.dispatcher, state.artifacts, job_id))
 
 
 def get_dataset(dataset_id: str) -> dict[str, Any] | None:
@@ -787,27 +587,6 @@ def models_overview() -> list[dict[str, Any]]:
 # The y⁺ at which the statistics of a stored snapshot report 1D spectra (each at its nearest
 # plane, those beyond the centreline dropped; the centre plane is always added).
 CHANNEL_SPECTRA_YPLUS = (1, 2, 5, 10, 15, 20, 30, 50, 100, 150, 200, 300, 500, 1000, 2000)
-CHANNEL_FLOW_DESCRIPTION = (
-    "Turbulent channel flow between walls at y = ±1, periodic in x and z: a 3D velocity "
-    "snapshot (u, v, w) with its wall-normal points y, as .npz or HDF5."
-)
-
-
-def is_channel_flow(flow_name: str | None) -> bool:
-    from app.uploads import CHANNEL_FLOWS
-
-    return flow_name in CHANNEL_FLOWS
-
-
-def upload_flows() -> list[tuple[str, str]]:
-    """(name, description) of every flow an initial condition can be uploaded for: the
-    registered flows, and the channel flows (known to the upload whether registered or not)."""
-    from app.uploads import CHANNEL_FLOWS
-
-    out = flow_names()
-    names = {name for name, _ in out}
-    out += [(name, CHANNEL_FLOW_DESCRIPTION) for name in CHANNEL_FLOWS if name not in names]
-    return out
 
 
 def get_initial_condition(ic_id: str) -> dict[str, Any] | None:
@@ -823,24 +602,6 @@ def store_channel_upload(
     """Store an uploaded channel snapshot through the REST endpoint's path (size limit,
     reader, grid check, write, row); raises UploadError with a sentence."""
     return initial_condition_dict(_store_initial_condition(filename, content, flow, nu))
-
-
-def active_channel_job() -> str | None:
-    """The newest queued or running generate job of a channel flow (not a shard), or None."""
-    with get_state().db.session() as session:
-        rows = session.execute(
-            select(Job.id, Job.params)
-            .where(
-                Job.kind == "generate",
-                Job.parent_id.is_(None),
-                Job.status.in_((*jobs.ACTIVE, "finishing")),
-            )
-            .order_by(Job.created_at.desc())
-        ).all()
-    for job_id, params in rows:
-        if is_channel_flow((params or {}).get("flow")):
-            return job_id
-    return None
 
 
 def channel_nu_note(stats: dict[str, Any]) -> str:
@@ -1108,7 +869,7 @@ def channel_job_frame(job_id: str, source: str | None = None) -> dict[str, Any] 
     yet: a generate job's dataset once it exists (trajectory 0, last snapshot), a rollout's
     last frame (``source`` "model" or "reference"; y from the rollout's ``dimensions/y``,
     else from its channel initial condition)."""
-    job = get_job(job_id)
+    job = get_job(get_state(), job_id)
     if job is None:
         return None
     dataset_id = (job.get("result") or {}).get("dataset_id")

@@ -28,6 +28,8 @@ from typing import Any
 from dash import ALL, Input, Output, Patch, State, callback, ctx, dash_table, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from app.services import jobs_view
+from app.services.flows import flow_length
 from app.ui import compare_figures as cf
 from app.ui import data
 from app.ui.components import (
@@ -41,6 +43,7 @@ from app.ui.components import (
     progress_bar,
     status_badge,
 )
+from app.ui.context import get_state
 from app.ui.figures import FONT, empty_figure
 
 POLL_MS = 700
@@ -756,8 +759,8 @@ async def start(
         source, ic, dataset, trajectory, entries, steps, dt, reference, divergence, times
     )
     try:
-        job = await asyncio.to_thread(data.submit_job, "compare", params)
-    except data.InvalidParams as exc:
+        job = await asyncio.to_thread(jobs_view.submit_job, get_state(), "compare", params)
+    except jobs_view.InvalidParams as exc:
         return refuse(str(exc))
     return f"/compare/{job['id']}", "", None
 
@@ -1340,7 +1343,7 @@ async def views(series, slider, _grid, summary, setup, run, shown_before):
             }
             for c in columns
         ]
-        length = data.flow_length(run.get("flow") or "ns2d-forced")
+        length = flow_length(run.get("flow") or "ns2d-forced")
         figs = cf.grid_figures(
             grid_columns,
             fields,

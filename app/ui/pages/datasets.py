@@ -24,6 +24,8 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from app.services import jobs_view
+from app.services.flows import generate_form_flows, is_channel_flow
 from app.ui import data, figures
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
@@ -42,6 +44,7 @@ from app.ui.components import (
     status_badge,
     table,
 )
+from app.ui.context import get_state
 
 ACTIVE_MS = 1000  # refresh while a generation is active
 IDLE_MS = 4000  # otherwise, to notice jobs started elsewhere (the API, the CLI)
@@ -106,7 +109,7 @@ def ic_description(flow: dict[str, Any] | None, family: str | None) -> str:
 
 
 def _flows_by_name() -> dict[str, dict[str, Any]]:
-    return {f["name"]: f for f in data.generate_form_flows()}
+    return {f["name"]: f for f in generate_form_flows()}
 
 
 def _dropdown(id: str, options: list[dict[str, Any]], value: Any, **kwargs: Any) -> dcc.Dropdown:
@@ -412,7 +415,7 @@ def job_item(job: dict[str, Any], now: datetime) -> html.Div:
                 n_clicks=0,
             )
         )
-    if data.is_channel_flow((job.get("params") or {}).get("flow")):
+    if is_channel_flow((job.get("params") or {}).get("flow")):
         actions.insert(
             0,
             html.Button(
@@ -553,7 +556,7 @@ def _table_key(rows: list[dict[str, Any]]) -> list[Any]:
 )
 async def refresh(_n: int | None, key: list[Any] | None):
     def load():
-        return data.generation_jobs(), data.list_datasets()
+        return jobs_view.generation_jobs(get_state()), data.list_datasets()
 
     jobs, datasets = await asyncio.to_thread(load)
     new_key = _table_key(datasets)
@@ -580,7 +583,7 @@ async def job_action(_cancel: list[int | None], _retry: list[int | None]):
         raise PreventUpdate
     job_id = trigger["id"]
     if trigger["type"] == "data-cancel":
-        job = await asyncio.to_thread(data.cancel_job, job_id)
+        job = await asyncio.to_thread(jobs_view.cancel_job, get_state(), job_id)
         if job is None:
             return alert(f"There is no job {job_id}.", "error"), ACTIVE_MS
         if job["status"] == "cancelled":
@@ -589,7 +592,7 @@ async def job_action(_cancel: list[int | None], _retry: list[int | None]):
             ), ACTIVE_MS
         return alert(f"Job {job_id[:8]} had already {job['status']}.", "info"), ACTIVE_MS
     try:
-        await asyncio.to_thread(data.retry_generate, job_id)
+        await asyncio.to_thread(jobs_view.retry_generate, get_state(), job_id)
     except ValueError as exc:
         return alert(str(exc), "error"), ACTIVE_MS
     return alert(
@@ -743,8 +746,8 @@ async def generate(
     schemes = (await asyncio.to_thread(data.generate_defaults))["schemes"]
     raw = generate_request(flows, flow, nu, ic, scheme if schemes else None, values, name)
     try:
-        job = await asyncio.to_thread(data.submit_job, "generate", raw)
-    except data.InvalidParams as exc:
+        job = await asyncio.to_thread(jobs_view.submit_job, get_state(), "generate", raw)
+    except jobs_view.InvalidParams as exc:
         return alert(str(exc), "error", id="data-feedback-error"), no_update
     shards = math.ceil(job["params"]["n_trajectories"] / job["params"]["shard_size"])
     return alert(
@@ -889,7 +892,7 @@ async def show_preview(
         raise PreventUpdate
     dataset_id = target["id"]
     found = await asyncio.to_thread(data.get_dataset, dataset_id)
-    if found is not None and data.is_channel_flow(found["flow"]):
+    if found is not None and is_channel_flow(found["flow"]):
         try:
             layout = await asyncio.to_thread(data.channel_dataset_layout, dataset_id)
         except ValueError as exc:
@@ -1043,7 +1046,7 @@ async def attach_live_job(_n: int | None, source: dict[str, Any] | None):
     """An active channel generate job is followed at once when the panel shows nothing."""
     if source:
         raise PreventUpdate
-    job_id = await asyncio.to_thread(data.active_channel_job)
+    job_id = await asyncio.to_thread(jobs_view.active_channel_job, get_state())
     if job_id is None:
         raise PreventUpdate
     return {"kind": "job", "job_id": job_id}, "preview-controls hidden"

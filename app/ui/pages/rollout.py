@@ -19,6 +19,8 @@ from typing import Any
 from dash import Input, Output, Patch, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from app.services import jobs_view
+from app.services.flows import flow_length, is_channel_flow
 from app.ui import data, figures
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
@@ -33,6 +35,7 @@ from app.ui.components import (
     progress_bar,
     status_badge,
 )
+from app.ui.context import get_state
 
 POLL_MS = 500
 # Channel rollouts (3D velocity) show wall-unit statistics and slices instead of 2D fields.
@@ -354,9 +357,9 @@ async def start(n_clicks: int, ic: str | None, model: str | None, steps: Any, dt
         return no_update, no_update, message
     try:
         job = await asyncio.to_thread(
-            data.submit_job, "rollout", rollout_params(ic, model, steps, dt)
+            jobs_view.submit_job, get_state(), "rollout", rollout_params(ic, model, steps, dt)
         )
-    except data.InvalidParams as exc:
+    except jobs_view.InvalidParams as exc:
         return no_update, no_update, alert(str(exc), "error")
     # The query (?ic=…, ?example=1) only prefilled the form: it is not part of the address.
     return f"/rollout/{job['id']}", "", None
@@ -536,14 +539,14 @@ async def views(series: dict[str, Any] | None, slider: int | None, run: dict[str
         )
         return frames, t, metrics or {}
 
-    if run.get("flow") == "channel3d":
+    if is_channel_flow(run.get("flow")):
         # 3D velocity: the channel section below shows statistics and slices.
         error = figures.error_curve_figure(series, uirevision=revision)
         energy = figures.energy_curve_figure(series, uirevision=revision)
         note = "Channel flow: statistics and slices of the 3D velocity are below."
         return figures.empty_figure(note), figures.empty_figure(note), error, energy
     frames, t, metrics = await asyncio.to_thread(load)
-    length = data.flow_length(run.get("flow") or "ns2d-forced")
+    length = flow_length(run.get("flow") or "ns2d-forced")
     fields = figures.fields_figure(frames, length=length, t=t, step=shown, uirevision=revision)
     spectra = {"reference": metrics.get("spectrum_reference")}
     if has_model:
@@ -571,7 +574,7 @@ async def views(series: dict[str, Any] | None, slider: int | None, run: dict[str
 async def channel_section(run: dict[str, Any] | None, of: str | None, current: Any):
     """Points the channel panel at a channel rollout's live statistics (model or reference)."""
     run = run or {}
-    if run.get("flow") != "channel3d" or not run.get("job_id"):
+    if not is_channel_flow(run.get("flow")) or not run.get("job_id"):
         return True, None if current else no_update
     source = {"kind": "job", "job_id": run["job_id"]}
     source["source"] = of if (of == "reference" or not run.get("has_model")) else "model"

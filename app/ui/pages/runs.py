@@ -10,7 +10,7 @@ from typing import Any
 from dash import ALL, Input, Output, callback, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from app.ui import data
+from app.services import jobs_view
 from app.ui.components import (
     alert,
     card,
@@ -22,6 +22,7 @@ from app.ui.components import (
     status_badge,
     table,
 )
+from app.ui.context import get_state
 
 REFRESH_MS = 1000
 KIND_LABELS = {
@@ -203,7 +204,7 @@ def summary(jobs: list[dict[str, Any]]) -> str:
     Input("runs-interval", "n_intervals"),
 )
 async def refresh(_n: int | None):
-    jobs = await asyncio.to_thread(data.list_jobs)
+    jobs = await asyncio.to_thread(jobs_view.list_jobs, get_state())
     return jobs_table(jobs), summary(jobs)
 
 
@@ -216,7 +217,7 @@ async def cancel(clicks: list[int | None]):
     trigger = ctx.triggered_id
     if not trigger or not any(clicks) or not ctx.triggered or not ctx.triggered[0]["value"]:
         raise PreventUpdate
-    job = await asyncio.to_thread(data.cancel_job, trigger["id"])
+    job = await asyncio.to_thread(jobs_view.cancel_job, get_state(), trigger["id"])
     if job is None:
         return alert(f"There is no job {trigger['id']}.", "error")
     if job["status"] == "cancelled":

@@ -25,6 +25,7 @@ from typing import Any
 from dash import ALL, Input, Output, Patch, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from app.services import jobs_view
 from app.ui import config_form, data, figures
 from app.ui.components import (
     CHART_GRAPH,
@@ -39,6 +40,7 @@ from app.ui.components import (
     progress_bar,
     status_badge,
 )
+from app.ui.context import get_state
 
 POLL_MS = 1000
 FINAL = ("succeeded", "failed", "cancelled")
@@ -377,7 +379,7 @@ async def load(query: dict[str, Any] | None):
     query = query or {}
 
     def read():
-        job = data.get_job(query["job"]) if query.get("job") else None
+        job = jobs_view.get_job(get_state(), query["job"]) if query.get("job") else None
         return data.list_datasets(), data.architectures(), data.train_options(), job
 
     datasets, archs, options, job = await asyncio.to_thread(read)
@@ -543,12 +545,12 @@ async def start(n_clicks, catalog, dataset_id, name, arch_name, cids, cvals, oid
     def submit():
         checked = data.evaluate_config(params["arch"], params["config"], *grid)
         if checked.get("error"):
-            raise data.InvalidParams(checked["error"])
-        return data.submit_job("train", params)
+            raise jobs_view.InvalidParams(checked["error"])
+        return jobs_view.submit_job(get_state(), "train", params)
 
     try:
         job = await asyncio.to_thread(submit)
-    except data.InvalidParams as exc:
+    except jobs_view.InvalidParams as exc:
         return no_update, alert(str(exc), "error", id="train-feedback-error")
     return f"?job={job['id']}", None
 
@@ -562,7 +564,7 @@ async def start(n_clicks, catalog, dataset_id, name, arch_name, cids, cvals, oid
 async def cancel(n_clicks, run):
     if not n_clicks or not (run or {}).get("job_id"):
         raise PreventUpdate
-    job = await asyncio.to_thread(data.cancel_job, run["job_id"])
+    job = await asyncio.to_thread(jobs_view.cancel_job, get_state(), run["job_id"])
     if job is None:
         return html.Span(" The job no longer exists.", className="error-text")
     return html.Span(" Cancelling…", className="muted small")
@@ -714,8 +716,10 @@ async def poll(_n: int, run: dict[str, Any] | None):
     limit = 5000
 
     def read():
-        job = data.get_job(run["job_id"])
-        new = data.job_events(run["job_id"], run.get("seq") or 0, EVENT_TYPES, limit)
+        job = jobs_view.get_job(get_state(), run["job_id"])
+        new = jobs_view.job_events(
+            get_state(), run["job_id"], run.get("seq") or 0, EVENT_TYPES, limit
+        )
         return job, new
 
     job, new = await asyncio.to_thread(read)

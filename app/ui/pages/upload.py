@@ -17,6 +17,7 @@ from typing import Any
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from app.services.flows import flow_length, is_channel_flow, upload_flows
 from app.ui import data, figures
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
@@ -49,11 +50,11 @@ CHANNEL = ChannelPanel("upload")
 
 
 def is_channel(flow: str | None) -> bool:
-    return data.is_channel_flow(flow)
+    return is_channel_flow(flow)
 
 
 def layout(**_query: Any) -> html.Main:
-    flows = data.upload_flows()
+    flows = upload_flows()
     return page(
         "Upload",
         "An initial condition: one 2D vorticity field (ny, nx), or a batch of one, "
@@ -322,7 +323,7 @@ def error_note(filename: str, message: str) -> html.Div:
 
 def preview(ic: dict[str, Any], field) -> tuple[Any, Any, str]:
     k, e = data.field_spectrum(field, ic["flow"])
-    length = data.flow_length(ic["flow"])
+    length = flow_length(ic["flow"])
     heatmap = figures.fields_figure(
         {"field": field}, length=length, titles={"field": "vorticity ω"}, uirevision=ic["id"]
     )
