@@ -180,16 +180,24 @@ def test_sfno_shapes_and_untrained_persistence(history, out_steps, grid):
 
 
 def test_sfno_keeps_dtype_uses_normalisation_and_is_deterministic():
-    torch.manual_seed(0)
-    a = build_model("sfno", {**SMALL, "history": 3, "out_steps": 2}).double()
-    torch.manual_seed(0)
-    b = build_model("sfno", {**SMALL, "history": 3, "out_steps": 2}).double()
-    randomise(a)
-    randomise(b)
+    config = {**SMALL, "history": 3, "out_steps": 2}
+
+    def built(seed: int) -> SFNO:
+        torch.manual_seed(seed)
+        model = build_model("sfno", config).double()
+        # Only the zero-initialised output layer gets fixed random weights (it would hide
+        # the rest); every other weight is the one drawn at construction from ``seed``.
+        randomise(model.output_layer)
+        return model
+
+    a, b, other = built(0), built(0), built(1)
     x = torch.randn(2, 3, 1, 16, 16, dtype=torch.float64)
     y = a(x)
     assert y.dtype == torch.float64
+    # The same seed builds the same model, bit for bit ...
     torch.testing.assert_close(y, b(x), rtol=0, atol=0)
+    # ... and the comparison can fail: another seed's construction-time weights show.
+    assert not torch.allclose(y, other(x))
     # Affine equivariance: shifting and scaling the data together with the normalisation
     # statistics shifts and scales the prediction the same way.
     a.set_normalization(torch.tensor([3.0]), torch.tensor([2.0]))

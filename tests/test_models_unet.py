@@ -137,17 +137,25 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_keeps_dtype_and_is_deterministic():
     config = {**TINY, "history": 2}
-    torch.manual_seed(3)
-    a = build_model("unet2d", config)
-    torch.manual_seed(3)
-    b = build_model("unet2d", config)
+
+    def built(seed: int) -> UNet:
+        torch.manual_seed(seed)
+        model = build_model("unet2d", config)
+        # Only the zero-initialised head gets fixed random weights (it would hide the rest);
+        # every other weight is the one drawn at construction from ``seed``.
+        randomise(model.head)
+        return model
+
+    a, b, other = built(3), built(3), built(4)
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(p, q), name
-    randomise(a)
     x = torch.randn(1, 2, 1, 16, 16, dtype=torch.float64)
     y = a.double()(x)
     assert y.dtype == torch.float64
-    assert torch.equal(y, a(x))
+    # Two models built from the same seed predict the same, bit for bit ...
+    assert torch.equal(y, b.double()(x))
+    # ... and the comparison can fail: another seed's construction-time weights show.
+    assert not torch.allclose(y, other.double()(x))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
