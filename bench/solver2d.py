@@ -38,10 +38,10 @@ import json
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable, Iterator
 
 import torch
+from _timing import median_ms, ms_range, time_alternating
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from physics.flows import Flow, get_flow
@@ -87,11 +87,6 @@ def default_dtype(dtype: torch.dtype) -> Iterator[None]:
         yield
     finally:
         torch.set_default_dtype(previous)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # --- the two solvers -------------------------------------------------------------------------
@@ -240,22 +235,6 @@ def count_ffts(step: Callable[[], object], points: int) -> _FFTCounter:
     return counter
 
 
-def median_ms(
-    fn: Callable[[], object], device: torch.device, min_calls: int, min_s: float
-) -> float:
-    """Median wall time of fn() in ms over at least min_calls calls and min_s seconds."""
-    fn()
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < min_calls or time.perf_counter() - start < min_s:
-        sync(device)
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
-
 def fft_times(
     n: int, batch: int, device: torch.device, dtype: torch.dtype, quick: bool
 ) -> tuple[float, float]:
@@ -269,35 +248,6 @@ def fft_times(
 
 
 # --- timing ----------------------------------------------------------------------------------
-
-
-def time_alternating(
-    runs: dict[str, Callable[[int], object]],
-    device: torch.device,
-    repeats: int,
-    repeat_s: float,
-) -> dict[str, list[float]]:
-    """Per-step ms of each run, one value per repeat. The runs take turns (in a rotating
-    order) so that load drifts on a shared machine hit all alike; each repeat runs the same
-    number of steps for all, sized from a warm-up so that the slowest takes about repeat_s."""
-
-    def once(run: Callable[[int], object], steps: int) -> float:
-        sync(device)
-        t0 = time.perf_counter()
-        run(steps)
-        sync(device)
-        return (time.perf_counter() - t0) * 1e3 / steps
-
-    for run in runs.values():  # plans, caches, first-touch allocations
-        run(2)
-    estimate = max(once(run, 2) for run in runs.values())
-    steps = max(2, round(repeat_s * 1e3 / estimate))
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    names = list(runs)
-    for r in range(repeats):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            times[name].append(once(runs[name], steps))
-    return times
 
 
 def fft_floor_run(
@@ -359,6 +309,8 @@ def benchmark(
             device,
             args.repeats,
             args.repeat_s,
+            warmup=2,
+            min_steps=2,
         )
     ours_runs, peer_runs = times["ours"], times["peer"]
     ours_ms = statistics.median(ours_runs)
@@ -379,9 +331,9 @@ def benchmark(
         peer_fft_count=round(peer_fft.units["rfft"] + peer_fft.units["irfft"], 3),
         ours_points_steps_per_s=round(points / (ours_ms * 1e-3)),
         peer_points_steps_per_s=round(points / (peer_ms * 1e-3)),
-        floor_ms_range=[round(min(times["floor"]), 3), round(max(times["floor"]), 3)],
-        ours_ms_range=[round(min(ours_runs), 3), round(max(ours_runs), 3)],
-        peer_ms_range=[round(min(peer_runs), 3), round(max(peer_runs), 3)],
+        floor_ms_range=ms_range(times["floor"]),
+        ours_ms_range=ms_range(ours_runs),
+        peer_ms_range=ms_range(peer_runs),
         repeats=len(ours_runs),
         **check,
         n=n,

@@ -48,13 +48,13 @@ import json
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _timing import ms_range, time_alternating
 from torch import nn
 
 from models.losses import relative_l2
@@ -81,11 +81,6 @@ JEMALLOC_PATHS = (
     "/usr/lib/libjemalloc.so.2",
     "/usr/local/lib/libjemalloc.so.2",
 )
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def installed(package: str) -> str:
@@ -226,36 +221,6 @@ def infer_run(side: Contender, device: torch.device) -> Callable[[int], None]:
     return run
 
 
-def time_alternating(
-    runs: dict[str, Callable[[int], None]],
-    device: torch.device,
-    repeats: int,
-    repeat_s: float,
-    warmup: int,
-) -> dict[str, list[float]]:
-    """Per-step ms of each run, one value per repeat. The runs take turns in a rotating
-    order so that load drifts on a shared machine hit both alike; each repeat runs the same
-    number of steps for both, sized so that the slower takes about repeat_s."""
-
-    def once(run: Callable[[int], None], steps: int) -> float:
-        sync(device)
-        t0 = time.perf_counter()
-        run(steps)
-        sync(device)
-        return (time.perf_counter() - t0) * 1e3 / steps
-
-    for run in runs.values():
-        run(warmup)
-    estimate = max(once(run, 1) for run in runs.values())
-    steps = max(1, round(repeat_s * 1e3 / estimate))
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    names = list(runs)
-    for r in range(repeats):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            times[name].append(once(runs[name], steps))
-    return times
-
-
 def measure(
     name: str,
     kind: str,
@@ -271,7 +236,7 @@ def measure(
         device,
         args.repeats,
         args.repeat_s,
-        args.warmup,
+        warmup=args.warmup,
     )
     ours_runs = [t / per_sample for t in times["ours"]]
     peer_runs = [t / per_sample for t in times["peer"]]
@@ -286,8 +251,8 @@ def measure(
         "unit": "ms per training step" if kind == "train" else "ms per sample (inference)",
         "ours_params": ours.parameters,
         "peer_params": peer.parameters,
-        "ours_ms_range": [round(min(ours_runs), 3), round(max(ours_runs), 3)],
-        "peer_ms_range": [round(min(peer_runs), 3), round(max(peer_runs), 3)],
+        "ours_ms_range": ms_range(ours_runs),
+        "peer_ms_range": ms_range(peer_runs),
         "repeats": len(ours_runs),
         "input_shape": list(ours.input_shape),
         "peer_input_shape": list(peer.input_shape),
