@@ -1,4 +1,5 @@
-"""Training and inference speed of our neural operators against named peers, side by side.
+"""Training and inference speed of our neural operators, side by side with a named peer or
+one of our own models as a baseline.
 
 fno2d rows: our ``build_model("fno2d", {"width": 32, "n_layers": 4, "modes": 12})`` against
       neuraloperator 2.0.0's ``neuralop.models.FNO`` at the same configuration, at 64² and
@@ -7,7 +8,8 @@ fno2d rows: our ``build_model("fno2d", {"width": 32, "n_layers": 4, "modes": 12}
 ifactformer3d row: our IFactFormer-m (the paper's channel-flow configuration: dim 96,
       5 heads of 96, 10 iterations, 3 velocity channels) against our chained FactFormer
       3D at the same width, heads and depth, on the 32×33×16 channel grid: ms per training
-      step.
+      step. The chained FactFormer is our own code, not an external peer, so this row
+      reports it as the ``baseline``.
 
 The peer FNO is configured to be the same network as ours as far as its API allows:
 hidden_channels=32, n_layers=4, in/out channels 1, the (x, y) ∈ [0, 1) grid appended to
@@ -37,7 +39,10 @@ found), which keeps such blocks. Each row names the allocator it ran with.
                           [--configs NAME ...] [--repeats R] [--repeat-s S]
 
 One JSON object per line per configuration: name, ours, ours_ms, peer, peer_ms, ratio
-(= ours_ms / peer_ms; below 1: ours is faster), parameter counts, spreads and settings.
+(= ours_ms / peer_ms; below 1: ours is faster), parameter counts, spreads and settings. The
+ifactformer3d row names its other side baseline instead: baseline, baseline_ms,
+baseline_ratio (= ours_ms / baseline_ms), baseline_params, baseline_ms_range,
+baseline_input_shape.
 """
 
 from __future__ import annotations
@@ -174,7 +179,7 @@ def ours_ifactformer(batch: int, device: torch.device) -> Contender:
     return Contender(f"ifactformer3d {IFACT_CONFIG}", model, shape)
 
 
-def peer_factformer(batch: int, device: torch.device) -> Contender:
+def baseline_factformer(batch: int, device: torch.device) -> Contender:
     """The chained FactFormer 3D at IFactFormer-m's width, heads, kernel rank and depth (10
     distinct chained blocks where IFactFormer-m applies one parallel block 10 times): the
     architecture the implicit, parallel form replaces, in the same code base."""
@@ -225,42 +230,51 @@ def measure(
     name: str,
     kind: str,
     ours: Contender,
-    peer: Contender,
+    other: Contender,
     device: torch.device,
     args: argparse.Namespace,
     per_sample: int = 1,
+    role: str = "peer",
 ) -> dict:
+    """One row: ``ours`` against ``other``, whose keys are named after its ``role``:
+    ``peer`` for an external implementation, ``baseline`` for one of our own models."""
     make = train_run if kind == "train" else infer_run
     times = time_alternating(
-        {"ours": make(ours, device), "peer": make(peer, device)},
+        {"ours": make(ours, device), "other": make(other, device)},
         device,
         args.repeats,
         args.repeat_s,
         warmup=args.warmup,
     )
     ours_runs = [t / per_sample for t in times["ours"]]
-    peer_runs = [t / per_sample for t in times["peer"]]
-    ours_ms, peer_ms = statistics.median(ours_runs), statistics.median(peer_runs)
+    other_runs = [t / per_sample for t in times["other"]]
+    ours_ms, other_ms = statistics.median(ours_runs), statistics.median(other_runs)
     return {
         "name": name,
         "ours": ours.label,
         "ours_ms": round(ours_ms, 3),
-        "peer": peer.label,
-        "peer_ms": round(peer_ms, 3),
-        "ratio": round(ours_ms / peer_ms, 3),
+        role: other.label,
+        f"{role}_ms": round(other_ms, 3),
+        ratio_key(role): round(ours_ms / other_ms, 3),
         "unit": "ms per training step" if kind == "train" else "ms per sample (inference)",
         "ours_params": ours.parameters,
-        "peer_params": peer.parameters,
+        f"{role}_params": other.parameters,
         "ours_ms_range": ms_range(ours_runs),
-        "peer_ms_range": ms_range(peer_runs),
+        f"{role}_ms_range": ms_range(other_runs),
         "repeats": len(ours_runs),
         "input_shape": list(ours.input_shape),
-        "peer_input_shape": list(peer.input_shape),
+        f"{role}_input_shape": list(other.input_shape),
         "device": str(device),
         "threads": torch.get_num_threads(),
         "allocator": allocator_label(device),
         "torch": torch.__version__,
     }
+
+
+def ratio_key(role: str) -> str:
+    """The key of ``ours_ms / {role}_ms``: ``ratio`` against a peer, as in every bench
+    script; ``baseline_ratio`` against a baseline, so it is not read as a peer ratio."""
+    return "ratio" if role == "peer" else f"{role}_ratio"
 
 
 # --- configurations --------------------------------------------------------------------------
@@ -295,9 +309,10 @@ def ifactformer_rows(device: torch.device, args: argparse.Namespace):
         f"ifactformer3d_train_{grid}_b{batch}",
         "train",
         ours_ifactformer(batch, device),
-        peer_factformer(batch, device),
+        baseline_factformer(batch, device),
         device,
         args,
+        role="baseline",
     )
     row["batch"] = batch
     yield row
@@ -308,6 +323,8 @@ CONFIGS: dict[str, Callable] = {
     "fno2d_128": lambda device, args: fno_rows(128, device, args),
     "ifactformer3d": ifactformer_rows,
 }
+# What each group's other side is: an external implementation or one of our own models.
+ROLES = {"fno2d_64": "peer", "fno2d_128": "peer", "ifactformer3d": "baseline"}
 
 
 def main() -> None:
@@ -358,7 +375,8 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
         except (ImportError, AttributeError) as exc:
             # A model family that has not landed in this checkout: say so, give no number.
-            row = {"name": config, "ours_ms": None, "peer_ms": None, "ratio": None}
+            role = ROLES[config]
+            row = {"name": config, "ours_ms": None, f"{role}_ms": None, ratio_key(role): None}
             row["error"] = f"not measured: {type(exc).__name__}: {exc}"
             print(json.dumps(row), flush=True)
 
