@@ -6,10 +6,10 @@ import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
-from app import rollouts
 from app.api import MAX_SEQ
 from app.db.tables import Rollout
 from app.schemas import RolloutDetail
+from app.services import rollouts
 from app.state import AppState, get_state
 
 router = APIRouter(prefix="/rollouts", tags=["rollouts"])

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from app import rollouts
-from app.db.tables import Dataset, InitialCondition, Job, JobEvent, Model, Rollout
+from app.db.tables import Dataset, InitialCondition, Job, JobEvent, Model
 from app.ic_store import load_initial_condition, store_initial_condition
 from app.job_params import InvalidParams
+from app.services import rollouts
 from app.services.flows import flow_length
 from app.services.jobs_view import get_job, job_dict
 from app.ui.context import get_state
@@ -152,105 +152,6 @@ def list_datasets() -> list[dict[str, Any]]:
 
 
 # --- rollouts -------------------------------------------------------------------------
-
-
-def _rollout_dict(rollout: Rollout) -> dict[str, Any]:
-    # Not rollouts.describe: it opens the HDF5 file to count frames, and a poll must stay
-    # quick; the UI counts frames by the metrics it has read (one per frame).
-    return {
-        "id": rollout.id,
-        "job_id": rollout.job_id,
-        "model_id": rollout.model_id,
-        "initial_condition_id": rollout.initial_condition_id,
-        "flow": rollout.flow,
-        "steps": rollout.steps,
-        "interval": rollout.interval,
-        "resolution": rollout.resolution,
-        "created_at": _time(rollout.created_at),
-    }
-
-
-def resolve_run(ref: str) -> dict[str, Any] | None:
-    """A rollout id or a rollout job's id → {"job": ..., "rollout": ... or None}."""
-    with get_state().db.session() as session:
-        rollout = rollouts.find_rollout(session, ref)
-        if rollout is not None:
-            job = session.get(Job, rollout.job_id)
-        else:
-            job = session.get(Job, ref)
-            if job is None or job.kind != "rollout":
-                return None
-            rollout = rollouts.rollout_for_job(session, job.id)
-        return {
-            "job": job_dict(job) if job else None,
-            "rollout": _rollout_dict(rollout) if rollout else None,
-        }
-
-
-def poll_rollout(job_id: str, after: int, limit: int = 2000) -> dict[str, Any]:
-    """One live update: the job row, its rollout (once the worker created it) and at most
-    ``limit`` per-step metrics recorded after event ``after`` (as ``rollouts.metrics``).
-
-    The job is read before the metrics: a job already final here has written all of its
-    metrics, so a poll that sees a final status and fewer than ``limit`` metrics is the last.
-    """
-    with get_state().db.session() as session:
-        job = session.get(Job, job_id)
-        rollout = rollouts.rollout_for_job(session, job_id)
-        new: list[dict[str, Any]] = []
-        if rollout is not None:
-            rows = session.execute(
-                select(JobEvent.seq, JobEvent.payload)
-                .where(JobEvent.job_id == job_id, JobEvent.type == "metrics", JobEvent.seq > after)
-                .order_by(JobEvent.seq)
-                .limit(limit)
-            ).all()
-            new = [{"seq": seq, **payload} for seq, payload in rows]
-        return {
-            "job": job_dict(job) if job else None,
-            "rollout": _rollout_dict(rollout) if rollout else None,
-            "metrics": new,
-            "complete": len(new) < limit,
-        }
-
-
-def rollout_step_metrics(job_id: str, step: int) -> dict[str, Any] | None:
-    """The metrics event of one step (the step-th metrics event, checked by its payload)."""
-    with get_state().db.session() as session:
-        base = (
-            select(JobEvent.seq, JobEvent.payload)
-            .where(JobEvent.job_id == job_id, JobEvent.type == "metrics")
-            .order_by(JobEvent.seq)
-        )
-        row = session.execute(base.offset(max(step, 0)).limit(1)).first()
-        if row is not None and row.payload.get("step") == step:
-            return {"seq": row.seq, **row.payload}
-        for seq, payload in session.execute(base):
-            if payload.get("step") == step:
-                return {"seq": seq, **payload}
-    return None
-
-
-def rollout_frames(
-    rollout_id: str, k: int, sources: tuple[str, ...]
-) -> tuple[dict[str, np.ndarray | None], float | None]:
-    """Frame ``k`` of each source; a source that is missing or not yet written is None."""
-    state = get_state()
-    with state.db.session() as session:
-        rollout = rollouts.find_rollout(session, rollout_id)
-    out: dict[str, np.ndarray | None] = dict.fromkeys(sources)
-    t = None
-    if rollout is None:
-        return out, None
-    # The error is model − reference: computed here from the two frames already read.
-    for source in [s for s in ("model", "reference") if s in sources or "error" in sources]:
-        try:
-            out[source], t = rollouts.frame(state.artifacts, rollout, k, source)
-        except (IndexError, KeyError, OSError):
-            out[source] = None
-    if "error" in sources and out.get("model") is not None and out.get("reference") is not None:
-        out["error"] = out["model"] - out["reference"]
-    return {s: out.get(s) for s in sources}, t
 
 
 def field_spectrum(field: np.ndarray, flow_name: str) -> tuple[list[int], list[float]]:
@@ -1000,8 +901,6 @@ def channel_frame_meta(
 
 # --- the Compare page: what can be compared, a comparison's events and frames ---------------
 
-COMPARE_EVENTS = ("compare_setup", "metrics", "summary")
-
 
 def _held_out(artifacts, model: Model) -> list[int]:
     """The validation (held-out) trajectories a model's checkpoint records, or []."""
@@ -1060,70 +959,3 @@ def compare_catalog() -> dict[str, Any]:
                 }
             )
     return {"initial_conditions": ics, "datasets": datasets, "models": models}
-
-
-def resolve_comparison(ref: str) -> dict[str, Any] | None:
-    """A comparison's rollout id or its compare job's id → {"job", "rollout" (None until the
-    worker created it)}; None when ``ref`` names neither."""
-    with get_state().db.session() as session:
-        rollout = rollouts.find_rollout(session, ref)
-        if rollout is not None:
-            if (getattr(rollout, "kind", None) or "rollout") != "compare":
-                return None
-            job = session.get(Job, rollout.job_id)
-        else:
-            job = session.get(Job, ref)
-            if job is None or job.kind != "compare":
-                return None
-            rollout = rollouts.rollout_for_job(session, job.id)
-        return {
-            "job": job_dict(job) if job else None,
-            "rollout": _rollout_dict(rollout) if rollout else None,
-        }
-
-
-def poll_comparison(job_id: str, after: int, limit: int = 500) -> dict[str, Any]:
-    """One live update of a comparison: the job row, its rollout (once created) and at most
-    ``limit`` of its ``compare_setup``, ``metrics`` and ``summary`` events after event
-    ``after``. The job is read first: a final job has written every event, so a poll that
-    sees a final status and fewer than ``limit`` events is the last (``complete``)."""
-    with get_state().db.session() as session:
-        job = session.get(Job, job_id)
-        rollout = rollouts.rollout_for_job(session, job_id)
-        rows = session.execute(
-            select(JobEvent.seq, JobEvent.type, JobEvent.payload)
-            .where(
-                JobEvent.job_id == job_id,
-                JobEvent.type.in_(COMPARE_EVENTS),
-                JobEvent.seq > after,
-            )
-            .order_by(JobEvent.seq)
-            .limit(limit)
-        ).all()
-        events = [{**(payload or {}), "seq": seq, "type": kind} for seq, kind, payload in rows]
-        return {
-            "job": job_dict(job) if job else None,
-            "rollout": _rollout_dict(rollout) if rollout else None,
-            "events": events,
-            "complete": len(events) < limit,
-        }
-
-
-def comparison_frames(
-    rollout_id: str, k: int, sources: tuple[str, ...] | list[str]
-) -> tuple[dict[str, np.ndarray | None], float | None]:
-    """Frame ``k`` of each named source of a comparison (``reference``, ``model:<i>``,
-    ``error:<i>``); a source missing or not written yet is None."""
-    state = get_state()
-    with state.db.session() as session:
-        rollout = rollouts.find_rollout(session, rollout_id)
-    out: dict[str, np.ndarray | None] = dict.fromkeys(sources)
-    t = None
-    if rollout is None:
-        return out, None
-    for source in sources:
-        try:
-            out[source], t = rollouts.frame(state.artifacts, rollout, k, source)
-        except (IndexError, KeyError, OSError, ValueError):
-            out[source] = None
-    return out, t

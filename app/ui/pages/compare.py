@@ -28,7 +28,7 @@ from typing import Any
 from dash import ALL, Input, Output, Patch, State, callback, ctx, dash_table, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from app.services import jobs_view
+from app.services import jobs_view, rollouts
 from app.services.flows import flow_length
 from app.ui import compare_figures as cf
 from app.ui import data
@@ -464,7 +464,7 @@ async def load_options(query: dict[str, Any] | None):
 
     def load():
         catalog = data.compare_catalog()
-        run = data.resolve_comparison(query["ref"]) if query.get("ref") else None
+        run = rollouts.resolve(get_state(), query["ref"], "compare") if query.get("ref") else None
         return catalog, run
 
     catalog, run = await asyncio.to_thread(load)
@@ -976,7 +976,7 @@ async def poll(_n, run, setup, series, slider, slider_max):
         raise PreventUpdate
     reset = False
     if not run.get("job_id"):
-        found = await asyncio.to_thread(data.resolve_comparison, run["ref"])
+        found = await asyncio.to_thread(rollouts.resolve, get_state(), run["ref"], "compare")
         if found is None or found["job"] is None:
             message = alert(
                 f"There is no comparison or compare job with id {run['ref']!r}.", "error"
@@ -987,7 +987,9 @@ async def poll(_n, run, setup, series, slider, slider_max):
         run["job_id"] = found["job"]["id"]
         run["seq"] = 0
         reset = True
-    update = await asyncio.to_thread(data.poll_comparison, run["job_id"], run.get("seq") or 0)
+    update = await asyncio.to_thread(
+        rollouts.poll_comparison, get_state(), run["job_id"], run.get("seq") or 0
+    )
     job = update["job"]
     if job is None:
         gone = alert("The job was deleted.", "error")
@@ -1317,11 +1319,13 @@ async def views(series, slider, _grid, summary, setup, run, shown_before):
                     sources.append(f"model:{c['key']}")
                     if with_error:
                         sources.append(f"error:{c['key']}")
-            frames, t = data.comparison_frames(run["rollout_id"], int(step), sources)
+            frames, t = rollouts.comparison_frames(
+                get_state(), run["rollout_id"], int(step), sources
+            )
         metrics = (
             latest
             if latest.get("step") == step
-            else data.rollout_step_metrics(run["job_id"], int(step))
+            else rollouts.step_metrics(get_state(), run["job_id"], int(step))
         )
         return frames, t, metrics or {}
 

@@ -19,7 +19,7 @@ from typing import Any
 from dash import Input, Output, Patch, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from app.services import jobs_view
+from app.services import jobs_view, rollouts
 from app.services.flows import flow_length, is_channel_flow
 from app.ui import data, figures
 from app.ui.channel_panels import ChannelPanel
@@ -306,7 +306,7 @@ async def load_options(query: dict[str, Any] | None):
     def load():
         ics = data.list_initial_conditions()
         models = data.list_models()
-        run = data.resolve_run(query["ref"]) if query.get("ref") else None
+        run = rollouts.resolve(get_state(), query["ref"]) if query.get("ref") else None
         return ics, models, run
 
     ics, models, run = await asyncio.to_thread(load)
@@ -439,14 +439,16 @@ async def poll(_n: int, run: dict[str, Any] | None):
         raise PreventUpdate
     reset_series = False
     if not run.get("job_id"):
-        found = await asyncio.to_thread(data.resolve_run, run["ref"])
+        found = await asyncio.to_thread(rollouts.resolve, get_state(), run["ref"])
         if found is None or found["job"] is None:
             message = alert(f"There is no rollout or rollout job with id {run['ref']!r}.", "error")
             return ({}, no_update, message, [], True) + (no_update,) * 4
         run["job_id"] = found["job"]["id"]
         run["seq"] = 0
         reset_series = True
-    update = await asyncio.to_thread(data.poll_rollout, run["job_id"], run.get("seq") or 0)
+    update = await asyncio.to_thread(
+        rollouts.poll_rollout, get_state(), run["job_id"], run.get("seq") or 0
+    )
     job, rollout, new = update["job"], update["rollout"], update["metrics"]
     if job is None:
         gone = alert("The job was deleted.", "error")
@@ -531,11 +533,11 @@ async def views(series: dict[str, Any] | None, slider: int | None, run: dict[str
     revision = run["rollout_id"]
 
     def load():
-        frames, t = data.rollout_frames(run["rollout_id"], int(shown), sources)
+        frames, t = rollouts.rollout_frames(get_state(), run["rollout_id"], int(shown), sources)
         metrics = (
             latest
             if latest.get("step") == shown
-            else data.rollout_step_metrics(run["job_id"], int(shown))
+            else rollouts.step_metrics(get_state(), run["job_id"], int(shown))
         )
         return frames, t, metrics or {}
 

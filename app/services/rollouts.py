@@ -1,5 +1,6 @@
 """Reading rollouts for the API and the UI: the row, its per-step metrics (event rows), its
-frames (SWMR HDF5, readable while the worker writes) and its exports (netCDF, CSV, GIF).
+frames (SWMR HDF5, readable while the worker writes) and its exports (netCDF, CSV, GIF);
+for the pages, a run resolved from either of its ids and one live update at a time.
 
 Two kinds share the row and the file layout: a single-model ``rollout`` (frame sources
 ``model``, ``reference``, ``error``) and a ``compare`` job's comparison (sources
@@ -14,15 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.artifacts import ArtifactStore
 from app.db.tables import Job, JobEvent, Rollout
 from app.jobs import FINAL, seq_after
+from app.services import iso_time
+from app.services.jobs_view import job_dict
+from app.state import AppState
 from physics.io import read_rollout_frame, rollout_length
 
 SOURCES = ("model", "reference", "error")
+# The events a comparison's page follows: its setup, per-step metrics and the summary.
+COMPARE_EVENTS = ("compare_setup", "metrics", "summary")
 
 
 def sources_of(rollout: Rollout) -> list[dict[str, Any]]:
@@ -70,8 +76,8 @@ def frame_count(artifacts: ArtifactStore, rollout: Rollout) -> int:
         return 0
 
 
-def describe(session: Session, artifacts: ArtifactStore, rollout: Rollout) -> dict[str, Any]:
-    job = session.get(Job, rollout.job_id)
+def rollout_fields(rollout: Rollout) -> dict[str, Any]:
+    """The row's own columns, as ``GET /api/rollouts/{id}`` and the pages show them."""
     return {
         "id": rollout.id,
         "job_id": rollout.job_id,
@@ -81,12 +87,35 @@ def describe(session: Session, artifacts: ArtifactStore, rollout: Rollout) -> di
         "steps": rollout.steps,
         "interval": rollout.interval,
         "resolution": rollout.resolution,
+        "created_at": rollout.created_at,
+    }
+
+
+def rollout_dict(rollout: Rollout) -> dict[str, Any]:
+    """``rollout_fields`` JSON-ready, for a page's store. Not ``describe``: that opens the
+    HDF5 file to count frames and a poll must stay quick; a page counts frames by the
+    metrics it has read (one per frame)."""
+    return {**rollout_fields(rollout), "created_at": iso_time(rollout.created_at)}
+
+
+def describe(session: Session, artifacts: ArtifactStore, rollout: Rollout) -> dict[str, Any]:
+    job = session.get(Job, rollout.job_id)
+    return {
+        **rollout_fields(rollout),
         "frames": frame_count(artifacts, rollout),
         "status": job.status if job else "unknown",
-        "created_at": rollout.created_at,
         "kind": rollout.kind or "rollout",
         "sources": sources_of(rollout),
     }
+
+
+def _metrics_query(job_id: str, after: int = 0) -> Select:
+    """A job's per-step metrics events after event ``after``, in step order."""
+    return (
+        select(JobEvent.seq, JobEvent.payload)
+        .where(JobEvent.job_id == job_id, JobEvent.type == "metrics", seq_after(after))
+        .order_by(JobEvent.seq)
+    )
 
 
 def iter_metrics(session: Session, rollout: Rollout, page: int = 500) -> Iterator[dict[str, Any]]:
@@ -94,31 +123,22 @@ def iter_metrics(session: Session, rollout: Rollout, page: int = 500) -> Iterato
     a 10 000-step comparison never holds all of them."""
     after = 0
     while True:
-        rows = session.execute(
-            select(JobEvent.seq, JobEvent.payload)
-            .where(
-                JobEvent.job_id == rollout.job_id,
-                JobEvent.type == "metrics",
-                JobEvent.seq > after,
-            )
-            .order_by(JobEvent.seq)
-            .limit(page)
-        ).all()
-        for seq, payload in rows:
-            yield {"seq": seq, **payload}
+        rows = metrics(session, rollout, after, limit=page)
+        yield from rows
         if len(rows) < page:
             return
-        after = rows[-1][0]
+        after = rows[-1]["seq"]
 
 
-def metrics(session: Session, rollout: Rollout, after: int = 0) -> list[dict[str, Any]]:
-    """Per-step metrics in step order, each with the event ``seq`` for incremental reads."""
-    rows = session.execute(
-        select(JobEvent.seq, JobEvent.payload)
-        .where(JobEvent.job_id == rollout.job_id, JobEvent.type == "metrics", seq_after(after))
-        .order_by(JobEvent.seq)
-    ).all()
-    return [{"seq": seq, **payload} for seq, payload in rows]
+def metrics(
+    session: Session, rollout: Rollout, after: int = 0, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Per-step metrics in step order (at most ``limit``), each with the event ``seq`` for
+    incremental reads."""
+    query = _metrics_query(rollout.job_id, after)
+    if limit is not None:
+        query = query.limit(limit)
+    return [{"seq": seq, **payload} for seq, payload in session.execute(query)]
 
 
 def frame(
@@ -218,3 +238,125 @@ def export_gif(
     with artifacts.atomic_write(relative) as tmp:
         render_gif(source, tmp, labels, max_frames=max_frames)
     return artifacts.resolve(relative)
+
+
+# --- the pages: a run from either id, live updates, one step's metrics, frames ---------------
+
+
+def resolve(state: AppState, ref: str, kind: str = "rollout") -> dict[str, Any] | None:
+    """A rollout id or the id of its job → ``{"job", "rollout" (None until the worker
+    created it)}``; None when ``ref`` names neither. ``kind`` "compare" takes only a
+    comparison (its rollout or its compare job); "rollout" any rollout, or a rollout job."""
+    with state.db.session() as session:
+        rollout = find_rollout(session, ref)
+        if rollout is not None:
+            if kind == "compare" and (rollout.kind or "rollout") != "compare":
+                return None
+            job = session.get(Job, rollout.job_id)
+        else:
+            job = session.get(Job, ref)
+            if job is None or job.kind != kind:
+                return None
+            rollout = rollout_for_job(session, job.id)
+        return {
+            "job": job_dict(job) if job else None,
+            "rollout": rollout_dict(rollout) if rollout else None,
+        }
+
+
+def poll_rollout(state: AppState, job_id: str, after: int, limit: int = 2000) -> dict[str, Any]:
+    """One live update: the job row, its rollout (once the worker created it) and at most
+    ``limit`` per-step metrics recorded after event ``after`` (as ``metrics``).
+
+    The job is read before the metrics: a job already final here has written all of its
+    metrics, so a poll that sees a final status and fewer than ``limit`` metrics is the last.
+    """
+    with state.db.session() as session:
+        job = session.get(Job, job_id)
+        rollout = rollout_for_job(session, job_id)
+        new = metrics(session, rollout, after, limit) if rollout is not None else []
+        return {
+            "job": job_dict(job) if job else None,
+            "rollout": rollout_dict(rollout) if rollout else None,
+            "metrics": new,
+            "complete": len(new) < limit,
+        }
+
+
+def poll_comparison(state: AppState, job_id: str, after: int, limit: int = 500) -> dict[str, Any]:
+    """One live update of a comparison: the job row, its rollout (once created) and at most
+    ``limit`` of its ``COMPARE_EVENTS`` after event ``after``. The job is read first: a
+    final job has written every event, so a poll that sees a final status and fewer than
+    ``limit`` events is the last (``complete``)."""
+    with state.db.session() as session:
+        job = session.get(Job, job_id)
+        rollout = rollout_for_job(session, job_id)
+        rows = session.execute(
+            select(JobEvent.seq, JobEvent.type, JobEvent.payload)
+            .where(
+                JobEvent.job_id == job_id,
+                JobEvent.type.in_(COMPARE_EVENTS),
+                seq_after(after),
+            )
+            .order_by(JobEvent.seq)
+            .limit(limit)
+        ).all()
+        events = [{**(payload or {}), "seq": seq, "type": kind} for seq, kind, payload in rows]
+        return {
+            "job": job_dict(job) if job else None,
+            "rollout": rollout_dict(rollout) if rollout else None,
+            "events": events,
+            "complete": len(events) < limit,
+        }
+
+
+def step_metrics(state: AppState, job_id: str, step: int) -> dict[str, Any] | None:
+    """The metrics event of one step (the step-th metrics event, checked by its payload)."""
+    with state.db.session() as session:
+        base = _metrics_query(job_id)
+        row = session.execute(base.offset(max(step, 0)).limit(1)).first()
+        if row is not None and row.payload.get("step") == step:
+            return {"seq": row.seq, **row.payload}
+        for seq, payload in session.execute(base):
+            if payload.get("step") == step:
+                return {"seq": seq, **payload}
+    return None
+
+
+def _frames(
+    state: AppState, rollout_id: str, k: int, sources: list[str] | tuple[str, ...]
+) -> tuple[dict[str, np.ndarray | None], float | None]:
+    """Frame ``k`` of each source and its time; a source missing or not written yet is None."""
+    with state.db.session() as session:
+        rollout = find_rollout(session, rollout_id)
+    out: dict[str, np.ndarray | None] = dict.fromkeys(sources)
+    t = None
+    if rollout is None:
+        return out, None
+    for source in sources:
+        try:
+            out[source], t = frame(state.artifacts, rollout, k, source)
+        except (IndexError, KeyError, OSError, ValueError):
+            out[source] = None
+    return out, t
+
+
+def rollout_frames(
+    state: AppState, rollout_id: str, k: int, sources: tuple[str, ...]
+) -> tuple[dict[str, np.ndarray | None], float | None]:
+    """Frame ``k`` of each of a single rollout's ``sources`` (model, reference, error)."""
+    # The error is model − reference: computed here from the two frames already read.
+    read = [s for s in ("model", "reference") if s in sources or "error" in sources]
+    out, t = _frames(state, rollout_id, k, read)
+    model, reference = out.get("model"), out.get("reference")
+    if "error" in sources and model is not None and reference is not None:
+        out["error"] = model - reference
+    return {s: out.get(s) for s in sources}, t
+
+
+def comparison_frames(
+    state: AppState, rollout_id: str, k: int, sources: tuple[str, ...] | list[str]
+) -> tuple[dict[str, np.ndarray | None], float | None]:
+    """Frame ``k`` of each named source of a comparison (``reference``, ``model:<i>``,
+    ``error:<i>``)."""
+    return _frames(state, rollout_id, k, sources)
