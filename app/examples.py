@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.artifacts import ArtifactStore
 from app.db.session import Database
 from app.db.tables import InitialCondition, Model, new_id
-from app.ic_store import store_initial_condition
+from app.services.initial_conditions import store_initial_condition
 from models.registry import make_config
 
 STATIC = Path(__file__).resolve().parents[1] / "static"

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from app.artifacts import ArtifactStore
 from app.db.session import get_database
 from app.db.tables import Job, Model, new_id
-from app.ic_store import store_initial_condition
+from app.services.initial_conditions import store_initial_condition
 from app.settings import Settings
 from models.windows import split_trajectories
 from workers.runners.train import load_trajectories

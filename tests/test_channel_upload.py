@@ -14,7 +14,11 @@ import numpy as np
 import pytest
 
 from app.db.tables import InitialCondition
-from app.ic_store import NU_SOURCES, load_channel_initial_condition, load_initial_condition
+from app.services.initial_conditions import (
+    NU_SOURCES,
+    load_channel_initial_condition,
+    load_initial_condition,
+)
 from physics.channel_stats import snapshot_statistics
 from physics.formats.channel import read_channel_snapshot
 from tests.test_api import stored

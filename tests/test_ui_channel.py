@@ -160,10 +160,13 @@ def ui_state(client):
 
 
 def test_a_stored_snapshot_gives_statistics_frame_and_slices(ui_state):
+    from app.services import initial_conditions
     from app.ui import data
 
     u, y = channel_snapshot()
-    ic = data.store_channel_upload("c.npz", npz_bytes(velocity=u, y=y, nu=NU), "channel3d")
+    ic = initial_conditions.store_channel_upload(
+        ui_state, "c.npz", npz_bytes(velocity=u, y=y, nu=NU), "channel3d"
+    )
     view = data.channel_view({"kind": "ic", "id": ic["id"]})
     assert view["error"] is None
     stats = view["stats"]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException
-from sqlalchemy import select
 
 from app.db.tables import Dataset, Model
 from app.schemas import DatasetOut, ModelOut
+from app.services import catalog
 from app.state import AppState, get_state
 
 router = APIRouter(tags=["datasets and models"])
@@ -15,13 +15,13 @@ router = APIRouter(tags=["datasets and models"])
 @router.get("/datasets", response_model=list[DatasetOut])
 def list_datasets(state: AppState = Depends(get_state)) -> list[Dataset]:
     with state.db.session() as session:
-        return list(session.scalars(select(Dataset).order_by(Dataset.created_at.desc())))
+        return catalog.dataset_rows(session)
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetOut)
 def get_dataset(dataset_id: str, state: AppState = Depends(get_state)) -> Dataset:
     with state.db.session() as session:
-        row = session.get(Dataset, dataset_id)
+        row = catalog.dataset_row(session, dataset_id)
     if row is None:
         raise HTTPException(404, f"There is no dataset with id {dataset_id!r}.")
     return row
@@ -30,13 +30,13 @@ def get_dataset(dataset_id: str, state: AppState = Depends(get_state)) -> Datase
 @router.get("/models", response_model=list[ModelOut])
 def list_models(state: AppState = Depends(get_state)) -> list[Model]:
     with state.db.session() as session:
-        return list(session.scalars(select(Model).order_by(Model.created_at.desc())))
+        return catalog.model_rows(session)
 
 
 @router.get("/models/{model_id}", response_model=ModelOut)
 def get_model(model_id: str, state: AppState = Depends(get_state)) -> Model:
     with state.db.session() as session:
-        row = session.get(Model, model_id)
+        row = catalog.model_row(session, model_id)
     if row is None:
         raise HTTPException(404, f"There is no model with id {model_id!r}.")
     return row

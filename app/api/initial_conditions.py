@@ -4,14 +4,13 @@ vorticity field, .npz for a channel velocity snapshot with its y points and para
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from app.db.tables import InitialCondition
-from app.ic_store import store_initial_condition
 from app.schemas import InitialConditionOut
+from app.services import catalog, initial_conditions
+from app.services.uploads import UploadError
 from app.state import AppState, get_state
-from app.uploads import UploadError, upload_limits
 
 router = APIRouter(prefix="/initial-conditions", tags=["initial conditions"])
 
@@ -68,15 +67,7 @@ def _store(
     state: AppState, flow: str, filename: str, content: bytes, nu: str | None
 ) -> tuple[InitialCondition | None, tuple[int, str] | None]:
     try:
-        row = store_initial_condition(
-            state.db,
-            state.artifacts,
-            flow,
-            filename,
-            content,
-            nu=nu,
-            limits=upload_limits(state.settings.max_array_bytes),
-        )
+        row = initial_conditions.store(state, flow, filename, content, nu=nu)
     except UploadError as exc:
         return None, (exc.status, str(exc))
     return row, None
@@ -85,15 +76,13 @@ def _store(
 @router.get("", response_model=list[InitialConditionOut])
 def list_initial_conditions(state: AppState = Depends(get_state)) -> list[InitialCondition]:
     with state.db.session() as session:
-        return list(
-            session.scalars(select(InitialCondition).order_by(InitialCondition.created_at.desc()))
-        )
+        return catalog.initial_condition_rows(session)
 
 
 @router.get("/{ic_id}", response_model=InitialConditionOut)
 def get_initial_condition(ic_id: str, state: AppState = Depends(get_state)) -> InitialCondition:
     with state.db.session() as session:
-        row = session.get(InitialCondition, ic_id)
+        row = catalog.initial_condition_row(session, ic_id)
     if row is None:
         raise HTTPException(404, f"There is no initial condition with id {ic_id!r}.")
     return row

@@ -33,7 +33,7 @@ def flow_length(flow_name: str) -> float:
 
 def is_channel_flow(flow_name: str | None) -> bool:
     """Whether the flow's fields are a 3D channel velocity (walls at y = ±1)."""
-    from app.uploads import CHANNEL_FLOWS
+    from app.services.uploads import CHANNEL_FLOWS
 
     return flow_name in CHANNEL_FLOWS
 
@@ -41,7 +41,7 @@ def is_channel_flow(flow_name: str | None) -> bool:
 def upload_flows() -> list[tuple[str, str]]:
     """(name, description) of every flow an initial condition can be uploaded for: the
     registered flows, and the channel flows (known to the upload whether registered or not)."""
-    from app.uploads import CHANNEL_FLOWS
+    from app.services.uploads import CHANNEL_FLOWS
 
     out = flow_names()
     names = {name for name, _ in out}

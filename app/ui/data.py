@@ -12,143 +12,22 @@ import functools
 import math
 import threading
 from collections import OrderedDict
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 
-from app.db.tables import Dataset, InitialCondition, Job, JobEvent, Model
-from app.ic_store import load_initial_condition, store_initial_condition
-from app.job_params import InvalidParams
-from app.services import rollouts
+from app.db.tables import Dataset, InitialCondition, Job, JobEvent
+from app.services import catalog, rollouts
 from app.services.flows import flow_length
+from app.services.initial_conditions import channel_nu_note
 from app.services.jobs_view import get_job, job_dict
 from app.ui.context import get_state
-from app.uploads import UploadError, upload_limits
-
-__all__ = ["InvalidParams", "UploadError"]
-
-
-def _time(value: datetime | None) -> str | None:
-    # Stored naive UTC; the browser is told so with the trailing Z.
-    return value.isoformat(timespec="seconds") + "Z" if value else None
-
 
 # --- jobs -----------------------------------------------------------------------------
 
 
 # --- catalog --------------------------------------------------------------------------
-
-
-def list_initial_conditions() -> list[dict[str, Any]]:
-    with get_state().db.session() as session:
-        rows = session.scalars(
-            select(InitialCondition).order_by(InitialCondition.created_at.desc())
-        ).all()
-        return [initial_condition_dict(r) for r in rows]
-
-
-def initial_condition_dict(row: InitialCondition) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "flow": row.flow,
-        "shape": list(row.shape),
-        "fields": list(row.fields),
-        "stats": dict(row.stats or {}),
-        "created_at": _time(row.created_at),
-        "example": row.name.lower().startswith("example"),
-    }
-
-
-def example_initial_condition() -> dict[str, Any] | None:
-    """The newest initial condition registered as an example (its name starts with
-    "example"), or None."""
-    with get_state().db.session() as session:
-        row = session.scalars(
-            select(InitialCondition)
-            .where(InitialCondition.name.ilike("example%"))
-            .order_by(InitialCondition.created_at.desc())
-            .limit(1)
-        ).first()
-        return initial_condition_dict(row) if row else None
-
-
-def initial_condition_field(ic_id: str) -> tuple[dict[str, Any], np.ndarray] | None:
-    state = get_state()
-    with state.db.session() as session:
-        row = session.get(InitialCondition, ic_id)
-    if row is None:
-        return None
-    return initial_condition_dict(row), load_initial_condition(state.artifacts, row)
-
-
-def store_upload(filename: str, content: bytes, flow: str) -> tuple[dict[str, Any], np.ndarray]:
-    """Store an uploaded initial condition through the same path as the REST endpoint
-    (size limit, parse, grid check, write, row); raises UploadError with a sentence."""
-    row = _store_initial_condition(filename, content, flow)
-    return initial_condition_dict(row), load_initial_condition(get_state().artifacts, row)
-
-
-def _store_initial_condition(filename: str, content: bytes, flow: str, nu: Any = None):
-    """The REST endpoint's path with this server's limits (upload size, declared arrays)."""
-    state = get_state()
-    return store_initial_condition(
-        state.db,
-        state.artifacts,
-        flow,
-        filename,
-        content,
-        state.settings.max_upload_bytes,
-        nu=nu,
-        limits=upload_limits(state.settings.max_array_bytes),
-    )
-
-
-def list_models() -> list[dict[str, Any]]:
-    with get_state().db.session() as session:
-        rows = session.scalars(select(Model).order_by(Model.created_at.desc())).all()
-        return [
-            {
-                "id": m.id,
-                "name": m.name,
-                "arch": m.arch,
-                "flow": m.flow,
-                "config": dict(m.config or {}),
-                "val_rel_l2": (m.metrics or {}).get("val_rel_l2"),
-                "persistence_rel_l2": (m.metrics or {}).get("persistence_rel_l2"),
-                "parameter_count": m.parameter_count,
-                "resolution": m.resolution,
-                "interval": m.interval,
-                "dataset_id": m.dataset_id,
-                "job_id": m.job_id,
-                "created_at": _time(m.created_at),
-            }
-            for m in rows
-        ]
-
-
-def list_datasets() -> list[dict[str, Any]]:
-    with get_state().db.session() as session:
-        rows = session.execute(
-            select(Dataset, Job.status)
-            .outerjoin(Job, Job.id == Dataset.job_id)
-            .order_by(Dataset.created_at.desc())
-        ).all()
-        return [
-            {
-                "id": d.id,
-                "name": d.name,
-                "flow": d.flow,
-                "shape": list(d.shape),
-                "params": dict(d.params or {}),
-                "job_id": d.job_id,
-                "job_status": status,
-                "created_at": _time(d.created_at),
-            }
-            for d, status in rows
-        ]
 
 
 # --- rollouts -------------------------------------------------------------------------
@@ -180,22 +59,6 @@ def generate_defaults() -> dict[str, Any]:
     scheme = fields.get("scheme")
     defaults["schemes"] = list(get_args(scheme.annotation)) if scheme is not None else []
     return defaults
-
-
-def get_dataset(dataset_id: str) -> dict[str, Any] | None:
-    with get_state().db.session() as session:
-        d = session.get(Dataset, dataset_id)
-        if d is None:
-            return None
-        return {
-            "id": d.id,
-            "name": d.name,
-            "flow": d.flow,
-            "shape": list(d.shape),
-            "params": dict(d.params or {}),
-            "job_id": d.job_id,
-            "created_at": _time(d.created_at),
-        }
 
 
 # Energy and enstrophy are computed on at most this many snapshots of a trajectory.
@@ -235,7 +98,7 @@ def dataset_preview(
     from physics.diagnostics import enstrophy, kinetic_energy
     from physics.spectra import energy_spectrum
 
-    dataset = get_dataset(dataset_id)
+    dataset = catalog.get_dataset(get_state(), dataset_id)
     if dataset is None:
         return None
     state = get_state()
@@ -445,89 +308,11 @@ def train_options() -> list[dict[str, Any]]:
     return schema_fields(TrainParams, exclude=("queue", "dataset_id", "name", "arch", "config"))
 
 
-def models_overview() -> list[dict[str, Any]]:
-    """Every model, newest first, as ``list_models`` plus ``label`` (the architecture's),
-    ``metrics`` and the training data's ``dataset_name`` (None when it was deleted)."""
-    from models.registry import MODELS
-
-    with get_state().db.session() as session:
-        rows = session.execute(
-            select(Model, Dataset.name)
-            .outerjoin(Dataset, Dataset.id == Model.dataset_id)
-            .order_by(Model.created_at.desc())
-        ).all()
-        out = []
-        for m, dataset_name in rows:
-            metrics = dict(m.metrics or {})
-            spec = MODELS.get(m.arch)
-            out.append(
-                {
-                    "id": m.id,
-                    "name": m.name,
-                    "arch": m.arch,
-                    "label": spec.label if spec is not None else m.arch,
-                    "flow": m.flow,
-                    "config": dict(m.config or {}),
-                    "metrics": metrics,
-                    "val_rel_l2": metrics.get("val_rel_l2"),
-                    "persistence_rel_l2": metrics.get("persistence_rel_l2"),
-                    "parameter_count": m.parameter_count,
-                    "resolution": m.resolution,
-                    "interval": m.interval,
-                    "dataset_id": m.dataset_id,
-                    "dataset_name": dataset_name,
-                    "job_id": m.job_id,
-                    "created_at": _time(m.created_at),
-                }
-            )
-    return out
-
-
 # --- channel flow: uploads, snapshots, statistics, live channel_stats events ------------------
 
 # The y⁺ at which the statistics of a stored snapshot report 1D spectra (each at its nearest
 # plane, those beyond the centreline dropped; the centre plane is always added).
 CHANNEL_SPECTRA_YPLUS = (1, 2, 5, 10, 15, 20, 30, 50, 100, 150, 200, 300, 500, 1000, 2000)
-
-
-def get_initial_condition(ic_id: str) -> dict[str, Any] | None:
-    """One initial condition's row as ``initial_condition_dict``, or None."""
-    with get_state().db.session() as session:
-        row = session.get(InitialCondition, ic_id)
-        return initial_condition_dict(row) if row else None
-
-
-def store_channel_upload(
-    filename: str, content: bytes, flow: str, nu: Any = None
-) -> dict[str, Any]:
-    """Store an uploaded channel snapshot through the REST endpoint's path (size limit,
-    reader, grid check, write, row); raises UploadError with a sentence."""
-    return initial_condition_dict(_store_initial_condition(filename, content, flow, nu))
-
-
-def channel_nu_note(stats: dict[str, Any]) -> str:
-    """Where a stored channel snapshot's ν (and box) came from, in words."""
-    from app.ic_store import NU_SOURCES
-
-    nu = stats.get("nu")
-    if nu is None:
-        return ""
-    try:
-        source = NU_SOURCES[int(stats.get("nu_source", 0))]
-    except (IndexError, TypeError, ValueError):
-        source = "file"
-    text = {
-        "file": f"ν = {nu:.4g} from the file",
-        "form": f"ν = {nu:.4g} as entered",
-        "re_tau": f"ν = {nu:.4g} assumed: 1/Re_τ from the file's re_tau (a field in wall units)",
-        "default": f"ν = {nu:.4g} assumed (1/180): the file gives neither ν nor Re_τ",
-    }[source]
-    if stats.get("lx_assumed") or stats.get("lz_assumed"):
-        text += (
-            f"; box {stats.get('lx', 0):.4g} × 2 × {stats.get('lz', 0):.4g} "
-            "assumed (the file gives no lx, lz)"
-        )
-    return text + "."
 
 
 def _snapshot_statistics(
@@ -648,7 +433,7 @@ def channel_dataset_layout(dataset_id: str) -> dict[str, Any] | None:
     not such a dataset."""
     import h5py
 
-    dataset = get_dataset(dataset_id)
+    dataset = catalog.get_dataset(get_state(), dataset_id)
     if dataset is None:
         return None
     state = get_state()
@@ -900,62 +685,3 @@ def channel_frame_meta(
 
 
 # --- the Compare page: what can be compared, a comparison's events and frames ---------------
-
-
-def _held_out(artifacts, model: Model) -> list[int]:
-    """The validation (held-out) trajectories a model's checkpoint records, or []."""
-    import json
-
-    from models.checkpoint import CONFIG_FILE
-
-    try:
-        info = json.loads((artifacts.resolve(model.path) / CONFIG_FILE).read_text())
-    except (OSError, ValueError, TypeError):
-        return []
-    held = (info.get("metadata") or {}).get("val_trajectories") or []
-    return [int(i) for i in held if isinstance(i, int | float)]
-
-
-def compare_catalog() -> dict[str, Any]:
-    """What the Compare page offers: ``initial_conditions`` (2D fields), ``datasets`` (2D
-    vorticity, with ``n_trajectories``) and ``models`` (2D, one channel: the kind a
-    comparison runs), each model with its architecture's ``label``, ``parameter_count`` and
-    ``held_out``, the trajectories of its training dataset it never trained on."""
-    from models.registry import MODELS, contract_of
-
-    state = get_state()
-    ics = [ic for ic in list_initial_conditions() if len(ic["shape"]) == 2]
-    datasets = [
-        {**d, "n_trajectories": int(d["shape"][0])}
-        for d in list_datasets()
-        if len(d["shape"]) == 4 and d.get("job_status") in (None, "succeeded")
-    ]
-    with state.db.session() as session:
-        rows = session.scalars(select(Model).order_by(Model.created_at.desc())).all()
-        models = []
-        for m in rows:
-            try:
-                contract = contract_of(m.arch, m.config)
-            except Exception:  # a broken or unknown config: not comparable
-                continue
-            if contract.dims != 2 or contract.channels != 1:
-                continue
-            spec = MODELS.get(m.arch)
-            models.append(
-                {
-                    "id": m.id,
-                    "name": m.name,
-                    "arch": m.arch,
-                    "label": spec.label if spec is not None else m.arch,
-                    "flow": m.flow,
-                    "parameter_count": m.parameter_count,
-                    "resolution": m.resolution,
-                    "interval": m.interval,
-                    "history": contract.history,
-                    "dataset_id": m.dataset_id,
-                    "val_rel_l2": (m.metrics or {}).get("val_rel_l2"),
-                    "held_out": _held_out(state.artifacts, m) if m.dataset_id else [],
-                    "created_at": _time(m.created_at),
-                }
-            )
-    return {"initial_conditions": ics, "datasets": datasets, "models": models}

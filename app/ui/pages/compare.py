@@ -29,9 +29,9 @@ from dash import ALL, Input, Output, Patch, State, callback, ctx, dash_table, dc
 from dash.exceptions import PreventUpdate
 
 from app.services import jobs_view, rollouts
+from app.services.catalog import compare_catalog
 from app.services.flows import flow_length
 from app.ui import compare_figures as cf
-from app.ui import data
 from app.ui.components import (
     alert,
     card,
@@ -463,7 +463,7 @@ async def load_options(query: dict[str, Any] | None):
     query = query or {}
 
     def load():
-        catalog = data.compare_catalog()
+        catalog = compare_catalog(get_state())
         run = rollouts.resolve(get_state(), query["ref"], "compare") if query.get("ref") else None
         return catalog, run
 

@@ -24,7 +24,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from app.services import jobs_view
+from app.services import catalog, jobs_view
 from app.services.flows import generate_form_flows, is_channel_flow
 from app.ui import data, figures
 from app.ui.channel_panels import ChannelPanel
@@ -556,7 +556,7 @@ def _table_key(rows: list[dict[str, Any]]) -> list[Any]:
 )
 async def refresh(_n: int | None, key: list[Any] | None):
     def load():
-        return jobs_view.generation_jobs(get_state()), data.list_datasets()
+        return jobs_view.generation_jobs(get_state()), catalog.list_datasets(get_state())
 
     jobs, datasets = await asyncio.to_thread(load)
     new_key = _table_key(datasets)
@@ -891,7 +891,7 @@ async def show_preview(
     if index is None:
         raise PreventUpdate
     dataset_id = target["id"]
-    found = await asyncio.to_thread(data.get_dataset, dataset_id)
+    found = await asyncio.to_thread(catalog.get_dataset, get_state(), dataset_id)
     if found is not None and is_channel_flow(found["flow"]):
         try:
             layout = await asyncio.to_thread(data.channel_dataset_layout, dataset_id)

@@ -11,8 +11,9 @@ from typing import Any
 
 from dash import Input, Output, State, callback, dcc, html
 
-from app.ui import data
+from app.services import catalog
 from app.ui.components import card, empty_row, fmt_count, fmt_number, fmt_time, page
+from app.ui.context import get_state
 
 REFRESH_MS = 5000
 
@@ -207,5 +208,5 @@ def models_table(models: list[dict[str, Any]], sort: str = "created", order: str
 )
 async def refresh(_n: int | None, sort: dict[str, Any] | None):
     sort = sort or {}
-    models = await asyncio.to_thread(data.models_overview)
+    models = await asyncio.to_thread(catalog.models_overview, get_state())
     return models_table(models, sort.get("sort"), sort.get("order"))

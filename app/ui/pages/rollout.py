@@ -19,9 +19,9 @@ from typing import Any
 from dash import Input, Output, Patch, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from app.services import jobs_view, rollouts
+from app.services import catalog, jobs_view, rollouts
 from app.services.flows import flow_length, is_channel_flow
-from app.ui import data, figures
+from app.ui import figures
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
     CHART_GRAPH,
@@ -304,8 +304,8 @@ async def load_options(query: dict[str, Any] | None):
     query = query or {}
 
     def load():
-        ics = data.list_initial_conditions()
-        models = data.list_models()
+        ics = catalog.list_initial_conditions(get_state())
+        models = catalog.list_models(get_state())
         run = rollouts.resolve(get_state(), query["ref"]) if query.get("ref") else None
         return ics, models, run
 

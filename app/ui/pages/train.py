@@ -26,6 +26,7 @@ from dash import ALL, Input, Output, Patch, State, callback, dcc, html, no_updat
 from dash.exceptions import PreventUpdate
 
 from app.services import jobs_view
+from app.services.catalog import list_datasets
 from app.ui import config_form, data, figures
 from app.ui.components import (
     CHART_GRAPH,
@@ -380,7 +381,7 @@ async def load(query: dict[str, Any] | None):
 
     def read():
         job = jobs_view.get_job(get_state(), query["job"]) if query.get("job") else None
-        return data.list_datasets(), data.architectures(), data.train_options(), job
+        return list_datasets(get_state()), data.architectures(), data.train_options(), job
 
     datasets, archs, options, job = await asyncio.to_thread(read)
     params = dict(job["params"] or {}) if job and job["kind"] == "train" else {}

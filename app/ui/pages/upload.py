@@ -17,6 +17,7 @@ from typing import Any
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from app.services import catalog, initial_conditions
 from app.services.flows import flow_length, is_channel_flow, upload_flows
 from app.ui import data, figures
 from app.ui.channel_panels import ChannelPanel
@@ -32,6 +33,7 @@ from app.ui.components import (
     page,
     table,
 )
+from app.ui.context import get_state
 
 ACCEPT = ".npy,.npz,.h5,.hdf5"
 CHANNEL_ACCEPT = ".npz,.h5,.hdf5"
@@ -302,7 +304,9 @@ def channel_success_note(ic: dict[str, Any]) -> html.Div:
                 ],
                 className="stats",
             ),
-            html.Div(data.channel_nu_note(stats), className="small", id="upload-nu-note"),
+            html.Div(
+                initial_conditions.channel_nu_note(stats), className="small", id="upload-nu-note"
+            ),
             wall,
         ],
         "success",
@@ -402,8 +406,10 @@ async def on_upload(
 
     if is_channel(flow):
         try:
-            ic = await asyncio.to_thread(data.store_channel_upload, filename, content, flow, nu)
-        except data.UploadError as exc:
+            ic = await asyncio.to_thread(
+                initial_conditions.store_channel_upload, get_state(), filename, content, flow, nu
+            )
+        except initial_conditions.UploadError as exc:
             return error_note(filename, str(exc)), *[no_update] * 6
         source = {"kind": "ic", "id": ic["id"]}
         return (
@@ -415,12 +421,12 @@ async def on_upload(
         )
 
     def store():
-        ic, field = data.store_upload(filename, content, flow)
+        ic, field = initial_conditions.store_upload(get_state(), filename, content, flow)
         return ic, *preview(ic, field)
 
     try:
         ic, heatmap, spectrum, title = await asyncio.to_thread(store)
-    except data.UploadError as exc:
+    except initial_conditions.UploadError as exc:
         return error_note(filename, str(exc)), *[no_update] * 6
     return success_note(ic), heatmap, spectrum, title, (token or 0) + 1, no_update, "2d"
 
@@ -430,7 +436,7 @@ async def on_upload(
     Input("upload-list-token", "data"),
 )
 async def refresh_list(_token: int):
-    rows = await asyncio.to_thread(data.list_initial_conditions)
+    rows = await asyncio.to_thread(catalog.list_initial_conditions, get_state())
     return ic_table(rows)
 
 
@@ -449,12 +455,12 @@ async def preview_stored(clicks: list[int | None]):
         raise PreventUpdate
 
     def load():
-        row = data.get_initial_condition(trigger["id"])
+        row = catalog.get_initial_condition(get_state(), trigger["id"])
         if row is None:
             return None
         if is_channel(row["flow"]):
             return "channel"
-        found = data.initial_condition_field(trigger["id"])
+        found = initial_conditions.initial_condition_field(get_state(), trigger["id"])
         if found is None:
             return None
         return preview(*found)

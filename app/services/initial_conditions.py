@@ -1,0 +1,337 @@
+"""Storing an initial condition: parse and validate, write the array, then the row.
+Used by the REST upload, the Upload page and the shipped examples alike.
+
+2D flows store the vorticity (ny, nx) as ``.npy``. Channel flows (``CHANNEL_FLOWS``) store
+one velocity snapshot as an ``.npz`` (never pickled) with the arrays ``velocity``
+(3, nx, ny, nz), ``y`` (ny,) and the 0-d ``nu``, ``lx``, ``lz`` (and ``re_tau`` when the
+file gave one), so ``physics.formats.channel.read_channel_snapshot`` reads it back. Its row
+has the shape [3, nx, ny, nz], the fields ["u", "v", "w"] and scalar stats (all floats, as
+the API's schema wants): ``nu`` with ``nu_source`` (an index into ``NU_SOURCES``: the file,
+the form, 1/Re_τ from the file's re_tau, or the default 1/180) and ``nu_assumed`` (1 when ν
+was not given but inferred), ``lx``/``lz`` with ``lx_assumed``/``lz_assumed`` (MKM's box
+4π × 4π/3 when the file has none), ``kinetic_energy`` ½⟨|u|²⟩ over the volume, and, when the
+mean wall shear is positive, the wall units of ``physics.channel_stats``: ``u_tau``,
+``re_tau``, ``tau_wall``, ``bulk_u_plus``, ``centreline_u_plus``, ``stress_balance_error``
+(else ``wall_units`` = 0)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from app.artifacts import ArtifactStore
+from app.db.session import Database
+from app.db.tables import InitialCondition, new_id
+from app.services.uploads import (
+    CHANNEL_FLOWS,
+    UploadError,
+    parse_channel_upload,
+    parse_upload,
+    upload_limits,
+)
+from app.state import AppState
+from physics.diagnostics import enstrophy, kinetic_energy
+from physics.flows import UnknownFlowError, get_flow
+from physics.formats.untrusted import DEFAULT_LIMITS, Limits
+
+# Where a channel snapshot's ν came from (the stats hold the index as ``nu_source``).
+NU_SOURCES = ("file", "form", "re_tau", "default")
+DEFAULT_RE_TAU = 180.0
+# Moser, Kim & Mansour's box at Re_τ = 180 (and the channel solver's default).
+DEFAULT_LX = 4 * math.pi
+DEFAULT_LZ = 4 * math.pi / 3
+
+
+def field_stats(field: np.ndarray, length: float) -> dict[str, float]:
+    w = torch.from_numpy(field.astype(np.float64))[None, None]
+    return {
+        "min": float(field.min()),
+        "max": float(field.max()),
+        "mean": float(field.mean()),
+        "std": float(field.std()),
+        "kinetic_energy": float(kinetic_energy(w, length)[0]),
+        "enstrophy": float(enstrophy(w)[0]),
+    }
+
+
+def store_initial_condition(
+    db: Database,
+    artifacts: ArtifactStore,
+    flow_name: str,
+    filename: str,
+    content: bytes,
+    max_bytes: int | None = None,
+    nu: Any = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> InitialCondition:
+    """Raises UploadError (with an HTTP status and a sentence) and stores nothing on failure.
+
+    ``nu`` (a number, a numeric string, or None/"") is the viscosity of a channel snapshot
+    whose file gives none; 2D flows ignore it. ``limits``: what the file may declare
+    (``app.services.uploads.upload_limits``)."""
+    if max_bytes is not None and len(content) > max_bytes:
+        raise UploadError(f"The file is larger than the upload limit of {max_bytes:,} bytes.", 413)
+    if flow_name in CHANNEL_FLOWS:
+        return store_channel_initial_condition(
+            db, artifacts, flow_name, filename, content, nu=nu, limits=limits
+        )
+    try:
+        flow = get_flow(flow_name)
+    except UnknownFlowError as exc:
+        raise UploadError(str(exc)) from exc
+    parsed = parse_upload(filename, content, limits)
+    try:
+        flow.check_grid(parsed.array.shape)
+    except ValueError as exc:
+        raise UploadError(str(exc)) from exc
+
+    ic_id = new_id()
+    relative = artifacts.initial_condition(ic_id)
+    with artifacts.atomic_write(relative) as tmp, open(tmp, "wb") as out:
+        np.save(out, parsed.array, allow_pickle=False)
+    row = InitialCondition(
+        id=ic_id,
+        name=filename,
+        flow=flow.name,
+        shape=list(parsed.array.shape),
+        fields=list(flow.fields),
+        stats=field_stats(parsed.array, flow.length),
+        path=relative,
+    )
+    try:
+        with db.session() as session:
+            session.add(row)
+            session.commit()
+    except Exception:
+        artifacts.resolve(relative).unlink(missing_ok=True)
+        raise
+    return row
+
+
+def load_initial_condition(artifacts: ArtifactStore, row: InitialCondition) -> np.ndarray:
+    """The stored array: the vorticity (ny, nx) of a 2D flow, the velocity (3, nx, ny, nz)
+    of a channel snapshot (``load_channel_initial_condition`` gives its y and parameters)."""
+    path = artifacts.resolve(row.path)
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            return archive["velocity"]
+    return np.load(path, allow_pickle=False)
+
+
+def load_channel_initial_condition(artifacts: ArtifactStore, row: InitialCondition):
+    """A stored channel snapshot as a ``physics.formats.channel.ChannelSnapshot`` (velocity
+    (3, nx, ny, nz), y, lx, lz, nu as stored: ν and the lengths always present)."""
+    from physics.formats.channel import read_channel_snapshot
+
+    return read_channel_snapshot(artifacts.resolve(row.path), limits=None)  # stored by us
+
+
+# --- channel snapshots -------------------------------------------------------------------
+
+
+def parse_nu(value: Any) -> float | None:
+    """A viscosity from a form: None for nothing, else a positive finite number
+    (UploadError otherwise)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise UploadError(f"The viscosity ν must be a positive number; got {value!r}.")
+    return number
+
+
+def channel_viscosity(
+    file_nu: float | None, form_nu: float | None, file_re_tau: float | None
+) -> tuple[float, str]:
+    """ν of a channel snapshot and where it came from (one of ``NU_SOURCES``): the file's
+    ν, else the form's, else 1/Re_τ from the file's re_tau (a field in units of u_τ and h),
+    else 1/180."""
+    if file_nu is not None:
+        return float(file_nu), "file"
+    if form_nu is not None:
+        return float(form_nu), "form"
+    if file_re_tau is not None:
+        return 1.0 / float(file_re_tau), "re_tau"
+    return 1.0 / DEFAULT_RE_TAU, "default"
+
+
+def channel_kinetic_energy(velocity: np.ndarray, y: np.ndarray) -> float:
+    """½⟨|u|²⟩ over the channel: x–z means, then the y quadrature of
+    ``physics.channel_stats.quadrature_weights`` over the points (normalised)."""
+    from physics.channel_stats import quadrature_weights
+
+    order = np.argsort(y)
+    planes = 0.5 * (np.asarray(velocity, dtype=np.float64) ** 2).sum(axis=0).mean(axis=(0, 2))
+    weights = quadrature_weights(np.asarray(y, dtype=np.float64)[order])
+    return float(weights @ planes[order] / weights.sum())
+
+
+def channel_stats(
+    velocity: np.ndarray, y: np.ndarray, nu: float, lx: float, lz: float
+) -> dict[str, float]:
+    """The scalar statistics of one snapshot (see the module docstring), all floats."""
+    from physics.channel_stats import snapshot_statistics
+
+    out = {
+        "min_u": float(velocity[0].min()),
+        "max_u": float(velocity[0].max()),
+        "kinetic_energy": channel_kinetic_energy(velocity, y),
+    }
+    try:
+        result = snapshot_statistics(velocity, y, nu, lx, lz, spectra_at_yplus=())
+    except ValueError:  # no positive mean wall shear: no wall units
+        return {**out, "wall_units": 0.0}
+    return {
+        **out,
+        "wall_units": 1.0,
+        "u_tau": float(result.u_tau),
+        "re_tau": float(result.re_tau),
+        "tau_wall": float(result.tau_wall),
+        "bulk_u_plus": float(result.bulk_u_plus),
+        "centreline_u_plus": float(result.centreline_u_plus),
+        "stress_balance_error": float(result.stress_balance_error),
+    }
+
+
+def store_channel_initial_condition(
+    db: Database,
+    artifacts: ArtifactStore,
+    flow_name: str,
+    filename: str,
+    content: bytes,
+    nu: Any = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> InitialCondition:
+    """Parse a channel velocity snapshot, write it as ``.npz``, then its row; UploadError
+    and nothing stored on failure."""
+    form_nu = parse_nu(nu)
+    snapshot = parse_channel_upload(filename, content, limits)
+    value, source = channel_viscosity(snapshot.nu, form_nu, snapshot.re_tau)
+    lx = snapshot.lx if snapshot.lx is not None else DEFAULT_LX
+    lz = snapshot.lz if snapshot.lz is not None else DEFAULT_LZ
+    velocity = snapshot.velocity
+    stats = {
+        "nu": value,
+        "nu_source": float(NU_SOURCES.index(source)),
+        "nu_assumed": float(source in ("re_tau", "default")),
+        "lx": float(lx),
+        "lz": float(lz),
+        "lx_assumed": float(snapshot.lx is None),
+        "lz_assumed": float(snapshot.lz is None),
+        **channel_stats(velocity, snapshot.y, value, lx, lz),
+    }
+    if snapshot.re_tau is not None:
+        stats["re_tau_nominal"] = float(snapshot.re_tau)
+
+    ic_id = new_id()
+    relative = f"initial_conditions/{ic_id}.npz"
+    arrays: dict[str, np.ndarray] = {
+        "velocity": velocity,
+        "y": np.asarray(snapshot.y, dtype=np.float64),
+        "nu": np.float64(value),
+        "lx": np.float64(lx),
+        "lz": np.float64(lz),
+    }
+    if snapshot.re_tau is not None:
+        arrays["re_tau"] = np.float64(snapshot.re_tau)
+    with artifacts.atomic_write(relative) as tmp, open(tmp, "wb") as out:
+        np.savez(out, **arrays)
+    row = InitialCondition(
+        id=ic_id,
+        name=filename,
+        flow=flow_name,
+        shape=[int(s) for s in velocity.shape],
+        fields=["u", "v", "w"],
+        stats=stats,
+        path=relative,
+    )
+    try:
+        with db.session() as session:
+            session.add(row)
+            session.commit()
+    except Exception:
+        artifacts.resolve(relative).unlink(missing_ok=True)
+        raise
+    return row
+
+
+# --- with this server's state: what the REST endpoint and the Upload page call ----------------
+
+
+def store(
+    state: AppState, flow: str, filename: str, content: bytes, nu: Any = None
+) -> InitialCondition:
+    """Store an upload with this server's limits (upload size, declared arrays); raises
+    UploadError with an HTTP status and a sentence, storing nothing."""
+    return store_initial_condition(
+        state.db,
+        state.artifacts,
+        flow,
+        filename,
+        content,
+        state.settings.max_upload_bytes,
+        nu=nu,
+        limits=upload_limits(state.settings.max_array_bytes),
+    )
+
+
+def store_upload(
+    state: AppState, filename: str, content: bytes, flow: str
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Store an uploaded 2D field (``store``): its row as ``catalog.initial_condition_dict``
+    and the stored field."""
+    from app.services.catalog import initial_condition_dict
+
+    row = store(state, flow, filename, content)
+    return initial_condition_dict(row), load_initial_condition(state.artifacts, row)
+
+
+def store_channel_upload(
+    state: AppState, filename: str, content: bytes, flow: str, nu: Any = None
+) -> dict[str, Any]:
+    """Store an uploaded channel snapshot (``store``): its row as a dict."""
+    from app.services.catalog import initial_condition_dict
+
+    return initial_condition_dict(store(state, flow, filename, content, nu))
+
+
+def initial_condition_field(
+    state: AppState, ic_id: str
+) -> tuple[dict[str, Any], np.ndarray] | None:
+    """A stored initial condition's row (as a dict) and its array, or None."""
+    from app.services.catalog import initial_condition_dict, initial_condition_row
+
+    with state.db.session() as session:
+        row = initial_condition_row(session, ic_id)
+    if row is None:
+        return None
+    return initial_condition_dict(row), load_initial_condition(state.artifacts, row)
+
+
+def channel_nu_note(stats: dict[str, Any]) -> str:
+    """Where a stored channel snapshot's ν (and box) came from, in words."""
+    nu = stats.get("nu")
+    if nu is None:
+        return ""
+    try:
+        source = NU_SOURCES[int(stats.get("nu_source", 0))]
+    except (IndexError, TypeError, ValueError):
+        source = "file"
+    text = {
+        "file": f"ν = {nu:.4g} from the file",
+        "form": f"ν = {nu:.4g} as entered",
+        "re_tau": f"ν = {nu:.4g} assumed: 1/Re_τ from the file's re_tau (a field in wall units)",
+        "default": f"ν = {nu:.4g} assumed (1/180): the file gives neither ν nor Re_τ",
+    }[source]
+    if stats.get("lx_assumed") or stats.get("lz_assumed"):
+        text += (
+            f"; box {stats.get('lx', 0):.4g} × 2 × {stats.get('lz', 0):.4g} "
+            "assumed (the file gives no lx, lz)"
+        )
+    return text + "."
