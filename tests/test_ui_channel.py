@@ -160,14 +160,13 @@ def ui_state(client):
 
 
 def test_a_stored_snapshot_gives_statistics_frame_and_slices(ui_state):
-    from app.services import initial_conditions
-    from app.ui import data
+    from app.services import channel_views, initial_conditions
 
     u, y = channel_snapshot()
     ic = initial_conditions.store_channel_upload(
         ui_state, "c.npz", npz_bytes(velocity=u, y=y, nu=NU), "channel3d"
     )
-    view = data.channel_view({"kind": "ic", "id": ic["id"]})
+    view = channel_views.channel_view(ui_state, {"kind": "ic", "id": ic["id"]})
     assert view["error"] is None
     stats = view["stats"]
     assert stats["re_tau"] == pytest.approx(ic["stats"]["re_tau"])
@@ -177,7 +176,9 @@ def test_a_stored_snapshot_gives_statistics_frame_and_slices(ui_state):
     frame = view["frame"]
     assert frame["shape"] == [NX, NY, NZ] and len(frame["yplus"]) == NY
     assert "from the file" in view["note"]
-    assert data.channel_frame({"kind": "ic", "id": ic["id"]})["velocity"].shape == (3, NX, NY, NZ)
+    assert channel_views.channel_frame(ui_state, {"kind": "ic", "id": ic["id"]})[
+        "velocity"
+    ].shape == (3, NX, NY, NZ)
 
 
 def _well_dataset(state, u: np.ndarray, y: np.ndarray, n_traj: int = 2, n_time: int = 3) -> str:
@@ -216,27 +217,28 @@ def _well_dataset(state, u: np.ndarray, y: np.ndarray, n_traj: int = 2, n_time: 
 
 
 def test_a_channel_dataset_snapshot_is_read_in_the_wells_layout(ui_state):
-    from app.ui import data
+    from app.services import channel_views
 
     u, y = channel_snapshot()
     dataset_id = _well_dataset(ui_state, u, y)
-    layout = data.channel_dataset_layout(dataset_id)
+    layout = channel_views.channel_dataset_layout(ui_state, dataset_id)
     assert (layout["n_trajectories"], layout["n_snapshots"]) == (2, 3)
     assert layout["grid"] == [NX, NY, NZ] and layout["times"] == [0.0, 0.5, 1.0]
-    frame = data.channel_dataset_frame(dataset_id, 1, -1)
+    frame = channel_views.channel_dataset_frame(ui_state, dataset_id, 1, -1)
     np.testing.assert_allclose(frame["velocity"], u * (1 + 0.2 + 1), rtol=1e-6)
     assert frame["nu"] == pytest.approx(1 / 180) and frame["lx"] == pytest.approx(LX)
     assert frame["t"] == 1.0
-    view = data.channel_view({"kind": "dataset", "id": dataset_id, "trajectory": 0, "time": 0})
+    view = channel_views.channel_view(
+        ui_state, {"kind": "dataset", "id": dataset_id, "trajectory": 0, "time": 0}
+    )
     assert view["stats"]["re_tau"] == pytest.approx(180, rel=0.02) and view["stats"]["t"] == 0.0
     with pytest.raises(ValueError, match="Trajectory 5"):
-        data.channel_dataset_frame(dataset_id, 5, 0)
+        channel_views.channel_dataset_frame(ui_state, dataset_id, 5, 0)
 
 
 def test_live_statistics_are_read_incrementally_from_channel_stats_events(ui_state, stats):
     from app.db.tables import Job, JobEvent
-    from app.services import jobs_view
-    from app.ui import data
+    from app.services import channel_views, jobs_view
 
     with ui_state.db.session() as session:
         parent = Job(kind="generate", status="running", params={"flow": "channel3d"})
@@ -248,7 +250,7 @@ def test_live_statistics_are_read_incrementally_from_channel_stats_events(ui_sta
         parent_id, shard_id = parent.id, shard.id
     assert jobs_view.active_channel_job(ui_state) == parent_id
 
-    first = data.latest_channel_stats(parent_id, 0)
+    first = channel_views.latest_channel_stats(ui_state, parent_id, 0)
     assert first["job"]["status"] == "running" and first["event"] is None and first["new"] == 0
 
     def emit(job_id: str, t: float, re_tau: float) -> None:
@@ -265,16 +267,16 @@ def test_live_statistics_are_read_incrementally_from_channel_stats_events(ui_sta
 
     emit(parent_id, 1.0, 170.0)
     emit(shard_id, 2.0, 175.0)  # a shard's statistics count as its parent's
-    update = data.latest_channel_stats(parent_id, 0)
+    update = channel_views.latest_channel_stats(ui_state, parent_id, 0)
     assert update["new"] == 2 and update["event"]["t"] == 2.0
     assert update["event"]["stats"]["re_tau"] == 175.0
     seq = update["event"]["seq"]
-    assert data.latest_channel_stats(parent_id, seq)["event"] is None
+    assert channel_views.latest_channel_stats(ui_state, parent_id, seq)["event"] is None
     emit(parent_id, 3.0, 178.0)
-    later = data.latest_channel_stats(parent_id, seq)
+    later = channel_views.latest_channel_stats(ui_state, parent_id, seq)
     assert later["new"] == 1 and later["event"]["stats"]["re_tau"] == 178.0
     # No 3D frame yet: the slices say so rather than fail.
-    assert data.channel_job_frame(parent_id) is None
+    assert channel_views.channel_job_frame(ui_state, parent_id) is None
     note = cp.live_note(later["job"], {"t": 3.0, "events": 3})
     assert "t = 3" in note.children
 

@@ -16,7 +16,8 @@ from dash import dcc, html
 from torch import nn
 
 from app.schemas import TrainParams
-from app.ui import config_form, data, figures
+from app.services import architectures, training_options
+from app.ui import config_form, figures
 from app.ui.pages import models as models_page
 from app.ui.pages import train
 from models import registry
@@ -223,7 +224,7 @@ def test_coerce_says_what_is_wrong_with_an_empty_or_fractional_box():
 
 def test_evaluate_config_counts_parameters_and_gives_the_contract(toy_registry):
     config = {"width": 6, "history": 3, "out_steps": 2}
-    result = data.evaluate_config("toy2d", config, (32, 32), channels=1)
+    result = architectures.evaluate_config("toy2d", config, (32, 32), channels=1)
     assert result["parameters"] == toy_count(ToyConfig(**config)) == 3 * 2 * 6 + 6
     assert result["parameters"] == registry.count_parameters("toy2d", config)
     assert result["contract"] == {"dims": 2, "channels": 1, "history": 3, "out_steps": 2}
@@ -233,30 +234,32 @@ def test_evaluate_config_counts_parameters_and_gives_the_contract(toy_registry):
 def test_evaluate_config_gives_the_config_and_grid_sentences(toy_registry):
     with pytest.raises(ValueError) as bad_value:
         ToyConfig(width=100)
-    assert data.evaluate_config("toy2d", {"width": 100})["error"] == str(bad_value.value)
+    assert architectures.evaluate_config("toy2d", {"width": 100})["error"] == str(bad_value.value)
     with pytest.raises(ValueError) as grid:
         ToyConfig(width=20).check_grid((32, 32))
-    assert data.evaluate_config("toy2d", {"width": 20}, (32, 32))["error"] == str(grid.value)
-    assert "works on 2D fields" in data.evaluate_config("toy2d", {}, (16, 16, 16))["error"]
-    assert "3 channels" in data.evaluate_config("toy2d", {}, (32, 32), channels=3)["error"]
-    short = data.evaluate_config("toy2d", {"history": 4, "out_steps": 2}, snapshots=5)
+    assert architectures.evaluate_config("toy2d", {"width": 20}, (32, 32))["error"] == str(
+        grid.value
+    )
+    assert "works on 2D fields" in architectures.evaluate_config("toy2d", {}, (16, 16, 16))["error"]
+    assert "3 channels" in architectures.evaluate_config("toy2d", {}, (32, 32), channels=3)["error"]
+    short = architectures.evaluate_config("toy2d", {"history": 4, "out_steps": 2}, snapshots=5)
     assert short["error"] == (
         "A training sample needs 6 consecutive snapshots (4 in, 2 out); the dataset's "
         "trajectories have 5."
     )
-    assert "error" not in data.evaluate_config("toy2d", {"history": 4}, snapshots=5)
-    unknown = data.evaluate_config("toy2d", {"depth": 3})["error"]
+    assert "error" not in architectures.evaluate_config("toy2d", {"history": 4}, snapshots=5)
+    unknown = architectures.evaluate_config("toy2d", {"depth": 3})["error"]
     assert "depth" in unknown and unknown[0].isupper()
 
 
 def test_dataset_shapes_give_grid_and_channels():
-    assert data.spatial_shape([4, 10, 32, 32]) == (32, 32)
-    assert data.dataset_channels([4, 10, 32, 32]) == 1
-    assert data.spatial_shape([2, 5, 32, 33, 16, 3]) == (32, 33, 16)
-    assert data.dataset_channels([2, 5, 32, 33, 16, 3]) == 3
-    assert data.spatial_shape([2, 5, 16, 16, 16]) == (16, 16, 16)
-    assert data.dataset_channels([2, 5, 16, 16, 16]) == 1
-    assert data.dataset_channels(None) is None
+    assert architectures.spatial_shape([4, 10, 32, 32]) == (32, 32)
+    assert architectures.dataset_channels([4, 10, 32, 32]) == 1
+    assert architectures.spatial_shape([2, 5, 32, 33, 16, 3]) == (32, 33, 16)
+    assert architectures.dataset_channels([2, 5, 32, 33, 16, 3]) == 3
+    assert architectures.spatial_shape([2, 5, 16, 16, 16]) == (16, 16, 16)
+    assert architectures.dataset_channels([2, 5, 16, 16, 16]) == 1
+    assert architectures.dataset_channels(None) is None
 
 
 def test_parameter_and_contract_text():
@@ -276,7 +279,7 @@ def test_parameter_and_contract_text():
 
 
 def test_a_registered_architecture_appears_with_its_generated_form(toy_registry):
-    archs = {a["name"]: a for a in data.architectures()}
+    archs = {a["name"]: a for a in architectures.architectures()}
     toy = archs["toy2d"]
     assert toy["error"] is None and toy["label"] == "Toy (2D)" and toy["dims"] == 2
     assert toy["title"] == ToyConfig.title
@@ -303,8 +306,8 @@ def test_a_registered_architecture_appears_with_its_generated_form(toy_registry)
 
 
 def test_train_params_from_the_form_pass_the_api_schema(toy_registry):
-    archs = data.architectures()
-    catalog = {"archs": archs, "datasets": [], "options": data.train_options()}
+    archs = architectures.architectures()
+    catalog = {"archs": archs, "datasets": [], "options": training_options.train_options()}
     option_values = {f["name"]: f["default"] for f in catalog["options"]}
     option_values.update(epochs=2.0, amp=[], scheduler="step", gamma=0.3)
     params, problems = train.train_params(
@@ -326,7 +329,7 @@ def test_train_params_from_the_form_pass_the_api_schema(toy_registry):
 
 
 def test_training_options_come_from_the_api_schema():
-    fields = {f["name"]: f for f in data.train_options()}
+    fields = {f["name"]: f for f in training_options.train_options()}
     assert {"dataset_id", "config", "name", "queue"}.isdisjoint(fields)
     assert fields["lr"]["min"] == 0 and fields["lr"]["exclusive_min"] and fields["lr"]["max"] == 1
     assert fields["epochs"]["type"] == "int" and fields["epochs"]["min"] == 1
@@ -337,7 +340,9 @@ def test_training_options_come_from_the_api_schema():
     for name, field in fields.items():
         assert field["default"] == TrainParams.model_fields[name].default
 
-    tree = train.options_form(data.train_options(), {"scheduler": "constant", "epochs": 3})
+    tree = train.options_form(
+        training_options.train_options(), {"scheduler": "constant", "epochs": 3}
+    )
     found = controls(tree, train.OPTION)
     assert set(found) == set(fields)
     assert found["epochs"].value == 3
@@ -361,7 +366,7 @@ def test_training_options_come_from_the_api_schema():
         "gpus",
         "events_every",
     }
-    shown = train.options_form(data.train_options(), {"scheduler": "step"})
+    shown = train.options_form(training_options.train_options(), {"scheduler": "step"})
     step = next(n for n in walk(shown) if getattr(n, "id", None) == "train-step-settings")
     assert "hidden" not in step.className
 

@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
+from app.services import previews
 from app.ui import figures
 
 
@@ -243,15 +244,15 @@ def test_empty_figure_has_a_message_and_no_axes():
 
 
 def test_evenly_spaced_keeps_first_and_last_and_caps_the_count():
-    assert figures.evenly_spaced(4, 100) == [0, 1, 2, 3]
-    picked = figures.evenly_spaced(1000, 100)
+    assert previews.evenly_spaced(4, 100) == [0, 1, 2, 3]
+    picked = previews.evenly_spaced(1000, 100)
     assert len(picked) == 100
     assert picked[0] == 0 and picked[-1] == 999
     assert picked == sorted(set(picked))
     steps = np.diff(picked)
     assert steps.min() >= 10 and steps.max() <= 11  # even spacing
-    assert figures.evenly_spaced(0, 10) == []
-    assert figures.evenly_spaced(101, 100)[-1] == 100
+    assert previews.evenly_spaced(0, 10) == []
+    assert previews.evenly_spaced(101, 100)[-1] == 100
 
 
 def _decaying(frames: int = 5, n: int = 16) -> tuple[np.ndarray, np.ndarray]:

@@ -16,8 +16,8 @@ show by writing a source into the store ``panel.source`` (``Output(panel.source,
   newest after the last seen ``seq`` is read, as each carries the statistics so far) while
   the job is queued or running, and the figures redraw with the newest; the slices show
   the frame the panel's ``frame_loader`` returns for the source (default
-  ``app.ui.data.channel_frame``: a generate job's dataset once written, a rollout's last
-  frame), or say there is none yet.
+  ``app.services.channel_views.channel_frame``: a generate job's dataset once written, a
+  rollout's last frame), or say there is none yet.
 - None: the panel is cleared.
 
 Blocking work (files, statistics, SQL) runs in ``asyncio.to_thread``: callbacks run on the
@@ -33,9 +33,10 @@ from typing import Any
 from dash import Input, Output, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from app.services import channel_views
 from app.ui import channel_figures as cf
-from app.ui import data
 from app.ui.components import CHART_GRAPH, FIELD_GRAPH, alert
+from app.ui.context import get_state
 
 POLL_MS = 1000
 ACTIVE = ("queued", "running", "finishing")
@@ -50,16 +51,20 @@ def _sentence(exc: BaseException) -> str:
     return text[0].upper() + text[1:]
 
 
+def _channel_frame(source: dict[str, Any] | None) -> dict[str, Any] | None:
+    return channel_views.channel_frame(get_state(), source)
+
+
 class ChannelPanel:
     """The statistics panels and slice viewer under the component ids ``<prefix>-channel-…``.
 
     ``frame_loader(source)`` returns the 3D velocity to slice for a source, as
-    ``app.ui.data.channel_frame`` does (``velocity`` (3, nx, ny, nz), ``y``, ``lx``, ``lz``,
-    ``nu``, ``label``, ``version``), or None when there is none (yet)."""
+    ``app.services.channel_views.channel_frame`` does (``velocity`` (3, nx, ny, nz), ``y``,
+    ``lx``, ``lz``, ``nu``, ``label``, ``version``), or None when there is none (yet)."""
 
     def __init__(self, prefix: str, frame_loader: FrameLoader | None = None):
         self.prefix = prefix
-        self.frame_loader: FrameLoader = frame_loader or data.channel_frame
+        self.frame_loader: FrameLoader = frame_loader or _channel_frame
         self.source = self.id("source")
         if prefix not in _REGISTERED:
             _REGISTERED.add(prefix)
@@ -220,7 +225,9 @@ class ChannelPanel:
             if source.get("kind") == "job":
                 return await self._load_job(source, loader)
             try:
-                view = await asyncio.to_thread(data.channel_view, source, loader)
+                view = await asyncio.to_thread(
+                    channel_views.channel_view, get_state(), source, loader
+                )
             except (ValueError, OSError, KeyError) as exc:
                 return None, None, None, True, alert(_sentence(exc), "error")
             return view["stats"], view["frame"], None, True, note(view)
@@ -360,7 +367,9 @@ class ChannelPanel:
 
     async def _load_job(self, source: dict[str, Any], loader: FrameLoader):
         job_id = str(source.get("job_id") or "")
-        update = await asyncio.to_thread(data.latest_channel_stats, job_id, 0, source.get("source"))
+        update = await asyncio.to_thread(
+            channel_views.latest_channel_stats, get_state(), job_id, 0, source.get("source")
+        )
         if update["job"] is None:
             return None, None, None, True, alert(f"There is no job {job_id}.", "error")
         live = {"job_id": job_id, "seq": 0, "status": update["job"]["status"]}
@@ -368,7 +377,8 @@ class ChannelPanel:
 
     async def _poll_job(self, source: dict[str, Any], live: dict[str, Any], loader: FrameLoader):
         update = await asyncio.to_thread(
-            data.latest_channel_stats,
+            channel_views.latest_channel_stats,
+            get_state(),
             live["job_id"],
             int(live.get("seq") or 0),
             source.get("source"),
@@ -403,7 +413,9 @@ class ChannelPanel:
         if first or event is not None or disabled:
             meta_stats = stats if isinstance(stats, dict) else None
             try:
-                frame = await asyncio.to_thread(data.channel_frame_meta, source, meta_stats, loader)
+                frame = await asyncio.to_thread(
+                    channel_views.channel_frame_meta, get_state(), source, meta_stats, loader
+                )
             except (ValueError, OSError, KeyError):
                 frame = None
         if first and stats is no_update:

@@ -2,10 +2,11 @@
 
 A model's config class declares its fields (``OperatorConfig.form_fields()``: name, type,
 default, help, bounds, choices, advanced); the training options are declared by the API's
-pydantic schema (``schema_fields``). Both become the same list of field dicts, which
-``form`` turns into Dash inputs (a number box with its bounds, a checkbox, a dropdown of
-the choices, a text box) and ``coerce`` turns the inputs' values back into the dict the
-API takes. There is no per-model code: a new registry entry gets its form from its config.
+pydantic schema (``app.services.training_options.schema_fields``). Both become the same
+list of field dicts, which ``form`` turns into Dash inputs (a number box with its bounds,
+a checkbox, a dropdown of the choices, a text box) and ``coerce`` turns the inputs' values
+back into the dict the API takes. There is no per-model code: a new registry entry gets
+its form from its config.
 
 Every input's id is ``{"type": kind, "field": name}``, so a page reads a whole form with
 one pattern-matching ``State({"type": kind, "field": ALL}, "value")``; its HTML name is
@@ -16,16 +17,14 @@ field dict; without them the field's name is made readable.
 from __future__ import annotations
 
 import math
-import typing
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from dash import dcc, html
 
 CONFIG = "cfg-field"  # id type of a model config's inputs
 ON = "on"  # the value of a ticked checkbox
 
-_TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
 _MISSING = object()
 
 
@@ -248,58 +247,6 @@ def _coerce_one(field: Mapping[str, Any], value: Any) -> tuple[Any, str | None]:
     if value is None:
         return "", None
     return str(value).strip() if not field.get("choices") else value, None
-
-
-# --- pydantic schemas as fields -------------------------------------------------------
-
-
-def schema_fields(model_cls: type, exclude: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """The scalar fields of a pydantic model as form fields (same keys as
-    ``OperatorConfig.form_fields()``, plus ``exclusive_min``/``exclusive_max``): bounds
-    from ``ge``/``gt``/``le``/``lt``, choices from ``Literal``, help from the description.
-    Fields that are not a plain bool, int, float, str or Literal (optional ones, dicts)
-    are left out, as are those named in ``exclude``."""
-    skip = set(exclude)
-    out = []
-    for name, info in model_cls.model_fields.items():
-        if name in skip:
-            continue
-        annotation = info.annotation
-        choices = None
-        if typing.get_origin(annotation) is Literal:
-            choices = list(typing.get_args(annotation))
-            kinds = {_TYPES.get(type(c)) for c in choices}
-            if len(kinds) != 1 or None in kinds:
-                continue
-            kind = kinds.pop()
-        elif annotation in _TYPES:
-            kind = _TYPES[annotation]
-        else:
-            continue
-        entry: dict[str, Any] = {
-            "name": name,
-            "type": kind,
-            "default": info.default,
-            "help": info.description or "",
-            "min": None,
-            "max": None,
-            "choices": choices,
-            "advanced": False,
-            "exclusive_min": False,
-            "exclusive_max": False,
-        }
-        for bound in info.metadata:
-            for attr, key, exclusive in (
-                ("ge", "min", False),
-                ("gt", "min", True),
-                ("le", "max", False),
-                ("lt", "max", True),
-            ):
-                if getattr(bound, attr, None) is not None:
-                    entry[key] = getattr(bound, attr)
-                    entry[f"exclusive_{key}"] = exclusive
-        out.append(entry)
-    return out
 
 
 # --- what the form says about the model -----------------------------------------------

@@ -590,15 +590,6 @@ SHOWN_COLOR = "#d1495b"
 DATASET_SPECTRUM_FLOOR = 1e-12
 
 
-def evenly_spaced(count: int, limit: int) -> list[int]:
-    """At most ``limit`` indices of ``range(count)``, evenly spaced, first and last included."""
-    if count <= 0:
-        return []
-    if count <= limit or limit < 2:
-        return list(range(count)) if count <= limit else [0]
-    return sorted({int(i) for i in np.round(np.linspace(0, count - 1, limit))})
-
-
 def _frame_title(t: float, snapshot: int, total: int | None) -> str:
     of = f" of {total}" if total else ""
     return f"t = {t:.4g}  ·  snapshot {snapshot + 1}{of}"

@@ -1,6 +1,6 @@
 """The pages, one module per page. Each module has a ``layout`` function (the page's
 components; no database access, so navigation never waits) and its callbacks, which load
-data through ``app.ui.data`` off the event loop and draw with ``app.ui.figures``."""
+data through ``app.services`` off the event loop and draw with ``app.ui.figures``."""
 
 from __future__ import annotations
 

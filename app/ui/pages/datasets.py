@@ -24,9 +24,9 @@ import dash
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from app.services import catalog, jobs_view
+from app.services import catalog, channel_views, jobs_view, previews, training_options
 from app.services.flows import generate_form_flows, is_channel_flow
-from app.ui import data, figures
+from app.ui import figures
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
     CHART_GRAPH,
@@ -215,7 +215,7 @@ def generate_form(flows: dict[str, dict[str, Any]], defaults: dict[str, Any]) ->
 
 def layout(preview: str | None = None, trajectory: str | None = None, **_query: Any) -> html.Main:
     flows = _flows_by_name()
-    defaults = data.generate_defaults()
+    defaults = training_options.generate_defaults()
     try:
         index = max(0, int(trajectory)) if trajectory is not None else 0
     except ValueError:
@@ -743,7 +743,7 @@ async def generate(
             f"Fill in {', '.join(missing)} (a number).", "error", id="data-feedback-error"
         ), no_update
     flows = await asyncio.to_thread(_flows_by_name)
-    schemes = (await asyncio.to_thread(data.generate_defaults))["schemes"]
+    schemes = (await asyncio.to_thread(training_options.generate_defaults))["schemes"]
     raw = generate_request(flows, flow, nu, ic, scheme if schemes else None, values, name)
     try:
         job = await asyncio.to_thread(jobs_view.submit_job, get_state(), "generate", raw)
@@ -894,7 +894,9 @@ async def show_preview(
     found = await asyncio.to_thread(catalog.get_dataset, get_state(), dataset_id)
     if found is not None and is_channel_flow(found["flow"]):
         try:
-            layout = await asyncio.to_thread(data.channel_dataset_layout, dataset_id)
+            layout = await asyncio.to_thread(
+                channel_views.channel_dataset_layout, get_state(), dataset_id
+            )
         except ValueError as exc:
             error = alert(str(exc), "error", id="data-preview-error")
             return error, no_update, None, no_update, keep, hidden, None
@@ -912,7 +914,8 @@ async def show_preview(
         raise PreventUpdate
     try:
         p = await asyncio.to_thread(
-            data.dataset_preview,
+            previews.dataset_preview,
+            get_state(),
             dataset_id,
             int(index),
             figures.ANIMATION_FRAMES,

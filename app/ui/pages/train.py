@@ -25,9 +25,9 @@ from typing import Any
 from dash import ALL, Input, Output, Patch, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from app.services import jobs_view
+from app.services import architectures, jobs_view, training_options
 from app.services.catalog import list_datasets
-from app.ui import config_form, data, figures
+from app.ui import config_form, figures
 from app.ui.components import (
     CHART_GRAPH,
     alert,
@@ -356,12 +356,12 @@ def _dataset(catalog: dict[str, Any] | None, dataset_id: str | None) -> dict[str
 
 def _grid(catalog: dict[str, Any] | None, dataset_id: str | None) -> tuple[Any, Any, Any]:
     """The chosen dataset's grid, channels and snapshots per trajectory (Nones without
-    one): what ``data.evaluate_config`` checks a config against."""
+    one): what ``architectures.evaluate_config`` checks a config against."""
     d = _dataset(catalog, dataset_id)
     if d is None or len(d["shape"]) < 3:
         return None, None, None
     shape = d["shape"]
-    return data.spatial_shape(shape), data.dataset_channels(shape), int(shape[1])
+    return architectures.spatial_shape(shape), architectures.dataset_channels(shape), int(shape[1])
 
 
 @callback(
@@ -381,7 +381,12 @@ async def load(query: dict[str, Any] | None):
 
     def read():
         job = jobs_view.get_job(get_state(), query["job"]) if query.get("job") else None
-        return list_datasets(get_state()), data.architectures(), data.train_options(), job
+        return (
+            list_datasets(get_state()),
+            architectures.architectures(),
+            training_options.train_options(),
+            job,
+        )
 
     datasets, archs, options, job = await asyncio.to_thread(read)
     params = dict(job["params"] or {}) if job and job["kind"] == "train" else {}
@@ -427,7 +432,7 @@ async def choose_arch(dataset_id, catalog, current, prefill):
     if not catalog:
         raise PreventUpdate
     d = _dataset(catalog, dataset_id)
-    dims = len(data.spatial_shape(d["shape"])) if d else None
+    dims = len(architectures.spatial_shape(d["shape"])) if d else None
     options, other = arch_options(catalog["archs"], dims)
     value = pick_arch(options, current, (prefill or {}).get("arch"))
     note = []
@@ -471,7 +476,7 @@ async def check_config(values, dataset_id, arch_name, ids, catalog):
     if problems:
         return check_panel(None, problems)
     result = await asyncio.to_thread(
-        data.evaluate_config, arch["name"], config, *_grid(catalog, dataset_id)
+        architectures.evaluate_config, arch["name"], config, *_grid(catalog, dataset_id)
     )
     return check_panel(result)
 
@@ -544,7 +549,7 @@ async def start(n_clicks, catalog, dataset_id, name, arch_name, cids, cvals, oid
     grid = _grid(catalog, dataset_id)
 
     def submit():
-        checked = data.evaluate_config(params["arch"], params["config"], *grid)
+        checked = architectures.evaluate_config(params["arch"], params["config"], *grid)
         if checked.get("error"):
             raise jobs_view.InvalidParams(checked["error"])
         return jobs_view.submit_job(get_state(), "train", params)

@@ -17,9 +17,9 @@ from typing import Any
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from app.services import catalog, initial_conditions
+from app.services import catalog, initial_conditions, previews
 from app.services.flows import flow_length, is_channel_flow, upload_flows
-from app.ui import data, figures
+from app.ui import figures
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
     CHART_GRAPH,
@@ -326,7 +326,7 @@ def error_note(filename: str, message: str) -> html.Div:
 
 
 def preview(ic: dict[str, Any], field) -> tuple[Any, Any, str]:
-    k, e = data.field_spectrum(field, ic["flow"])
+    k, e = previews.field_spectrum(field, ic["flow"])
     length = flow_length(ic["flow"])
     heatmap = figures.fields_figure(
         {"field": field}, length=length, titles={"field": "vorticity ω"}, uirevision=ic["id"]
