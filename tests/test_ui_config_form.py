@@ -17,7 +17,7 @@ from torch import nn
 
 from app.schemas import TrainParams
 from app.services import architectures, training_options
-from app.ui import config_form, figures
+from app.ui import config_form, training_figures
 from app.ui.pages import models as models_page
 from app.ui.pages import train
 from models import registry
@@ -429,7 +429,9 @@ def test_training_figure_is_on_log_axes_and_names_the_loss():
         {"epoch": 1, "val_rel_l2": 0.2, "persistence_rel_l2": 0.3},
         {"epoch": 2, "val_rel_l2": 0.1, "persistence_rel_l2": 0.3},
     ]
-    fig = figures.training_figure(train_events, epochs, epochs=4, loss="h1", uirevision="j")
+    fig = training_figures.training_figure(
+        train_events, epochs, epochs=4, loss="h1", uirevision="j"
+    )
     assert [t.name for t in fig.data] == [
         "training loss (relative H1)",
         "validation rel. L2",
@@ -438,11 +440,11 @@ def test_training_figure_is_on_log_axes_and_names_the_loss():
     assert fig.layout.yaxis.type == "log" and fig.layout.uirevision == "j"
     assert "H1" in fig.layout.yaxis.title.text
     assert list(fig.data[0].x) == [1.0, 2.0]
-    lr = figures.lr_figure(train_events, epochs=4)
+    lr = training_figures.lr_figure(train_events, epochs=4)
     assert lr.layout.yaxis.type == "log" and list(lr.data[0].y) == [1e-4, 1e-3]
     fig.to_json()
     lr.to_json()
-    empty = figures.lr_figure([])
+    empty = training_figures.lr_figure([])
     assert len(empty.data) == 0
 
 
@@ -452,10 +454,10 @@ def test_a_resumed_run_draws_each_step_once_and_marks_the_resume():
 
     # Steps 1–6 ran, the worker died, the job resumed from the step-4 checkpoint.
     events = [ev(s, 1.0) for s in range(1, 7)] + [ev(s, 0.5) for s in range(5, 9)]
-    kept = figures.latest_pass(events, "step")
+    kept = training_figures.latest_pass(events, "step")
     assert [e["step"] for e in kept] == list(range(1, 9))
     assert [e["train_loss"] for e in kept[4:]] == [0.5] * 4
-    fig = figures.training_figure(
+    fig = training_figures.training_figure(
         events, [], epochs=2, resumed=[{"type": "resumed", "epoch": 1, "step": 4}]
     )
     xs = list(fig.data[0].x)

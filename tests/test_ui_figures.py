@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import pytest
 
 from app.services import previews
-from app.ui import figures
+from app.ui import figures, training_figures
 
 
 def _annotation_texts(fig: go.Figure) -> list[str]:
@@ -218,7 +218,7 @@ def test_loss_figure_has_train_validation_and_persistence_on_log_y():
         {"epoch": 1, "train_loss": 0.4, "val_rel_l2": 0.2, "persistence_rel_l2": 0.3},
         {"epoch": 2, "train_loss": 0.2, "val_rel_l2": 0.1, "persistence_rel_l2": 0.3},
     ]
-    fig = figures.loss_figure(train, epochs, epochs=4, uirevision="job")
+    fig = training_figures.loss_figure(train, epochs, epochs=4, uirevision="job")
     names = [t.name for t in fig.data]
     assert names == ["training loss", "validation rel. L2", "persistence baseline"]
     assert fig.layout.yaxis.type == "log"
@@ -229,7 +229,7 @@ def test_loss_figure_has_train_validation_and_persistence_on_log_y():
 
 
 def test_empty_loss_figure_does_not_crash():
-    fig = figures.loss_figure([], [])
+    fig = training_figures.loss_figure([], [])
     assert len(fig.data) == 0 and _annotation_texts(fig)
 
 

@@ -27,7 +27,7 @@ from dash.exceptions import PreventUpdate
 
 from app.services import architectures, jobs_view, training_options
 from app.services.catalog import list_datasets
-from app.ui import config_form, figures
+from app.ui import config_form, figures, training_figures
 from app.ui.components import (
     CHART_GRAPH,
     alert,
@@ -77,7 +77,7 @@ LABELS = {
 }
 CHOICE_LABELS = {
     "scheduler": {"onecycle": "one-cycle", "step": "step decay", "constant": "constant"},
-    "loss": figures.LOSS_NAMES,
+    "loss": training_figures.LOSS_NAMES,
 }
 
 
@@ -770,7 +770,7 @@ async def curves(events: dict[str, Any] | None, run: dict[str, Any] | None):
 
     def draw():
         train = events.get("train") or []
-        loss = figures.training_figure(
+        loss = training_figures.training_figure(
             train,
             events.get("epoch") or [],
             epochs=run.get("epochs"),
@@ -778,7 +778,9 @@ async def curves(events: dict[str, Any] | None, run: dict[str, Any] | None):
             resumed=events.get("resumed") or [],
             uirevision=run.get("job_id"),
         )
-        lr = figures.lr_figure(train, epochs=run.get("epochs"), uirevision=run.get("job_id"))
+        lr = training_figures.lr_figure(
+            train, epochs=run.get("epochs"), uirevision=run.get("job_id")
+        )
         return loss, lr
 
     return await asyncio.to_thread(draw)
