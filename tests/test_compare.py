@@ -12,6 +12,7 @@ import tracemalloc
 import warnings
 from typing import Any
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -35,6 +36,7 @@ from models.quantize import (
 from models.registry import build_model, parameter_count
 from physics.compare_export import spectral_resample
 from physics.io import DatasetWriter
+from tests import frame_metrics as fm
 from tests.conftest import service_env
 from tests.test_integration import submit, wait_for
 from workers.context import JobContext
@@ -185,6 +187,114 @@ def _app(settings: Settings):
     from app.main import create_app
 
     return create_app(settings, with_ui=False)
+
+
+# Reported numbers against plain-numpy recomputations (tests/frame_metrics.py) from the
+# stored float32 frames: the runner computes in float32, the recomputation in float64.
+RTOL = 1e-5
+ERROR_ATOL = 1e-7
+
+
+def _close(reported, recomputed: float, what: str, atol: float = 0.0) -> None:
+    """Relative agreement; errors (which are 0 where model and reference agree) pass
+    atol=1e-7 (float32 round-off of a unit-scaled ratio)."""
+    assert reported is not None, what
+    assert reported == pytest.approx(recomputed, rel=RTOL, abs=atol), what
+
+
+def _spectrum_close(reported, recomputed: np.ndarray, what: str) -> None:
+    # Six significant digits are reported; shells ten decades below the peak carry float32
+    # FFT noise of the whole field's size, hence an absolute floor at 1e-8 of the largest.
+    assert reported is not None, what
+    np.testing.assert_allclose(
+        reported, recomputed, rtol=RTOL, atol=1e-8 * recomputed.max(), err_msg=what
+    )
+
+
+def assert_comparison_metrics_match_frames(
+    metrics: list[dict], summary: dict, frame, n_ref: int, length: float, interval: float
+) -> dict[str, dict[int, dict[str, Any]]]:
+    """Every number of a comparison's metrics events and summary, recomputed in numpy from
+    ``frame(source, k)`` (the stored frames): the reference's energy, enstrophy, spectrum;
+    each model's energy and enstrophy on its own grid, and on the reference grid (its frame
+    resampled) its spectrum, relative L2 and H1 errors, correlation, band error shares, its
+    error frame; in the summary the errors at the report times, the time-averaged band
+    shares and the decorrelation time. A model without metrics at a step has a non-finite
+    frame there. Returns the recomputed values per model and step."""
+    recomputed: dict[str, dict[int, dict[str, Any]]] = {}
+    for m in metrics:
+        k = m["step"]
+        assert m["t"] == pytest.approx(k * interval)
+        assert m["k"] == fm.shell_numbers(n_ref)
+        reference = None
+        if m["reference"] is not None:
+            reference = frame("reference", k)
+            where = f"reference, step {k}"
+            _close(m["reference"]["energy"], fm.kinetic_energy(reference, length), where)
+            _close(m["reference"]["enstrophy"], fm.enstrophy(reference), where)
+            _spectrum_close(
+                m["reference"]["spectrum"], fm.energy_spectrum(reference, length), where
+            )
+        for key, reported in m["models"].items():
+            native = frame(f"model:{key}", k)
+            where = f"model {key}, step {k}"
+            if reported["energy"] is None:  # failed, stopped, or a non-finite prediction
+                assert not np.isfinite(native).all(), where
+                assert all(reported[name] is None for name in ("rel_l2", "corr")), where
+                continue
+            ours: dict[str, Any] = {}
+            _close(reported["energy"], fm.kinetic_energy(native, length), where + " energy")
+            _close(reported["enstrophy"], fm.enstrophy(native), where + " enstrophy")
+            on_ref = fm.resample(native, n_ref)
+            _spectrum_close(reported["spectrum"], fm.energy_spectrum(on_ref, length), where)
+            if reference is None:
+                assert reported["rel_l2"] is None and reported["band_errors"] is None, where
+                continue
+            ours["rel_l2"] = fm.rel_l2(on_ref, reference)
+            ours["rel_h1"] = fm.rel_h1(on_ref, reference, length)
+            ours["corr"] = fm.correlation(on_ref, reference)
+            ours["band_errors"] = fm.band_shares(on_ref, reference)
+            _close(reported["rel_l2"], ours["rel_l2"], where + " rel_l2", ERROR_ATOL)
+            _close(reported["rel_h1"], ours["rel_h1"], where + " rel_h1", ERROR_ATOL)
+            _close(reported["corr"], ours["corr"], where + " corr", ERROR_ATOL)
+            for band, value in ours["band_errors"].items():
+                _close(reported["band_errors"][band], value, f"{where} band {band}", ERROR_ATOL)
+            np.testing.assert_allclose(
+                frame(f"error:{key}", k), on_ref - reference, rtol=0, atol=1e-5, err_msg=where
+            )
+            recomputed.setdefault(key, {})[k] = ours
+    for row in summary["rows"]:
+        key = str(row["index"])
+        ours_by_step = recomputed.get(key, {})
+        where = f"summary row {key}"
+        for t, reported in row["errors_at"].items():
+            step = round(float(t) / interval)
+            if step in ours_by_step:
+                _close(reported, ours_by_step[step]["rel_l2"], f"{where} errors_at {t}", ERROR_ATOL)
+            else:
+                assert reported is None, (where, t)
+        averaged = [ours_by_step[s]["band_errors"] for s in sorted(ours_by_step) if s > 0]
+        for band in fm.BANDS:
+            if averaged:
+                mean = float(np.mean([b[band] for b in averaged]))
+                _close(row["band_errors"][band], mean, f"{where} band {band}", ERROR_ATOL)
+            else:
+                assert row["band_errors"][band] is None, where
+        decorrelated = [s for s in sorted(ours_by_step) if ours_by_step[s]["corr"] < 0.8]
+        expected_time = decorrelated[0] * interval if decorrelated else None
+        assert row["decorrelation_time"] == pytest.approx(expected_time), where
+    return recomputed
+
+
+def hdf5_frames(path):
+    """``frame(source, k)`` reading a rollout or comparison file with h5py directly:
+    group ``<source>``, dataset ``vorticity`` (time, n, n)."""
+
+    def frame(source: str, k: int) -> np.ndarray:
+        with h5py.File(path, "r") as f:
+            return f[source]["vorticity"][k]
+
+    return frame
 
 
 # --- through the API with a real worker --------------------------------------------------
@@ -371,6 +481,53 @@ def test_models_side_by_side_with_the_reference_on_a_worker(tmp_path, redis_url,
         assert last["reference"] is None and last["models"]["0"]["rel_l2"] is None
         assert last["models"]["0"]["energy"] > 0
         assert given["result"]["summary"]["rows"][0]["speedup"] is None
+
+
+# --- every reported number, recomputed from the stored frames ----------------------------
+
+
+def test_every_reported_metric_is_recomputed_from_the_stored_frames(tmp_path):
+    """In this process (the worker's runner, no broker): a 32² model, the same at int8, a
+    two-frame model on a 16² grid (resampled both ways) and one that diverges; then the
+    same without a reference. Every metric of every step and the summary are recomputed in
+    numpy from the HDF5 file the job wrote (``assert_comparison_metrics_match_frames``)."""
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    db.migrate()
+    artifacts = ArtifactStore(tmp_path / "artifacts")
+    good = register_model(db, artifacts, *fno(0), name="good")
+    two = register_model(
+        db, artifacts, *fno(1, history=2, modes=4), name="two-frame", resolution=16
+    )
+    blow = register_model(db, artifacts, *fno(0, out_std=0.3, scale=2.0), name="blows up")
+    entries = [
+        {"model_id": good},
+        {"model_id": good, "precision": "int8"},
+        {"model_id": two},
+        {"model_id": blow},
+    ]
+    steps = 5
+    for use_reference in (True, False):
+        params = {"models": entries, "steps": steps, "seed": 3, "reference": use_reference}
+        job_id, result = run_in_process(db, artifacts, "compare", params, _run_compare)
+        with db.session() as session:
+            events = jobs.events_after(session, job_id, 0, 10_000, "metrics")
+            metrics = [e.payload for e in events]
+        assert [m["step"] for m in metrics] == list(range(steps + 1))
+        frame = hdf5_frames(artifacts.resolve(artifacts.rollout(result["rollout_id"])))
+        recomputed = assert_comparison_metrics_match_frames(
+            metrics, result["summary"], frame, 32, 1.0, result["interval"]
+        )
+        if use_reference:
+            # Everything was exercised: three models to the end, the fourth until the guard
+            # stopped it (its last, tripping frame included).
+            counts = {key: len(by_step) for key, by_step in recomputed.items()}
+            assert counts["0"] == counts["1"] == counts["2"] == steps + 1
+            assert 2 <= counts["3"] <= steps
+            assert recomputed["2"][steps]["rel_l2"] > 0.01  # not a trivial match
+            assert [r["status"] for r in result["summary"]["rows"]][3] == "diverged"
+        else:
+            assert recomputed == {}
+            assert all(m["reference"] is None for m in metrics)
 
 
 # --- refusals ----------------------------------------------------------------------------

@@ -16,9 +16,14 @@ from PIL import Image
 
 from app.settings import Settings
 from physics.compare_export import CSV_COLUMNS, frame_indices
+from tests import frame_metrics as fm
 from tests.test_compare import (
+    ERROR_ATOL,
     INTERVAL,
     _app,
+    _close,
+    _spectrum_close,
+    assert_comparison_metrics_match_frames,
     events_of,
     fno,
     frame_of,
@@ -204,3 +209,68 @@ def test_exports_of_a_single_model_rollout(api):
     gif = Image.open(io.BytesIO(api.get(f"/api/rollouts/{rollout_id}/animation.gif").content))
     assert gif.n_frames == 3
     assert api.get("/api/rollouts/nope/export.nc").status_code == 404
+
+
+# --- every reported number, recomputed from the frames the API serves ---------------------
+
+
+def test_comparison_metrics_equal_numpy_recomputations_from_the_api_frames(api, comparison):
+    """The comparison's ``/metrics`` rows and its summary against numpy recomputations from
+    the frames endpoint: rel_l2, rel_h1, correlation, band shares, energy, enstrophy,
+    spectra of every source at every step (``assert_comparison_metrics_match_frames``)."""
+    job_id, rollout_id = comparison
+    metrics = api.get(f"/api/rollouts/{rollout_id}/metrics").json()
+    assert [m["step"] for m in metrics] == list(range(STEPS + 1))
+    summary = api.get(f"/api/jobs/{job_id}").json()["result"]["summary"]
+
+    def frame(source: str, k: int) -> np.ndarray:
+        return frame_of(api, rollout_id, k, source)
+
+    recomputed = assert_comparison_metrics_match_frames(metrics, summary, frame, 32, 1.0, INTERVAL)
+    assert set(recomputed) == {"0", "1", "2", "3"}
+    assert len(recomputed["0"]) == len(recomputed["2"]) == STEPS + 1
+
+
+def _assert_rollout_metrics_match_frames(api, rollout_id: str, length: float, model: bool):
+    """Every number of a single-model rollout's ``/metrics`` rows, recomputed in numpy
+    from its frames: relative L2 error (model vs reference), energy, enstrophy and energy
+    spectrum of both. Returns the recomputed rel_l2 per step."""
+    rows = api.get(f"/api/rollouts/{rollout_id}/metrics").json()
+    errors = []
+    for m in rows:
+        k = m["step"]
+        reference = frame_of(api, rollout_id, k, "reference")
+        n = reference.shape[-1]
+        assert m["k"] == fm.shell_numbers(n)
+        where = f"step {k}"
+        _close(m["energy_reference"], fm.kinetic_energy(reference, length), where)
+        _close(m["enstrophy_reference"], fm.enstrophy(reference), where)
+        _spectrum_close(m["spectrum_reference"], fm.energy_spectrum(reference, length), where)
+        if not model:
+            assert "rel_l2" not in m and "energy_model" not in m
+            continue
+        predicted = frame_of(api, rollout_id, k, "model")
+        errors.append(fm.rel_l2(predicted, reference))
+        _close(m["rel_l2"], errors[-1], where + " rel_l2", ERROR_ATOL)
+        _close(m["energy_model"], fm.kinetic_energy(predicted, length), where)
+        _close(m["enstrophy_model"], fm.enstrophy(predicted), where)
+        _spectrum_close(m["spectrum_model"], fm.energy_spectrum(predicted, length), where)
+    return rows, errors
+
+
+def test_single_model_rollout_metrics_equal_numpy_recomputations_from_the_api_frames(api):
+    """The rollout runner's metrics (workers/runners/rollout.py) against the frames: with a
+    model on ns2d-forced (L = 1), and reference-only on Kolmogorov flow (L = 2π, so the
+    energy's and spectrum's dependence on the box size is held too)."""
+    state = api.app.state.eddyscope
+    good = register_model(state.db, state.artifacts, *fno(0), name="good")
+    ic_id, _ = upload_ic(api)
+    params = {"initial_condition_id": ic_id, "model_id": good, "steps": 3}
+    _, result = run_in_process(state.db, state.artifacts, "rollout", params, _rollout)
+    rows, errors = _assert_rollout_metrics_match_frames(api, result["rollout_id"], 1.0, True)
+    assert len(rows) == 4 and errors[0] == 0 and min(errors[1:]) > 0.01
+
+    params = {"flow": "kolmogorov2d", "resolution": 32, "steps": 2, "seed": 4}
+    _, result = run_in_process(state.db, state.artifacts, "rollout", params, _rollout)
+    rows, _ = _assert_rollout_metrics_match_frames(api, result["rollout_id"], 2 * np.pi, False)
+    assert len(rows) == 3
