@@ -1,5 +1,6 @@
 """Small layout pieces shared by the pages: the nav bar, cards, badges, progress bars,
-form rows and formatting helpers. Pure functions returning Dash components."""
+form rows, tables, the frame player and formatting helpers. Pure functions returning Dash
+components."""
 
 from __future__ import annotations
 
@@ -116,6 +117,52 @@ def table(headers: list[str], rows: list[Any], className: str = "") -> html.Tabl
         [html.Thead(html.Tr([html.Th(h) for h in headers])), html.Tbody(rows)],
         className=f"table {className}".strip(),
     )
+
+
+def frame_player(
+    prefix: str, *, label: str | None = None, play: bool = False, className: str = "slider-wrap"
+) -> html.Div:
+    """A frame slider under a page's fields, hidden (class ``hidden``) until the page shows
+    it: ids ``<prefix>-slider`` and ``<prefix>-slider-wrap``, with a Play button
+    ``<prefix>-play`` when ``play`` (the page steps the slider with its own Interval).
+    The slider moves on release, so a drag reads one frame, not every frame passed."""
+    slider = dcc.Slider(
+        id=f"{prefix}-slider",
+        min=0,
+        max=0,
+        step=1,
+        value=None,
+        marks=None,
+        tooltip={"placement": "bottom", "always_visible": False},
+        updatemode="mouseup",
+    )
+    children: list[Any] = []
+    if label:
+        children.append(html.Label(label, htmlFor=f"{prefix}-slider", className="form-label"))
+    if play:
+        children.append(
+            html.Button(
+                "▶ Play",
+                id=f"{prefix}-play",
+                className=f"button button-small {prefix}-play",
+                n_clicks=0,
+            )
+        )
+        children.append(html.Div(slider, className=f"{prefix}-slider"))
+    else:
+        children.append(slider)
+    return html.Div(children, id=f"{prefix}-slider-wrap", className=f"{className} hidden")
+
+
+def slider_marks(last: int, count: int = 6) -> dict[int, str]:
+    """About ``count`` evenly spaced labelled frames from 0 to ``last``, both included."""
+    if last <= 0:
+        return {0: "0"}
+    stride = max(1, round(last / (count - 1)))
+    steps = list(range(0, last, stride))
+    if last - steps[-1] < stride / 2 and len(steps) > 1:
+        steps.pop()
+    return {int(i): str(int(i)) for i in [*steps, last]}
 
 
 # --- formatting -----------------------------------------------------------------------

@@ -38,9 +38,11 @@ from app.ui.components import (
     fmt_count,
     fmt_shape,
     form_row,
+    frame_player,
     number_input,
     page,
     progress_bar,
+    slider_marks,
     status_badge,
 )
 from app.ui.context import get_state
@@ -130,31 +132,7 @@ def layout(
                 id="compare-grid",
                 className="compare-grid",
             ),
-            html.Div(
-                [
-                    html.Button(
-                        "▶ Play",
-                        id="compare-play",
-                        className="button button-small compare-play",
-                        n_clicks=0,
-                    ),
-                    html.Div(
-                        dcc.Slider(
-                            id="compare-slider",
-                            min=0,
-                            max=0,
-                            step=1,
-                            value=None,
-                            marks=None,
-                            tooltip={"placement": "bottom", "always_visible": False},
-                            updatemode="mouseup",
-                        ),
-                        className="compare-slider",
-                    ),
-                ],
-                id="compare-slider-wrap",
-                className="compare-player hidden",
-            ),
+            frame_player("compare", play=True, className="compare-player"),
             className="fields-card",
             id="compare-fields-card",
         ),
@@ -938,16 +916,6 @@ def export_links(rollout_id: str | None) -> Any:
     )
 
 
-def _mark_steps(last: int, count: int = 6) -> list[int]:
-    if last <= 0:
-        return [0]
-    stride = max(1, round(last / (count - 1)))
-    marks = list(range(0, last, stride))
-    if last - marks[-1] < stride / 2 and len(marks) > 1:
-        marks.pop()
-    return [*marks, last]
-
-
 @callback(
     Output("compare-run", "data"),
     Output("compare-setup", "data"),
@@ -1032,7 +1000,7 @@ async def poll(_n, run, setup, series, slider, slider_max):
     if frames > 0 and (metrics or reset):
         last = frames - 1
         following = slider is None or slider >= (slider_max or 0)
-        marks = {int(i): str(int(i)) for i in _mark_steps(last)}
+        marks = slider_marks(last)
         slider_out = (last, last if following else no_update, marks, "compare-player")
     else:
         slider_out = (no_update,) * 4

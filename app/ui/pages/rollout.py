@@ -30,9 +30,11 @@ from app.ui.components import (
     card,
     fmt_shape,
     form_row,
+    frame_player,
     number_input,
     page,
     progress_bar,
+    slider_marks,
     status_badge,
 )
 from app.ui.context import get_state
@@ -167,23 +169,7 @@ def layout(
                         config=FIELD_GRAPH,
                         className="graph graph-fields",
                     ),
-                    html.Div(
-                        [
-                            html.Label("Frame", htmlFor="rollout-slider", className="form-label"),
-                            dcc.Slider(
-                                id="rollout-slider",
-                                min=0,
-                                max=1,
-                                step=1,
-                                value=None,
-                                marks=None,
-                                tooltip={"placement": "bottom", "always_visible": False},
-                                updatemode="mouseup",
-                            ),
-                        ],
-                        id="rollout-slider-wrap",
-                        className="slider-wrap hidden",
-                    ),
+                    frame_player("rollout", label="Frame"),
                     className="fields-card",
                 ),
             ],
@@ -487,22 +473,12 @@ async def poll(_n: int, run: dict[str, Any] | None):
     frames = run.get("frames", 0)
     if final and frames > 0:
         last = frames - 1
-        marks = {int(i): str(int(i)) for i in _mark_steps(last)}
+        marks = slider_marks(last)
         slider = (last, last, marks, "slider-wrap")
     else:
         slider = (no_update,) * 4
     run["final"] = final
     return (run, series, status_line(run), run_details(run), final, *slider)
-
-
-def _mark_steps(last: int, count: int = 6) -> list[int]:
-    if last <= 0:
-        return [0]
-    stride = max(1, round(last / (count - 1)))
-    marks = list(range(0, last, stride))
-    if last - marks[-1] < stride / 2 and len(marks) > 1:
-        marks.pop()
-    return [*marks, last]
 
 
 # --- views ----------------------------------------------------------------------------
