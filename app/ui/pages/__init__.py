@@ -7,79 +7,41 @@ from __future__ import annotations
 import dash
 
 
+def _register(
+    key: str,
+    name: str,
+    layout,
+    order: int | None = None,
+    *,
+    path: str | None = None,
+    template: str | None = None,
+) -> None:
+    # Every page's title is "<its name> · Eddyscope".
+    dash.register_page(
+        key,
+        path=path,
+        path_template=template,
+        name=name,
+        title=f"{name} · Eddyscope",
+        layout=layout,
+        order=order,
+    )
+
+
 def register_pages() -> None:
     """Register every page with Dash (called once by ``mount_ui``)."""
     from app.ui.pages import compare, datasets, models, rollout, runs, train, upload
 
-    dash.register_page(
-        "runs", path="/", name="Runs", title="Runs · Eddyscope", layout=runs.layout, order=0
-    )
-    dash.register_page(
-        "rollout",
-        path="/rollout",
-        name="Rollout",
-        title="Rollout · Eddyscope",
-        layout=rollout.layout,
-        order=1,
-    )
-    dash.register_page(
-        "rollout-reopen",
-        path_template="/rollout/<rollout_id>",
-        name="Rollout",
-        title="Rollout · Eddyscope",
-        layout=rollout.layout,
-        order=2,
-    )
-    dash.register_page(
-        "upload",
-        path="/upload",
-        name="Upload",
-        title="Upload · Eddyscope",
-        layout=upload.layout,
-        order=3,
-    )
-    dash.register_page(
-        "data", path="/data", name="Data", title="Data · Eddyscope", layout=datasets.layout, order=4
-    )
-    dash.register_page(
-        "train",
-        path="/train",
-        name="Train",
-        title="Train · Eddyscope",
-        layout=train.layout,
-        order=5,
-    )
-    dash.register_page(
-        "models",
-        path="/models",
-        name="Models",
-        title="Models · Eddyscope",
-        layout=models.layout,
-        order=6,
-    )
-    dash.register_page(
-        "compare",
-        path="/compare",
-        name="Compare",
-        title="Compare · Eddyscope",
-        layout=compare.layout,
-        order=7,
-    )
-    dash.register_page(
-        "compare-reopen",
-        path_template="/compare/<compare_id>",
-        name="Compare",
-        title="Compare · Eddyscope",
-        layout=compare.layout,
-        order=8,
-    )
-    dash.register_page(
-        "not_found_404",
-        path="/404",
-        name="Not found",
-        title="Not found · Eddyscope",
-        layout=not_found,
-    )
+    _register("runs", "Runs", runs.layout, 0, path="/")
+    _register("rollout", "Rollout", rollout.layout, 1, path="/rollout")
+    _register("rollout-reopen", "Rollout", rollout.layout, 2, template="/rollout/<rollout_id>")
+    _register("upload", "Upload", upload.layout, 3, path="/upload")
+    _register("data", "Data", datasets.layout, 4, path="/data")
+    _register("train", "Train", train.layout, 5, path="/train")
+    _register("models", "Models", models.layout, 6, path="/models")
+    _register("compare", "Compare", compare.layout, 7, path="/compare")
+    _register("compare-reopen", "Compare", compare.layout, 8, template="/compare/<compare_id>")
+    _register("not_found_404", "Not found", not_found, path="/404")
 
 
 def not_found(**_kwargs) -> dash.html.Main:
