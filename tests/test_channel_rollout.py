@@ -1,6 +1,7 @@
 """Channel rollouts through the API with a real worker: a 3D model trained on channel data
 beside the channel solver, and the solver alone from an uploaded snapshot; frames of
-velocity, metrics and running wall-unit statistics of each source."""
+velocity, metrics and running wall-unit statistics of each source; in this process, the
+reported metrics recomputed from the stored frames."""
 
 from __future__ import annotations
 
@@ -8,12 +9,21 @@ import io
 
 import h5py
 import numpy as np
+import pytest
+import torch
 from fastapi.testclient import TestClient
 
+from app import jobs
+from app.artifacts import ArtifactStore
+from app.db.session import Database
+from app.db.tables import Dataset
 from app.settings import Settings
+from models.registry import build_model
 from tests.conftest import service_env
 from tests.test_channel_generation import generate
+from tests.test_compare import register_model, run_in_process
 from tests.test_integration import _app, submit, wait_for
+from workers.runners.rollout import run_rollout
 
 
 def test_channel_rollouts(tmp_path, redis_url, start_worker):
@@ -109,3 +119,55 @@ def test_channel_rollouts(tmp_path, redis_url, start_worker):
         )
         assert refused.status_code == 422
         assert "trained on 'channel3d'" in refused.json()["detail"]
+
+
+def test_channel_rollout_metrics_equal_numpy_recomputations_from_the_stored_frames(tmp_path):
+    """The channel rollout's metrics (workers/runners/rollout_channel.py, in this process)
+    recomputed in numpy from the HDF5 file it wrote: rel_l2 = ‖model − reference‖ /
+    ‖reference‖ over all components and points, energies ½ × the point mean of |u|² (the
+    runner's definition: a plain mean over the (x, y_c, z) points, not weighted by Δy). The
+    model is an untrained fno3d registered as if trained on an 8 × 12 × 8 channel dataset."""
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    db.migrate()
+    artifacts = ArtifactStore(tmp_path / "artifacts")
+    with db.session() as session:
+        params = {"channel_grid": [8, 12, 8], "re_tau": 180.0, "closure": "none"}
+        session.add(
+            Dataset(id="channel", name="c", flow="channel3d", params=params, shape=[1], path="x")
+        )
+        session.commit()
+    config = {"width": 4, "modes_x": 2, "modes_y": 2, "modes_z": 2, "n_layers": 1, "pad_y": 2}
+    torch.manual_seed(0)
+    model_id = register_model(
+        db,
+        artifacts,
+        build_model("fno3d", config),
+        config,
+        name="untrained",
+        arch="fno3d",
+        flow="channel3d",
+        resolution=8,
+        interval=0.02,
+        dataset_id="channel",
+    )
+    steps = 3
+    job_id, result = run_in_process(
+        db, artifacts, "rollout", {"model_id": model_id, "steps": steps, "seed": 2}, run_rollout
+    )
+    with db.session() as session:
+        metrics = [e.payload for e in jobs.events_after(session, job_id, 0, 100, "metrics")]
+    assert [m["step"] for m in metrics] == list(range(steps + 1))
+    path = artifacts.resolve(artifacts.rollout(result["rollout_id"]))
+    with h5py.File(path, "r") as f:
+        reference = np.float64(f["reference/velocity"][...])
+        model = np.float64(f["model/velocity"][...])
+    assert reference.shape == model.shape == (steps + 1, 3, 8, 12, 8)
+    for m, ref, pred in zip(metrics, reference, model, strict=True):
+        where = f"step {m['step']}"
+        rel_l2 = np.sqrt(((pred - ref) ** 2).sum() / (ref**2).sum())
+        assert m["rel_l2"] == pytest.approx(rel_l2, rel=1e-5, abs=1e-7), where
+        energy_reference = 0.5 * (ref**2).sum(axis=0).mean()
+        energy_model = 0.5 * (pred**2).sum(axis=0).mean()
+        assert m["energy_reference"] == pytest.approx(energy_reference, rel=1e-5), where
+        assert m["energy_model"] == pytest.approx(energy_model, rel=1e-5), where
+    assert metrics[0]["rel_l2"] == 0 and metrics[-1]["rel_l2"] > 0.01
