@@ -20,7 +20,8 @@ import httpx
 import pytest
 from dash import html
 
-from app.ui.pages import compare, runs
+from app.ui.pages import runs
+from app.ui.pages.compare import helpers as compare
 from tests import test_ui_browser
 
 # The headless Chromium of the other browser tests (a module-scoped fixture).

@@ -1,0 +1,636 @@
+"""The Compare page's callbacks: load the options, start a comparison, poll it, draw the
+grid and the overlays, play the frames and fill the summary table."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from app.services import jobs_view, rollouts
+from app.services.catalog import compare_catalog
+from app.services.flows import flow_length
+from app.ui import compare_figures as cf
+from app.ui.components import (
+    alert,
+    slider_marks,
+)
+from app.ui.context import get_state
+from app.ui.figures import empty_figure
+from app.ui.pages.compare.helpers import (
+    DATASET,
+    DEFAULT_DIVERGENCE,
+    DEFAULT_STEPS,
+    FINAL,
+    MAX_ENTRIES,
+    REFERENCE,
+    UPLOAD,
+    column_header,
+    column_status,
+    columns_of,
+    compare_params,
+    dataset_options,
+    empty_series,
+    entries_of,
+    export_links,
+    graph_height,
+    grid_style,
+    ic_note,
+    ic_options,
+    model_options,
+    panel_notes,
+    parse_times,
+    precision_rows,
+    run_details,
+    series_from,
+    series_patch,
+    shown_step,
+    source_flow,
+    status_line,
+    trajectory_options,
+)
+
+
+@callback(
+    Output("compare-catalog", "data"),
+    Output("compare-ic", "options"),
+    Output("compare-ic", "value"),
+    Output("compare-ic", "placeholder"),
+    Output("compare-dataset", "options"),
+    Output("compare-dataset", "value"),
+    Output("compare-source", "value"),
+    Output("compare-steps", "value"),
+    Output("compare-divergence", "value"),
+    Output("compare-dt", "value"),
+    Output("compare-reference", "value"),
+    Output("compare-report-times", "value"),
+    Output("compare-prefill", "data"),
+    Input("compare-query", "data"),
+)
+async def load_options(query: dict[str, Any] | None):
+    query = query or {}
+
+    def load():
+        catalog = compare_catalog(get_state())
+        run = rollouts.resolve(get_state(), query["ref"], "compare") if query.get("ref") else None
+        return catalog, run
+
+    catalog, run = await asyncio.to_thread(load)
+    params = ((run or {}).get("job") or {}).get("params") or {}
+    ics, datasets = catalog["initial_conditions"], catalog["datasets"]
+    ic_ids, dataset_ids = {i["id"] for i in ics}, {d["id"] for d in datasets}
+    ic = params.get("initial_condition_id") or query.get("ic")
+    dataset = params.get("dataset_id") or query.get("dataset")
+    source = (
+        DATASET if dataset in dataset_ids and not params.get("initial_condition_id") else UPLOAD
+    )
+    if source == UPLOAD and ic not in ic_ids:
+        ic = ics[0]["id"] if ics else None
+    if source == UPLOAD and not ics and datasets:
+        source = DATASET
+    if dataset not in dataset_ids:
+        dataset = datasets[0]["id"] if datasets else None
+    entries = params.get("models") or [
+        {"model_id": m, "precision": "float32"} for m in query.get("models") or []
+    ]
+    precisions: dict[str, list[str]] = {}
+    for entry in entries:
+        precisions.setdefault(entry["model_id"], []).append(entry.get("precision") or "float32")
+    trajectory = params.get("trajectory", query.get("trajectory"))
+    prefill = {
+        "models": list(precisions),
+        "precisions": precisions,
+        "trajectory": int(trajectory) if trajectory not in (None, "") else None,
+    }
+    times = params.get("report_times")
+    return (
+        catalog,
+        ic_options(ics),
+        ic,
+        "Choose an initial condition" if ics else "No uploaded 2D field yet",
+        dataset_options(datasets),
+        dataset,
+        source,
+        params.get("steps") or DEFAULT_STEPS,
+        params.get("divergence_factor") or DEFAULT_DIVERGENCE,
+        params.get("interval"),
+        [] if params.get("reference") is False else ["on"],
+        ", ".join(f"{t:g}" for t in times) if times else None,
+        prefill,
+    )
+
+
+@callback(
+    Output("compare-upload-row", "className"),
+    Output("compare-dataset-row", "className"),
+    Input("compare-source", "value"),
+)
+def toggle_source(source: str | None):
+    if source == DATASET:
+        return "form-row hidden", "form-row"
+    return "form-row", "form-row hidden"
+
+
+@callback(
+    Output("compare-models", "options"),
+    Output("compare-models", "value"),
+    Output("compare-models-note", "children"),
+    Input("compare-catalog", "data"),
+    Input("compare-source", "value"),
+    Input("compare-ic", "value"),
+    Input("compare-dataset", "value"),
+    Input("compare-models", "value"),
+    State("compare-prefill", "data"),
+)
+def update_models(catalog, source, ic, dataset, chosen, prefill):
+    if not catalog:
+        raise PreventUpdate
+    if ctx.triggered_id == "compare-catalog" and (prefill or {}).get("models"):
+        chosen = prefill["models"]
+    flow = source_flow(catalog, source, ic, dataset)
+    options, kept, note = model_options(catalog["models"], flow, chosen or [])
+    return options, kept, note
+
+
+@callback(
+    Output("compare-trajectory", "options"),
+    Output("compare-trajectory", "value"),
+    Output("compare-trajectory-note", "children"),
+    Input("compare-catalog", "data"),
+    Input("compare-dataset", "value"),
+    Input("compare-models", "value"),
+    State("compare-trajectory", "value"),
+    State("compare-prefill", "data"),
+)
+def update_trajectories(catalog, dataset_id, chosen, current, prefill):
+    if not catalog:
+        raise PreventUpdate
+    dataset = next((d for d in catalog["datasets"] if d["id"] == dataset_id), None)
+    by_id = {m["id"]: m for m in catalog["models"]}
+    models = [by_id[c] for c in chosen or [] if c in by_id]
+    options, default, note = trajectory_options(dataset, models)
+    values = {o["value"] for o in options}
+    wanted = (prefill or {}).get("trajectory")
+    if ctx.triggered_id == "compare-catalog" and wanted in values:
+        value = wanted
+    elif ctx.triggered_id == "compare-models" and current in values:
+        value = current
+    else:
+        value = default
+    return options, value, note
+
+
+@callback(
+    Output("compare-precisions", "children"),
+    Input("compare-models", "value"),
+    State("compare-catalog", "data"),
+    State({"type": "compare-precision", "model": ALL}, "value"),
+    State({"type": "compare-precision", "model": ALL}, "id"),
+    State("compare-prefill", "data"),
+)
+def update_precisions(chosen, catalog, values, ids, prefill):
+    current = dict((prefill or {}).get("precisions") or {})
+    current |= {i["model"]: v for i, v in zip(ids or [], values or [], strict=False) if v}
+    models = {m["id"]: m for m in (catalog or {}).get("models") or []}
+    return precision_rows(chosen or [], models, current)
+
+
+@callback(
+    Output("compare-url", "pathname"),
+    Output("compare-url", "search"),
+    Output("compare-feedback", "children"),
+    Input("compare-start", "n_clicks"),
+    State("compare-source", "value"),
+    State("compare-ic", "value"),
+    State("compare-dataset", "value"),
+    State("compare-trajectory", "value"),
+    State("compare-models", "value"),
+    State({"type": "compare-precision", "model": ALL}, "value"),
+    State({"type": "compare-precision", "model": ALL}, "id"),
+    State("compare-steps", "value"),
+    State("compare-dt", "value"),
+    State("compare-reference", "value"),
+    State("compare-divergence", "value"),
+    State("compare-report-times", "value"),
+    prevent_initial_call=True,
+)
+async def start(
+    n_clicks,
+    source,
+    ic,
+    dataset,
+    trajectory,
+    chosen,
+    values,
+    ids,
+    steps,
+    dt,
+    reference,
+    divergence,
+    report_text,
+):
+    """Submit the comparison, then go to its address, /compare/<job id>: the page is drawn
+    again for that run (the same view as reopening it later) and follows it live."""
+    if not n_clicks:
+        raise PreventUpdate
+
+    def refuse(message: str):
+        return no_update, no_update, alert(message, "error")
+
+    if source == DATASET and not dataset:
+        return refuse("Initial condition: choose a dataset and a trajectory.")
+    if source != DATASET and not ic:
+        return refuse("Initial condition: choose an uploaded field (or a dataset trajectory).")
+    entries = entries_of(chosen, values, ids)
+    if len(entries) < 2:
+        return refuse(
+            "Models: choose two or more models (or one model at two precisions); a single "
+            "model is rolled out on the Rollout page."
+        )
+    if len(entries) > MAX_ENTRIES:
+        return refuse(
+            f"Models: {len(entries)} (model, precision) columns chosen; a comparison takes "
+            f"at most {MAX_ENTRIES}."
+        )
+    if steps in (None, ""):
+        return refuse("Horizon: enter how many steps to roll out (1 to 10,000).")
+    try:
+        times = parse_times(report_text)
+    except ValueError as exc:
+        return refuse(str(exc))
+    params = compare_params(
+        source, ic, dataset, trajectory, entries, steps, dt, reference, divergence, times
+    )
+    try:
+        job = await asyncio.to_thread(jobs_view.submit_job, get_state(), "compare", params)
+    except jobs_view.InvalidParams as exc:
+        return refuse(str(exc))
+    return f"/compare/{job['id']}", "", None
+
+
+@callback(
+    Output("compare-run", "data"),
+    Output("compare-setup", "data"),
+    Output("compare-series", "data"),
+    Output("compare-summary", "data"),
+    Output("compare-status", "children"),
+    Output("compare-details", "children"),
+    Output("compare-ic-note", "children"),
+    Output("compare-exports", "children"),
+    Output("compare-interval", "disabled"),
+    Output("compare-slider", "max"),
+    Output("compare-slider", "value"),
+    Output("compare-slider", "marks"),
+    Output("compare-slider-wrap", "className"),
+    Input("compare-interval", "n_intervals"),
+    State("compare-run", "data"),
+    State("compare-setup", "data"),
+    State("compare-series", "data"),
+    State("compare-slider", "value"),
+    State("compare-slider", "max"),
+    prevent_initial_call=True,
+)
+async def poll(_n, run, setup, series, slider, slider_max):
+    run = dict(run or {})
+    if not run.get("ref"):
+        raise PreventUpdate
+    reset = False
+    if not run.get("job_id"):
+        found = await asyncio.to_thread(rollouts.resolve, get_state(), run["ref"], "compare")
+        if found is None or found["job"] is None:
+            message = alert(
+                f"There is no comparison or compare job with id {run['ref']!r}.", "error"
+            )
+            return ({}, no_update, no_update, no_update, message, [], None, None, True) + (
+                no_update,
+            ) * 4
+        run["job_id"] = found["job"]["id"]
+        run["seq"] = 0
+        reset = True
+    update = await asyncio.to_thread(
+        rollouts.poll_comparison, get_state(), run["job_id"], run.get("seq") or 0
+    )
+    job = update["job"]
+    if job is None:
+        gone = alert("The job was deleted.", "error")
+        return ({}, no_update, no_update, no_update, gone, [], None, None, True) + (no_update,) * 4
+    events = update["events"]
+    rollout = update["rollout"]
+    run.update(
+        status=job["status"],
+        progress=job["progress"],
+        message=job["message"],
+        error=job["error"],
+        queue=job["queue"],
+        steps=job["params"].get("steps"),
+    )
+    if rollout is not None:
+        run.update(rollout_id=rollout["id"], flow=rollout["flow"], resolution=rollout["resolution"])
+    new_setup = next((e for e in events if e["type"] == "compare_setup"), None)
+    metrics = [e for e in events if e["type"] == "metrics"]
+    summary = next((e for e in events if e["type"] == "summary"), None)
+    if summary is None and reset and job["status"] in FINAL:
+        summary = (job.get("result") or {}).get("summary")
+    if events:
+        run["seq"] = events[-1]["seq"]
+    if new_setup is not None:
+        setup = new_setup
+        run["rollout_id"] = run.get("rollout_id") or new_setup.get("rollout_id")
+    if reset or new_setup is not None:
+        series_out: Any = series_from(setup, metrics)
+        run["frames"] = len(metrics)
+    elif metrics:
+        keys = list((series or {}).get("models") or {})
+        series_out = series_patch(keys, (series or {}).get("status") or {}, metrics)
+        run["frames"] = run.get("frames", 0) + len(metrics)
+    else:
+        series_out = no_update
+    final = job["status"] in FINAL and update["complete"]
+    run["final"] = final
+
+    frames = run.get("frames", 0)
+    if frames > 0 and (metrics or reset):
+        last = frames - 1
+        following = slider is None or slider >= (slider_max or 0)
+        marks = slider_marks(last)
+        slider_out = (last, last if following else no_update, marks, "compare-player")
+    else:
+        slider_out = (no_update,) * 4
+    return (
+        run,
+        setup if (reset or new_setup is not None) else no_update,
+        series_out,
+        summary if summary is not None else no_update,
+        status_line(run),
+        run_details(run, setup),
+        ic_note(setup),
+        export_links(run.get("rollout_id")),
+        final,
+        *slider_out,
+    )
+
+
+@callback(
+    Output("compare-grid", "children"),
+    Output("compare-grid", "style"),
+    Input("compare-setup", "data"),
+    prevent_initial_call=True,
+)
+def build_grid(setup):
+    columns = columns_of(setup)
+    if not columns:
+        raise PreventUpdate
+    height = graph_height(len(columns), bool(setup.get("reference", True)))
+    shells = [
+        html.Div(
+            [
+                html.Div(
+                    id={"type": "compare-head", "col": c["key"]}, className="compare-col-head"
+                ),
+                dcc.Graph(
+                    id={"type": "compare-field", "col": c["key"]},
+                    figure=empty_figure("Waiting for the first frame."),
+                    config=cf.png_config(f"eddyscope-compare-{c['key']}"),
+                    style={"height": f"{height}px"},
+                    className="compare-col-graph",
+                ),
+            ],
+            className="compare-col",
+            id=f"compare-col-{c['key']}",
+        )
+        for c in columns
+    ]
+    return shells, grid_style(len(columns))
+
+
+@callback(
+    Output({"type": "compare-field", "col": ALL}, "figure"),
+    Output({"type": "compare-head", "col": ALL}, "children"),
+    Output("compare-spectra", "figure"),
+    Output("compare-error", "figure"),
+    Output("compare-corr", "figure"),
+    Output("compare-energy", "figure"),
+    Output("compare-frame-label", "children"),
+    Output("compare-shown", "data"),
+    Input("compare-series", "data"),
+    Input("compare-slider", "value"),
+    Input("compare-grid", "children"),
+    Input("compare-summary", "data"),
+    State("compare-setup", "data"),
+    State("compare-run", "data"),
+    State("compare-shown", "data"),
+    prevent_initial_call=True,
+)
+async def views(series, slider, _grid, summary, setup, run, shown_before):
+    run = run or {}
+    series = series or empty_series()
+    columns = columns_of(setup)
+    field_ids = [o["id"]["col"] for o in ctx.outputs_list[0]]
+    head_ids = [o["id"]["col"] for o in ctx.outputs_list[1]]
+    if not columns or not field_ids:
+        raise PreventUpdate
+    by_key = {c["key"]: c for c in columns}
+    rows = {str(r.get("index")): r for r in (summary or {}).get("rows") or []}
+    states = {
+        c["key"]: column_status(
+            c, (series.get("status") or {}).get(c["key"]), rows.get(c["key"]), run.get("status")
+        )
+        if c["key"] != REFERENCE
+        else column_status(c, None, None, run.get("status"))
+        for c in columns
+    }
+    headers = [
+        column_header(by_key[k], states[k], setup) if k in by_key else None for k in head_ids
+    ]
+
+    step = shown_step(series, slider)
+    steps = series.get("step") or []
+    latest = series.get("latest") or {}
+    revision = run.get("rollout_id") or run.get("job_id")
+    with_error = bool((setup or {}).get("reference", True))
+    redraw = (
+        step is not None
+        and run.get("rollout_id")
+        and (step != shown_before or ctx.triggered_id in ("compare-grid", "compare-summary"))
+    )
+    if step is None:
+        return ([no_update] * len(field_ids), headers) + (no_update,) * 6
+
+    def load():
+        frames, t = ({}, None)
+        if redraw:
+            sources = []
+            for c in columns:
+                if c["key"] == REFERENCE:
+                    sources.append("reference")
+                else:
+                    sources.append(f"model:{c['key']}")
+                    if with_error:
+                        sources.append(f"error:{c['key']}")
+            frames, t = rollouts.comparison_frames(
+                get_state(), run["rollout_id"], int(step), sources
+            )
+        metrics = (
+            latest
+            if latest.get("step") == step
+            else rollouts.step_metrics(get_state(), run["job_id"], int(step))
+        )
+        return frames, t, metrics or {}
+
+    frames, _t, metrics = await asyncio.to_thread(load)
+    if redraw:
+        fields = {
+            c["key"]: frames.get("reference" if c["key"] == REFERENCE else f"model:{c['key']}")
+            for c in columns
+        }
+        errors = {
+            c["key"]: frames.get(f"error:{c['key']}") for c in columns if c["key"] != REFERENCE
+        }
+        grid_columns = [
+            {
+                "key": c["key"],
+                **panel_notes(
+                    c, states[c["key"]], step, (series.get("status") or {}).get(c["key"])
+                ),
+            }
+            for c in columns
+        ]
+        length = flow_length(run.get("flow") or "ns2d-forced")
+        figs = cf.grid_figures(
+            grid_columns,
+            fields,
+            errors,
+            with_error_row=with_error,
+            length=length,
+            uirevision=revision,
+        )
+        field_figs = [figs.get(k, no_update) for k in field_ids]
+    else:
+        field_figs = [no_update] * len(field_ids)
+
+    entries = [c for c in columns if c["key"] != REFERENCE]
+    entry_views = [{**c, **states[c["key"]]} for c in entries]
+    t_now = metrics.get("t")
+    spectra = cf.spectra_figure(
+        metrics.get("k"),
+        (metrics.get("reference") or {}).get("spectrum") if metrics.get("reference") else None,
+        [
+            (
+                c["label"],
+                c["color"],
+                ((metrics.get("models") or {}).get(c["key"]) or {}).get("spectrum"),
+            )
+            for c in entries
+        ],
+        title=f"Energy spectra · t = {t_now:.4g}" if t_now is not None else "Energy spectra",
+        uirevision=revision,
+    )
+    following = slider is None or (steps and slider >= len(steps) - 1)
+    marker = None if following and not run.get("final") else t_now
+    models = series.get("models") or {}
+    if with_error:
+        error = cf.error_growth_figure(
+            series.get("t"), entry_views, models, marker_t=marker, uirevision=revision
+        )
+        corr = cf.correlation_figure(
+            series.get("t"), entry_views, models, marker_t=marker, uirevision=revision
+        )
+    else:
+        off = "The reference solver is off: there is nothing to measure {} against."
+        error = empty_figure(off.format("errors"), revision)
+        corr = empty_figure(off.format("correlations"), revision)
+    energy = cf.energy_enstrophy_figure(
+        series.get("t"),
+        series.get("reference"),
+        entry_views,
+        models,
+        marker_t=marker,
+        uirevision=revision,
+    )
+    total = run.get("steps")
+    label = (
+        (f"t = {t_now:.4g} · " if t_now is not None else "")
+        + f"step {step}"
+        + (f" of {total}" if total else "")
+    )
+    if following and not run.get("final"):
+        label += " · following the newest frame"
+    return field_figs, headers, spectra, error, corr, energy, label, step
+
+
+@callback(
+    Output("compare-slider", "value", allow_duplicate=True),
+    Output("compare-play-timer", "disabled"),
+    Output("compare-play", "children"),
+    Input("compare-play", "n_clicks"),
+    Input("compare-play-timer", "n_intervals"),
+    State("compare-slider", "value"),
+    State("compare-slider", "max"),
+    State("compare-play-timer", "disabled"),
+    State("compare-run", "data"),
+    prevent_initial_call=True,
+)
+def play(_clicks, _ticks, value, last, paused, run):
+    """Play/Pause: each tick moves the slider one frame on; at the newest frame a finished
+    comparison pauses, a running one waits there (the slider then follows new frames)."""
+    last = int(last or 0)
+    value = last if value is None else int(value)
+    final = bool((run or {}).get("final"))
+    if ctx.triggered_id == "compare-play":
+        if paused:
+            start_at = 0 if value >= last and final else value
+            return start_at, False, "❚❚ Pause"
+        return no_update, True, "▶ Play"
+    if paused:
+        raise PreventUpdate
+    if value >= last:
+        if final:
+            return no_update, True, "▶ Play"
+        raise PreventUpdate
+    return value + 1, no_update, no_update
+
+
+@callback(
+    Output("compare-table", "columns"),
+    Output("compare-table", "data"),
+    Output("compare-table", "style_data_conditional"),
+    Output("compare-summary-note", "children"),
+    Input("compare-summary", "data"),
+    prevent_initial_call=True,
+)
+def summary_table(summary):
+    rows = (summary or {}).get("rows") or []
+    if not rows:
+        raise PreventUpdate
+    table = cf.summary_table(rows)
+    styles = [
+        {
+            "if": {"filter_query": f"{{index}} = {r['index']}", "column_id": "model"},
+            "color": cf.entry_color(r["index"]),
+            "fontWeight": 600,
+        }
+        for r in rows
+        if r.get("index") is not None
+    ]
+    styles += [
+        {
+            "if": {"filter_query": '{status} contains "diverged"', "column_id": "status"},
+            "color": "#b45309",
+            "fontWeight": 600,
+        },
+        {
+            "if": {"filter_query": '{status} contains "failed"', "column_id": "status"},
+            "color": "#b91c1c",
+            "fontWeight": 600,
+        },
+    ]
+    times = ", ".join(table["times"])
+    note = (
+        f"Relative L2 error at t = {times}; decorrelation: the first t with correlation "
+        "below 0.8 (empty: never); band errors: time averages of the error in |k| < n/8, "
+        "n/8–n/4 and above, each as a fraction of the whole field (their squares add up to "
+        "the relative L2²); times: medians per step on this worker. Click a header to sort."
+    )
+    return table["columns"], table["data"], styles, note
