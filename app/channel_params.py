@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from physics.channel3d import ChannelConfig
+from physics.channel.solver import ChannelConfig
 
 DEFAULT_GRID = (32, 49, 32)
 

@@ -17,7 +17,7 @@ from app.artifacts import ArtifactStore
 from app.db.session import Database
 from app.db.tables import Dataset, Job, new_id, utcnow
 from physics.flows import get_flow
-from physics.io import write_virtual_dataset
+from physics.formats.store import write_virtual_dataset
 
 SHARD_KIND = "generate-shard"
 
@@ -210,7 +210,7 @@ def _register(db, parent_id, p, shards, dataset_id, relative, shape, attrs, defa
 def _complete_channel(db, artifacts, parent_id: str, p: dict[str, Any], shards) -> None:
     # Imported here: the API process needs the channel modules only when a channel job ends.
     from app.channel_params import channel_attrs, channel_config, channel_coords
-    from physics.channel_io import write_virtual_channel_dataset
+    from physics.formats.channel_store import write_virtual_channel_dataset
 
     config = channel_config(p)
     coords = channel_coords(p, config)

@@ -5,7 +5,7 @@ For each closure (and for no model, a coarse DNS) on the same coarse grid (32 ×
 a 4π × 2 × 4π/3 box by default) the run starts from a turbulent-like mean profile with
 divergence-free perturbations (``ChannelSolver.initial_condition``), spins up for
 ``--spinup`` time units (h/u_τ), then samples a snapshot every ``--sample`` time units for
-``--average`` time units into ``physics.channel_stats.ChannelStatistics`` (x, z, time and
+``--average`` time units into ``physics.channel.stats.ChannelStatistics`` (x, z, time and
 both halves averaged; wall units from the measured friction velocity).
 
 One JSON object per line per run:
@@ -37,9 +37,9 @@ import time
 import numpy as np
 import torch
 
-from physics.channel3d import ChannelConfig, ChannelSolver
-from physics.channel_stats import MKM_RE180, ChannelStatistics
-from physics.les import get_closure
+from physics.channel.les import get_closure
+from physics.channel.solver import ChannelConfig, ChannelSolver
+from physics.channel.stats import MKM_RE180, ChannelStatistics
 
 CLOSURES = ("none", "smagorinsky", "wale", "dynamic")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}

@@ -46,7 +46,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from physics.flows import Flow, get_flow
 from physics.grid import Grid2D
-from physics.ns2d import VorticitySolver2D
+from physics.ns2d.solver import VorticitySolver2D
 
 PEER = "torch-cfd"
 PEER_VERSION = "0.2.6"  # the version the issue names; the installed one is reported

@@ -7,8 +7,8 @@ Nothing here imports the web app, the workers or the models: use it from a noteb
 from physics.diagnostics import enstrophy, kinetic_energy, relative_l2
 from physics.flows import FLOWS, Flow, UnknownFlowError, get_flow
 from physics.grid import Grid2D
-from physics.ns2d import VorticitySolver2D
-from physics.random_fields import gaussian_random_field
+from physics.ns2d.random_fields import gaussian_random_field
+from physics.ns2d.solver import VorticitySolver2D
 from physics.spectra import energy_spectrum, enstrophy_spectrum
 from physics.spectral import velocity_from_vorticity
 

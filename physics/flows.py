@@ -25,13 +25,13 @@ from typing import Any
 import torch
 
 from physics.grid import Grid2D
-from physics.ns2d import VorticitySolver2D
-from physics.random_fields import (
+from physics.ns2d.random_fields import (
     filtered_random_vorticity,
     gaussian_random_field,
     mcwilliams_vorticity,
 )
-from physics.time_stepping import Scheme
+from physics.ns2d.solver import VorticitySolver2D
+from physics.ns2d.time_stepping import Scheme
 
 ForcingFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # An exact solution: (flow, n, t, batch, device, dtype, **params) -> vorticity (batch, 1, n, n).
@@ -119,7 +119,7 @@ class Flow:
         scheme: str | Scheme = "rk4cn",
     ) -> VorticitySolver2D:
         """The reference solver for this flow on an n×n grid, with the IMEX ``scheme``
-        ("rk4cn" or "cnheun", see ``physics.time_stepping``) and its default Courant number."""
+        ("rk4cn" or "cnheun", see ``physics.ns2d.time_stepping``) and its default Courant number."""
         self.check_grid((n, n))
         return VorticitySolver2D(
             Grid2D(n, self.length),

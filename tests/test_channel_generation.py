@@ -13,8 +13,8 @@ import torch
 from fastapi.testclient import TestClient
 
 from app.settings import Settings
-from physics.channel3d import ChannelConfig, ChannelSolver
-from physics.channel_fields import filter_xz
+from physics.channel.fields import filter_xz
+from physics.channel.solver import ChannelConfig, ChannelSolver
 from tests.conftest import service_env
 from tests.test_integration import _app, submit, wait_for
 from workers.runners.train import load_trajectories

@@ -19,7 +19,7 @@ from app.services.initial_conditions import (
     load_channel_initial_condition,
     load_initial_condition,
 )
-from physics.channel_stats import snapshot_statistics
+from physics.channel.stats import snapshot_statistics
 from physics.formats.channel import read_channel_snapshot
 from tests.test_api import stored
 

@@ -34,8 +34,8 @@ from models.quantize import (
     to_half,
 )
 from models.registry import build_model, parameter_count
-from physics.compare_export import spectral_resample
-from physics.io import DatasetWriter
+from physics.formats.store import DatasetWriter
+from physics.resample import spectral_resample
 from tests import frame_metrics as fm
 from tests.conftest import service_env
 from tests.test_integration import submit, wait_for

@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.settings import Settings
-from physics.compare_export import CSV_COLUMNS, frame_indices
+from physics.formats.comparison import CSV_COLUMNS
+from physics.formats.gif import frame_indices
 from tests import frame_metrics as fm
 from tests.test_compare import (
     ERROR_ATOL,

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.settings import Settings
-from physics.io import read_dataset
+from physics.formats.store import read_dataset
 from tests.conftest import service_env
 from tests.test_integration import submit, wait_for
 

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from physics.channel_stats import snapshot_statistics
+from physics.channel.stats import snapshot_statistics
 from physics.formats import ChannelSnapshot, read_channel_snapshot
 
 NX, NY, NZ = 4, 5, 6

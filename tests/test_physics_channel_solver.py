@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from physics.channel3d import ChannelConfig, ChannelSolver
-from physics.channel_grid import ChannelGrid, factor_tridiagonal, solve_tridiagonal
+from physics.channel.grid import ChannelGrid, factor_tridiagonal, solve_tridiagonal
+from physics.channel.solver import ChannelConfig, ChannelSolver
 
 F64 = torch.float64
 SMALL = {"nx": 16, "ny": 33, "nz": 16}

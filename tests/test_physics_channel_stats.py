@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from physics.channel_stats import (
+from physics.channel.stats import (
     MKM_RE180,
     ChannelStatistics,
     channel_grid,

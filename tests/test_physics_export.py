@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from physics.export import export_trajectory
 from physics.formats import detect_format, read_trajectories
+from physics.formats.export import export_trajectory
 
 ATTRS = {"flow": "kolmogorov2d", "nu": 1e-3, "seed": 7, "resolution": 8, "notes": None}
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from physics.grid import Grid2D
-from physics.random_fields import gaussian_random_field
+from physics.ns2d.random_fields import gaussian_random_field
 
 F64 = torch.float64
 

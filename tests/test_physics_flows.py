@@ -11,7 +11,7 @@ import torch
 
 from physics.diagnostics import kinetic_energy
 from physics.flows import FLOWS, Flow, UnknownFlowError, get_flow
-from physics.ns2d import VorticitySolver2D
+from physics.ns2d.solver import VorticitySolver2D
 from physics.spectral import velocity_from_vorticity
 
 PHYSICS = Path(__file__).resolve().parents[1] / "physics"

@@ -11,10 +11,10 @@ import torch
 from physics.diagnostics import kinetic_energy, relative_l2
 from physics.flows import FLOWS, INITIAL_CONDITIONS, get_flow, kolmogorov_body_force
 from physics.grid import Grid2D
-from physics.ns2d import VorticitySolver2D
+from physics.ns2d.solver import VorticitySolver2D
+from physics.ns2d.time_stepping import CN_HEUN, RK4_CN, cn_amplification
 from physics.spectra import energy_spectrum
 from physics.spectral import derivative_wavenumbers, irfft2, rfft2
-from physics.time_stepping import CN_HEUN, RK4_CN, cn_amplification
 
 F64 = torch.float64
 
@@ -141,7 +141,7 @@ def test_default_families_and_their_parameters():
     assert e[0, 7:].abs().max().item() < 1e-15
     assert e[0, 1].item() / e[0, 2].item() == pytest.approx(4.0, rel=1e-10)
     # The ns2d-forced GRF default is the FNO amplitude, unchanged.
-    from physics.random_fields import gaussian_random_field
+    from physics.ns2d.random_fields import gaussian_random_field
 
     grf = gaussian_random_field(32, seed=3, sigma=math.sqrt(2) * 7.0**1.5, dtype=F64)
     assert torch.equal(get_flow("ns2d-forced").random_initial_condition(32, seed=3, dtype=F64), grf)

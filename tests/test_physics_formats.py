@@ -19,7 +19,7 @@ from physics.formats import (
     detect_format,
     read_trajectories,
 )
-from physics.io import DatasetWriter, RolloutWriter
+from physics.formats.store import DatasetWriter, RolloutWriter
 
 N_TRAJ, N_TIME, NY, NX = 2, 3, 6, 8
 
@@ -109,7 +109,7 @@ def test_unknown_bytes(tmp_path: Path):
         detect_format(path)
 
 
-# --- our HDF5 (physics.io) -------------------------------------------------------------------
+# --- our HDF5 (physics.formats.store) ---------------------------------------------------
 
 
 def test_eddyscope_dataset(tmp_path: Path):

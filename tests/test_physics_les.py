@@ -8,9 +8,8 @@ import math
 import pytest
 import torch
 
-from physics.channel3d import ChannelConfig, ChannelSolver
-from physics.channel_grid import ChannelGrid
-from physics.les import (
+from physics.channel.grid import ChannelGrid
+from physics.channel.les import (
     CLOSURES,
     WALE,
     DynamicSmagorinsky,
@@ -18,6 +17,7 @@ from physics.les import (
     get_closure,
     van_driest,
 )
+from physics.channel.solver import ChannelConfig, ChannelSolver
 
 F64 = torch.float64
 SMALL = {"nx": 16, "ny": 33, "nz": 16}

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from physics.grid import Grid2D
-from physics.ns2d import VorticitySolver2D
-from physics.random_fields import gaussian_random_field
-from physics.residual import time_derivative, vorticity_residual
+from physics.ns2d.random_fields import gaussian_random_field
+from physics.ns2d.residual import time_derivative, vorticity_residual
+from physics.ns2d.solver import VorticitySolver2D
 
 F64 = torch.float64
 

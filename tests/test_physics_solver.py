@@ -10,10 +10,10 @@ import torch
 from physics.diagnostics import relative_l2
 from physics.flows import get_flow
 from physics.grid import Grid2D
-from physics.ns2d import VorticitySolver2D, num_steps
-from physics.random_fields import gaussian_random_field
+from physics.ns2d.random_fields import gaussian_random_field
+from physics.ns2d.solver import VorticitySolver2D, num_steps
+from physics.ns2d.time_stepping import RK4_CN, cn_amplification, imex_step
 from physics.spectral import irfft2, laplacian_symbol, rfft2, truncate_hat
-from physics.time_stepping import RK4_CN, cn_amplification, imex_step
 
 F64 = torch.float64
 

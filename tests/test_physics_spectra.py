@@ -9,7 +9,7 @@ import torch
 
 from physics.diagnostics import enstrophy, kinetic_energy, relative_l2
 from physics.grid import Grid2D
-from physics.random_fields import gaussian_random_field
+from physics.ns2d.random_fields import gaussian_random_field
 from physics.spectra import energy_spectrum, enstrophy_spectrum
 from physics.spectral import (
     divergence_hat,

@@ -10,7 +10,7 @@ import torch
 
 from physics.diagnostics import kinetic_energy
 from physics.grid import Grid2D
-from physics.random_fields import (
+from physics.ns2d.random_fields import (
     filtered_random_velocity,
     filtered_random_vorticity,
     mcwilliams_spectrum,

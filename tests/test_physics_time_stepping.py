@@ -10,9 +10,9 @@ import torch
 
 from physics.diagnostics import relative_l2
 from physics.grid import Grid2D
-from physics.ns2d import VorticitySolver2D
-from physics.random_fields import gaussian_random_field
-from physics.time_stepping import (
+from physics.ns2d.random_fields import gaussian_random_field
+from physics.ns2d.solver import VorticitySolver2D
+from physics.ns2d.time_stepping import (
     CN_HEUN,
     RK4_CN,
     SCHEMES,

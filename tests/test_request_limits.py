@@ -23,7 +23,7 @@ import pytest
 from app.db.tables import Job, Rollout
 from app.jobs import add_event
 from app.main import MULTIPART_OVERHEAD
-from physics.io import RolloutWriter
+from physics.formats.store import RolloutWriter
 from tests.conftest import Server, service_env
 
 MAX_SEQ = 2**63 - 1

@@ -16,7 +16,7 @@ import pytest
 
 from app.ui import channel_figures as cf
 from app.ui import channel_panels as cp
-from physics.channel_stats import LOG_LAW_B, LOG_LAW_KAPPA, MKM_RE180, snapshot_statistics
+from physics.channel.stats import LOG_LAW_B, LOG_LAW_KAPPA, MKM_RE180, snapshot_statistics
 from tests import test_ui_browser
 from tests.test_channel_upload import NU, NX, NY, NZ, channel_snapshot, npz_bytes
 

@@ -41,7 +41,7 @@ def _snapshot_statistics(
     """``ChannelStatisticsResult.to_dict()`` of one snapshot with spectra at the planes
     nearest ``CHANNEL_SPECTRA_YPLUS`` and the centre plane (one FFT pass: the accumulator's
     result is asked twice, the second time for the planes the first one found)."""
-    from physics.channel_stats import ChannelStatistics
+    from physics.channel.stats import ChannelStatistics
 
     acc = ChannelStatistics(y, nu, lx, lz, spectra_at_yplus=(15.0,))
     acc.update(np.asarray(velocity)[None])

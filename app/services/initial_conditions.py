@@ -10,7 +10,7 @@ the API's schema wants): ``nu`` with ``nu_source`` (an index into ``NU_SOURCES``
 the form, 1/Re_τ from the file's re_tau, or the default 1/180) and ``nu_assumed`` (1 when ν
 was not given but inferred), ``lx``/``lz`` with ``lx_assumed``/``lz_assumed`` (MKM's box
 4π × 4π/3 when the file has none), ``kinetic_energy`` ½⟨|u|²⟩ over the volume, and, when the
-mean wall shear is positive, the wall units of ``physics.channel_stats``: ``u_tau``,
+mean wall shear is positive, the wall units of ``physics.channel.stats``: ``u_tau``,
 ``re_tau``, ``tau_wall``, ``bulk_u_plus``, ``centreline_u_plus``, ``stress_balance_error``
 (else ``wall_units`` = 0)."""
 
@@ -163,8 +163,8 @@ def channel_viscosity(
 
 def channel_kinetic_energy(velocity: np.ndarray, y: np.ndarray) -> float:
     """½⟨|u|²⟩ over the channel: x–z means, then the y quadrature of
-    ``physics.channel_stats.quadrature_weights`` over the points (normalised)."""
-    from physics.channel_stats import quadrature_weights
+    ``physics.channel.stats.quadrature_weights`` over the points (normalised)."""
+    from physics.channel.stats import quadrature_weights
 
     order = np.argsort(y)
     planes = 0.5 * (np.asarray(velocity, dtype=np.float64) ** 2).sum(axis=0).mean(axis=(0, 2))
@@ -176,7 +176,7 @@ def channel_stats(
     velocity: np.ndarray, y: np.ndarray, nu: float, lx: float, lz: float
 ) -> dict[str, float]:
     """The scalar statistics of one snapshot (see the module docstring), all floats."""
-    from physics.channel_stats import snapshot_statistics
+    from physics.channel.stats import snapshot_statistics
 
     out = {
         "min_u": float(velocity[0].min()),

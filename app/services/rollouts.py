@@ -24,7 +24,7 @@ from app.jobs import FINAL, seq_after
 from app.services import iso_time
 from app.services.jobs_view import job_dict
 from app.state import AppState
-from physics.io import read_rollout_frame, rollout_length
+from physics.formats.store import read_rollout_frame, rollout_length
 
 SOURCES = ("model", "reference", "error")
 # The events a comparison's page follows: its setup, per-step metrics and the summary.
@@ -188,9 +188,9 @@ def _cached(
 
 
 def export_netcdf(session: Session, artifacts: ArtifactStore, rollout: Rollout) -> Path:
-    """The rollout as netCDF (``physics.compare_export.export_netcdf``): fields per source,
+    """The rollout as netCDF (``physics.formats.comparison.export_netcdf``): fields per source,
     metrics over (source, time), the job's parameters as attributes."""
-    from physics.compare_export import export_netcdf as write
+    from physics.formats.comparison import export_netcdf as write
 
     source = _file(artifacts, rollout)
     relative, fresh = _cached(session, artifacts, rollout, ".nc")
@@ -218,7 +218,7 @@ def export_netcdf(session: Session, artifacts: ArtifactStore, rollout: Rollout) 
 def export_csv(session: Session, rollout: Rollout) -> Iterator[str]:
     """The per-step metrics as CSV text chunks, one row per step per source (read as the
     chunks are consumed: keep ``session`` open until then)."""
-    from physics.compare_export import metrics_csv
+    from physics.formats.comparison import metrics_csv
 
     return metrics_csv(iter_metrics(session, rollout), _descriptions(rollout))
 
@@ -228,7 +228,7 @@ def export_gif(
 ) -> Path:
     """The panels (reference, each model, each error) as an animated GIF, at most
     ``max_frames`` frames."""
-    from physics.compare_export import render_gif
+    from physics.formats.gif import render_gif
 
     source = _file(artifacts, rollout)
     relative, fresh = _cached(session, artifacts, rollout, f".{max_frames}.gif")

@@ -160,7 +160,7 @@ def parse_channel_upload(filename: str, content: bytes, limits: Limits = DEFAULT
     .npz or HDF5 file; UploadError with the reader's sentence otherwise (415 for another
     kind of file). The wall-normal points must also fold onto each other (symmetric about
     y = 0), as the channel statistics need."""
-    from physics.channel_stats import channel_grid
+    from physics.channel.stats import channel_grid
     from physics.formats.channel import read_channel_snapshot
 
     suffix = _suffix(filename)

@@ -1,5 +1,5 @@
 """Plotly figures of turbulent channel flow, built by pure functions of plain data: the
-statistics dict of ``physics.channel_stats.ChannelStatisticsResult.to_dict()`` and velocity
+statistics dict of ``physics.channel.stats.ChannelStatisticsResult.to_dict()`` and velocity
 snapshots (3, nx, ny, nz) on their wall-normal points y.
 
 - ``mean_profile_figure``: U⁺ against y⁺ on a log axis, with the viscous sublayer U⁺ = y⁺
@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from app.ui.figures import COLORS, DIVERGING, MAX_PIXELS, _base_layout, empty_figure
-from physics.channel_stats import LOG_LAW_B, LOG_LAW_KAPPA, MKM_RE180, log_law, viscous_sublayer
+from physics.channel.stats import LOG_LAW_B, LOG_LAW_KAPPA, MKM_RE180, log_law, viscous_sublayer
 
 COMPONENT_COLORS = {"u": "#1f4e79", "v": "#d1495b", "w": "#edae49"}
 STRESS_COLORS = {

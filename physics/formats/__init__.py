@@ -6,7 +6,7 @@ second-to-last axis and x along the last (``physics.grid``'s order), whatever th
 order. One module per format family:
 
 - ``numpy_files``: ``.npy`` / ``.npz`` (never unpickled)
-- ``eddyscope``: our HDF5 datasets and rollouts (``physics.io``)
+- ``eddyscope``: our HDF5 datasets and rollouts (``physics.formats.store``)
 - ``well``: The Well's HDF5 layout
 - ``pdebench``: PDEBench's 2D HDF5 layouts
 - ``fno_mat``: the FNO benchmark's ``.mat`` files, MATLAB v5 and v7.3
@@ -16,7 +16,7 @@ order. One module per format family:
 
 Readers load whole arrays into memory; pass ``field`` to read one field of a large file.
 An unrecognised layout raises ``UnrecognisedLayout`` (a ValueError) whose message lists
-what the file holds. Writers are in ``physics.export``.
+what the file holds. Writers are in ``physics.formats.export``.
 """
 
 from physics.formats.channel import ChannelSnapshot, read_channel_snapshot

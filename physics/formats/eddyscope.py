@@ -1,4 +1,4 @@
-"""Eddyscope's own HDF5 files, as ``physics.io`` writes them.
+"""Eddyscope's own HDF5 files, as ``physics.formats.store`` writes them.
 
 Datasets (``DatasetWriter``): ``t0_fields/<name>`` shaped (trajectory, time, ny, nx) in our
 (y, x) order, ``dimensions/{time,x,y}``, the parameters as root attributes. Unlike a file of
@@ -56,7 +56,7 @@ def _coords(f: h5py.File) -> tuple[np.ndarray | None, ...]:
 
 
 def read_eddyscope(path: str | Path, field: str | None = None) -> TrajectoryData:
-    """A dataset or a rollout file written by ``physics.io``."""
+    """A dataset or a rollout file written by ``physics.formats.store``."""
     path = Path(path)
     with h5py.File(path, "r") as f:
         if not is_eddyscope_dataset(f) and is_eddyscope_rollout(f):

@@ -10,7 +10,7 @@ trajectory dimension, and nothing else, is a field; it is transposed to
 - trajectory: ``trajectory``, ``traj``, ``sample``, ``batch``, ``member``, ``ensemble``,
   ``realization``
 
-Times are read undecoded (numbers, not dates). ``physics.export`` writes this layout.
+Times are read undecoded (numbers, not dates). ``physics.formats.export`` writes this layout.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ frames; the others go on. If no model can run at all the job fails. Memory stays
 the horizon: frames go to the SWMR HDF5 file as they are made, each model keeps only its
 input window, and per-step times live in arrays sized once at the start.
 
-File (``physics.compare_export.ComparisonWriter``): sources ``reference`` (reference grid),
+File (``physics.formats.comparison.ComparisonWriter``): sources ``reference`` (reference grid),
 ``model:<i>`` (entry i's prediction on its own grid) and ``error:<i>`` (entry i's prediction
 resampled to the reference grid, minus the reference); without a reference only
 ``model:<i>``. The frames endpoint takes these names.
@@ -77,11 +77,12 @@ from torch import nn
 from app.db.tables import Dataset, InitialCondition, Model, Rollout, new_id
 from models.checkpoint import load_model
 from models.quantize import InferenceModel, PrecisionUnavailable, prepare
-from physics.compare_export import BANDS, ComparisonWriter, spectral_resample
 from physics.diagnostics import enstrophy, kinetic_energy
 from physics.flows import get_flow
-from physics.io import read_trajectory
+from physics.formats.comparison import BANDS, ComparisonWriter
+from physics.formats.store import read_trajectory
 from physics.norms import band_norms, l2_norm, relative_h1, relative_l2
+from physics.resample import spectral_resample
 from physics.spectra import energy_spectrum
 from workers.context import JobContext, JobError
 

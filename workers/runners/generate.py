@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from app.generation import dataset_attrs, flow_for, shard_file, update_parent_progress
-from physics.io import DatasetWriter
+from physics.formats.store import DatasetWriter
 from physics.resample import spectral_truncate
 from workers.context import JobContext
 

@@ -19,10 +19,10 @@ import torch
 
 from app.channel_params import channel_attrs, channel_config, channel_coords, output_grid
 from app.generation import shard_file, update_parent_progress
-from physics.channel3d import ChannelSolver
-from physics.channel_fields import filter_xz
-from physics.channel_io import ChannelDatasetWriter
-from physics.channel_stats import ChannelStatistics
+from physics.channel.fields import filter_xz
+from physics.channel.solver import ChannelSolver
+from physics.channel.stats import ChannelStatistics
+from physics.formats.channel_store import ChannelDatasetWriter
 from workers.context import JobContext
 
 REPORT_EVERY_S = 1.0

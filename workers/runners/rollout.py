@@ -17,7 +17,7 @@ from models.checkpoint import load_model
 from models.rollout import autoregressive_rollout
 from physics.diagnostics import enstrophy, kinetic_energy, relative_l2
 from physics.flows import get_flow
-from physics.io import RolloutWriter
+from physics.formats.store import RolloutWriter
 from physics.spectra import energy_spectrum
 from workers.context import JobContext, JobError
 

@@ -22,10 +22,10 @@ from app.db.tables import Dataset, InitialCondition, Model, Rollout, new_id
 from app.ic_store import load_channel_initial_condition
 from models.checkpoint import load_model
 from models.rollout import autoregressive_rollout
-from physics.channel3d import ChannelSolver
-from physics.channel_fields import filter_xz
-from physics.channel_stats import ChannelStatistics
-from physics.io import RolloutWriter
+from physics.channel.fields import filter_xz
+from physics.channel.solver import ChannelSolver
+from physics.channel.stats import ChannelStatistics
+from physics.formats.store import RolloutWriter
 from workers.context import JobContext, JobError
 
 DEFAULT_INTERVAL = 0.1

@@ -7,8 +7,8 @@
     root attributes                                          every parameter (re_tau, nu, …)
 
 Shards are written by :class:`ChannelDatasetWriter`; :func:`write_virtual_channel_dataset`
-joins them into one file through HDF5 virtual datasets, copying nothing (as ``physics.io``
-does for 2D flows).
+joins them into one file through HDF5 virtual datasets, copying nothing (as
+``physics.formats.store`` does for 2D flows).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from physics.io import _set_attrs
+from physics.formats.store import set_attrs
 
 FIELD = "velocity"
 
@@ -46,7 +46,7 @@ class ChannelDatasetWriter:
     ):
         nx, ny, nz = (len(coords[k]) for k in ("x", "y", "z"))
         self.file = h5py.File(path, "w")
-        _set_attrs(self.file, attrs)
+        set_attrs(self.file, attrs)
         self.file.attrs["n_trajectories"] = n_trajectories
         _dimensions(self.file, coords, times)
         fields = self.file.create_group("t1_fields")
@@ -95,7 +95,7 @@ def write_virtual_channel_dataset(
         )
         start += count
     with h5py.File(path, "w", libver="latest") as f:
-        _set_attrs(f, attrs)
+        set_attrs(f, attrs)
         f.attrs["n_trajectories"] = total
         f.attrs["shards"] = [name for name, _ in shards]
         _dimensions(f, coords, times)

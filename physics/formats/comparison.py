@@ -1,8 +1,9 @@
 """Comparison files: the SWMR HDF5 a comparison writes while it runs, and its exports
-(netCDF, CSV of the per-step metrics, an animated GIF of the panels).
+(netCDF and CSV of the per-step metrics; the animated GIF is ``physics.formats.gif``).
 
-The HDF5 layout extends ``physics.io``'s rollout file, so ``physics.io.read_rollout_frame``
-and ``rollout_length`` read it unchanged: root attribute ``sources`` lists the groups,
+The HDF5 layout extends ``physics.formats.store``'s rollout file, so that module's
+``read_rollout_frame`` and ``rollout_length`` read it unchanged: root attribute ``sources`` lists
+the groups,
 each ``<source>/vorticity`` is (time, n_s, n_s) chunked one frame per chunk, and
 ``dimensions/{time, x, y}`` hold the times and the reference grid. Sources are
 ``reference``, ``model:<i>`` (entry i's prediction on its own grid, attribute
@@ -29,52 +30,16 @@ from typing import Any
 
 import h5py
 import numpy as np
-import torch
 
-from physics.export import _attr_value
-from physics.io import _dimensions, _open_swmr, _set_attrs
-from physics.spectral import irfft2, rfft2, truncate_hat
+from physics.formats.export import attr_value
+from physics.formats.store import open_swmr, set_attrs, write_square_dimensions
+from physics.resample import resample_array
 
 FIELD = "vorticity"
 BANDS = ("low", "mid", "high")
 # Per-source metrics of an event, in CSV column order (and netCDF variables, over (source,
 # time)); band errors are flattened to band_error_low/mid/high.
 METRICS = ("rel_l2", "rel_h1", "corr", "energy", "enstrophy", "ms")
-MAX_GIF_FRAMES = 100
-
-
-# --- grids -------------------------------------------------------------------------------
-
-
-def spectral_resample(field: torch.Tensor, n_out: int) -> torch.Tensor:
-    """A periodic field (..., n, n) on an n_out × n_out grid, by its Fourier series.
-
-    Coarser: ``physics.resample.spectral_truncate`` (modes |k| < n_out/2 kept). Finer: the
-    same series sampled on more points, i.e. the spectrum zero-padded (the input's Nyquist
-    row and column dropped, as truncation does), so a field that came from a finer grid by
-    truncation is restored exactly where it can be, and nothing is interpolated.
-    """
-    n_in = field.shape[-1]
-    if n_out == n_in:
-        return field
-    spectrum = rfft2(field)
-    if n_out < n_in:
-        return irfft2(truncate_hat(spectrum, n_out), n_out)
-    half = (n_in + 1) // 2  # |k| < half, as truncate_hat keeps
-    out = spectrum.new_zeros((*spectrum.shape[:-2], n_out, n_out // 2 + 1))
-    out[..., :half, :half] = spectrum[..., :half, :half]
-    out[..., n_out - half + 1 :, :half] = spectrum[..., n_in - half + 1 :, :half]
-    return irfft2(out * (n_out / n_in) ** 2, n_out)
-
-
-def resample_array(frame: np.ndarray, n_out: int) -> np.ndarray:
-    """:func:`spectral_resample` of a numpy frame (n, n); NaN frames stay NaN."""
-    if frame.shape[-1] == n_out:
-        return frame
-    if not np.isfinite(frame).all():
-        return np.full((n_out, n_out), np.nan, dtype=frame.dtype)
-    out = spectral_resample(torch.from_numpy(np.asarray(frame, dtype=np.float64)), n_out)
-    return out.numpy().astype(frame.dtype)
 
 
 # --- the file a comparison writes --------------------------------------------------------
@@ -99,9 +64,9 @@ class ComparisonWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.grids = dict(grids)
         self.file = h5py.File(path, "w", libver="latest")
-        _set_attrs(self.file, {k: _attr_value(v) for k, v in attrs.items()})
+        set_attrs(self.file, {k: attr_value(v) for k, v in attrs.items()})
         self.file.attrs["sources"] = list(grids)
-        _dimensions(self.file, reference_n, length)
+        write_square_dimensions(self.file, reference_n, length)
         self.time = self.file["dimensions"].create_dataset(
             "time", shape=(0,), maxshape=(None,), dtype=np.float64, chunks=(256,)
         )
@@ -109,8 +74,8 @@ class ComparisonWriter:
         for source, n in self.grids.items():
             group = self.file.create_group(source)
             group.attrs["resolution"] = n
-            _set_attrs(
-                group, {k: _attr_value(v) for k, v in (source_attrs or {}).get(source, {}).items()}
+            set_attrs(
+                group, {k: attr_value(v) for k, v in (source_attrs or {}).get(source, {}).items()}
             )
             self.frames[source] = group.create_dataset(
                 FIELD, shape=(0, n, n), maxshape=(None, n, n), dtype=np.float32, chunks=(1, n, n)
@@ -139,7 +104,7 @@ class ComparisonWriter:
 # --- reading either kind of rollout file --------------------------------------------------
 
 
-def _layout(f: h5py.File) -> tuple[bool, list[str], dict[str, str | None]]:
+def rollout_layout(f: h5py.File) -> tuple[bool, list[str], dict[str, str | None]]:
     """(has a reference, the model sources, each model source's error dataset or None when
     the error is computed as model − reference)."""
     sources = [s.decode() if isinstance(s, bytes) else str(s) for s in f.attrs["sources"]]
@@ -151,7 +116,7 @@ def _layout(f: h5py.File) -> tuple[bool, list[str], dict[str, str | None]]:
     return "reference" in sources, models, errors
 
 
-def _error(f: h5py.File, model: str, dataset: str | None, k: int, n: int) -> np.ndarray:
+def error_frame(f: h5py.File, model: str, dataset: str | None, k: int, n: int) -> np.ndarray:
     if dataset is not None:
         return f[dataset][FIELD][k]
     if "reference" not in f:
@@ -232,8 +197,8 @@ def export_netcdf(
         events = itertools.chain([first], events)
     k_axis = list((first or {}).get("k") or [])
     descriptions = descriptions or {}
-    with _open_swmr(h5_path) as f:
-        has_reference, models, errors = _layout(f)
+    with open_swmr(h5_path) as f:
+        has_reference, models, errors = rollout_layout(f)
         names = (["reference"] if has_reference else []) + models
         times = f["dimensions"]["time"][...]
         count = len(times)
@@ -312,7 +277,7 @@ def export_netcdf(
                     if s in native:
                         native[s][step] = frame
                 for j, s in enumerate(models):
-                    err[j, step] = _error(f, s, errors[s], step, n)
+                    err[j, step] = error_frame(f, s, errors[s], step, n)
 
             columns = {name: np.full((len(names), count), np.nan) for name in METRICS}
             columns |= {f"band_error_{b}": np.full((len(names), count), np.nan) for b in BANDS}
@@ -350,7 +315,7 @@ def export_netcdf(
 
             merged = {**file_attrs, **attrs}
             merged.pop("sources", None)
-            nc.attrs.update({str(k): _attr_value(v) for k, v in merged.items()})
+            nc.attrs.update({str(k): attr_value(v) for k, v in merged.items()})
             nc.attrs["sources"] = json.dumps(
                 {s: dict(descriptions.get(s, {})) for s in names}, default=str
             )
@@ -407,110 +372,3 @@ def metrics_csv(
             row.append(metrics.get("message") or "")
             writer.writerow(["" if v is None else v for v in row])
         yield flush()
-
-
-# --- GIF ---------------------------------------------------------------------------------
-
-# A diverging map (blue, white, red, as ColorBrewer's RdBu reversed) on palette indices
-# 0..250; 251: NaN (grey); 252: background; 253: text.
-_ANCHORS = np.array(
-    [(5, 48, 97), (67, 147, 195), (247, 247, 247), (214, 96, 77), (103, 0, 31)], dtype=float
-)
-_LEVELS = 251
-_NAN, _BACKGROUND, _TEXT = 251, 252, 253
-
-
-def diverging_palette() -> list[int]:
-    position = np.linspace(0, len(_ANCHORS) - 1, _LEVELS)
-    low = np.minimum(position.astype(int), len(_ANCHORS) - 2)
-    frac = (position - low)[:, None]
-    colours = _ANCHORS[low] * (1 - frac) + _ANCHORS[low + 1] * frac
-    palette = np.rint(colours).astype(int).flatten().tolist()
-    palette += [150, 150, 150, 255, 255, 255, 20, 20, 20]
-    return palette + [0] * (768 - len(palette))
-
-
-def colour_indices(frame: np.ndarray, vmax: float) -> np.ndarray:
-    """Palette indices of a field on the symmetric range [−vmax, vmax]; NaN → grey."""
-    scaled = np.clip(frame / vmax, -1.0, 1.0) if vmax > 0 else np.zeros_like(frame)
-    index = np.rint((scaled + 1.0) * 0.5 * (_LEVELS - 1))
-    index = np.where(np.isfinite(frame), index, _NAN)
-    return index.astype(np.uint8)
-
-
-def frame_indices(count: int, max_frames: int = MAX_GIF_FRAMES) -> list[int]:
-    """At most ``max_frames`` frames spread evenly from the first to the last."""
-    if count <= max_frames:
-        return list(range(count))
-    return sorted({round(i * (count - 1) / (max_frames - 1)) for i in range(max_frames)})
-
-
-def render_gif(
-    h5_path: Path,
-    out_path: Path,
-    labels: Mapping[str, str] | None = None,
-    max_frames: int = MAX_GIF_FRAMES,
-    frame_ms: int = 100,
-) -> Path:
-    """An animated GIF of the rollout: top row the reference and each model's field, bottom
-    row each model's error (under its field), each grid drawn at the same panel size
-    (nearest-neighbour cells), all on one symmetric diverging colour range
-    (the initial field's largest |ω|), so errors read in the field's units. At most
-    ``max_frames`` frames, evenly subsampled; NaN (a stopped model) is grey."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    labels = labels or {}
-    with _open_swmr(h5_path) as f:
-        has_reference, models, errors = _layout(f)
-        names = (["reference"] if has_reference else []) + models
-        count = int(f["dimensions"]["time"].shape[0])
-        if count == 0:
-            raise IndexError("the rollout has not written any frame yet")
-        times = f["dimensions"]["time"][...]
-        n = len(f["dimensions"]["x"])
-        size = max(n, max(int(f[s][FIELD].shape[-1]) for s in names))
-        scale = max(1, math.ceil(128 / size))
-        panel = size * scale
-        first = f[names[0]][FIELD][0]
-        vmax = float(np.nanmax(np.abs(first))) if np.isfinite(first).any() else 1.0
-        vmax = vmax or 1.0
-        pad, title = 6, 14
-        columns = len(names)
-        rows = 2 if (has_reference and models) or any(errors.values()) else 1
-        width = columns * (panel + pad) + pad
-        height = rows * (panel + title + pad) + pad + title
-        palette = diverging_palette()
-        font = ImageFont.load_default()
-        images = []
-        for k in frame_indices(count, max_frames):
-            canvas = Image.new("P", (width, height), _BACKGROUND)
-            canvas.putpalette(palette)
-            draw = ImageDraw.Draw(canvas)
-            draw.text(
-                (pad, 2), f"t = {times[k]:.4g}  (frame {k}/{count - 1})", fill=_TEXT, font=font
-            )
-            for c, s in enumerate(names):
-                x0 = pad + c * (panel + pad)
-                panels = [(0, f[s][FIELD][k], labels.get(s, s))]
-                if s in errors and rows == 2:
-                    label = labels.get(f"error:{s.split(':', 1)[-1]}", f"error ({s})")
-                    panels.append((1, _error(f, s, errors[s], k, n), label))
-                for r, data, label in panels:
-                    y0 = title + pad + r * (panel + title + pad)
-                    draw.text((x0, y0), label[: max(4, panel // 6)], fill=_TEXT, font=font)
-                    image = Image.fromarray(colour_indices(np.asarray(data), vmax), "P")
-                    # Every grid fills the same panel: a coarser model's cells look bigger.
-                    image = image.resize((panel, panel), Image.Resampling.NEAREST)
-                    canvas.paste(image, (x0, y0 + title))
-            images.append(canvas)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(
-        out_path,
-        format="GIF",
-        save_all=True,
-        append_images=images[1:],
-        duration=frame_ms,
-        loop=0,
-        optimize=False,
-    )
-    return out_path

@@ -6,12 +6,12 @@ the subgrid stress, modelled by an eddy viscosity ν_t:
     ∂u_i/∂t + ∂(u_i u_j)/∂x_j = −∂p/∂x_i + ν ∇²u_i + ∂(2 ν_t S_ij)/∂x_j,
     S_ij = ½(∂u_i/∂x_j + ∂u_j/∂x_i),   |S| = (2 S_ij S_ij)^½.
 
-Each closure maps a staggered channel velocity (B, 3, nx, ny, nz) (``physics.channel_grid``)
+Each closure maps a staggered channel velocity (B, 3, nx, ny, nz) (``physics.channel.grid``)
 to ν_t (B, nx, ny, nz) at the cell centres: ``closure.eddy_viscosity(u, grid, nu)``. The
 velocity gradient is taken at the centres by ``ChannelGrid.velocity_gradient`` (pass it as
 ``gradient`` when it is at hand). The filter width is Δ = (Δx Δy(y) Δz)^(1/3), Δx = Lx/nx
 and Δz = Lz/nz the grid spacings (``ChannelGrid.filter_width``). The solver
-(``physics.channel3d``) adds ∇·(2 ν_t S) explicitly and takes ν_t = 0 at the walls.
+(``physics.channel.solver``) adds ∇·(2 ν_t S) explicitly and takes ν_t = 0 at the walls.
 
 - ``Smagorinsky``: ν_t = (C_s Δ f)² |S| with van Driest's damping f = 1 − exp(−y⁺/A⁺),
   C_s = 0.1, A⁺ = 25; y⁺ from the friction velocity of the field's own mean wall gradient.
@@ -34,7 +34,7 @@ from typing import Protocol
 
 import torch
 
-from physics.channel_grid import ChannelGrid
+from physics.channel.grid import ChannelGrid
 
 
 class EddyViscosityModel(Protocol):

@@ -8,9 +8,9 @@ velocity (u, v, w) obeys
 
 with f = −dP/dx = 1 ("pressure" drive), or f(t) chosen at every stage so that the bulk
 velocity U_b = ½∫u dy keeps its target ("flow_rate" drive), and ν_t an optional LES eddy
-viscosity (``physics.les``).
+viscosity (``physics.channel.les``).
 
-Space (``physics.channel_grid``): Fourier in x and z with 2/3-rule dealiasing of the
+Space (``physics.channel.grid``): Fourier in x and z with 2/3-rule dealiasing of the
 products, second-order finite differences on a tanh-stretched, staggered (MAC-in-y) grid in
 y: u, w, p at cell centres, v at cell faces. The advection term is in divergence form with
 fluxes built so that the discrete continuity of both the cell (u, w) and the face (v)
@@ -53,7 +53,7 @@ The time step comes from the Courant number: Δt = cfl / max(|u|/Δx + |v|/Δy +
 (``cfl_dt``); with spectral x and z derivatives of the 2/3-rule band the largest advective
 eigenvalue is about (2π/3)|u|/Δx, so cfl = 0.5 stays inside RK3's stability limit √3 on the
 imaginary axis. An eddy viscosity, stepped explicitly, adds a diffusive limit
-(``physics.les.explicit_diffusion_limit``).
+(``physics.channel.les.explicit_diffusion_limit``).
 
 The state is not differentiable (in-place tridiagonal sweeps). The same code runs on the CPU
 and on CUDA, in float32 and float64; operators are built once per (device, dtype).
@@ -67,15 +67,15 @@ from typing import Any
 
 import torch
 
-from physics.channel_grid import (
+from physics.channel.grid import (
     ChannelGrid,
     TridiagonalFactors,
     apply_bands,
     factor_tridiagonal,
     solve_tridiagonal,
 )
-from physics.les import EddyViscosityModel, explicit_diffusion_limit, get_closure
-from physics.ns2d import num_steps
+from physics.channel.les import EddyViscosityModel, explicit_diffusion_limit, get_closure
+from physics.ns2d.solver import num_steps
 
 F64 = torch.float64
 
@@ -109,7 +109,7 @@ class ChannelConfig:
     tanh parameter γ. ``drive`` "pressure" (dP/dx = −1) or "flow_rate" (the bulk velocity
     held at ``bulk_velocity``; default 15.7 = MKM's U_b⁺ at Re_τ = 180, so the run settles
     near Re_τ = 180 in these units). ``cfl`` the Courant number, ``max_dt`` an optional cap.
-    ``les`` None (coarse DNS) or a closure name of ``physics.les.CLOSURES``. ``dtype`` the
+    ``les`` None (coarse DNS) or a closure name of ``physics.channel.les.CLOSURES``. ``dtype`` the
     dtype of the fields ``laminar`` and ``initial_condition`` return (the solver follows its
     input's dtype). The default grid, 32 × 49 × 32 with γ = 2, puts the first centre at
     y⁺ ≈ 0.5 and is a coarse LES resolution (Δx⁺ ≈ 71, Δz⁺ ≈ 24 at Re_τ = 180).
@@ -181,7 +181,7 @@ class _Operators:
 class ChannelSolver:
     """Batched solver for channel flow on velocities (B, 3, nx, ny, nz) (u, v, w).
 
-    The layout is ``physics.channel_grid``'s: u, w at the cell centres y_c, v at the faces
+    The layout is ``physics.channel.grid``'s: u, w at the cell centres y_c, v at the faces
     with v[..., 0, :] the lower wall (zero). ``closure`` overrides ``config.les`` with a
     closure object (e.g. with other constants).
     """

@@ -43,7 +43,7 @@ def _lengths(length: float | tuple[float, float]) -> tuple[float, float]:
     return float(lx), float(ly)
 
 
-def _attr_value(value: Any) -> Any:
+def attr_value(value: Any) -> Any:
     """A value netCDF and HDF5 attributes can hold: numbers, strings, numeric arrays."""
     if value is None:
         return ""
@@ -83,7 +83,7 @@ def export_trajectory(
     ny, nx = data.shape[-2:]
     x = np.arange(nx) * (lx / nx)
     y = np.arange(ny) * (ly / ny)
-    params = {str(k): _attr_value(v) for k, v in (attrs or {}).items()}
+    params = {str(k): attr_value(v) for k, v in (attrs or {}).items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     if format == "netcdf":
         _write_netcdf(path, data, times, x, y, lx, ly, params)

@@ -19,12 +19,12 @@ import numpy as np
 _OPEN_RETRY_S = 2.0
 
 
-def _set_attrs(obj: h5py.HLObject, attrs: Mapping[str, Any]) -> None:
+def set_attrs(obj: h5py.HLObject, attrs: Mapping[str, Any]) -> None:
     for key, value in attrs.items():
         obj.attrs[key] = "" if value is None else value
 
 
-def _dimensions(f: h5py.File, n: int, length: float) -> None:
+def write_square_dimensions(f: h5py.File, n: int, length: float) -> None:
     dims = f.require_group("dimensions")
     coords = np.arange(n) * (length / n)
     dims.create_dataset("x", data=coords)
@@ -47,9 +47,9 @@ class DatasetWriter:
         attrs: Mapping[str, Any],
     ):
         self.file = h5py.File(path, "w")
-        _set_attrs(self.file, attrs)
+        set_attrs(self.file, attrs)
         self.file.attrs["n_trajectories"] = n_trajectories
-        _dimensions(self.file, n, length)
+        write_square_dimensions(self.file, n, length)
         self.file["dimensions"].create_dataset("time", data=np.asarray(times, dtype=np.float64))
         fields = self.file.create_group("t0_fields")
         fields.attrs["field_names"] = [field]
@@ -89,10 +89,10 @@ def write_virtual_dataset(
         layout[start : start + count] = source
         start += count
     with h5py.File(path, "w", libver="latest") as f:
-        _set_attrs(f, attrs)
+        set_attrs(f, attrs)
         f.attrs["n_trajectories"] = total
         f.attrs["shards"] = [name for name, _ in shards]
-        _dimensions(f, n, length)
+        write_square_dimensions(f, n, length)
         f["dimensions"].create_dataset("time", data=np.asarray(times, dtype=np.float64))
         fields = f.create_group("t0_fields")
         fields.attrs["field_names"] = [field]
@@ -148,11 +148,11 @@ class RolloutWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         shape = tuple(frame_shape) if frame_shape is not None else (n, n)
         self.file = h5py.File(path, "w", libver="latest")
-        _set_attrs(self.file, attrs)
+        set_attrs(self.file, attrs)
         self.file.attrs["sources"] = list(sources)
         self.file.attrs["field"] = field
         if coords is None:
-            _dimensions(self.file, n, length)
+            write_square_dimensions(self.file, n, length)
         else:
             dims = self.file.require_group("dimensions")
             for name, values in coords.items():
@@ -190,7 +190,7 @@ class RolloutWriter:
         self.file.close()
 
 
-def _open_swmr(path: Path) -> h5py.File:
+def open_swmr(path: Path) -> h5py.File:
     deadline = time.monotonic() + _OPEN_RETRY_S
     while True:
         try:
@@ -202,14 +202,14 @@ def _open_swmr(path: Path) -> h5py.File:
 
 
 def rollout_length(path: Path) -> int:
-    with _open_swmr(path) as f:
+    with open_swmr(path) as f:
         return int(f["dimensions"]["time"].shape[0])
 
 
 def read_rollout_frame(path: Path, k: int, source: str) -> tuple[np.ndarray, float]:
     """Frame ``k`` (negative counts from the newest) of ``source``: ``model``, ``reference``
     or ``error`` (model − reference). Raises IndexError / KeyError with a clear message."""
-    with _open_swmr(path) as f:
+    with open_swmr(path) as f:
         times = f["dimensions"]["time"]
         count = int(times.shape[0])
         index = k + count if k < 0 else k

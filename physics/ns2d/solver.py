@@ -12,7 +12,7 @@ with viscosity ν, linear drag μ and a steady vorticity forcing f. In Fourier s
 where the advection u·∇ω is evaluated as a product in physical space and P is the 2/3-rule
 truncation (applied to ω̂ before the product and to the product itself, so no aliased
 energy reaches the retained modes). N is stepped explicitly and L with Crank–Nicolson, by
-one of two IMEX schemes of ``physics.time_stepping``: "rk4cn" (the default; low-storage
+one of two IMEX schemes of ``physics.ns2d.time_stepping``: "rk4cn" (the default; low-storage
 RK4 of Carpenter & Kennedy for N) or "cnheun" (Heun's RK2 for N). Both are second-order
 accurate, and viscosity and drag set no limit on the time step.
 """
@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from physics.grid import Grid2D
+from physics.ns2d.time_stepping import CNHeun, LowStorageIMEX, Scheme, get_scheme, imex_step
 from physics.spectral import (
     derivative_wavenumbers,
     irfft2,
@@ -32,7 +33,6 @@ from physics.spectral import (
     rfft2,
     velocity_from_vorticity,
 )
-from physics.time_stepping import CNHeun, LowStorageIMEX, Scheme, get_scheme, imex_step
 
 # A field at rest has no advective time scale; stable_dt then assumes this speed so that the
 # first step of a forced flow started from rest is still CFL-sized (see stable_dt).
@@ -81,7 +81,7 @@ class VorticitySolver2D:
             ``default_cfl`` (0.5 for "rk4cn", 0.25 for "cnheun").
         max_dt: optional upper bound on the step chosen by ``stable_dt``.
         scheme: the IMEX time stepper, "rk4cn" or "cnheun" (or a scheme object of
-            ``physics.time_stepping``).
+            ``physics.ns2d.time_stepping``).
 
     State tensors are real (..., n, n) vorticity fields (usually (batch, 1, n, n)) or their
     rfft2 coefficients; the computation follows the input's device and dtype (float32 or
@@ -214,7 +214,7 @@ class VorticitySolver2D:
     ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], tuple[torch.Tensor, torch.Tensor]]:
         """The Fourier multipliers of one step of size dt, cached (a few Δt at a time).
 
-        Each stage k of ``physics.time_stepping.imex_step`` is u ← aₖu + bₖh with
+        Each stage k of ``physics.ns2d.time_stepping.imex_step`` is u ← aₖu + bₖh with
         aₖ = (1 + µₖL)/(1 − µₖL) and bₖ = γₖΔt/(1 − µₖL) (CN-Heun: one pair, µ = Δt/2,
         b = Δt/(1 − µL)); these are returned on the kept columns. On the other columns N is
         just f̂, so the whole step is u ← A u + B f̂; (A, B) are returned on those columns.
@@ -297,7 +297,7 @@ class VorticitySolver2D:
         One step serves the whole batch, so the fastest point of any member sets it. For
         RK4-CN only advection limits it: viscosity and drag are implicit. CN-Heun's
         explicit part amplifies advected modes slightly at every step (see
-        ``physics.time_stepping.CNHeun``), so for it Δt is also kept below
+        ``physics.ns2d.time_stepping.CNHeun``), so for it Δt is also kept below
         ((νκ² + μ)/(c·(κ·max|u|)⁴))^(1/3), c = 1/8, at the largest retained wavenumber
         |κ| (the corner of the 2/3-rule box), where viscosity and drag absorb the growth.
         A field at rest has no advective scale, so it is treated as moving at unit speed.
