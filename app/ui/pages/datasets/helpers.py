@@ -1,0 +1,351 @@
+"""The Data page's pure helpers: the form's choices per flow and the generate job's
+parameters from it, the generation list's items, the datasets table and the preview's note.
+No callbacks and no data access besides the flows' registry: tests call them directly."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from dash import dcc, html
+
+from app.services.flows import generate_form_flows, is_channel_flow
+from app.ui.channel_panels import ChannelPanel
+from app.ui.components import (
+    empty_row,
+    fmt_shape,
+    fmt_time,
+    job_duration,
+    progress_bar,
+    status_badge,
+    table,
+)
+
+ACTIVE_MS = 1000  # refresh while a generation is active
+IDLE_MS = 4000  # otherwise, to notice jobs started elsewhere (the API, the CLI)
+DEFAULT_FLOW = "ns2d-forced"
+FINISHING = ("queued", "running", "finishing")
+SCHEME_LABELS = {
+    "rk4cn": "RK4–Crank–Nicolson (IMEX, 4th order)",
+    "cnheun": "Crank–Nicolson–Heun (RK2)",
+}
+DEFAULT_IC = "__default__"  # the IC dropdown's value for "the flow's own" (sent as None)
+
+CHANNEL = ChannelPanel("data")
+
+
+# --- form helpers ---------------------------------------------------------------------
+
+
+def fmt_nu(nu: float) -> str:
+    """1e-3, 5e-4, 0.01: short and unambiguous."""
+    mantissa, exponent = f"{nu:e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}" if abs(int(exponent)) >= 3 else f"{nu:g}"
+
+
+def flow_choices(flow: dict[str, Any] | None) -> dict[str, Any]:
+    """The viscosity and initial-condition options (and defaults) of one flow."""
+    if flow is None:
+        return {"nu": [], "nu_value": None, "ic": [], "ic_value": None, "description": ""}
+    nu_options = [
+        {"label": fmt_nu(nu) + (" (default)" if nu == flow["nu"] else ""), "value": nu}
+        for nu in flow["allowed_nu"]
+    ]
+    families = flow["initial_conditions"]
+    if families:
+        # The first family is the flow's default.
+        ic_options = [
+            {
+                "label": name + (" (default)" if i == 0 else ""),
+                "value": name,
+                "title": flow["ic_descriptions"].get(name, ""),
+            }
+            for i, name in enumerate(families)
+        ]
+        ic_value = families[0]
+    else:
+        ic_options = [{"label": "the flow's default", "value": DEFAULT_IC}]
+        ic_value = DEFAULT_IC
+    return {
+        "nu": nu_options,
+        "nu_value": flow["nu"],
+        "ic": ic_options,
+        "ic_value": ic_value,
+        "description": flow["description"],
+    }
+
+
+def ic_description(flow: dict[str, Any] | None, family: str | None) -> str:
+    if flow is None or family in (None, DEFAULT_IC):
+        return ""
+    text = flow["ic_descriptions"].get(family, "")
+    return f"Initial condition: {text}." if text else ""
+
+
+def flows_by_name() -> dict[str, dict[str, Any]]:
+    return {f["name"]: f for f in generate_form_flows()}
+
+
+# --- generation jobs --------------------------------------------------------------------
+
+
+def job_detail(p: dict[str, Any]) -> str:
+    parts = [
+        str(p.get("flow")),
+        f"{p.get('n_trajectories')} × {p.get('n_snapshots')} snapshots @ {p.get('resolution')}²",
+    ]
+    if p.get("nu") is not None:
+        parts.append(f"ν = {fmt_nu(float(p['nu']))}")
+    if p.get("initial_condition"):
+        parts.append(str(p["initial_condition"]))
+    return " · ".join(parts)
+
+
+def _shards_text(job: dict[str, Any]) -> str:
+    total = job.get("shards_total") or 0
+    text = f"{job.get('shards_done', 0)}/{total} shards done" if total else job["message"] or ""
+    if job.get("shards_failed"):
+        text += f" · {job['shards_failed']} failed"
+    if job["status"] == "finishing":
+        text += " · joining shards"
+    return text
+
+
+def job_item(job: dict[str, Any], now: datetime) -> html.Div:
+    status = job["status"]
+    active = status in FINISHING
+    duration = job_duration(job, now)
+    if not duration and status == "queued":
+        duration = "waiting for a worker"
+    elif duration:
+        duration = f"elapsed {duration}" if active else f"took {duration}"
+    actions: list[Any] = []
+    if active:
+        actions.append(
+            html.Button(
+                "Cancel",
+                id={"type": "data-cancel", "id": job["id"]},
+                className="button button-small button-danger",
+                n_clicks=0,
+            )
+        )
+    elif status in ("failed", "cancelled"):
+        actions.append(
+            html.Button(
+                "Retry failed shards" if status == "failed" else "Resume",
+                id={"type": "data-retry", "id": job["id"]},
+                className="button button-small button-primary",
+                title="Rerun only the shards that did not finish; finished shards are kept.",
+                n_clicks=0,
+            )
+        )
+    elif status == "succeeded" and job["result"].get("dataset_id"):
+        actions.append(
+            html.Button(
+                "Preview",
+                id={
+                    "type": "data-preview-open",
+                    "id": job["result"]["dataset_id"],
+                    "from": "jobs",
+                },
+                className="button button-small button-primary",
+                n_clicks=0,
+            )
+        )
+    if is_channel_flow((job.get("params") or {}).get("flow")):
+        actions.insert(
+            0,
+            html.Button(
+                "Statistics",
+                id={"type": "data-channel-live", "id": job["id"]},
+                className="button button-small",
+                title="Follow this job's channel statistics (channel_stats events) below.",
+                n_clicks=0,
+            ),
+        )
+    pct = max(0.0, min(1.0, job["progress"])) * 100
+    error = None
+    if status == "failed" and job["error"]:
+        error = html.Div(job["error"], className="gen-error", title=job["error"])
+    return html.Div(
+        [
+            html.Div(
+                [
+                    status_badge(status),
+                    html.Span(job_detail(job["params"]), className="gen-title"),
+                    html.Code(job["id"][:8], title=job["id"], className="muted small"),
+                    html.Div(actions, className="row-actions gen-actions"),
+                ],
+                className="gen-head",
+            ),
+            html.Div(
+                [
+                    progress_bar(job["progress"], status),
+                    html.Span(f"{pct:.0f}%", className="progress-label"),
+                ],
+                className="progress-cell",
+            ),
+            html.Div(
+                [
+                    html.Span(_shards_text(job), className="gen-shards"),
+                    html.Span(duration, className="muted") if duration else None,
+                ],
+                className="gen-meta",
+            ),
+            error,
+        ],
+        className=f"gen-job gen-{status}",
+    )
+
+
+def jobs_list(jobs: list[dict[str, Any]], now: datetime | None = None) -> Any:
+    now = now or datetime.now(UTC)
+    if not jobs:
+        return html.P(
+            "Nothing is generating. Start a dataset with the form; its progress shows here.",
+            className="muted empty-note",
+        )
+    return [job_item(job, now) for job in jobs]
+
+
+# --- the datasets table -------------------------------------------------------------------
+
+
+# Headers are shown in capitals: no symbols that change meaning there (ν, Δt, n).
+HEADERS = ["Name", "Flow", "Viscosity", "N × T", "Grid", "Interval", "Job", "Created", ""]
+
+
+def datasets_table(rows: list[dict[str, Any]], now: datetime | None = None) -> html.Table:
+    body = [
+        html.Tr(
+            [
+                html.Td(
+                    [
+                        html.Span(d["name"], className="strong"),
+                        html.Br(),
+                        html.Code(d["id"], className="muted small"),
+                    ]
+                ),
+                html.Td(d["flow"]),
+                html.Td(
+                    fmt_nu(float(d["params"]["nu"])) if d["params"].get("nu") else "—",
+                    className="num",
+                ),
+                html.Td(
+                    f"{d['shape'][0]} × {d['shape'][1]}" if len(d["shape"]) in (4, 6) else "—",
+                    className="num",
+                    title=f"{fmt_shape(d['shape'])} ("
+                    + (
+                        "trajectories × snapshots × nx × ny × nz × components)"
+                        if len(d["shape"]) == 6
+                        else "trajectories × snapshots × ny × nx)"
+                    ),
+                ),
+                html.Td(
+                    f"{d['shape'][-1]}²"
+                    if len(d["shape"]) == 4
+                    else fmt_shape(d["shape"][2:5] if len(d["shape"]) == 6 else d["shape"]),
+                    className="num",
+                ),
+                html.Td(f"{d['params'].get('interval', '—')}", className="num"),
+                html.Td(status_badge(d["job_status"]) if d["job_status"] else "—"),
+                html.Td(fmt_time(d["created_at"], now), title=d["created_at"] or ""),
+                html.Td(
+                    html.Div(
+                        [
+                            html.Button(
+                                "Preview",
+                                id={"type": "data-preview-open", "id": d["id"], "from": "table"},
+                                className="button button-small",
+                                n_clicks=0,
+                            ),
+                            dcc.Link(
+                                "Train on it →",
+                                href=f"/train?dataset={d['id']}",
+                                className="button button-small button-primary",
+                            ),
+                        ],
+                        className="row-actions",
+                    )
+                ),
+            ],
+            id={"type": "data-row", "id": d["id"]},
+        )
+        for d in rows
+    ] or [empty_row(len(HEADERS), "No datasets yet. Generate one with the form.")]
+    return table(HEADERS, body, className="datasets-table")
+
+
+def table_key(rows: list[dict[str, Any]]) -> list[Any]:
+    # The table is redrawn only when this changes (not each second): a stable table keeps
+    # its buttons under the pointer.
+    today = datetime.now(UTC).date().isoformat()
+    return [today, *[[d["id"], d["job_status"]] for d in rows]]
+
+
+def generate_request(
+    flows: dict[str, dict[str, Any]],
+    flow: str | None,
+    nu: float | None,
+    ic: str | None,
+    scheme: str | None,
+    values: dict[str, Any],
+    name: str | None,
+) -> dict[str, Any]:
+    """The generate job's parameters from the form. The flow's default viscosity and its
+    default initial condition are sent as None (the job then uses the flow's own); empty
+    optional boxes are left out (the API's defaults apply)."""
+    raw: dict[str, Any] = {"flow": flow}
+    info = flows.get(flow or "")
+    if nu is not None and (info is None or float(nu) != info["nu"]):
+        raw["nu"] = float(nu)
+    if ic not in (None, DEFAULT_IC):
+        raw["initial_condition"] = ic
+    if scheme:
+        raw["scheme"] = scheme
+    for key, value in values.items():
+        if value not in (None, ""):
+            raw[key] = value
+    if name and name.strip():
+        raw["name"] = name.strip()
+    return raw
+
+
+REQUIRED = {
+    "n_trajectories": "the number of trajectories N",
+    "n_snapshots": "the number of snapshots T",
+    "resolution": "the resolution",
+    "interval": "the interval Δt",
+}
+
+
+def preview_note(p: dict[str, Any]) -> list[Any]:
+    """What the preview shows of the trajectory, in words (thinning included)."""
+    shown, total = len(p["frame_snapshots"]), p["n_snapshots"]
+    n, stride = p["resolution"], p["stride"]
+    frames = (
+        f"all {total} snapshots"
+        if shown == total
+        else f"{shown} of {total} snapshots, evenly spaced (first and last included)"
+    )
+    if stride == 1:
+        grid = f"shown at the full {n}²"
+    elif n % stride == 0:
+        grid = f"shown at {n // stride}² ({stride}×{stride} block means of {n}²)"
+    else:
+        grid = f"shown at {math.ceil(n / stride)}² (every {stride}-th point of {n}²)"
+    series = len(p["series_snapshots"])
+    curves = (
+        "energy and enstrophy over every snapshot"
+        if series == total
+        else f"energy and enstrophy over {series} of {total} snapshots"
+    )
+    return [
+        html.Span(f"Animation: {frames}; {grid}. "),
+        html.Span(
+            f"One colour range for the whole trajectory, ±{p['limit']:.3g} (its largest |ω|). "
+        ),
+        html.Span(f"Spectra at full resolution; {curves}."),
+    ]

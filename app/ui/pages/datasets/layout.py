@@ -1,0 +1,259 @@
+"""The Data page's layout: the generate form, the generation list, the datasets table, the
+preview and the channel-flow card (no data access besides the flows' registry and the form's
+defaults, so navigation never waits)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import dcc, html
+
+from app.services import training_options
+from app.ui.components import card, empty_row, form_row, number_input, page, table
+from app.ui.pages.datasets.helpers import (
+    ACTIVE_MS,
+    CHANNEL,
+    DEFAULT_FLOW,
+    HEADERS,
+    SCHEME_LABELS,
+    flow_choices,
+    flows_by_name,
+    ic_description,
+)
+
+
+def _dropdown(id: str, options: list[dict[str, Any]], value: Any, **kwargs: Any) -> dcc.Dropdown:
+    return dcc.Dropdown(
+        id=id,
+        options=options,
+        value=value,
+        clearable=False,
+        searchable=False,
+        className="dropdown",
+        **kwargs,
+    )
+
+
+def _pair(*rows: Any) -> html.Div:
+    return html.Div(list(rows), className="form-inline form-pair")
+
+
+def generate_form(flows: dict[str, dict[str, Any]], defaults: dict[str, Any]) -> list[Any]:
+    flow_name = DEFAULT_FLOW if DEFAULT_FLOW in flows else next(iter(flows), None)
+    choices = flow_choices(flows.get(flow_name))
+    # A server whose API has no choice of scheme solves with RK4–CN: shown, not editable.
+    schemes = defaults.get("schemes") or ["rk4cn"]
+    return [
+        form_row(
+            "Flow",
+            _dropdown(
+                "data-flow",
+                [
+                    {"label": name, "value": name, "title": f["description"]}
+                    for name, f in flows.items()
+                ],
+                flow_name,
+            ),
+            html.Span(choices["description"], id="data-flow-description"),
+        ),
+        _pair(
+            form_row("Viscosity ν", _dropdown("data-nu", choices["nu"], choices["nu_value"])),
+            form_row("Initial condition", _dropdown("data-ic", choices["ic"], choices["ic_value"])),
+        ),
+        html.Small(
+            ic_description(flows.get(flow_name), choices["ic_value"]),
+            id="data-ic-description",
+            className="form-help form-help-block",
+        ),
+        form_row(
+            "Time stepper",
+            _dropdown(
+                "data-scheme",
+                [{"label": SCHEME_LABELS.get(s, s), "value": s} for s in schemes],
+                defaults.get("scheme") or schemes[0],
+                disabled=not defaults.get("schemes"),
+            ),
+        ),
+        html.H3("Size", className="form-section"),
+        _pair(
+            form_row("Trajectories N", number_input("data-n", defaults["n_trajectories"], step=1)),
+            form_row("Snapshots T", number_input("data-t", defaults["n_snapshots"], step=1)),
+        ),
+        _pair(
+            form_row(
+                "Resolution",
+                number_input("data-resolution", defaults["resolution"], step=2),
+                "Points per side of the saved fields.",
+            ),
+            form_row(
+                "Solver resolution",
+                number_input("data-solver-resolution", None, step=2, placeholder="same"),
+                "Optional: a finer grid to solve on.",
+            ),
+        ),
+        html.H3("Time", className="form-section"),
+        _pair(
+            form_row(
+                "Interval Δt",
+                number_input("data-interval", defaults["interval"], step="any"),
+                "Time between snapshots.",
+            ),
+            form_row(
+                "Warm-up",
+                number_input("data-warmup", defaults["warmup"], step="any"),
+                "Time solved before the first snapshot.",
+            ),
+        ),
+        html.H3("Run", className="form-section"),
+        _pair(
+            form_row(
+                "Shard size",
+                number_input("data-shard-size", defaults["shard_size"], step=1),
+                "Trajectories per task.",
+            ),
+            form_row("Seed", number_input("data-seed", defaults["seed"], step=1)),
+        ),
+        form_row(
+            "Name",
+            dcc.Input(id="data-name", type="text", placeholder="optional", className="input"),
+        ),
+        html.Div(id="data-summary", className="form-summary"),
+        html.Button("Start generation", id="data-generate", className="button button-primary"),
+        html.Div(id="data-feedback"),
+    ]
+
+
+def layout(preview: str | None = None, trajectory: str | None = None, **_query: Any) -> html.Main:
+    flows = flows_by_name()
+    defaults = training_options.generate_defaults()
+    try:
+        index = max(0, int(trajectory)) if trajectory is not None else 0
+    except ValueError:
+        index = 0
+    return page(
+        "Data",
+        "Training data from the built-in reference solvers: N trajectories of T snapshots Δt "
+        "apart, solved in shards across the workers and stored as HDF5 in the layout of The "
+        "Well.",
+        html.Div(
+            [
+                card("Generate a dataset", *generate_form(flows, defaults), className="setup-card"),
+                html.Div(
+                    [
+                        card(
+                            "Generation",
+                            html.Div(id="data-jobs-feedback"),
+                            html.Div(
+                                html.P("Loading…", className="muted"),
+                                id="data-jobs",
+                                className="gen-jobs",
+                            ),
+                        ),
+                        card(
+                            "Datasets",
+                            html.Div(
+                                table(HEADERS, [empty_row(len(HEADERS), "Loading…")]),
+                                id="data-table",
+                                className="table-wrap",
+                            ),
+                            className="list-card",
+                        ),
+                    ],
+                    className="side-column",
+                ),
+            ],
+            className="grid-setup",
+        ),
+        card(
+            None,
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H2("Preview", className="card-title"),
+                            html.Div(
+                                "Choose Preview on a dataset to see one of its trajectories.",
+                                id="data-preview-title",
+                                className="preview-title-line",
+                            ),
+                        ]
+                    ),
+                    html.Div(
+                        [
+                            html.Label(
+                                "Trajectory",
+                                htmlFor="data-preview-trajectory",
+                                className="form-label",
+                            ),
+                            dcc.Input(
+                                id="data-preview-trajectory",
+                                type="number",
+                                value=index,
+                                min=0,
+                                step=1,
+                                debounce=True,
+                                className="input input-narrow",
+                            ),
+                            html.Small(id="data-preview-count", className="muted"),
+                        ],
+                        className="preview-controls",
+                    ),
+                ],
+                className="preview-head",
+            ),
+            html.Div(id="data-preview-note", className="preview-note"),
+            dcc.Loading(
+                html.Div(id="data-preview", className="preview-body"),
+                type="circle",
+                color="#1f4e79",
+                delay_show=300,
+            ),
+            id="data-preview-card",
+            className="preview-card",
+        ),
+        card(
+            None,
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H2("Channel flow", className="card-title"),
+                            html.Div(
+                                "Statistics in wall units and slices of the velocity.",
+                                id="data-channel-title",
+                                className="preview-title-line",
+                            ),
+                        ]
+                    ),
+                    html.Div(
+                        [
+                            html.Label(
+                                "Snapshot", htmlFor="data-channel-time", className="form-label"
+                            ),
+                            dcc.Input(
+                                id="data-channel-time",
+                                type="number",
+                                value=None,
+                                step=1,
+                                placeholder="last",
+                                debounce=True,
+                                className="input input-narrow",
+                            ),
+                            html.Small(id="data-channel-count", className="muted"),
+                        ],
+                        id="data-channel-controls",
+                        className="preview-controls hidden",
+                    ),
+                ],
+                className="preview-head",
+            ),
+            CHANNEL.layout(),
+            id="data-channel-card",
+            className="preview-card channel-card hidden",
+        ),
+        dcc.Interval(id="data-refresh", interval=ACTIVE_MS),
+        dcc.Store(id="data-table-key"),
+        dcc.Store(id="data-preview-target", data={"id": preview} if preview else None),
+        dcc.Store(id="data-preview-hook"),
+        dcc.Store(id="data-preview-scroll"),
+    )
