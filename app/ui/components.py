@@ -4,6 +4,7 @@ components."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -112,11 +113,29 @@ def empty_row(columns: int, message: str) -> html.Tr:
     return html.Tr(html.Td(message, colSpan=columns, className="empty-cell"))
 
 
-def table(headers: list[str], rows: list[Any], className: str = "") -> html.Table:
+def data_table(
+    columns: Sequence[Any],
+    rows: Sequence[Any],
+    *,
+    empty: str | None = None,
+    className: str = "",
+) -> html.Table:
+    """The pages' tables (runs, datasets, models, initial conditions): one header row of
+    ``columns`` (each a text or a component, such as a sort link, put in a ``th``) over the
+    ``rows`` (``html.Tr``). With no rows and an ``empty`` message, the body is one row
+    spanning every column that says it. Classes ``table`` and ``className``."""
+    body = list(rows)
+    if not body and empty is not None:
+        body = [empty_row(len(columns), empty)]
     return html.Table(
-        [html.Thead(html.Tr([html.Th(h) for h in headers])), html.Tbody(rows)],
+        [html.Thead(html.Tr([html.Th(c) for c in columns])), html.Tbody(body)],
         className=f"table {className}".strip(),
     )
+
+
+def table(headers: list[str], rows: list[Any], className: str = "") -> html.Table:
+    """``data_table`` with the rows given in full (an empty row included)."""
+    return data_table(headers, rows, className=className)
 
 
 def frame_player(

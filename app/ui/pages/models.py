@@ -12,7 +12,7 @@ from typing import Any
 from dash import Input, Output, State, callback, dcc, html
 
 from app.services import catalog
-from app.ui.components import card, empty_row, fmt_count, fmt_number, fmt_time, page
+from app.ui.components import card, data_table, fmt_count, fmt_number, fmt_time, page
 from app.ui.context import get_state
 
 REFRESH_MS = 5000
@@ -93,24 +93,23 @@ def sort_href(key: str, current: str, order: str) -> str:
     return f"/models?sort={key}&order={following}"
 
 
-def header(current: str, order: str) -> html.Thead:
-    cells = []
+def header_cells(current: str, order: str) -> list[Any]:
+    """The headers: a sortable column's is a link that sorts by it (an arrow on the current)."""
+    cells: list[Any] = []
     for key, title in COLUMNS:
         if key is None:
-            cells.append(html.Th(title))
+            cells.append(title)
             continue
         arrow = (" ▲" if order == "asc" else " ▼") if key == current else ""
         cells.append(
-            html.Th(
-                dcc.Link(
-                    f"{title}{arrow}",
-                    href=sort_href(key, current, order),
-                    className="sort-link" + (" sort-active" if arrow else ""),
-                    id=f"models-sort-{key}",
-                )
+            dcc.Link(
+                f"{title}{arrow}",
+                href=sort_href(key, current, order),
+                className="sort-link" + (" sort-active" if arrow else ""),
+                id=f"models-sort-{key}",
             )
         )
-    return html.Thead(html.Tr(cells))
+    return cells
 
 
 def _config_text(config: dict[str, Any], limit: int = 4) -> str:
@@ -195,10 +194,12 @@ def model_row(m: dict[str, Any]) -> html.Tr:
 
 def models_table(models: list[dict[str, Any]], sort: str = "created", order: str = "desc"):
     key, order = normalise_sort(sort, order)
-    body = [model_row(m) for m in sort_models(models, key, order)] or [
-        empty_row(len(COLUMNS), "No models yet. Train one on the Train page.")
-    ]
-    return html.Table([header(key, order), html.Tbody(body)], className="table models-table")
+    return data_table(
+        header_cells(key, order),
+        [model_row(m) for m in sort_models(models, key, order)],
+        empty="No models yet. Train one on the Train page.",
+        className="models-table",
+    )
 
 
 @callback(

@@ -14,13 +14,12 @@ from app.services import jobs_view
 from app.ui.components import (
     alert,
     card,
-    empty_row,
+    data_table,
     fmt_time,
     job_duration,
     page,
     progress_bar,
     status_badge,
-    table,
 )
 from app.ui.context import get_state
 
@@ -65,7 +64,7 @@ def layout(**_query: Any) -> html.Main:
             html.Div(id="runs-summary", className="summary-line"),
             html.Div(id="runs-feedback"),
             html.Div(
-                table(HEADERS, [empty_row(len(HEADERS), "Loading…")]),
+                data_table(HEADERS, [], empty="Loading…"),
                 id="runs-table",
                 className="table-wrap",
             ),
@@ -181,10 +180,12 @@ def job_row(job: dict[str, Any], now: datetime) -> html.Tr:
 
 def jobs_table(jobs: list[dict[str, Any]], now: datetime | None = None) -> html.Table:
     now = now or datetime.now(UTC)
-    rows = [job_row(job, now) for job in jobs] or [
-        empty_row(len(HEADERS), "No jobs yet. Start one from Rollout, Compare, Data or Train.")
-    ]
-    return table(HEADERS, rows, className="jobs-table")
+    return data_table(
+        HEADERS,
+        [job_row(job, now) for job in jobs],
+        empty="No jobs yet. Start one from Rollout, Compare, Data or Train.",
+        className="jobs-table",
+    )
 
 
 def summary(jobs: list[dict[str, Any]]) -> str:

@@ -13,13 +13,12 @@ from dash import dcc, html
 from app.services.flows import generate_form_flows, is_channel_flow
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
-    empty_row,
+    data_table,
     fmt_shape,
     fmt_time,
     job_duration,
     progress_bar,
     status_badge,
-    table,
 )
 
 ACTIVE_MS = 1000  # refresh while a generation is active
@@ -274,8 +273,13 @@ def datasets_table(rows: list[dict[str, Any]], now: datetime | None = None) -> h
             id={"type": "data-row", "id": d["id"]},
         )
         for d in rows
-    ] or [empty_row(len(HEADERS), "No datasets yet. Generate one with the form.")]
-    return table(HEADERS, body, className="datasets-table")
+    ]
+    return data_table(
+        HEADERS,
+        body,
+        empty="No datasets yet. Generate one with the form.",
+        className="datasets-table",
+    )
 
 
 def table_key(rows: list[dict[str, Any]]) -> list[Any]:

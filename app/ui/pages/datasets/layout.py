@@ -9,7 +9,7 @@ from typing import Any
 from dash import dcc, html
 
 from app.services import training_options
-from app.ui.components import card, empty_row, form_row, number_input, page, table
+from app.ui.components import card, data_table, form_row, number_input, page
 from app.ui.pages.datasets.helpers import (
     ACTIVE_MS,
     CHANNEL,
@@ -152,7 +152,7 @@ def layout(preview: str | None = None, trajectory: str | None = None, **_query: 
                         card(
                             "Datasets",
                             html.Div(
-                                table(HEADERS, [empty_row(len(HEADERS), "Loading…")]),
+                                data_table(HEADERS, [], empty="Loading…"),
                                 id="data-table",
                                 className="table-wrap",
                             ),
