@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from sqlalchemy import select
 
 from app import generation, jobs
 from app.api import MAX_SEQ
 from app.db.tables import Job
 from app.job_params import InvalidParams, validate_params
 from app.schemas import EventOut, JobCreate, JobCreated, JobOut
+from app.services import jobs_view
 from app.state import AppState, get_state
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -32,13 +32,9 @@ def list_jobs(
     limit: int = Query(100, ge=1, le=1000),
     state: AppState = Depends(get_state),
 ) -> list[Job]:
-    query = select(Job).order_by(Job.created_at.desc()).limit(limit)
-    # Shard jobs are listed under their parent (parent_id=...), not among top-level jobs.
-    query = query.where(Job.parent_id == parent_id if parent_id else Job.parent_id.is_(None))
-    if status:
-        query = query.where(Job.status == status)
-    if kind:
-        query = query.where(Job.kind == kind)
+    # The same listing as the Runs page's: shard jobs are listed under their parent
+    # (parent_id=...), not among the top-level jobs.
+    query = jobs_view.job_query(parent_id=parent_id, status=status, kind=kind, limit=limit)
     with state.db.session() as session:
         return list(session.scalars(query))
 

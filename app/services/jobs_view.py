@@ -50,8 +50,8 @@ def job_query(
     kind: str | None = None,
     limit: int = 100,
 ) -> Select:
-    """The listing of ``GET /api/jobs``, newest first: shard jobs are listed under their
-    parent (``parent_id``), not among the top-level jobs."""
+    """The listing of ``GET /api/jobs`` and of the Runs page (``list_jobs``), newest first:
+    shard jobs are listed under their parent (``parent_id``), not among the top-level jobs."""
     query = select(Job).order_by(Job.created_at.desc()).limit(limit)
     query = query.where(Job.parent_id == parent_id if parent_id else Job.parent_id.is_(None))
     if status:
