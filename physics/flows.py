@@ -1,8 +1,14 @@
 """The registry of flows: named cases with their fields, domain, parameters and solver.
 
-A ``Flow`` is what the rest of Eddyscope refers to by name ("ns2d-forced"): it says which
-fields a snapshot carries, which grids are allowed, and builds the reference solver and
-initial conditions for a resolution. The registered 2D vorticity flows (``FLOWS``):
+Every registered flow satisfies ``physics.flow_protocol.FlowProtocol``: it says its
+dimensions, fields, geometry, grid rules, parameters, reference solver, snapshot reader,
+statistics and panels, so the rest of Eddyscope asks the flow, never its name, what it is.
+``FLOWS`` maps names to flows; ``get_flow`` looks one up, ``flows_of`` filters them (e.g.
+``flows_of(dims=2)``), ``register_flow``/``unregister_flow`` add and remove one.
+
+A ``Flow`` is a 2D vorticity flow on a periodic square: it says which grids are allowed,
+and builds the reference solver and initial conditions for a resolution. The registered
+2D vorticity flows:
 
 - ``ns2d-forced``: the FNO benchmark on [0, 1]², f = 0.1(sin 2π(x+y) + cos 2π(x+y)),
   ν = 1e-3 (or 1e-4, 1e-5 through ``variant``), no drag;
@@ -12,18 +18,23 @@ initial conditions for a resolution. The registered 2D vorticity flows (``FLOWS`
   condition (peak wavenumber 4), ν = 1e-3, no forcing or drag;
 - ``taylor-green2d``: the Taylor–Green vortex on [0, 2π]², ν = 1e-2, an exact solution
   of the full equations (``Flow.exact_vorticity``), for checks.
+
+The 3D velocity flows: ``channel3d``, turbulent channel flow between walls at y = ±1
+(``physics.channel.flow.ChannelFlow``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
+from physics.channel.flow import CHANNEL3D
+from physics.flow_protocol import FlowProtocol, check_flow, describe_flow
 from physics.grid import Grid2D
 from physics.ns2d.random_fields import (
     filtered_random_vorticity,
@@ -55,8 +66,19 @@ class Flow:
     ``variant`` accepts (empty: only ``nu``). ``initial_conditions`` names the families of
     initial conditions ``make_initial_condition`` accepts (keys of ``INITIAL_CONDITIONS``);
     the first is the default, the one ``random_initial_condition`` draws. ``exact_solution``
-    is set for flows with a closed-form solution (see ``exact_vorticity``).
+    is set for flows with a closed-form solution (see ``exact_vorticity``). ``default_n``
+    is the grid side used when none is given.
+
+    The members of ``FlowProtocol`` that all 2D vorticity flows share are class attributes.
     """
+
+    dims: ClassVar[int] = 2
+    geometry: ClassVar[str] = "periodic"
+    axes: ClassVar[tuple[str, ...]] = ("y", "x")
+    statistics: ClassVar[tuple[str, ...]] = ("kinetic_energy", "enstrophy", "energy_spectrum")
+    panels: ClassVar[tuple[str, ...]] = ("field", "error", "spectrum", "energy")
+    snapshot_format: ClassVar[str] = "vorticity2d"
+    file_types: ClassVar[tuple[str, ...]] = (".npy", ".npz", ".h5", ".hdf5")
 
     name: str
     description: str
@@ -70,6 +92,7 @@ class Flow:
     allowed_nu: tuple[float, ...] = ()
     initial_conditions: tuple[str, ...] = ("grf",)
     exact_solution: ExactFn | None = field(default=None, repr=False, compare=False)
+    default_n: int = 64
 
     def __post_init__(self) -> None:
         if not self.allowed_nu:
@@ -201,6 +224,51 @@ class Flow:
             raise ValueError(f"{self.name} has no exact solution; only taylor-green2d has one.")
         self.check_grid((n, n))
         return self.exact_solution(self, n, t, batch, device, dtype, **params)
+
+    @property
+    def lengths(self) -> tuple[float, float]:
+        """The domain's extent along ``axes`` (y, x): the square's side twice."""
+        return (float(self.length), float(self.length))
+
+    @property
+    def default_grid(self) -> tuple[int, int]:
+        return (self.default_n, self.default_n)
+
+    def grid_rules(self) -> dict[str, Any]:
+        """What ``check_grid`` accepts, as JSON: square, an even side from min_n to max_n."""
+        return {
+            "axes": list(self.axes),
+            "default": list(self.default_grid),
+            "min": [self.min_n, self.min_n],
+            "max": [self.max_n, self.max_n],
+            "square": True,
+            "even": True,
+            "rule": (
+                f"a square grid with an even number of points per side between {self.min_n} "
+                f"and {self.max_n}"
+            ),
+        }
+
+    def parameters(self) -> dict[str, Any]:
+        """The flow's physical parameters as JSON: its viscosity and the ones ``variant``
+        allows, the linear drag, the box side, whether it is forced and has an exact
+        solution."""
+        return {
+            "nu": float(self.nu),
+            "allowed_nu": [float(nu) for nu in self.allowed_nu],
+            "drag": float(self.drag),
+            "length": float(self.length),
+            "forced": self.vorticity_forcing is not None,
+            "exact_solution": self.exact_solution is not None,
+        }
+
+    def check_initial_condition(self, kind: str | None) -> None:
+        """ValueError, in a sentence, unless ``kind`` is None (the default family) or one
+        of ``initial_conditions``."""
+        if kind is not None and kind not in self.initial_conditions:
+            raise ValueError(
+                f"{self.name} offers {', '.join(self.initial_conditions)}; got {kind!r}."
+            )
 
     def check_grid(self, shape: tuple[int, ...]) -> None:
         """Raise ValueError, in a sentence a user can act on, if ``shape`` is not allowed.
@@ -361,69 +429,111 @@ def _taylor_green_exact(flow, n, t, batch, device, dtype, mode=1, amplitude=1.0)
     return w.to(dtype).expand(batch, 1, n, n).clone()
 
 
-FLOWS: dict[str, Flow] = {
-    flow.name: flow
-    for flow in (
-        Flow(
-            name="ns2d-forced",
-            description=(
-                "2D Navier–Stokes on the periodic unit square with the FNO benchmark's forcing "
-                "0.1(sin 2π(x+y) + cos 2π(x+y)) and viscosity 1e-3."
-            ),
-            fields=("vorticity",),
-            length=1.0,
-            nu=1e-3,
-            drag=0.0,
-            vorticity_forcing=_fno_forcing,
-            allowed_nu=(1e-3, 1e-4, 1e-5),
-            initial_conditions=("grf", "mcwilliams", "filtered"),
+_FLOWS_2D = (
+    Flow(
+        name="ns2d-forced",
+        description=(
+            "2D Navier–Stokes on the periodic unit square with the FNO benchmark's forcing "
+            "0.1(sin 2π(x+y) + cos 2π(x+y)) and viscosity 1e-3."
         ),
-        Flow(
-            name="kolmogorov2d",
-            description=(
-                "Kolmogorov flow on the periodic box [0, 2π]²: body force sin(4y) along x, "
-                "linear drag 0.1 and viscosity 1e-3 (Re 1000)."
-            ),
-            fields=("vorticity",),
-            length=2 * math.pi,
-            nu=1e-3,
-            drag=0.1,
-            vorticity_forcing=_kolmogorov_forcing,
-            initial_conditions=("mcwilliams", "filtered", "grf"),
+        fields=("vorticity",),
+        length=1.0,
+        nu=1e-3,
+        drag=0.0,
+        vorticity_forcing=_fno_forcing,
+        allowed_nu=(1e-3, 1e-4, 1e-5),
+        initial_conditions=("grf", "mcwilliams", "filtered"),
+    ),
+    Flow(
+        name="kolmogorov2d",
+        description=(
+            "Kolmogorov flow on the periodic box [0, 2π]²: body force sin(4y) along x, "
+            "linear drag 0.1 and viscosity 1e-3 (Re 1000)."
         ),
-        Flow(
-            name="decaying2d",
-            description=(
-                "Freely decaying 2D turbulence on the periodic box [0, 2π]² from McWilliams' "
-                "initial condition (peak wavenumber 4), no forcing or drag, viscosity 1e-3."
-            ),
-            fields=("vorticity",),
-            length=2 * math.pi,
-            nu=1e-3,
-            drag=0.0,
-            initial_conditions=("mcwilliams", "filtered", "grf"),
+        fields=("vorticity",),
+        length=2 * math.pi,
+        nu=1e-3,
+        drag=0.1,
+        vorticity_forcing=_kolmogorov_forcing,
+        initial_conditions=("mcwilliams", "filtered", "grf"),
+    ),
+    Flow(
+        name="decaying2d",
+        description=(
+            "Freely decaying 2D turbulence on the periodic box [0, 2π]² from McWilliams' "
+            "initial condition (peak wavenumber 4), no forcing or drag, viscosity 1e-3."
         ),
-        Flow(
-            name="taylor-green2d",
-            description=(
-                "The Taylor–Green vortex on the periodic box [0, 2π]², an exact solution that "
-                "decays as exp(−2νk²t), viscosity 1e-2; for checking solvers."
-            ),
-            fields=("vorticity",),
-            length=2 * math.pi,
-            nu=1e-2,
-            drag=0.0,
-            initial_conditions=("taylor-green",),
-            exact_solution=_taylor_green_exact,
+        fields=("vorticity",),
+        length=2 * math.pi,
+        nu=1e-3,
+        drag=0.0,
+        initial_conditions=("mcwilliams", "filtered", "grf"),
+    ),
+    Flow(
+        name="taylor-green2d",
+        description=(
+            "The Taylor–Green vortex on the periodic box [0, 2π]², an exact solution that "
+            "decays as exp(−2νk²t), viscosity 1e-2; for checking solvers."
         ),
-    )
-}
+        fields=("vorticity",),
+        length=2 * math.pi,
+        nu=1e-2,
+        drag=0.0,
+        initial_conditions=("taylor-green",),
+        exact_solution=_taylor_green_exact,
+    ),
+)
 
 
-def get_flow(name: str) -> Flow:
-    """The registered flow called ``name``; raises UnknownFlowError naming the known ones."""
+# The registry: every flow by name, the 2D vorticity flows first, then the 3D velocity
+# flows. A new flow is one module that defines it plus its entry here (or a
+# ``register_flow`` call).
+FLOWS: dict[str, FlowProtocol] = {flow.name: flow for flow in (*_FLOWS_2D, CHANNEL3D)}
+
+
+def get_flow(name: str) -> Any:
+    """The registered flow called ``name`` (a ``FlowProtocol``: a 2D ``Flow`` or e.g. a
+    ``ChannelFlow``); raises UnknownFlowError naming the known ones."""
     try:
         return FLOWS[name]
-    except KeyError:
+    except (KeyError, TypeError):
         known = ", ".join(sorted(FLOWS))
         raise UnknownFlowError(f"Unknown flow {name!r}; known flows: {known}.") from None
+
+
+def find_flow(name: str | None) -> Any | None:
+    """The registered flow called ``name``, or None for None or a name not registered."""
+    return FLOWS.get(name) if isinstance(name, str) else None
+
+
+def flows_of(dims: int | None = None, geometry: str | None = None) -> list[Any]:
+    """The registered flows, in registry order, with ``dims`` spatial dimensions and the
+    ``geometry`` ("periodic", "channel") asked for (None: any)."""
+    return [
+        flow
+        for flow in FLOWS.values()
+        if (dims is None or flow.dims == dims) and (geometry is None or flow.geometry == geometry)
+    ]
+
+
+def register_flow(flow: FlowProtocol, replace: bool = False) -> FlowProtocol:
+    """Add ``flow`` to the registry under its name and return it. It must satisfy
+    ``FlowProtocol`` (``check_flow`` says what is missing); a name already registered
+    raises ValueError unless ``replace``."""
+    check_flow(flow)
+    if flow.name in FLOWS and not replace:
+        raise ValueError(f"A flow called {flow.name!r} is already registered.")
+    FLOWS[flow.name] = flow
+    return flow
+
+
+def unregister_flow(name: str) -> FlowProtocol:
+    """Remove the flow called ``name`` from the registry and return it."""
+    flow = get_flow(name)
+    del FLOWS[name]
+    return flow
+
+
+def describe_flows(flows: Iterable[Any] | None = None) -> list[dict[str, Any]]:
+    """``describe_flow`` of each registered flow (or of ``flows``), in registry order."""
+    return [describe_flow(flow) for flow in (FLOWS.values() if flows is None else flows)]

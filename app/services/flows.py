@@ -1,79 +1,109 @@
-"""The questions the pages ask about flows: which there are, what the forms offer per flow,
-a flow's domain length, whether it is a channel flow. Thin wrappers over ``physics.flows``
-(and the channel flows the upload knows); every such question is answered here and only
-here, so the flow registry can change under them in one place.
+"""The questions the API and the pages ask about flows: which there are and what each says
+about itself, what the forms offer per flow, a flow's domain length, whether it is a
+channel flow. Every answer is read from the flow registry (``physics.flows``), through
+``flow_catalog`` where a client sees it: ``GET /api/flows`` serves that list and the
+pages' flow pickers are built from it, so both always agree.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-CHANNEL_FLOW_DESCRIPTION = (
-    "Turbulent channel flow between walls at y = ±1, periodic in x and z: a 3D velocity "
-    "snapshot (u, v, w) with its wall-normal points y, as .npz or HDF5."
-)
+
+def flow_catalog() -> list[dict[str, Any]]:
+    """Every registered flow as ``physics.flow_protocol.describe_flow`` writes it (name,
+    description, dims, fields, geometry, domain, grid rules, parameters, initial conditions,
+    statistics, panels, snapshot reader), in registry order: the 2D flows first."""
+    from physics.flows import describe_flows
+
+    return describe_flows()
+
+
+def flow_info(flow_name: str | None) -> dict[str, Any] | None:
+    """``flow_catalog``'s entry for one flow; None for None or a name not registered."""
+    from physics.flow_protocol import describe_flow
+    from physics.flows import find_flow
+
+    flow = find_flow(flow_name)
+    return describe_flow(flow) if flow is not None else None
 
 
 def flow_names() -> list[tuple[str, str]]:
     """(name, description) of every registered flow."""
-    from physics.flows import FLOWS
+    return [(f["name"], f["description"]) for f in flow_catalog()]
 
-    return [(name, flow.description) for name, flow in FLOWS.items()]
+
+def flow_dims(flow_name: str | None) -> int | None:
+    """The number of spatial dimensions of the flow's fields (2 or 3); None for a name the
+    registry does not know."""
+    from physics.flows import find_flow
+
+    flow = find_flow(flow_name)
+    return int(flow.dims) if flow is not None else None
 
 
 def flow_length(flow_name: str) -> float:
-    """The side of the flow's square domain; 1 for a flow the registry does not know."""
-    from physics.flows import get_flow
+    """The side of a 2D flow's square domain (a channel's streamwise period lx); 1 for a
+    flow the registry does not know."""
+    from physics.flows import find_flow
 
-    try:
-        return float(get_flow(flow_name).length)
-    except ValueError:
-        return 1.0
+    flow = find_flow(flow_name)
+    return float(getattr(flow, "length", 1.0)) if flow is not None else 1.0
 
 
 def is_channel_flow(flow_name: str | None) -> bool:
-    """Whether the flow's fields are a 3D channel velocity (walls at y = ±1)."""
-    from app.services.uploads import CHANNEL_FLOWS
+    """Whether the flow is a registered wall-bounded channel flow (walls at y = ±1): its
+    fields are a 3D velocity read and shown as a channel's."""
+    from physics.flows import find_flow
 
-    return flow_name in CHANNEL_FLOWS
+    flow = find_flow(flow_name)
+    return flow is not None and flow.geometry == "channel"
 
 
 def upload_flows() -> list[tuple[str, str]]:
     """(name, description) of every flow an initial condition can be uploaded for: the
-    registered flows, and the channel flows (known to the upload whether registered or not)."""
-    from app.services.uploads import CHANNEL_FLOWS
+    registered flows whose snapshots the upload has a reader for."""
+    from app.services.uploads import SNAPSHOT_READERS
 
-    out = flow_names()
-    names = {name for name, _ in out}
-    out += [(name, CHANNEL_FLOW_DESCRIPTION) for name in CHANNEL_FLOWS if name not in names]
-    return out
+    return [
+        (f["name"], f["description"])
+        for f in flow_catalog()
+        if f["snapshot"]["format"] in SNAPSHOT_READERS
+    ]
+
+
+def upload_file_types(flow_name: str | None) -> tuple[str, ...]:
+    """The file types an upload for the flow accepts (e.g. (".npz", ".h5", ".hdf5") for a
+    channel); those of a 2D vorticity field for a name the registry does not know."""
+    from physics.flows import Flow, find_flow
+
+    flow = find_flow(flow_name)
+    return tuple(flow.file_types) if flow is not None else tuple(Flow.file_types)
 
 
 def generate_form_flows() -> list[dict[str, Any]]:
-    """What the generate form offers per flow: its description, the viscosities it allows
-    (its default first) and its initial-condition families.
-
-    Read from the flow registry; a flow that does not list allowed viscosities offers its
-    own, and one that lists no initial-condition families offers only its default (sent as
-    None, so the job uses the flow's own)."""
-    from physics import flows as registry
-
-    described = getattr(registry, "INITIAL_CONDITIONS", {})
+    """What the generate form offers per 2D flow: its description, the viscosities it
+    allows (its default first) and its initial-condition families, with their
+    descriptions, and its domain length. Read from ``flow_catalog``."""
     out = []
-    for name, flow in registry.FLOWS.items():
-        allowed = tuple(getattr(flow, "allowed_nu", None) or (flow.nu,))
-        families = tuple(getattr(flow, "initial_conditions", None) or ())
+    for f in flow_catalog():
+        if f["dims"] != 2:
+            continue
+        parameters = f["parameters"]
+        nu = float(parameters["nu"])
+        allowed = [float(x) for x in parameters.get("allowed_nu") or [nu]]
+        families = f["initial_conditions"]
         out.append(
             {
-                "name": name,
-                "description": flow.description,
-                "nu": float(flow.nu),
-                "allowed_nu": [float(nu) for nu in allowed],
-                "initial_conditions": list(families),
+                "name": f["name"],
+                "description": f["description"],
+                "nu": nu,
+                "allowed_nu": allowed,
+                "initial_conditions": [family["name"] for family in families],
                 "ic_descriptions": {
-                    f: str(getattr(described.get(f), "description", "") or "") for f in families
+                    family["name"]: str(family["description"] or "") for family in families
                 },
-                "length": float(flow.length),
+                "length": float(parameters.get("length") or f["domain"]["lengths"][-1]),
             }
         )
     return out
