@@ -1,6 +1,8 @@
-"""What a channel3d generate job's parameters mean: the solver configuration, the stored
+"""What a channel-flow generate job's parameters mean: the solver configuration, the stored
 grid and coordinates, and the attributes recorded with the dataset. Shared by the worker
-that writes the shards and the job service that joins them."""
+that writes the shards and the job service that joins them. The defaults (grid, Re_τ,
+drive, box) are the flow's own (``physics.channel.flow.ChannelFlow``), the flow being the
+one the parameters name."""
 
 from __future__ import annotations
 
@@ -9,21 +11,31 @@ from typing import Any
 import numpy as np
 import torch
 
+from physics.channel.flow import CHANNEL3D, ChannelFlow
 from physics.channel.solver import ChannelConfig
+from physics.flows import get_flow
 
-DEFAULT_GRID = (32, 49, 32)
+# The registered channel flow's default solver grid (nx, ny, nz).
+DEFAULT_GRID = CHANNEL3D.default_grid
+
+
+def channel_flow(p: dict[str, Any]) -> ChannelFlow:
+    """The channel flow the parameters name (``p["flow"]``; the registered channel3d when
+    they name none). ValueError for a flow that is not a channel."""
+    flow = get_flow(p["flow"]) if p.get("flow") else CHANNEL3D
+    if flow.geometry != "channel":
+        raise ValueError(f"{flow.name} is not a channel flow.")
+    return flow
 
 
 def channel_config(p: dict[str, Any]) -> ChannelConfig:
-    nx, ny, nz = p.get("channel_grid") or DEFAULT_GRID
-    return ChannelConfig(
-        re_tau=p.get("re_tau") or 180.0,
-        nx=nx,
-        ny=ny,
-        nz=nz,
-        drive=p.get("drive") or "pressure",
-        # Dataset attributes record "none" for coarse DNS; job parameters say None.
-        les=None if p.get("closure") in (None, "none") else p["closure"],
+    # Dataset attributes record "none" for coarse DNS; job parameters say None. Either is
+    # coarse DNS for ChannelFlow.config.
+    return channel_flow(p).config(
+        grid=p.get("channel_grid"),
+        re_tau=p.get("re_tau"),
+        drive=p.get("drive"),
+        closure=p.get("closure"),
         dtype=torch.float32,
     )
 
@@ -44,7 +56,7 @@ def channel_coords(p: dict[str, Any], config: ChannelConfig) -> dict[str, np.nda
 def channel_attrs(p: dict[str, Any], config: ChannelConfig) -> dict[str, Any]:
     ox, oz = output_grid(p, config)
     return {
-        "flow": "channel3d",
+        "flow": channel_flow(p).name,
         "re_tau": config.re_tau,
         "nu": config.nu,
         "lx": config.lx,
@@ -57,7 +69,7 @@ def channel_attrs(p: dict[str, Any], config: ChannelConfig) -> dict[str, Any]:
         "interval": p["interval"],
         "warmup": p["warmup"],
         "seed": p["seed"],
-        "initial_condition": p.get("initial_condition") or "turbulent",
+        "initial_condition": p.get("initial_condition") or channel_flow(p).initial_conditions[0],
         "velocity_location": "cell centres (v interpolated from the faces)",
         "generator": "eddyscope",
     }

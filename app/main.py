@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app import jobs
-from app.api import catalog, health, initial_conditions, rollouts
+from app.api import catalog, flows, health, initial_conditions, rollouts
 from app.api import jobs as jobs_api
 from app.body_limit import BodyLimit, Limit
 from app.settings import Settings, get_settings
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, with_ui: bool = True) -> FastAP
             {"detail": "; ".join(parts) + ".", "errors": jsonable(exc.errors())}, 422
         )
 
-    for module in (health, initial_conditions, jobs_api, catalog, rollouts):
+    for module in (health, initial_conditions, jobs_api, catalog, rollouts, flows):
         api.include_router(module.router, prefix="/api")
 
     if with_ui:

@@ -33,13 +33,14 @@ async def _read_limited(file: UploadFile, limit: int) -> bytes:
 async def upload_initial_condition(
     file: UploadFile = File(
         ...,
-        description=".npy, .npz or .h5/.hdf5 holding one 2D vorticity field; for flow "
-        "channel3d a .npz or .h5/.hdf5 velocity snapshot (3, nx, ny, nz) with its y points",
+        description=".npy, .npz or .h5/.hdf5 holding one 2D vorticity field; for a channel "
+        "flow (GET /api/flows: geometry 'channel') a .npz or .h5/.hdf5 velocity snapshot "
+        "(3, nx, ny, nz) with its y points",
     ),
-    flow: str = Form("ns2d-forced"),
+    flow: str = Form("ns2d-forced", description="A registered flow (see GET /api/flows)."),
     nu: str | None = Form(
         None,
-        description="channel3d only: the viscosity when the file gives none (else 1/re_tau "
+        description="Channel flows only: the viscosity when the file gives none (else 1/re_tau "
         "from the file, else 1/180)",
     ),
     state: AppState = Depends(get_state),

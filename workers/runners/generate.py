@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from app.generation import dataset_attrs, flow_for, shard_file, update_parent_progress
+from app.services.flows import is_channel_flow
 from physics.formats.store import DatasetWriter
 from physics.resample import spectral_truncate
 from workers.context import JobContext
@@ -47,7 +48,7 @@ def peak_rss_mb() -> float:
 
 def run_generate_shard(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
-    if p["flow"] == "channel3d":
+    if is_channel_flow(p["flow"]):
         from workers.runners.generate_channel import run_channel_shard
 
         return {**run_channel_shard(ctx), "peak_rss_mb": round(peak_rss_mb(), 1)}

@@ -1,5 +1,6 @@
-"""generate-shard for ``channel3d``: trajectories of turbulent channel flow from the channel
-solver (optionally an LES closure) into one shard file, with live channel statistics.
+"""generate-shard for a channel flow (``physics.channel.flow.ChannelFlow``): trajectories of
+turbulent channel flow from the channel solver (optionally an LES closure) into one shard
+file, with live channel statistics.
 
 Each trajectory starts from its own seed (a mean profile plus divergence-free perturbations),
 is spun up for ``warmup`` time units, then stored every ``interval``: the cell-centred
@@ -17,7 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.channel_params import channel_attrs, channel_config, channel_coords, output_grid
+from app.channel_params import (
+    channel_attrs,
+    channel_config,
+    channel_coords,
+    channel_flow,
+    output_grid,
+)
 from app.generation import shard_file, update_parent_progress
 from physics.channel.fields import filter_xz
 from physics.channel.solver import ChannelSolver
@@ -45,6 +52,7 @@ def run_channel_shard(ctx: JobContext) -> dict[str, Any]:
     if ctx.artifacts.resolve(relative).is_file():
         return {"shard": p["shard"], "path": relative, "reused": True}
 
+    flow = channel_flow(p)
     config = channel_config(p)
     solver = ChannelSolver(config)
     grid = config.grid()
@@ -83,7 +91,7 @@ def run_channel_shard(ctx: JobContext) -> dict[str, Any]:
                         solver.initial_condition(
                             1,
                             seed=p["seed"] * 1_000_003 + first + offset + i,
-                            profile=p.get("initial_condition") or "turbulent",
+                            profile=p.get("initial_condition") or flow.initial_conditions[0],
                             device=ctx.device,
                         )
                         for i in range(size)

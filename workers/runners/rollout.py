@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from app.db.tables import Dataset, InitialCondition, Model, Rollout, new_id
+from app.services.flows import is_channel_flow
 from models.checkpoint import load_model
 from models.rollout import autoregressive_rollout
 from physics.diagnostics import enstrophy, kinetic_energy, relative_l2
@@ -76,7 +77,7 @@ def _training_viscosity(ctx: JobContext, model_row: Model | None) -> float | Non
 
 def run_rollout(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
-    if p["flow"] == "channel3d":
+    if is_channel_flow(p["flow"]):
         from workers.runners.rollout_channel import run_channel_rollout
 
         return run_channel_rollout(ctx)

@@ -1,6 +1,6 @@
-"""rollout for ``channel3d``: the channel solver (with the LES closure the data were made
-with) and optionally a 3D model trained on channel data, stepped side by side, with running
-wall-unit statistics of both.
+"""rollout for a channel flow (``physics.channel.flow.ChannelFlow``): the channel solver (with
+the LES closure the data were made with) and optionally a 3D model trained on channel data,
+stepped side by side, with running wall-unit statistics of both.
 
 The state the user sees is the cell-centred velocity (``ChannelGrid.to_centres``), on the
 grid the model was trained on (the solver grid, or its spectrally filtered x–z grid). Each
@@ -78,7 +78,9 @@ def run_channel_rollout(ctx: JobContext) -> dict[str, Any]:
         training = {"channel_grid": [nx, ny, nz], **training}
         if snapshot.nu and "re_tau" not in training:
             training["re_tau"] = 1.0 / snapshot.nu
-    config = channel_config({"drive": "pressure", **training})
+    # The rollout's flow (a channel flow: run_rollout sent it here) with the solver settings
+    # of the data the model learned from.
+    config = channel_config({"drive": "pressure", **training, "flow": p["flow"]})
     solver = ChannelSolver(config)
     grid = config.grid()
     ox, oz = output_grid(training, config)
@@ -122,7 +124,7 @@ def run_channel_rollout(ctx: JobContext) -> dict[str, Any]:
                 job_id=ctx.job_id,
                 model_id=p["model_id"],
                 initial_condition_id=p["initial_condition_id"],
-                flow="channel3d",
+                flow=p["flow"],
                 steps=p["steps"],
                 interval=interval,
                 resolution=ox,
@@ -138,7 +140,7 @@ def run_channel_rollout(ctx: JobContext) -> dict[str, Any]:
         "z": np.arange(oz) * (config.lz / oz),
     }
     attrs = {
-        "flow": "channel3d",
+        "flow": p["flow"],
         "re_tau": config.re_tau,
         "nu": config.nu,
         "lx": config.lx,

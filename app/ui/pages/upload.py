@@ -1,9 +1,11 @@
 """``/upload``: drop a vorticity snapshot, see whether it was accepted (and if not, the
 exact reason), its field and energy spectrum; the list of stored initial conditions.
 
-Choosing a channel flow (``channel3d``) switches the upload to 3D velocity snapshots
-(.npz or HDF5 with the wall-normal points y; ν from the file, else the ν box, else 1/Re_τ
-from the file, else 1/180): once stored, the channel panel (``app.ui.channel_panels``)
+The flow picker lists the flows ``app.services.flows.upload_flows`` reads from the flow
+registry (the list ``GET /api/flows`` serves). Choosing a channel flow (geometry "channel")
+switches the upload to 3D velocity snapshots (the flow's file types: .npz or HDF5 with the
+wall-normal points y; ν from the file, else the ν box, else 1/Re_τ from the file, else
+1/180): once stored, the channel panel (``app.ui.channel_panels``)
 shows the snapshot's statistics in wall units and slices of its velocity. Preview on a
 stored channel snapshot shows the same panel."""
 
@@ -18,7 +20,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.services import catalog, initial_conditions, previews
-from app.services.flows import flow_length, is_channel_flow, upload_flows
+from app.services.flows import flow_length, is_channel_flow, upload_file_types, upload_flows
 from app.ui import figures
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
@@ -35,11 +37,10 @@ from app.ui.components import (
 )
 from app.ui.context import get_state
 
-ACCEPT = ".npy,.npz,.h5,.hdf5"
-CHANNEL_ACCEPT = ".npz,.h5,.hdf5"
 DEFAULT_FLOW = "ns2d-forced"
-HINT_2D = ".npy · .npz · .h5 · .hdf5"
-HINT_CHANNEL = ".npz · .h5 · .hdf5 with velocity (3, nx, ny, nz) and y"
+ACCEPT = ",".join(upload_file_types(DEFAULT_FLOW))
+HINT_2D = " · ".join(upload_file_types(DEFAULT_FLOW))
+CHANNEL_DATA_HINT = " with velocity (3, nx, ny, nz) and y"
 FLOW_HELP_2D = (
     "The case the field belongs to: it fixes the domain, the grids allowed and the solver."
 )
@@ -55,13 +56,25 @@ def is_channel(flow: str | None) -> bool:
     return is_channel_flow(flow)
 
 
+def file_types(flow: str | None) -> tuple[str, str]:
+    """The upload's ``accept`` attribute and the hint under the drop zone for the flow."""
+    types = upload_file_types(flow)
+    hint = " · ".join(types) + (CHANNEL_DATA_HINT if is_channel(flow) else "")
+    return ",".join(types), hint
+
+
+def _channel_names(flows: list[tuple[str, str]]) -> str:
+    names = [name for name, _ in flows if is_channel(name)]
+    return " or ".join(names) if names else "a channel flow"
+
+
 def layout(**_query: Any) -> html.Main:
     flows = upload_flows()
     return page(
         "Upload",
         "An initial condition: one 2D vorticity field (ny, nx), or a batch of one, "
-        "as .npy, .npz or HDF5; or, for channel3d, one 3D velocity snapshot with its y "
-        "points. Pickles are never loaded.",
+        f"as .npy, .npz or HDF5; or, for {_channel_names(flows)}, one 3D velocity snapshot "
+        "with its y points. Pickles are never loaded.",
         html.Div(
             [
                 card(
@@ -156,7 +169,8 @@ def layout(**_query: Any) -> html.Main:
         card(
             "Channel statistics",
             html.P(
-                "Choose channel3d and upload a velocity snapshot, or Preview a stored one: "
+                f"Choose {_channel_names(flows)} and upload a velocity snapshot, or Preview a "
+                "stored one: "
                 "U⁺ against y⁺ with the sublayer and log-law lines, rms profiles, the shear "
                 "stress, spectra at a chosen y⁺ and slices of the velocity.",
                 className="muted",
@@ -351,9 +365,10 @@ def _decode(contents: str) -> bytes:
     Input("upload-flow", "value"),
 )
 async def choose_flow(flow: str | None):
+    accept, hint = file_types(flow)
     if is_channel(flow):
-        return CHANNEL_ACCEPT, HINT_CHANNEL, FLOW_HELP_CHANNEL, "", "channel"
-    return ACCEPT, HINT_2D, FLOW_HELP_2D, "hidden", "2d"
+        return accept, hint, FLOW_HELP_CHANNEL, "", "channel"
+    return accept, hint, FLOW_HELP_2D, "hidden", "2d"
 
 
 @callback(
