@@ -28,6 +28,46 @@ def channel_flow(p: dict[str, Any]) -> ChannelFlow:
     return flow
 
 
+# Generate parameters that only a channel flow takes (a 2D flow accepts them unset, or the
+# default drive).
+CHANNEL_ONLY = ("channel_grid", "output_grid", "re_tau", "closure", "drive")
+
+
+def check_channel_generate(p: dict[str, Any]) -> None:
+    """A channel generate job's initial condition and grids, checked against its flow:
+    a family the flow offers, a solver grid its rules allow (enough points for the 2/3 rule
+    and the wall-normal stencils, not more than a worker can hold), a stored x–z grid no
+    finer than the solver's. ValueError "params.<key>: <sentence>" otherwise."""
+    flow = channel_flow(p)
+    try:
+        flow.check_initial_condition(p.get("initial_condition"))
+    except ValueError as exc:
+        raise ValueError(f"params.initial_condition: {exc}") from None
+    nx, ny, nz = grid = tuple(p.get("channel_grid") or flow.default_grid)
+    try:
+        flow.check_grid(grid)
+    except ValueError:
+        raise ValueError(
+            f"params.channel_grid: {flow.grid_rule()}; got {nx}, {ny}, {nz}."
+        ) from None
+    if p.get("output_grid") is not None:
+        try:
+            flow.check_storage_grid(p["output_grid"], grid)
+        except ValueError as exc:
+            raise ValueError(f"params.output_grid: {exc}") from None
+
+
+def check_not_channel_params(p: dict[str, Any]) -> None:
+    """ValueError "params.<key>: applies to the channel3d flow only." (naming the
+    registered channel flows) for a channel-only parameter set on another flow."""
+    from physics.flows import flows_of
+
+    for key in CHANNEL_ONLY:
+        if p.get(key) not in (None, "pressure"):
+            names = " or ".join(flow.name for flow in flows_of(geometry="channel"))
+            raise ValueError(f"params.{key}: applies to the {names} flow only.")
+
+
 def channel_config(p: dict[str, Any]) -> ChannelConfig:
     # Dataset attributes record "none" for coarse DNS; job parameters say None. Either is
     # coarse DNS for ChannelFlow.config.

@@ -222,3 +222,56 @@ def test_a_removed_flow_is_gone_everywhere(client):
         get_flow("kolmogorov2d-k8")
     assert client.get("/api/flows/kolmogorov2d-k8").status_code == 404
     assert "kolmogorov2d-k8" not in [n for n, _ in flow_service.upload_flows()]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"initial_condition": "grf"},
+            "params.initial_condition: channel3d offers 'turbulent' (Reichardt profile) or "
+            "'laminar' (Poiseuille), each plus divergence-free perturbations; got 'grf'.",
+        ),
+        (
+            {"channel_grid": [2, 12, 8]},
+            "params.channel_grid: nx and nz must be 4–512 and ny (cells) 4–1024; got 2, 12, 8.",
+        ),
+        (
+            {"channel_grid": [8, 12, 8], "output_grid": [16, 4]},
+            "params.output_grid: the stored x–z grid must be between 2 and the solver's 8×8; "
+            "got 16×4.",
+        ),
+        (
+            {"output_grid": [1, 4]},
+            "params.output_grid: the stored x–z grid must be between 2 and the solver's 32×32; "
+            "got 1×4.",
+        ),
+    ],
+)
+def test_channel_generate_parameters_are_checked_against_the_flow(params, message):
+    from app.channel_params import check_channel_generate
+
+    with pytest.raises(ValueError) as info:
+        check_channel_generate({"flow": "channel3d", **params})
+    assert str(info.value) == message
+
+
+def test_channel_generate_parameters_the_flow_accepts_and_channel_only_keys():
+    from app.channel_params import channel_attrs, channel_config, check_not_channel_params
+    from app.channel_params import check_channel_generate as check
+
+    check({"flow": "channel3d"})
+    check({"flow": "channel3d", "initial_condition": "laminar", "channel_grid": [8, 12, 8]})
+    check({"flow": "channel3d", "channel_grid": [8, 12, 8], "output_grid": [4, 8]})
+    check_not_channel_params({"flow": "ns2d-forced", "drive": "pressure", "closure": None})
+    with pytest.raises(ValueError) as info:
+        check_not_channel_params({"flow": "ns2d-forced", "closure": "wale"})
+    assert str(info.value) == "params.closure: applies to the channel3d flow only."
+    with pytest.raises(ValueError, match="ns2d-forced is not a channel flow"):
+        channel_config({"flow": "ns2d-forced"})
+    config = channel_config({"flow": "channel3d", "closure": "none"})
+    assert (config.nx, config.ny, config.nz, config.re_tau, config.les) == (32, 49, 32, 180, None)
+    p = {"flow": "channel3d", "interval": 0.1, "warmup": 0.0, "seed": 1}
+    attrs = channel_attrs(p, config)
+    assert attrs["flow"] == "channel3d" and attrs["initial_condition"] == "turbulent"
+    assert attrs["solver_grid"] == [32, 49, 32] and attrs["closure"] == "none"
