@@ -15,7 +15,6 @@ import time
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
 
 log = logging.getLogger("eddyscope")
 
@@ -28,7 +27,7 @@ def _settings():
 
 def _pin_broker() -> Any:
     """Resolve the broker once and export it, so every child process uses the same one."""
-    from workers.broker import resolve_broker
+    from app.queue.broker import resolve_broker
 
     settings = _settings()
     broker = resolve_broker(settings)
@@ -168,7 +167,9 @@ def _add_params(parser: argparse.ArgumentParser, schema: type[BaseModel]) -> Non
         help="follow the job with a progress bar until it ends",
     )
     parser.add_argument(
-        "--inline", action="store_true", help="run the job in this process instead of on a worker"
+        "--inline",
+        action="store_true",
+        help="run the job here now, not on a worker",
     )
 
 
@@ -182,7 +183,7 @@ def _collect(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_job(args: argparse.Namespace) -> int:
     from app import jobs
-    from app.job_params import InvalidParams, validate_params
+    from app.jobkinds import InvalidParams, validate_params
     from app.state import AppState
 
     _prepare()
@@ -193,15 +194,16 @@ def cmd_job(args: argparse.Namespace) -> int:
         except InvalidParams as exc:
             print(f"eddyscope: {exc}", file=sys.stderr)
             return 2
+    inline = None
     if args.inline:
         job = jobs.submit(state.db, _NoQueue(), args.kind, params, queue)
-        _run_inline(args.kind, job.id)
+        inline = _run_inline(job.id)
     else:
         job = jobs.submit(state.db, state.dispatcher, args.kind, params, queue)
         print(f"eddyscope: {args.kind} job {job.id} queued on '{queue}'", flush=True)
         if not args.wait:
             return 0
-    return _follow(state, job.id)
+    return _follow(state, job.id, inline)
 
 
 class _NoQueue:
@@ -212,38 +214,22 @@ class _NoQueue:
         pass
 
 
-def _run_inline(kind: str, job_id: str) -> None:
-    """Run the job on a thread of this process; the main thread draws the progress bar."""
-    import threading
-
-    from app import jobs
-    from app.db.tables import Job
-    from workers.tasks import RUNNERS, run_job
-
-    state_db = _database()
-    with state_db.session() as session:
-        children = session.scalars(
-            select(Job.id).where(Job.parent_id == job_id).order_by(Job.created_at)
-        ).all()
-    if kind in jobs.COORDINATOR_KINDS:  # run the shards one after another
-        work = [(child, RUNNERS[f"{kind}-shard"]) for child in children]
-    else:
-        work = [(job_id, RUNNERS[kind])]
-
-    def run_all() -> None:
-        for one, runner in work:
-            run_job(one, runner, "inline", False)
-
-    threading.Thread(target=run_all).start()
+def _run_inline(job_id: str) -> subprocess.Popen:
+    """Run the job in a child process (``workers.inline``, the worker's own code path) while
+    this one draws the progress bar; the app itself never imports the workers."""
+    return subprocess.Popen([sys.executable, "-m", "workers.inline", job_id])
 
 
-def _follow(state, job_id: str) -> int:
+def _follow(state, job_id: str, inline: subprocess.Popen | None = None) -> int:
     from tqdm import tqdm
 
     from app import jobs
 
     with tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {postfix}") as bar:
         while True:
+            # Looked at before the row, so a child that finished the job and exited is
+            # seen with the job final.
+            child_ended = inline is not None and inline.poll() is not None
             with state.db.session() as session:
                 job = jobs.get_job(session, job_id)
             bar.n = round(job.progress * 100)
@@ -251,7 +237,18 @@ def _follow(state, job_id: str) -> int:
             if job.status in jobs.FINAL:
                 bar.refresh()
                 break
+            if child_ended:
+                # The child ended without finishing the job: it could not start or was killed.
+                bar.refresh()
+                print(
+                    f"eddyscope: the inline run of job {job.id} ended (exit status "
+                    f"{inline.returncode}) with the job {job.status}",
+                    file=sys.stderr,
+                )
+                return 1
             time.sleep(0.5)
+    if inline is not None:
+        inline.wait()
     if job.status != "succeeded":
         print(
             f"eddyscope: job {job.id} {job.status}: {job.error or job.message or ''}",
@@ -263,7 +260,7 @@ def _follow(state, job_id: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.schemas import PARAMS
+    from app.jobkinds import get_kind, submittable
 
     parser = argparse.ArgumentParser(prog="eddyscope", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -285,9 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", default="eddyscope@%h")
     worker.set_defaults(func=cmd_worker)
 
-    for kind in ("generate", "train", "finetune", "rollout", "compare"):
-        job = sub.add_parser(kind, help=f"queue a {kind} job and follow it")
-        _add_params(job, PARAMS[kind])
+    for kind in submittable():
+        spec = get_kind(kind)
+        job = sub.add_parser(kind, help=f"{spec.description} Queue the job and follow it.")
+        _add_params(job, spec.params)
         job.set_defaults(func=cmd_job, kind=kind)
     return parser
 

@@ -21,9 +21,6 @@ from app.db.tables import Job, JobEvent, utcnow
 
 log = logging.getLogger(__name__)
 
-KINDS = ("generate", "train", "finetune", "rollout", "compare")
-# Jobs that are never sent to a worker themselves: they coordinate child jobs (shards).
-COORDINATOR_KINDS = ("generate",)
 ACTIVE = ("queued", "running")
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -34,6 +31,19 @@ class Dispatcher(Protocol):
     def send(self, job: Job) -> None: ...
 
     def revoke(self, job: Job) -> None: ...
+
+
+def _kind(name: str):
+    # Imported here: the kind modules build on this one (they submit and report jobs).
+    from app.jobkinds import get_kind
+
+    return get_kind(name)
+
+
+def _coordinators() -> tuple[str, ...]:
+    from app.jobkinds import coordinators
+
+    return coordinators()
 
 
 class JobNotFound(LookupError):
@@ -50,12 +60,11 @@ def get_job(session: Session, job_id: str) -> Job:
 def submit(
     db: Database, dispatcher: Dispatcher, kind: str, params: dict[str, Any], queue: str
 ) -> Job:
-    if kind not in KINDS:
-        raise ValueError(f"unknown job kind {kind!r}; expected one of {', '.join(KINDS)}")
-    if kind == "generate":
-        from app.generation import submit_generate  # it builds on this module
-
-        return submit_generate(db, dispatcher, params, queue)
+    """Commit the job (or, for a coordinating kind, its rows) and send its message.
+    ``params`` and ``queue`` are what ``app.jobkinds.validate_params`` returned."""
+    spec = _kind(kind)
+    if spec.submit is not None:
+        return spec.submit(db, dispatcher, params, queue)
     with db.session() as session:
         job = Job(kind=kind, params=params, queue=queue, status="queued")
         session.add(job)
@@ -69,7 +78,7 @@ def dispatch(db: Database, dispatcher: Dispatcher, job_id: str) -> bool:
     """Send (or re-send) a queued job's message; returns False when sending failed."""
     with db.session() as session:
         job = get_job(session, job_id)
-        if job.status != "queued" or job.kind in COORDINATOR_KINDS:
+        if job.status != "queued" or _kind(job.kind).coordinator:
             return False
         try:
             dispatcher.send(job)
@@ -88,7 +97,7 @@ def redispatch_stale(db: Database, dispatcher: Dispatcher, older_than_s: float) 
         stale = session.scalars(
             select(Job.id).where(
                 Job.status == "queued",
-                Job.kind.not_in(COORDINATOR_KINDS),
+                Job.kind.not_in(_coordinators()),
                 (Job.dispatched_at.is_(None)) | (Job.dispatched_at < cutoff),
             )
         ).all()
@@ -119,7 +128,7 @@ def cancel(db: Database, dispatcher: Dispatcher, job_id: str) -> Job:
 
 
 def _revoke(dispatcher: Dispatcher, job: Job) -> None:
-    if job.kind in COORDINATOR_KINDS:
+    if _kind(job.kind).coordinator:
         return
     try:
         dispatcher.revoke(job)

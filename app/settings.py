@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         ge=0,
         description="CPU threads per worker process for torch; 0: half the cores (at least 1).",
     )
+    job_kinds: str = Field(
+        default="",
+        description="Modules of extra job kinds, comma-separated (each defines "
+        "KIND = app.jobkinds.base.JobKind(...)); added to the built-in kinds.",
+    )
     redispatch_after_s: float = Field(
         default=120.0, description="Re-send a queued job's message when it has waited this long."
     )

@@ -8,9 +8,9 @@ from fastapi import Request
 
 from app.artifacts import ArtifactStore
 from app.db.session import Database, get_database
+from app.queue.broker import BrokerChoice, resolve_broker
+from app.queue.celery_app import CeleryDispatcher, make_celery
 from app.settings import Settings
-from workers.broker import BrokerChoice, resolve_broker
-from workers.celery_app import CeleryDispatcher, make_celery
 
 
 @dataclass

@@ -22,7 +22,7 @@ from app import jobs
 from app.artifacts import ArtifactStore
 from app.db.session import Database
 from app.db.tables import Dataset, Job, Model
-from app.job_params import validate_params
+from app.jobkinds import validate_params
 from app.settings import Settings
 from models.checkpoint import save_model
 from models.quantize import (
@@ -713,8 +713,10 @@ def test_spectral_resampling_is_exact_for_band_limited_fields():
 
 
 def test_the_compare_task_is_routed_to_the_gpu_queue():
-    from workers.celery_app import CeleryDispatcher
-    from workers.tasks import RUNNERS
+    from app.jobkinds import get_kind, submittable
+    from workers.tasks import TASKS, runner_of
 
-    assert CeleryDispatcher.TASKS["compare"] == "eddyscope.compare"
-    assert "compare" in RUNNERS and "compare" in jobs.KINDS
+    kind = get_kind("compare")
+    assert kind.task == "eddyscope.compare" and kind.task in TASKS
+    assert kind.default_queue == "gpu" and "compare" in submittable()
+    assert runner_of("compare").__name__ == "run_compare"

@@ -9,10 +9,10 @@ import redis
 
 from app import jobs
 from app.db.session import Database
+from app.queue.broker import BrokerChoice
+from app.queue.celery_app import CeleryDispatcher, make_celery
 from app.settings import Settings
 from tests.conftest import DEAD_REDIS
-from workers.broker import BrokerChoice
-from workers.celery_app import CeleryDispatcher, make_celery
 
 
 def test_job_survives_a_broker_outage_and_is_redispatched(tmp_path, redis_url):

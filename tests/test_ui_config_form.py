@@ -15,7 +15,7 @@ import torch
 from dash import dcc, html
 from torch import nn
 
-from app.schemas import TrainParams
+from app.jobkinds.train import TrainParams
 from app.services import architectures, training_options
 from app.ui import config_form, training_figures
 from app.ui.pages import models as models_page

@@ -1,4 +1,6 @@
-"""Celery tasks: claim the job row, run the matching runner, record how it ended."""
+"""Celery tasks, one per task name in the job-kind registry (``app.jobkinds``): claim the
+job row, run the kind's runner, record how it ended, then run the kind's after-finish hook
+(a shard rolls its state up to its coordinating job)."""
 
 from __future__ import annotations
 
@@ -12,16 +14,23 @@ from celery import shared_task
 from app import jobs
 from app.artifacts import ArtifactStore
 from app.db.session import get_database
-from app.generation import on_shard_finished
+from app.jobkinds import get_kind, task_names
 from app.settings import get_settings
 from workers.context import JobCancelled, JobContext, JobError, pick_device
 
 log = logging.getLogger(__name__)
 
+Runner = Callable[[JobContext], dict[str, Any]]
 
-def run_job(
-    job_id: str, runner: Callable[[JobContext], dict[str, Any]], worker: str, redelivered: bool
-) -> str:
+
+def runner_of(kind: str) -> Runner:
+    """The kind's worker function, imported when a job of the kind runs so the worker starts
+    fast and the API never loads torch models."""
+    module, _, name = get_kind(kind).runner.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_job(job_id: str, worker: str, redelivered: bool) -> str:
     settings = get_settings()
     db = get_database(settings.resolved_database_url)
     if not jobs.claim(db, job_id, worker, redelivered):
@@ -39,13 +48,14 @@ def run_job(
         device=pick_device(settings.device),
         parent_id=job.parent_id,
     )
-    outcome = _run(ctx, runner)
-    if job.parent_id:
-        on_shard_finished(db, ctx.artifacts, job_id)
+    kind = get_kind(job.kind)
+    outcome = _run(ctx, runner_of(job.kind))
+    if kind.after_finish is not None:
+        kind.after_finish(db, ctx.artifacts, job_id)
     return outcome
 
 
-def _run(ctx: JobContext, runner: Callable[[JobContext], dict[str, Any]]) -> str:
+def _run(ctx: JobContext, runner: Runner) -> str:
     try:
         result = runner(ctx)
     except JobCancelled:
@@ -62,46 +72,14 @@ def _run(ctx: JobContext, runner: Callable[[JobContext], dict[str, Any]]) -> str
     return "succeeded"
 
 
-def _runner(module: str, name: str) -> Callable[[JobContext], dict[str, Any]]:
-    # Imported when a job runs, so the worker starts fast and the API never loads torch models.
-    def run(ctx: JobContext) -> dict[str, Any]:
-        return getattr(importlib.import_module(f"workers.runners.{module}"), name)(ctx)
+def _task(name: str):
+    # Every task does the same: the job row says its kind, the kind names its runner.
+    @shared_task(name=name, bind=True)
+    def run(self, job_id: str) -> str:
+        delivery = self.request.delivery_info or {}
+        return run_job(job_id, self.request.hostname or "worker", bool(delivery.get("redelivered")))
 
     return run
 
 
-RUNNERS = {
-    "generate-shard": _runner("generate", "run_generate_shard"),
-    "train": _runner("train", "run_train"),
-    "finetune": _runner("train", "run_train"),
-    "rollout": _runner("rollout", "run_rollout"),
-    "compare": _runner("compare", "run_compare"),
-}
-
-
-def _run_from_task(task, job_id: str, kind: str) -> str:
-    delivery = task.request.delivery_info or {}
-    return run_job(
-        job_id, RUNNERS[kind], task.request.hostname or "worker", bool(delivery.get("redelivered"))
-    )
-
-
-@shared_task(name="eddyscope.generate_shard", bind=True)
-def generate_shard(self, job_id: str) -> str:
-    return _run_from_task(self, job_id, "generate-shard")
-
-
-@shared_task(name="eddyscope.train", bind=True)
-def train(self, job_id: str) -> str:
-    # train and finetune share a runner; it reads the job's kind.
-    return _run_from_task(self, job_id, "train")
-
-
-@shared_task(name="eddyscope.rollout", bind=True)
-def rollout(self, job_id: str) -> str:
-    return _run_from_task(self, job_id, "rollout")
-
-
-@shared_task(name="eddyscope.compare", bind=True)
-def compare(self, job_id: str) -> str:
-    return _run_from_task(self, job_id, "compare")
+TASKS = {name: _task(name) for name in sorted(set(task_names().values()))}

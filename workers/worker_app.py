@@ -5,8 +5,8 @@ import os
 
 from celery.signals import worker_process_init
 
+from app.queue.celery_app import make_celery
 from app.settings import get_settings
-from workers.celery_app import make_celery
 
 log = logging.getLogger(__name__)
 

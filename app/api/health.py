@@ -1,9 +1,9 @@
 from fastapi import APIRouter, Depends
 from sqlalchemy import text
 
+from app.queue.broker import redis_answers
 from app.schemas import Health
 from app.state import AppState, get_state
-from workers.broker import redis_answers
 
 router = APIRouter(tags=["health"])
 

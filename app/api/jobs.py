@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from app import generation, jobs
+from app import jobs
 from app.api import MAX_SEQ
 from app.db.tables import Job
-from app.job_params import InvalidParams, validate_params
+from app.jobkinds import InvalidParams, validate_params
+from app.jobkinds.generate import retry
 from app.schemas import EventOut, JobCreate, JobCreated, JobOut
 from app.services import jobs_view
 from app.state import AppState, get_state
@@ -86,4 +87,4 @@ def retry_job(job_id: str, state: AppState = Depends(get_state)) -> Job:
         raise HTTPException(
             409, f"The job is {job.status}; only a failed or cancelled job is retried."
         )
-    return generation.retry(state.db, state.dispatcher, state.artifacts, job_id)
+    return retry(state.db, state.dispatcher, state.artifacts, job_id)

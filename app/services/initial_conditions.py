@@ -1,7 +1,7 @@
 """Storing an initial condition: parse and validate, write the array, then the row.
 Used by the REST upload, the Upload page and the shipped examples alike.
 
-2D flows store the vorticity (ny, nx) as ``.npy``. Channel flows (``CHANNEL_FLOWS``) store
+2D flows store the vorticity (ny, nx) as ``.npy``. Channel flows (``is_channel_flow``) store
 one velocity snapshot as an ``.npz`` (never pickled) with the arrays ``velocity``
 (3, nx, ny, nz), ``y`` (ny,) and the 0-d ``nu``, ``lx``, ``lz`` (and ``re_tau`` when the
 file gave one), so ``physics.formats.channel.read_channel_snapshot`` reads it back. Its row
@@ -25,8 +25,8 @@ import torch
 from app.artifacts import ArtifactStore
 from app.db.session import Database
 from app.db.tables import InitialCondition, new_id
+from app.services.flows import is_channel_flow
 from app.services.uploads import (
-    CHANNEL_FLOWS,
     UploadError,
     parse_channel_upload,
     parse_upload,
@@ -74,7 +74,7 @@ def store_initial_condition(
     (``app.services.uploads.upload_limits``)."""
     if max_bytes is not None and len(content) > max_bytes:
         raise UploadError(f"The file is larger than the upload limit of {max_bytes:,} bytes.", 413)
-    if flow_name in CHANNEL_FLOWS:
+    if is_channel_flow(flow_name):
         return store_channel_initial_condition(
             db, artifacts, flow_name, filename, content, nu=nu, limits=limits
         )

@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, select
 
 from app import jobs
 from app.db.tables import Job, JobEvent, Rollout, utcnow
-from app.job_params import InvalidParams, validate_params
+from app.jobkinds import InvalidParams, validate_params
 from app.services import iso_time
 from app.state import AppState
 
@@ -110,7 +110,7 @@ def cancel_job(state: AppState, job_id: str) -> dict[str, Any] | None:
 def retry_generate(state: AppState, job_id: str) -> dict[str, Any]:
     """Rerun the failed (or cancelled) shards of a generate job, as
     ``POST /api/jobs/{id}/retry``; raises ValueError with a sentence when it cannot."""
-    from app import generation
+    from app.jobkinds.generate import retry
 
     with state.db.session() as session:
         job = session.get(Job, job_id)
@@ -120,7 +120,7 @@ def retry_generate(state: AppState, job_id: str) -> dict[str, Any]:
             raise ValueError("Only generate jobs can be retried.")
         if job.status not in ("failed", "cancelled"):
             raise ValueError(f"The job is {job.status}; only a failed or cancelled job is retried.")
-    return job_dict(generation.retry(state.db, state.dispatcher, state.artifacts, job_id))
+    return job_dict(retry(state.db, state.dispatcher, state.artifacts, job_id))
 
 
 def job_events(

@@ -66,7 +66,7 @@ def train_options() -> list[dict[str, Any]]:
     ``min``, ``max``, ``choices``, ``exclusive_min``), read from the API's schema so the
     form's defaults, bounds and choices are the ones the API checks. What the rest of the
     form sets (dataset, name, architecture, config) and the queue are left out."""
-    from app.schemas import TrainParams
+    from app.jobkinds.train import TrainParams
 
     return schema_fields(TrainParams, exclude=("queue", "dataset_id", "name", "arch", "config"))
 
@@ -75,7 +75,7 @@ def generate_defaults() -> dict[str, Any]:
     """The generate parameters' defaults and the schemes, from the API's schema."""
     from typing import get_args
 
-    from app.schemas import GenerateParams
+    from app.jobkinds.generate import GenerateParams
 
     fields = GenerateParams.model_fields
     defaults = {name: field.default for name, field in fields.items()}

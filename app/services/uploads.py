@@ -11,7 +11,7 @@ limits, 422 for the rest, 415 for a file type not read here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,33 +33,6 @@ MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK", ".h5": b"\x89HDF", ".hdf5": b"\x89
 # Names looked for, in order, when a container holds several arrays.
 FIELD_NAMES = ("vorticity", "omega", "w", "t0_fields/vorticity")
 CHANNEL_FORMATS = (".npz", ".h5", ".hdf5")
-
-
-class _ChannelFlowNames:
-    """The names of the registered channel flows, read from the registry at each use.
-
-    Kept so that ``name in CHANNEL_FLOWS`` goes on working for modules that import it; ask
-    ``app.services.flows.is_channel_flow(name)`` instead."""
-
-    def _names(self) -> tuple[str, ...]:
-        from physics.flows import flows_of
-
-        return tuple(flow.name for flow in flows_of(geometry="channel"))
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._names()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names())
-
-    def __len__(self) -> int:
-        return len(self._names())
-
-    def __repr__(self) -> str:
-        return repr(self._names())
-
-
-CHANNEL_FLOWS = _ChannelFlowNames()
 
 
 class UploadError(ValueError):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.generation import dataset_attrs, flow_for, shard_file, update_parent_progress
+from app.jobkinds.generate_shard import dataset_attrs, flow_for, shard_file, update_parent_progress
 from app.services.flows import is_channel_flow
 from physics.formats.store import DatasetWriter
 from physics.resample import spectral_truncate

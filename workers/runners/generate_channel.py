@@ -25,7 +25,7 @@ from app.channel_params import (
     channel_flow,
     output_grid,
 )
-from app.generation import shard_file, update_parent_progress
+from app.jobkinds.generate_shard import shard_file, update_parent_progress
 from physics.channel.fields import filter_xz
 from physics.channel.solver import ChannelSolver
 from physics.channel.stats import ChannelStatistics

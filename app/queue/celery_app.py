@@ -1,16 +1,19 @@
-"""The Celery application. Settings come from ``app.settings``; the broker from
-``workers.broker.resolve_broker``. Tasks are registered by name in ``workers.tasks``."""
+"""The Celery application both sides share: the app sends job messages through it (by task
+name, so the API never imports torch), the worker (``workers.worker_app``) consumes them.
+Settings come from ``app.settings``; the broker from ``app.queue.broker.resolve_broker``;
+the task names from the job-kind registry (``app.jobkinds``), whose tasks
+``workers.tasks`` defines."""
 
 from __future__ import annotations
 
 import logging
-from typing import ClassVar
 
 from celery import Celery
 from kombu import Queue
 
+from app.jobkinds import get_kind
+from app.queue.broker import BrokerChoice, resolve_broker
 from app.settings import Settings, get_settings
-from workers.broker import BrokerChoice, resolve_broker
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +58,12 @@ def make_celery(settings: Settings | None = None, broker: BrokerChoice | None = 
 class CeleryDispatcher:
     """Sends job messages by task name, so the API never imports torch."""
 
-    TASKS: ClassVar[dict[str, str]] = {
-        "generate-shard": "eddyscope.generate_shard",
-        "train": "eddyscope.train",
-        "finetune": "eddyscope.train",
-        "rollout": "eddyscope.rollout",
-        "compare": "eddyscope.compare",
-    }
-
     def __init__(self, celery: Celery):
         self.celery = celery
 
     def send(self, job) -> None:
-        self.celery.send_task(self.TASKS[job.kind], args=[job.id], queue=job.queue, task_id=job.id)
+        task = get_kind(job.kind).task
+        self.celery.send_task(task, args=[job.id], queue=job.queue, task_id=job.id)
 
     def revoke(self, job) -> None:
         if self.celery.eddyscope_broker.supports_broadcast:

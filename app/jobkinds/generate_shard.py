@@ -1,8 +1,8 @@
-"""Dataset generation as shards: a ``generate`` job coordinates ``generate-shard`` jobs that
-run as separate tasks on as many workers as there are. Each shard writes its own HDF5 file;
-when the last one succeeds, one file presenting all shards as a single dataset (an HDF5
-virtual dataset, nothing copied) is written and the dataset registered. A failed shard is
-rerun alone (``retry``); finished shards are never redone.
+"""``generate-shard``: one shard of a ``generate`` job, a separate task so shards run on as
+many workers as there are. Each shard writes its own HDF5 file; when the last one succeeds,
+one file presenting all shards as a single dataset (an HDF5 virtual dataset, nothing
+copied) is written and the dataset registered. Shards are made only by ``generate``; they
+cannot be submitted on their own.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from sqlalchemy import select, update
 from app import jobs
 from app.artifacts import ArtifactStore
 from app.db.session import Database
-from app.db.tables import Dataset, Job, new_id, utcnow
+from app.db.tables import Dataset, Job, utcnow
+from app.jobkinds.base import JobKind
+from app.services.flows import is_channel_flow
 from physics.flows import get_flow
 from physics.formats.store import write_virtual_dataset
 
@@ -28,57 +30,8 @@ def flow_for(params: dict[str, Any]):
     return flow.variant(params["nu"]) if params.get("nu") is not None else flow
 
 
-def plan_shards(n_trajectories: int, shard_size: int) -> list[tuple[int, int]]:
-    """(first trajectory, count) of each shard, in order."""
-    return [
-        (start, min(shard_size, n_trajectories - start))
-        for start in range(0, n_trajectories, shard_size)
-    ]
-
-
 def shard_file(dataset_id: str, index: int) -> str:
     return f"datasets/{dataset_id}/shard-{index:05d}.h5"
-
-
-def submit_generate(
-    db: Database, dispatcher: jobs.Dispatcher, params: dict[str, Any], queue: str
-) -> Job:
-    """Commit the coordinating job and all its shard jobs, then send the shards."""
-    shards = plan_shards(params["n_trajectories"], params["shard_size"])
-    dataset_id = new_id()
-    with db.session() as session:
-        parent = Job(
-            kind="generate",
-            params={**params, "dataset_id": dataset_id, "shards": len(shards)},
-            queue=queue,
-            status="queued",
-            dispatched_at=utcnow(),
-        )
-        session.add(parent)
-        session.flush()
-        children = [
-            Job(
-                kind=SHARD_KIND,
-                parent_id=parent.id,
-                queue=queue,
-                status="queued",
-                params={
-                    **params,
-                    "dataset_id": dataset_id,
-                    "shard": index,
-                    "start": start,
-                    "count": count,
-                },
-            )
-            for index, (start, count) in enumerate(shards)
-        ]
-        session.add_all(children)
-        session.commit()
-        jobs.add_event(session, parent.id, "status", {"status": "queued", "shards": len(shards)})
-        child_ids = [child.id for child in children]
-    for child_id in child_ids:
-        jobs.dispatch(db, dispatcher, child_id)
-    return parent
 
 
 def update_parent_progress(db: Database, parent_id: str) -> list[str]:
@@ -124,10 +77,10 @@ def on_shard_finished(db: Database, artifacts: ArtifactStore, shard_id: str) -> 
                 jobs.add_event(session, parent_id, "status", {"status": "failed"})
         return
     if all(status == "succeeded" for status in update_parent_progress(db, parent_id)):
-        _complete(db, artifacts, parent_id)
+        join_shards(db, artifacts, parent_id)
 
 
-def _complete(db: Database, artifacts: ArtifactStore, parent_id: str) -> None:
+def join_shards(db: Database, artifacts: ArtifactStore, parent_id: str) -> None:
     with db.session() as session:
         # Only one finisher wins this update, so the dataset is registered once.
         claimed = session.execute(
@@ -142,7 +95,7 @@ def _complete(db: Database, artifacts: ArtifactStore, parent_id: str) -> None:
         shards = list(session.scalars(select(Job).where(Job.parent_id == parent_id)))
     p = parent.params
     shards.sort(key=lambda job: job.params["shard"])
-    if p["flow"] == "channel3d":
+    if is_channel_flow(p["flow"]):
         _complete_channel(db, artifacts, parent_id, p, shards)
         return
     flow = flow_for(p)
@@ -249,7 +202,7 @@ def _complete_channel(db, artifacts, parent_id: str, p: dict[str, Any], shards) 
         relative,
         shape,
         attrs,
-        default_name=f"channel3d Re_τ={config.re_tau:g} {attrs['closure']} "
+        default_name=f"{attrs['flow']} Re_τ={config.re_tau:g} {attrs['closure']} "
         f"{p['n_trajectories']}×{p['n_snapshots']} @ {shape[2]}×{shape[3]}×{shape[4]}",
     )
 
@@ -274,36 +227,11 @@ def dataset_attrs(p: dict[str, Any], flow) -> dict[str, Any]:
     }
 
 
-def retry(
-    db: Database, dispatcher: jobs.Dispatcher, artifacts: ArtifactStore, parent_id: str
-) -> Job:
-    """Re-queue the failed or cancelled shards of a generate job; finished ones stay."""
-    with db.session() as session:
-        session.execute(
-            update(Job)
-            .where(Job.parent_id == parent_id, Job.status.in_(("failed", "cancelled")))
-            .values(
-                status="queued",
-                error=None,
-                progress=0.0,
-                dispatched_at=None,
-                started_at=None,
-                finished_at=None,
-            )
-        )
-        session.execute(
-            update(Job)
-            .where(Job.id == parent_id)
-            .values(status="running", error=None, finished_at=None, message="retrying")
-        )
-        session.commit()
-        jobs.add_event(session, parent_id, "status", {"status": "running", "retry": True})
-        queued = session.scalars(
-            select(Job.id).where(Job.parent_id == parent_id, Job.status == "queued")
-        ).all()
-    for shard_id in queued:
-        jobs.dispatch(db, dispatcher, shard_id)
-    if not queued:  # every shard had finished: only the joining step was left undone
-        _complete(db, artifacts, parent_id)
-    with db.session() as session:
-        return jobs.get_job(session, parent_id)
+KIND = JobKind(
+    name=SHARD_KIND,
+    description="One shard of a generate job: its trajectories in one file.",
+    params=None,
+    task="eddyscope.generate_shard",
+    runner="workers.runners.generate:run_generate_shard",
+    after_finish=on_shard_finished,
+)

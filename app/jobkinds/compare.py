@@ -1,0 +1,192 @@
+"""``compare``: several models (each at an inference precision) rolled out side by side
+from one initial condition, beside the reference solver, with per-step errors, spectra and
+a summary at chosen times."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.orm import Session
+
+from app.db.tables import Dataset, InitialCondition, Model
+from app.jobkinds.base import InvalidParams, JobKind, JobParams
+from app.jobkinds.checks import allowed_variant, existing, known_flow
+from models.registry import contract_of
+
+PRECISIONS = ("float32", "bfloat16", "float16", "int8")
+
+
+class CompareEntry(BaseModel):
+    """One column of a comparison: a registered model at an inference precision."""
+
+    model_config = ConfigDict(extra="forbid")
+    model_id: str
+    precision: Literal["float32", "bfloat16", "float16", "int8"] = Field(
+        default="float32",
+        description="float32; bfloat16 or float16 (CUDA workers only); int8 (dynamic "
+        "quantisation of the linear layers, run on the CPU).",
+    )
+
+
+class CompareParams(JobParams):
+    initial_condition_id: str | None = Field(
+        default=None, description="Uploaded initial condition (or give dataset_id)."
+    )
+    dataset_id: str | None = Field(
+        default=None,
+        description="Start from the first frame of a trajectory of this dataset instead.",
+    )
+    trajectory: int | None = Field(
+        default=None,
+        ge=0,
+        description="Trajectory index in the dataset; default: the first validation "
+        "(held-out) trajectory of the first model if it was trained on the dataset, else 0.",
+    )
+    models: list[CompareEntry] = Field(
+        min_length=1,
+        max_length=8,
+        description="1–8 (model, precision) columns; a model may appear at several precisions.",
+    )
+    steps: int = Field(default=50, ge=1, le=10_000, description="Horizon, in model steps.")
+    interval: float | None = Field(
+        default=None, gt=0, le=1000, description="Time per step; default: the models' common one."
+    )
+    reference: bool = Field(
+        default=True, description="Run the reference solver beside the models (errors need it)."
+    )
+    divergence_factor: float = Field(
+        default=10.0,
+        gt=1,
+        le=1e12,
+        description="A model whose energy exceeds this many times the reference's is stopped.",
+    )
+    report_times: list[float] | None = Field(
+        default=None,
+        max_length=32,
+        description="Times at which the summary reports each model's error; default: 25, 50 "
+        "and 100 % of the horizon.",
+    )
+    nu: float | None = Field(
+        default=None,
+        gt=0,
+        description="Reference viscosity; default: the training data's of the dataset or the "
+        "first model, else the flow's.",
+    )
+    seed: int = Field(
+        default=0, ge=0, description="Random initial condition when neither source is given."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CompareParams:
+        if self.initial_condition_id is not None and self.dataset_id is not None:
+            raise ValueError("give initial_condition_id or dataset_id, not both")
+        if self.trajectory is not None and self.dataset_id is None:
+            raise ValueError("trajectory needs dataset_id")
+        return self
+
+
+def check(session: Session, params: CompareParams, data: dict[str, Any], queue: str):
+    """A comparison: every model exists, works on 2D single-channel fields of one flow at
+    one interval; the initial condition (uploaded, or a dataset trajectory) is of that flow;
+    reduced precisions the chosen queue cannot give are refused. What only the worker knows
+    (whether it has a GPU) is checked there, per model."""
+    rows = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, entry in enumerate(params.models):
+        where = f"params.models[{i}]"
+        row = session.get(Model, entry.model_id)
+        if row is None:
+            raise InvalidParams(f"{where}.model_id: there is no model with id {entry.model_id!r}.")
+        key = (entry.model_id, entry.precision)
+        if key in seen:
+            raise InvalidParams(
+                f"{where}: model {entry.model_id} at {entry.precision} is already entry "
+                f"{seen[key]}; give each (model, precision) once."
+            )
+        seen[key] = i
+        try:
+            contract = contract_of(row.arch, row.config)
+        except ValueError as exc:
+            raise InvalidParams(
+                f"{where}.model_id: model {row.id} has a broken config: {exc}"
+            ) from None
+        if contract.dims != 2 or contract.channels != 1:
+            raise InvalidParams(
+                f"{where}.model_id: comparisons run on 2D vorticity; model {row.id} ({row.arch}) "
+                f"works on {contract.dims}D fields with {contract.channels} channel(s)."
+            )
+        if entry.precision in ("bfloat16", "float16") and queue == "cpu":
+            raise InvalidParams(
+                f"{where}.precision: {entry.precision} inference needs a CUDA GPU, and the job "
+                "is sent to the cpu queue; use float32 or int8, or the gpu queue."
+            )
+        rows.append(row)
+    flows = {row.flow for row in rows}
+    if len(flows) > 1:
+        listing = "; ".join(f"{row.id} on {row.flow!r}" for row in rows)
+        raise InvalidParams(
+            f"params.models: the models were trained on different flows ({listing}); a "
+            "comparison needs one flow."
+        )
+    flow_name = rows[0].flow
+    flow = known_flow(flow_name)
+    first = rows[0].interval
+    if any(abs(row.interval - first) > 1e-9 * max(1.0, abs(first)) for row in rows):
+        listing = ", ".join(f"{row.id}: {row.interval:g}" for row in rows)
+        raise InvalidParams(
+            f"params.models: the models step at different intervals ({listing}); a "
+            "comparison advances every model by one interval per step, so compare models "
+            "trained at the same interval."
+        )
+    interval = params.interval or first
+    if params.initial_condition_id is not None:
+        ic = existing(session, InitialCondition, data, "initial_condition_id", "initial condition")
+        if ic.flow != flow_name:
+            raise InvalidParams(
+                f"params.initial_condition_id: the initial condition is a {ic.flow!r} field; "
+                f"the models were trained on {flow_name!r}."
+            )
+        if len(ic.shape) != 2:
+            raise InvalidParams(
+                "params.initial_condition_id: comparisons start from one 2D vorticity "
+                f"field; this initial condition is shaped {ic.shape}."
+            )
+    if params.dataset_id is not None:
+        dataset = existing(session, Dataset, data, "dataset_id", "dataset")
+        if dataset.flow != flow_name:
+            raise InvalidParams(
+                f"params.dataset_id: the dataset holds {dataset.flow!r}; the models were "
+                f"trained on {flow_name!r}."
+            )
+        if len(dataset.shape) != 4:
+            raise InvalidParams(
+                f"params.dataset_id: the dataset holds fields shaped {dataset.shape[2:]}; "
+                "comparisons run on 2D vorticity."
+            )
+        if params.trajectory is not None and params.trajectory >= dataset.shape[0]:
+            raise InvalidParams(
+                f"params.trajectory: the dataset has {dataset.shape[0]} trajectories "
+                f"(0–{dataset.shape[0] - 1}); got {params.trajectory}."
+            )
+    allowed_variant(flow, params.nu)
+    horizon = params.steps * interval
+    for t in params.report_times or ():
+        if not 0 < t <= horizon * (1 + 1e-9):
+            raise InvalidParams(
+                f"params.report_times: {t:g} is outside the horizon (0, {horizon:g}] "
+                f"({params.steps} steps of {interval:g})."
+            )
+    data["flow"] = flow.name
+    data["interval"] = interval  # resolved here, so the job row says what ran
+    return data, queue
+
+
+KIND = JobKind(
+    name="compare",
+    description="Roll several models out side by side against the reference solver.",
+    params=CompareParams,
+    task="eddyscope.compare",
+    runner="workers.runners.compare:run_compare",
+    check=check,
+)

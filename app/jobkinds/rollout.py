@@ -1,0 +1,87 @@
+"""``rollout``: a model's autoregressive rollout beside the reference solver (or the solver
+alone), from an uploaded initial condition or a random field of a flow. The worker picks
+the flow's runner (2D vorticity or channel velocity)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from sqlalchemy.orm import Session
+
+from app.db.tables import InitialCondition, Model
+from app.jobkinds.base import InvalidParams, JobKind, JobParams
+from app.jobkinds.checks import allowed_variant, existing, fitting_grid, known_flow
+from app.services.flows import is_channel_flow
+from models.registry import MODELS
+
+DEFAULT_FLOW = "ns2d-forced"
+
+
+class RolloutParams(JobParams):
+    initial_condition_id: str | None = Field(
+        default=None, description="Uploaded initial condition; omitted: a random field from `seed`."
+    )
+    model_id: str | None = Field(default=None, description="Omitted: the reference solver only.")
+    nu: float | None = Field(
+        default=None,
+        gt=0,
+        description="Reference viscosity; default: the model's training data's, else the flow's.",
+    )
+    flow: str | None = Field(
+        default=None, description="Needed only when there is no initial condition."
+    )
+    resolution: int = Field(
+        default=64, ge=16, le=1024, description="Grid of a random initial condition."
+    )
+    steps: int = Field(default=50, ge=1, le=10_000)
+    interval: float | None = Field(
+        default=None, gt=0, le=1000, description="Time per step; default: the model's, else 0.25."
+    )
+    seed: int = Field(default=0, ge=0)
+
+
+def check(session: Session, params: RolloutParams, data: dict[str, Any], queue: str):
+    flow_name = params.flow
+    if params.initial_condition_id is not None:
+        ic = existing(session, InitialCondition, data, "initial_condition_id", "initial condition")
+        if flow_name is not None and flow_name != ic.flow:
+            raise InvalidParams(
+                f"params.flow: the initial condition belongs to {ic.flow!r}, not {flow_name!r}."
+            )
+        flow_name = ic.flow
+    model = None
+    if params.model_id is not None:
+        model = existing(session, Model, data, "model_id", "model")
+        if flow_name is not None and flow_name != model.flow:
+            raise InvalidParams(
+                f"params.model_id: the model was trained on {model.flow!r}, but the initial "
+                f"condition is a {flow_name!r} field."
+            )
+        flow_name = model.flow
+    elif params.queue is None:
+        queue = "cpu"  # the reference solver alone needs no GPU
+    if is_channel_flow(flow_name):
+        spec = MODELS.get(model.arch) if model is not None else None
+        if model is not None and (spec is None or spec.dims != 3):
+            raise InvalidParams(
+                f"params.model_id: a channel rollout needs a 3D model; {model.id} is {model.arch}."
+            )
+        data["flow"] = flow_name
+        return data, queue
+    flow = known_flow(flow_name or DEFAULT_FLOW)
+    allowed_variant(flow, params.nu)
+    if params.initial_condition_id is None:
+        fitting_grid(flow, params.resolution, "resolution")
+    data["flow"] = flow.name
+    return data, queue
+
+
+KIND = JobKind(
+    name="rollout",
+    description="Roll a model out beside the reference solver, or run the solver alone.",
+    params=RolloutParams,
+    task="eddyscope.rollout",
+    runner="workers.runners.rollout:run_rollout",
+    check=check,
+)

@@ -1,0 +1,95 @@
+"""``train``: fit a new model of a registered architecture on a stored dataset.
+
+``TrainingOptions`` (the optimisation, the loss, the hardware) is shared with ``finetune``;
+both run ``workers.runners.train.run_train``, which reads the job's kind."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+from sqlalchemy.orm import Session
+
+from app.db.tables import Dataset
+from app.jobkinds.base import JobKind, JobParams
+from app.jobkinds.checks import check_model_config, existing
+
+
+class TrainingOptions(JobParams):
+    """What train and finetune share: the optimisation, the loss and the hardware."""
+
+    epochs: int = Field(default=20, ge=1, le=100_000)
+    batch_size: int = Field(default=16, ge=1, le=4096)
+    lr: float = Field(default=1e-3, gt=0, le=1)
+    weight_decay: float = Field(default=1e-4, ge=0, le=1)
+    val_fraction: float = Field(default=0.2, ge=0, lt=1)
+    seed: int = Field(default=0, ge=0)
+    scheduler: Literal["onecycle", "step", "constant"] = Field(
+        default="onecycle",
+        description="One-cycle (warm-up then cosine decay), step decay, or a constant rate.",
+    )
+    step_epochs: int = Field(
+        default=10, ge=1, le=100_000, description="Step decay: epochs between decays."
+    )
+    gamma: float = Field(default=0.5, gt=0, le=1, description="Step decay: factor per decay.")
+    grad_clip: float = Field(
+        default=1.0, ge=0, le=1e6, description="Global gradient-norm clip; 0 disables."
+    )
+    loss: Literal["rel_l2", "rel_l1", "h1", "h-1"] = Field(
+        default="rel_l2",
+        description="Relative L2 or L1, relative H1, or relative H⁻¹ (negative Sobolev).",
+    )
+    unroll: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Model calls per training sample: 1 is one-step training; more unrolls "
+        "the model autoregressively and averages the loss over every predicted frame.",
+    )
+    push_forward: bool = Field(
+        default=False,
+        description="With unroll > 1: no gradient through the first unroll − 1 calls, loss "
+        "on the last (the push-forward trick).",
+    )
+    amp: bool = Field(
+        default=True, description="Mixed precision (bfloat16) on CUDA; ignored on CPU."
+    )
+    gpus: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes of data-parallel training (torch.distributed; one per GPU, "
+        "or CPU processes with gloo where the worker has no GPU).",
+    )
+    events_every: int = Field(
+        default=10, ge=1, le=100_000, description="Optimiser steps between progress events."
+    )
+
+    @model_validator(mode="after")
+    def _push_forward_needs_unroll(self) -> TrainingOptions:
+        if self.push_forward and self.unroll < 2:
+            raise ValueError("push_forward needs unroll of at least 2")
+        return self
+
+
+class TrainParams(TrainingOptions):
+    dataset_id: str
+    name: str | None = None
+    arch: str = "fno2d"
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+def check(session: Session, params: TrainParams, data: dict[str, Any], queue: str):
+    dataset = existing(session, Dataset, data, "dataset_id", "dataset")
+    check_model_config(data["arch"], data["config"], dataset.shape, data["unroll"])
+    return data, queue
+
+
+KIND = JobKind(
+    name="train",
+    description="Train a new model on a stored dataset.",
+    params=TrainParams,
+    task="eddyscope.train",
+    runner="workers.runners.train:run_train",
+    check=check,
+)
