@@ -1,12 +1,12 @@
 """What both the REST routers (``app.api``) and the Dash callbacks (``app.ui``) call.
 
-One module per resource: ``runs`` (jobs as the pages and routers list them), ``catalog``
-(initial conditions, datasets, models), ``rollouts`` (rollouts and comparisons: rows,
-metrics, frames, exports), ``initial_conditions`` and ``uploads`` (storing an uploaded
-field safely), ``previews`` (a dataset's trajectory and a field's spectrum for display),
-``channel_views`` (channel statistics and 3D frames for display), ``flows`` (which flows
-there are, as the forms need them), ``architectures`` and ``training_options`` (what a
-model config and the job forms accept).
+One module per resource: ``jobs_view`` (jobs as the pages and routers list them, and
+submitting one), ``catalog`` (initial conditions, datasets, models), ``rollouts``
+(rollouts and comparisons: rows, metrics, frames, exports), ``initial_conditions`` and
+``uploads`` (storing an uploaded field safely), ``previews`` (a dataset's trajectory and a
+field's spectrum for display), ``channel_views`` (channel statistics and 3D frames for
+display), ``flows`` (which flows there are, as the API and the forms need them),
+``architectures`` and ``training_options`` (what a model config and the job forms accept).
 
 Conventions: a function that needs the database, the artifact store or the queue takes the
 process's ``AppState`` (``state``) as its first argument; a router passes the one its
