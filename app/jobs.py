@@ -10,14 +10,17 @@ duplicate message can never run a job twice at once.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, ColumnElement, literal, select, update
+from sqlalchemy import BigInteger, ColumnElement, func, literal, select, true, update
 from sqlalchemy.orm import Session
 
 from app.db.session import Database
 from app.db.tables import Job, JobEvent, utcnow
+from app.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -162,32 +165,170 @@ def events_after(
 # --- worker side -----------------------------------------------------------------------
 
 
-def claim(db: Database, job_id: str, worker: str, redelivered: bool) -> bool:
-    """queued → running, atomically. A redelivered message (its worker died) may also take
-    over a job left ``running``."""
-    allowed = ("queued", "running") if redelivered else ("queued",)
+def claim(
+    db: Database,
+    job_id: str,
+    worker: str,
+    redelivered: bool,
+    *,
+    lost_after_s: float | None = None,
+    pid: int | None = None,
+) -> int:
+    """queued → running, atomically; returns the attempt this claim made (1, 2, …), or 0 when
+    the job was not claimed. The attempt number fences the worker: its heartbeat, reports and
+    finish only count while the row still carries it.
+
+    A redelivered message (its worker may have died) may also take over a job left
+    ``running``, but only one whose worker is gone: its heartbeat is older than
+    ``lost_after_s`` (default: the setting), or it ran in a process of this same worker node
+    (``worker``) that no longer exists (a pool process killed mid-job). A job another
+    worker is still beating for stays with that worker, so a duplicate message never runs a
+    job twice at once."""
+    if lost_after_s is None:
+        lost_after_s = get_settings().lost_after_s
+    now = utcnow()
+    allowed: ColumnElement[bool] = Job.status == "queued"
+    with db.session() as session:
+        before = session.execute(
+            select(Job.status, Job.worker, Job.worker_pid).where(Job.id == job_id)
+        ).first()
+        if redelivered and before is not None and before.status == "running":
+            allowed = allowed | ((Job.status == "running") & _beat_older_than(now, lost_after_s))
+            if before.worker == worker and _process_gone(before.worker_pid):
+                allowed = allowed | (
+                    (Job.status == "running")
+                    & (Job.worker == worker)
+                    & (Job.worker_pid == before.worker_pid)
+                )
+        attempt = session.execute(
+            update(Job)
+            .where(Job.id == job_id, allowed)
+            .values(
+                status="running",
+                started_at=now,
+                heartbeat_at=now,
+                worker=worker,
+                worker_pid=pid,
+                attempts=Job.attempts + 1,
+            )
+            .returning(Job.attempts)
+        ).scalar_one_or_none()
+        session.commit()
+        if attempt is None:
+            return 0
+        payload: dict[str, Any] = {"status": "running", "worker": worker, "attempt": attempt}
+        if before is not None and before.status == "running":
+            payload["took_over_from"] = before.worker
+        add_event(session, job_id, "status", payload)
+        parent_id = session.scalar(select(Job.parent_id).where(Job.id == job_id))
+        started = (
+            parent_id
+            and session.execute(
+                update(Job)
+                .where(Job.id == parent_id, Job.status == "queued")
+                .values(status="running", started_at=utcnow())
+            ).rowcount
+        )
+        session.commit()
+        if started:
+            add_event(session, parent_id, "status", {"status": "running"})
+        return attempt
+
+
+def _beat_older_than(now: datetime, seconds: float) -> ColumnElement[bool]:
+    """The job's last sign of life (its heartbeat, else its start) is older than ``seconds``."""
+    cutoff = now - timedelta(seconds=seconds)
+    return func.coalesce(Job.heartbeat_at, Job.started_at, Job.created_at) < cutoff
+
+
+def _process_gone(pid: int | None) -> bool:
+    """Whether process ``pid`` of this machine has ended (or is a zombie waiting to be
+    reaped). Unknown pids and this very process count as alive."""
+    if pid is None or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def beat(db: Database, job_id: str, attempt: int) -> bool:
+    """Record that ``attempt`` of the job is still running; False once the job is no longer
+    that attempt's to run (cancelled, finished, or re-queued and taken by another worker)."""
     with db.session() as session:
         changed = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status.in_(allowed))
-            .values(status="running", started_at=utcnow(), worker=worker, attempts=Job.attempts + 1)
+            .where(Job.id == job_id, Job.status == "running", Job.attempts == attempt)
+            .values(heartbeat_at=utcnow())
         ).rowcount
         session.commit()
-        if changed:
-            add_event(session, job_id, "status", {"status": "running", "worker": worker})
-            parent_id = session.scalar(select(Job.parent_id).where(Job.id == job_id))
-            started = (
-                parent_id
-                and session.execute(
-                    update(Job)
-                    .where(Job.id == parent_id, Job.status == "queued")
-                    .values(status="running", started_at=utcnow())
-                ).rowcount
-            )
-            session.commit()
-            if started:
-                add_event(session, parent_id, "status", {"status": "running"})
         return bool(changed)
+
+
+def requeue_lost(db: Database, dispatcher: Dispatcher, lost_after_s: float) -> int:
+    """Put running jobs whose worker stopped beating for ``lost_after_s`` back in the queue and
+    send them again, so any live worker re-runs (or resumes) them without waiting for the
+    broker's visibility timeout. Coordinating jobs never beat (their tasks do) and are left
+    alone. Returns how many jobs were re-queued."""
+    now = utcnow()
+    with db.session() as session:
+        lost = session.execute(
+            select(Job.id, Job.worker, Job.heartbeat_at, Job.attempts).where(
+                Job.status == "running",
+                Job.kind.not_in(_coordinators()),
+                _beat_older_than(now, lost_after_s),
+            )
+        ).all()
+        requeued = []
+        for job_id, worker, heartbeat_at, attempt in lost:
+            changed = session.execute(
+                update(Job)
+                .where(
+                    Job.id == job_id,
+                    Job.status == "running",
+                    Job.attempts == attempt,
+                    _beat_older_than(now, lost_after_s),
+                )
+                .values(
+                    status="queued",
+                    dispatched_at=None,
+                    heartbeat_at=None,
+                    worker_pid=None,
+                    message=f"Worker {worker} was lost; the job is queued again.",
+                )
+            ).rowcount
+            session.commit()
+            if not changed:
+                continue  # it beat, finished or was taken over meanwhile
+            log.warning(
+                "job %s lost its worker %s (last heartbeat %s); re-queued",
+                job_id,
+                worker,
+                heartbeat_at,
+            )
+            add_event(
+                session,
+                job_id,
+                "status",
+                {
+                    "status": "queued",
+                    "reason": "worker_lost",
+                    "worker": worker,
+                    "attempt": attempt,
+                    "last_heartbeat": heartbeat_at.isoformat() + "Z" if heartbeat_at else None,
+                },
+            )
+            requeued.append(job_id)
+    for job_id in requeued:
+        dispatch(db, dispatcher, job_id)
+    return len(requeued)
 
 
 def report(
@@ -197,10 +338,19 @@ def report(
     payload: dict[str, Any],
     progress: float | None = None,
     message: str | None = None,
+    attempt: int | None = None,
 ) -> str:
     """Record one progress event (and the job's progress); returns the job's current status
-    so the caller can notice a cancellation without another query."""
+    so the caller can notice a cancellation without another query. With ``attempt``, a
+    worker whose attempt is no longer the job's (it was re-queued as lost and taken by
+    another worker) records nothing and gets ``"lost"``."""
     with db.session() as session:
+        if attempt is not None:
+            row = session.execute(select(Job.status, Job.attempts).where(Job.id == job_id)).first()
+            if row is None:
+                return "lost"
+            if row.attempts != attempt or row.status not in ("running", "cancelled"):
+                return "lost"
         values: dict[str, Any] = {}
         if progress is not None:
             values["progress"] = min(max(float(progress), 0.0), 1.0)
@@ -228,8 +378,11 @@ def finish(
     result: dict[str, Any] | None = None,
     error: str | None = None,
     message: str | None = None,
+    attempt: int | None = None,
 ) -> bool:
-    """running → a final status. Never overwrites a cancellation that happened meanwhile."""
+    """running → a final status. Never overwrites a cancellation that happened meanwhile;
+    with ``attempt``, only while the job is still that attempt's (a worker that was taken
+    for lost cannot finish the run that replaced it)."""
     assert status in FINAL
     values: dict[str, Any] = {"status": status, "finished_at": utcnow()}
     if result is not None:
@@ -241,8 +394,9 @@ def finish(
     if status == "succeeded":
         values["progress"] = 1.0
     with db.session() as session:
+        owned = Job.attempts == attempt if attempt is not None else true()
         changed = session.execute(
-            update(Job).where(Job.id == job_id, Job.status == "running").values(**values)
+            update(Job).where(Job.id == job_id, Job.status == "running", owned).values(**values)
         ).rowcount
         session.commit()
         if changed:

@@ -73,7 +73,57 @@ class Settings(BaseSettings):
         "KIND = app.jobkinds.base.JobKind(...)); added to the built-in kinds.",
     )
     redispatch_after_s: float = Field(
-        default=120.0, description="Re-send a queued job's message when it has waited this long."
+        default=120.0,
+        description="Re-send a queued job's message when it has waited this long and is no "
+        "longer in the broker's queue (lost with the broker, or taken by a worker that died "
+        "before starting it).",
+    )
+    # Bounded work: what one request and one owner may ask for (app.jobkinds.limits).
+    max_trajectories: int = Field(
+        default=10_000, ge=1, description="Most trajectories one generate job may ask for."
+    )
+    max_shards: int = Field(
+        default=256,
+        ge=1,
+        description="Most shards one generate job may make (n_trajectories / shard_size, "
+        "rounded up): each is a job row and a broker message.",
+    )
+    max_dataset_values: int = Field(
+        default=2**32,
+        ge=1,
+        description="Most values one generated dataset may hold: trajectories × snapshots × "
+        "stored grid points (× 3 velocity components for a channel flow).",
+    )
+    max_steps_points: int = Field(
+        default=2**28,
+        ge=1,
+        description="Most steps × grid points of one rollout or comparison (the frames it "
+        "computes and stores per source).",
+    )
+    max_gpus: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most data-parallel processes (`gpus`) a train or finetune job may ask "
+        "for; default: the GPUs of this machine, else its CPU cores, at least 1. A worker "
+        "also refuses more than it has.",
+    )
+    max_active_jobs: int = Field(
+        default=100,
+        ge=1,
+        description="Most queued and running jobs at once (a generate job and its shards "
+        "count as one); per owner once jobs have owners, today for the whole server.",
+    )
+    heartbeat_every_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often a worker records that it is still running a job (the job's "
+        "heartbeat).",
+    )
+    lost_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A running job whose heartbeat is older than this has lost its worker: the "
+        "API's sweep puts it back in the queue, and a redelivered message may take it over.",
     )
 
     @property

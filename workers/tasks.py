@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from app.db.session import get_database
 from app.jobkinds import get_kind, task_names
 from app.settings import get_settings
 from workers.context import JobCancelled, JobContext, JobError, pick_device
+from workers.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,10 @@ def runner_of(kind: str) -> Runner:
 def run_job(job_id: str, worker: str, redelivered: bool) -> str:
     settings = get_settings()
     db = get_database(settings.resolved_database_url)
-    if not jobs.claim(db, job_id, worker, redelivered):
+    attempt = jobs.claim(
+        db, job_id, worker, redelivered, lost_after_s=settings.lost_after_s, pid=os.getpid()
+    )
+    if not attempt:
         log.info("job %s is not queued any more (cancelled or taken); skipping", job_id)
         return "skipped"
     with db.session() as session:
@@ -47,9 +52,13 @@ def run_job(job_id: str, worker: str, redelivered: bool) -> str:
         artifacts=ArtifactStore(settings.resolved_artifact_root),
         device=pick_device(settings.device),
         parent_id=job.parent_id,
+        attempt=attempt,
     )
     kind = get_kind(job.kind)
-    outcome = _run(ctx, runner_of(job.kind))
+    with Heartbeat(db, job_id, attempt, settings.heartbeat_every_s, ctx.lost.set):
+        outcome = _run(ctx, runner_of(job.kind))
+    if outcome == "lost":
+        return outcome
     if kind.after_finish is not None:
         kind.after_finish(db, ctx.artifacts, job_id)
     return outcome
@@ -59,16 +68,22 @@ def _run(ctx: JobContext, runner: Runner) -> str:
     try:
         result = runner(ctx)
     except JobCancelled:
+        if ctx.lost.is_set():
+            log.warning(
+                "job %s was queued again as lost; attempt %s stops", ctx.job_id, ctx.attempt
+            )
+            return "lost"
         log.info("job %s cancelled", ctx.job_id)
         return "cancelled"
     except JobError as exc:
-        jobs.finish(ctx.db, ctx.job_id, "failed", error=str(exc))
+        jobs.finish(ctx.db, ctx.job_id, "failed", error=str(exc), attempt=ctx.attempt)
         return "failed"
     except Exception as exc:
         log.exception("job %s failed", ctx.job_id)
-        jobs.finish(ctx.db, ctx.job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        jobs.finish(ctx.db, ctx.job_id, "failed", error=error, attempt=ctx.attempt)
         return "failed"
-    jobs.finish(ctx.db, ctx.job_id, "succeeded", result=result)
+    jobs.finish(ctx.db, ctx.job_id, "succeeded", result=result, attempt=ctx.attempt)
     return "succeeded"
 
 

@@ -48,6 +48,11 @@ class Job(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     started_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    # Liveness of a running job: the worker process running it (``worker`` names its
+    # Celery node) beats ``heartbeat_at`` every few seconds; a job that stopped beating has
+    # lost its worker and is run again elsewhere (``app.jobs.requeue_lost``).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    worker_pid: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class JobEvent(Base):
