@@ -74,7 +74,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from app.db.tables import Dataset, InitialCondition, Model, Rollout, new_id
+from app.db.tables import Dataset, InitialCondition, Model
 from models.checkpoint import load_model
 from models.quantize import InferenceModel, PrecisionUnavailable, prepare
 from physics.diagnostics import enstrophy, kinetic_energy
@@ -85,6 +85,7 @@ from physics.norms import band_norms, l2_norm, relative_h1, relative_l2
 from physics.resample import spectral_resample
 from physics.spectra import energy_spectrum
 from workers.context import JobContext, JobError
+from workers.rollout_rows import begin_rollout
 
 DECORRELATION = 0.8
 
@@ -452,26 +453,19 @@ def run_compare(ctx: JobContext) -> dict[str, Any]:
     solver = flow.make_solver(n_ref, device=device, dtype=torch.float32)
     length = flow.length
 
-    rollout_id = new_id()
-    relative = ctx.artifacts.rollout(rollout_id)
     sources = _sources(columns, use_reference, n_ref)
-    with ctx.db.session() as session:
-        session.add(
-            Rollout(
-                id=rollout_id,
-                job_id=ctx.job_id,
-                model_id=None,
-                initial_condition_id=p.get("initial_condition_id"),
-                flow=flow.name,
-                steps=steps,
-                interval=interval,
-                resolution=n_ref,
-                path=relative,
-                kind="compare",
-                sources=sources,
-            )
-        )
-        session.commit()
+    # A re-run (the first worker was lost) replaces the earlier attempt's rows and frames.
+    rollout_id, relative = begin_rollout(
+        ctx,
+        model_id=None,
+        initial_condition_id=p.get("initial_condition_id"),
+        flow=flow.name,
+        steps=steps,
+        interval=interval,
+        resolution=n_ref,
+        kind="compare",
+        sources=sources,
+    )
     ctx.set_result({"rollout_id": rollout_id})
     ctx.report(
         "compare_setup",

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.db.tables import Dataset, InitialCondition, Model, Rollout, new_id
+from app.db.tables import Dataset, InitialCondition, Model
 from app.services.flows import is_channel_flow
 from models.checkpoint import load_model
 from models.rollout import autoregressive_rollout
@@ -21,6 +21,7 @@ from physics.flows import get_flow
 from physics.formats.store import RolloutWriter
 from physics.spectra import energy_spectrum
 from workers.context import JobContext, JobError
+from workers.rollout_rows import begin_rollout
 
 DEFAULT_INTERVAL = 0.25
 
@@ -111,23 +112,16 @@ def run_rollout(ctx: JobContext) -> dict[str, Any]:
             ) from None
     solver = flow.make_solver(n, device=ctx.device, dtype=torch.float32)
 
-    rollout_id = new_id()
-    relative = ctx.artifacts.rollout(rollout_id)
-    with ctx.db.session() as session:
-        session.add(
-            Rollout(
-                id=rollout_id,
-                job_id=ctx.job_id,
-                model_id=p["model_id"],
-                initial_condition_id=p["initial_condition_id"],
-                flow=flow.name,
-                steps=p["steps"],
-                interval=interval,
-                resolution=n,
-                path=relative,
-            )
-        )
-        session.commit()
+    # A re-run (the first worker was lost) replaces the earlier attempt's rows and frames.
+    rollout_id, relative = begin_rollout(
+        ctx,
+        model_id=p["model_id"],
+        initial_condition_id=p["initial_condition_id"],
+        flow=flow.name,
+        steps=p["steps"],
+        interval=interval,
+        resolution=n,
+    )
     ctx.set_result({"rollout_id": rollout_id})
 
     sources = ("reference", "model") if model is not None else ("reference",)

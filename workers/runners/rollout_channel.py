@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from app.channel_params import channel_config, output_grid
-from app.db.tables import Dataset, InitialCondition, Model, Rollout, new_id
+from app.db.tables import Dataset, InitialCondition, Model
 from app.ic_store import load_channel_initial_condition
 from models.checkpoint import load_model
 from models.rollout import autoregressive_rollout
@@ -27,6 +27,7 @@ from physics.channel.solver import ChannelSolver
 from physics.channel.stats import ChannelStatistics
 from physics.formats.store import RolloutWriter
 from workers.context import JobContext, JobError
+from workers.rollout_rows import begin_rollout
 
 DEFAULT_INTERVAL = 0.1
 
@@ -115,23 +116,16 @@ def run_channel_rollout(ctx: JobContext) -> dict[str, Any]:
         except ValueError as exc:
             raise JobError(f"the channel grid does not fit the model: {exc}") from None
 
-    rollout_id = new_id()
-    relative = ctx.artifacts.rollout(rollout_id)
-    with ctx.db.session() as session:
-        session.add(
-            Rollout(
-                id=rollout_id,
-                job_id=ctx.job_id,
-                model_id=p["model_id"],
-                initial_condition_id=p["initial_condition_id"],
-                flow=p["flow"],
-                steps=p["steps"],
-                interval=interval,
-                resolution=ox,
-                path=relative,
-            )
-        )
-        session.commit()
+    # A re-run (the first worker was lost) replaces the earlier attempt's rows and frames.
+    rollout_id, relative = begin_rollout(
+        ctx,
+        model_id=p["model_id"],
+        initial_condition_id=p["initial_condition_id"],
+        flow=p["flow"],
+        steps=p["steps"],
+        interval=interval,
+        resolution=ox,
+    )
     ctx.set_result({"rollout_id": rollout_id})
 
     coords = {
