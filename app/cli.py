@@ -5,12 +5,14 @@ progress bar."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -91,9 +93,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     _prepare()
     settings = _settings()
     print(f"eddyscope: database: {settings.resolved_database_url.split('@')[-1]}", flush=True)
-    worker = subprocess.Popen(
-        worker_command("gpu,cpu", args.concurrency, "eddyscope-local@%h"), start_new_session=True
-    )
+    worker = WorkerSupervisor(worker_command("gpu,cpu", args.concurrency, "eddyscope-local@%h"))
+    worker.start()
     try:
         import uvicorn
 
@@ -104,8 +105,73 @@ def cmd_up(args: argparse.Namespace) -> int:
         )
         uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
     finally:
-        _stop(worker)
+        worker.stop()
     return 0
+
+
+class WorkerSupervisor:
+    """``eddyscope up``'s worker: started in its own session, and started again when it dies
+    (killed, out of memory), with a log line each time. A worker that keeps dying soon after
+    it started is restarted after a delay that doubles each time (1 s, 2 s, … up to
+    ``max_delay_s``), so a broken setup does not spin; one that ran ``stable_after_s`` or
+    longer is restarted after 1 s. A job the dead worker was running is re-run by the API's
+    sweep once its heartbeat is older than ``lost_after_s``."""
+
+    def __init__(self, command: list[str], stable_after_s: float = 30.0, max_delay_s: float = 60.0):
+        self.command = command
+        self.stable_after_s = stable_after_s
+        self.max_delay_s = max_delay_s
+        self.restarts = 0
+        self.process: subprocess.Popen | None = None
+        self._started = 0.0
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
+
+    def _spawn(self) -> None:
+        self.process = subprocess.Popen(self.command, start_new_session=True)
+        self._started = time.monotonic()
+        print(f"eddyscope: worker started (pid {self.process.pid})", flush=True)
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread.start()
+
+    def _watch(self) -> None:
+        delay = 0.0
+        while True:
+            process = self.process
+            code = process.wait()
+            if self._stopping.is_set():
+                return
+            # Pool processes of the dead worker share its group: none may go on alone.
+            _kill_group(process.pid)
+            ran = time.monotonic() - self._started
+            quick = ran < self.stable_after_s
+            delay = min(max(2 * delay, 1.0), self.max_delay_s) if quick else 1.0
+            print(
+                f"eddyscope: the worker (pid {process.pid}) exited with status {code} after "
+                f"{ran:.0f} s; restarting it in {delay:.0f} s",
+                flush=True,
+            )
+            if self._stopping.wait(delay):
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._spawn()
+                self.restarts += 1
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            if self.process is not None:
+                _stop(self.process)
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def _stop(process: subprocess.Popen, grace_s: float = 10.0) -> None:
