@@ -13,16 +13,19 @@ read the body itself). Each request gets a limit chosen by its method and path:
 
 So a chunked upload without a Content-Length can make the server hold or spool at most
 the limit, never the whole body, and the request's handler never runs on a partial body.
+The 413's body is the API's one error shape (``app.schemas.ErrorOut``), ``{"detail": the
+limit's sentence}``; ``app.api.errors`` documents it on every operation.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.schemas import ErrorOut
 
 log = logging.getLogger("eddyscope")
 
@@ -52,7 +55,7 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 async def _refuse(send: Send, limit: Limit) -> None:
-    body = json.dumps({"detail": limit.message}).encode()
+    body = ErrorOut(detail=limit.message).model_dump_json(exclude_none=True).encode()
     await send(
         {
             "type": "http.response.start",

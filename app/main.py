@@ -6,12 +6,10 @@ import logging
 import threading
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from app import jobs
-from app.api import catalog, flows, health, initial_conditions, rollouts
+from app.api import catalog, errors, flows, health, initial_conditions, rollouts
 from app.api import jobs as jobs_api
 from app.body_limit import BodyLimit, Limit
 from app.settings import Settings, get_settings
@@ -60,15 +58,8 @@ def create_app(settings: Settings | None = None, with_ui: bool = True) -> FastAP
     )
     api.state.eddyscope = state
 
-    @api.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
-        for error in exc.errors():
-            loc = ".".join(str(p) for p in error["loc"] if p not in ("body", "query", "path"))
-            parts.append(f"{loc}: {error['msg']}" if loc else error["msg"])
-        return JSONResponse(
-            {"detail": "; ".join(parts) + ".", "errors": jsonable(exc.errors())}, 422
-        )
+    # Every error in one shape (app.schemas.ErrorOut), documented on every operation.
+    errors.install(api)
 
     for module in (health, initial_conditions, jobs_api, catalog, rollouts, flows):
         api.include_router(module.router, prefix="/api")
@@ -111,10 +102,3 @@ def body_limits(settings: Settings, callback_path: str | None) -> dict:
         ),
         "routes": routes,
     }
-
-
-def jsonable(errors: list) -> list:
-    return [
-        {k: (v if isinstance(v, str | int | float | list | None) else str(v)) for k, v in e.items()}
-        for e in errors
-    ]

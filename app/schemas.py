@@ -2,23 +2,61 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
+from typing_extensions import TypedDict
 
 from app.jobkinds import submittable
 
 
+class ErrorItem(BaseModel):
+    """One invalid part of a request, as request validation found it."""
+
+    loc: list[str | int] = Field(
+        description="Where: the part of the request ('body', 'query', 'path', …) and the "
+        "field's path in it."
+    )
+    msg: str = Field(description="What is wrong with it.")
+    type: str = Field(description="The kind of error, e.g. 'missing' or 'int_parsing'.")
+
+
+class ErrorOut(BaseModel):
+    """Every error response (4xx and 5xx) has this shape. ``detail`` is a sentence for a
+    person; ``errors`` comes with a 422 from request validation and lists each invalid
+    field."""
+
+    detail: str = Field(description="What went wrong, as a sentence.")
+    errors: list[ErrorItem] | None = Field(
+        default=None, description="Request validation only: each invalid field."
+    )
+
+
+def _utc_text(value: datetime) -> str:
+    # Stored naive UTC; say so on the wire.
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat() + "Z"
+
+
+# A time on the wire: ISO 8601 in UTC with a "Z" (typed, so the response schema says so).
+UtcTime = Annotated[
+    datetime,
+    PlainSerializer(_utc_text, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
+
+
 class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
-
-    @field_serializer("*", when_used="json")
-    def _utc(self, value: Any) -> Any:
-        # Stored naive UTC; say so on the wire.
-        if isinstance(value, datetime):
-            return value.isoformat() + "Z"
-        return value
 
 
 class Health(BaseModel):
@@ -27,14 +65,55 @@ class Health(BaseModel):
     broker: str
 
 
+# Typed dicts (``typing_extensions.TypedDict``, which pydantic needs on Python < 3.12) for
+# the sparse objects the API passes through from what the workers recorded: a key missing
+# from the stored object stays missing in the response (no nulls added), and the schema
+# still types every key it may hold.
+
+
+class InitialConditionStats(TypedDict, total=False, extra_items=float):
+    """Scalar statistics of an uploaded snapshot, all numbers. A 2D vorticity field has
+    ``min``, ``max``, ``mean``, ``std``, ``kinetic_energy`` and ``enstrophy``; a channel
+    velocity snapshot ``nu`` (with ``nu_source``: 0 the file, 1 the form, 2 1/Re_τ from the
+    file, 3 the default 1/180; ``nu_assumed`` 1 when ν was inferred), ``lx``/``lz`` (with
+    ``lx_assumed``/``lz_assumed``), ``min_u``, ``max_u``, ``kinetic_energy``, ``wall_units``
+    (1 when the mean wall shear is positive) and then the wall units ``u_tau``, ``re_tau``,
+    ``tau_wall``, ``bulk_u_plus``, ``centreline_u_plus``, ``stress_balance_error``; and
+    ``re_tau_nominal`` when the file gave one. A flow added later may add numbers."""
+
+    min: float
+    max: float
+    mean: float
+    std: float
+    kinetic_energy: float
+    enstrophy: float
+    nu: float
+    nu_source: float
+    nu_assumed: float
+    lx: float
+    lz: float
+    lx_assumed: float
+    lz_assumed: float
+    min_u: float
+    max_u: float
+    wall_units: float
+    u_tau: float
+    re_tau: float
+    tau_wall: float
+    bulk_u_plus: float
+    centreline_u_plus: float
+    stress_balance_error: float
+    re_tau_nominal: float
+
+
 class InitialConditionOut(Out):
     id: str
     name: str
     flow: str
-    shape: list[int]
+    shape: list[int] = Field(description="(ny, nx) for a 2D field; (3, nx, ny, nz) for a channel.")
     fields: list[str]
-    stats: dict[str, float]
-    created_at: datetime
+    stats: InitialConditionStats
+    created_at: UtcTime
 
 
 class DatasetOut(Out):
@@ -42,9 +121,12 @@ class DatasetOut(Out):
     name: str
     flow: str
     shape: list[int]
-    params: dict[str, Any]
+    params: dict[str, Any] = Field(
+        description="How the data was made: the generator's parameters (flow, interval, nu, "
+        "resolution, …), as the generate job recorded them."
+    )
     job_id: str | None
-    created_at: datetime
+    created_at: UtcTime
 
 
 class ModelOut(Out):
@@ -52,14 +134,16 @@ class ModelOut(Out):
     name: str
     arch: str
     flow: str
-    config: dict[str, Any]
-    metrics: dict[str, Any]
+    config: dict[str, Any] = Field(
+        description="The architecture's configuration (its keys depend on ``arch``)."
+    )
+    metrics: dict[str, Any] = Field(description="What training recorded about the model.")
     parameter_count: int
     resolution: int
     interval: float
     dataset_id: str | None
     job_id: str | None
-    created_at: datetime
+    created_at: UtcTime
 
 
 class RolloutOut(Out):
@@ -73,15 +157,94 @@ class RolloutOut(Out):
     resolution: int
     frames: int = 0
     status: str = ""
-    created_at: datetime
+    created_at: UtcTime
+
+
+class Source(TypedDict, extra_items=Any):
+    """A frame source of a rollout: its ``name`` (what ``/frames/{k}?source=`` takes), its
+    ``role`` and the grid it is stored on; model and error sources also say which model
+    and at which precision (and a comparison's entries their ``index`` and ``label``)."""
+
+    name: str
+    role: Annotated[str, Field(description="'reference', 'model' or 'error'.")]
+    resolution: int
+    index: NotRequired[int]
+    model_id: NotRequired[str | None]
+    precision: NotRequired[str]
+    label: NotRequired[str]
 
 
 class RolloutDetail(RolloutOut):
     """A rollout with what it holds: ``kind`` "rollout" (one model) or "compare" (several),
     and its ``sources``, the names the frames endpoint takes."""
 
-    kind: str = "rollout"
-    sources: list[dict[str, Any]] = Field(default_factory=list)
+    kind: str = Field(default="rollout", description="'rollout' (one model) or 'compare'.")
+    sources: list[Source] = Field(default_factory=list)
+
+
+class ReferenceMetrics(TypedDict, total=False):
+    """A comparison step's reference solver: its energy, enstrophy, energy spectrum (on the
+    shells ``k``) and the wall time of its advance (null at step 0)."""
+
+    energy: float | None
+    enstrophy: float | None
+    spectrum: list[float | None] | None
+    ms: float | None
+
+
+class BandErrors(TypedDict, total=False):
+    """‖P_b(model − reference)‖/‖reference‖ over the low, mid and high wavenumber bands."""
+
+    low: float | None
+    mid: float | None
+    high: float | None
+
+
+class ModelMetrics(TypedDict, total=False, extra_items=Any):
+    """A comparison step's entry: errors against the reference (null without one), its own
+    energy, enstrophy and spectrum, the wall time of its call, and its status ('running',
+    'diverged' or 'failed') with a message. Every number is null once the entry stopped."""
+
+    rel_l2: float | None
+    rel_h1: float | None
+    corr: float | None
+    energy: float | None
+    enstrophy: float | None
+    spectrum: list[float | None] | None
+    band_errors: BandErrors | None
+    ms: float | None
+    status: str
+    message: str | None
+
+
+class MetricsRow(TypedDict, extra_items=Any):
+    """One step of a rollout's metrics, with the ``seq`` of its event (the next page's
+    ``after``). Which keys a row has depends on the run:
+
+    * a 2D rollout: ``energy_reference``, ``enstrophy_reference``, ``k`` and
+      ``spectrum_reference``, and with a model ``rel_l2``, ``energy_model``,
+      ``enstrophy_model``, ``spectrum_model``;
+    * a channel rollout: ``energy_reference``, and with a model ``rel_l2``, ``energy_model``;
+    * a comparison: ``type`` "metrics", ``reference`` (null without a reference solver),
+      ``k`` and ``models``, one entry per compared model keyed by its index.
+
+    Every runner records ``step`` and ``t`` (the row's time); numbers a run could not
+    compute (a diverged model's NaN or Inf) are null."""
+
+    seq: int
+    step: NotRequired[int]
+    t: NotRequired[float]
+    type: NotRequired[str]
+    energy_reference: NotRequired[float | None]
+    enstrophy_reference: NotRequired[float | None]
+    k: NotRequired[list[int]]
+    spectrum_reference: NotRequired[list[float | None]]
+    rel_l2: NotRequired[float | None]
+    energy_model: NotRequired[float | None]
+    enstrophy_model: NotRequired[float | None]
+    spectrum_model: NotRequired[list[float | None]]
+    reference: NotRequired[ReferenceMetrics | None]
+    models: NotRequired[dict[str, ModelMetrics]]
 
 
 class JobOut(Out):
@@ -89,17 +252,20 @@ class JobOut(Out):
     kind: str
     status: str
     queue: str
-    params: dict[str, Any]
+    params: dict[str, Any] = Field(description="The parameters as the job's kind validated them.")
     progress: float
     message: str | None
     error: str | None
-    result: dict[str, Any]
+    result: dict[str, Any] = Field(
+        description="What the job produced (its keys depend on the kind: e.g. rollout_id, "
+        "dataset_id, model_id, summary)."
+    )
     attempts: int
     worker: str | None = None
     parent_id: str | None = None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UtcTime
+    started_at: UtcTime | None
+    finished_at: UtcTime | None
 
 
 class JobCreated(BaseModel):
@@ -109,10 +275,10 @@ class JobCreated(BaseModel):
 
 
 class EventOut(Out):
-    seq: int
+    seq: int = Field(description="Increasing within a job: the next page's ``after``.")
     type: str
-    payload: dict[str, Any]
-    created_at: datetime
+    payload: dict[str, Any] = Field(description="What the event says (its keys depend on type).")
+    created_at: UtcTime
 
 
 class JobCreate(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException
 
+from app.api.errors import errors
 from app.db.tables import Dataset, Model
 from app.schemas import DatasetOut, ModelOut
 from app.services import catalog
@@ -18,7 +19,11 @@ def list_datasets(state: AppState = Depends(get_state)) -> list[Dataset]:
         return catalog.dataset_rows(session)
 
 
-@router.get("/datasets/{dataset_id}", response_model=DatasetOut)
+@router.get(
+    "/datasets/{dataset_id}",
+    response_model=DatasetOut,
+    responses=errors((404, "There is no dataset with that id.")),
+)
 def get_dataset(dataset_id: str, state: AppState = Depends(get_state)) -> Dataset:
     with state.db.session() as session:
         row = catalog.dataset_row(session, dataset_id)
@@ -33,7 +38,11 @@ def list_models(state: AppState = Depends(get_state)) -> list[Model]:
         return catalog.model_rows(session)
 
 
-@router.get("/models/{model_id}", response_model=ModelOut)
+@router.get(
+    "/models/{model_id}",
+    response_model=ModelOut,
+    responses=errors((404, "There is no model with that id.")),
+)
 def get_model(model_id: str, state: AppState = Depends(get_state)) -> Model:
     with state.db.session() as session:
         row = catalog.model_row(session, model_id)

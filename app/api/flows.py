@@ -3,11 +3,13 @@ them (``app.services.flows.flow_catalog``, the list the UI's flow pickers read t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
 
+from app.api.errors import errors
 from app.services import flows
 
 router = APIRouter(tags=["flows"])
@@ -31,6 +33,44 @@ class FlowSnapshot(BaseModel):
     file_types: list[str] = Field(description="File types an upload of this flow accepts.")
 
 
+class FlowGrid(TypedDict, extra_items=Any):
+    """The grid rules: the axes, the default grid and the rule as a sentence; the smallest
+    and largest points per axis where the flow bounds them; and what else the flow requires
+    (2D flows: square and even grids; the channel: ``ny_counts``, ``stretching`` and how
+    it may be ``stored``)."""
+
+    axes: list[str]
+    default: list[int]
+    rule: str
+    min: NotRequired[list[int]]
+    max: NotRequired[list[int]]
+    square: NotRequired[bool]
+    even: NotRequired[bool]
+    ny_counts: NotRequired[str]
+    stretching: NotRequired[float]
+    storage: NotRequired[str]
+
+
+class FlowParameters(TypedDict, total=False, extra_items=Any):
+    """Physical parameters. 2D flows: ``nu`` (the default) and ``allowed_nu``, ``drag``,
+    ``length`` (the box side), ``forced``, ``exact_solution``. The channel: ``re_tau``,
+    ``nu``, ``lx``, ``lz``, ``walls`` (y of the two walls), ``closures`` (LES closures) and
+    ``drives``. A flow registered later may add its own."""
+
+    nu: float
+    allowed_nu: list[float]
+    drag: float
+    length: float
+    forced: bool
+    exact_solution: bool
+    re_tau: float
+    lx: float
+    lz: float
+    walls: list[float]
+    closures: list[str]
+    drives: list[str]
+
+
 class FlowOut(BaseModel):
     name: str
     description: str
@@ -38,11 +78,11 @@ class FlowOut(BaseModel):
     fields: list[str] = Field(description="The channels of a snapshot, e.g. vorticity or u, v, w.")
     geometry: str = Field(description="'periodic' (a periodic box) or 'channel' (walls at y = ±1).")
     domain: FlowDomain
-    grid: dict[str, Any] = Field(
+    grid: FlowGrid = Field(
         description="The grid rules: axes, default, min and max per axis, and the rule as a "
         "sentence (plus what else the flow requires, e.g. square and even 2D grids)."
     )
-    parameters: dict[str, Any] = Field(
+    parameters: FlowParameters = Field(
         description="Physical parameters: viscosities a 2D flow allows, a channel's Re_τ, "
         "LES closures and drives."
     )
@@ -62,7 +102,7 @@ def list_flows() -> list[dict[str, Any]]:
 @router.get(
     "/flows/{name}",
     response_model=FlowOut,
-    responses={404: {"description": "No flow of that name is registered."}},
+    responses=errors((404, "No flow of that name is registered.")),
 )
 def get_flow(name: str) -> dict[str, Any]:
     info = flows.flow_info(name)

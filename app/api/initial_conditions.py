@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from app.api.errors import errors
 from app.db.tables import InitialCondition
 from app.schemas import InitialConditionOut
 from app.services import catalog, initial_conditions
@@ -29,7 +30,20 @@ async def _read_limited(file: UploadFile, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("", status_code=201, response_model=InitialConditionOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=InitialConditionOut,
+    responses=errors(
+        (413, "The file (or the whole request) is larger than the upload limit."),
+        415,
+        (
+            422,
+            "The file is not a valid snapshot of the flow, or a form field is invalid; "
+            "the detail says why.",
+        ),
+    ),
+)
 async def upload_initial_condition(
     file: UploadFile = File(
         ...,
@@ -80,7 +94,11 @@ def list_initial_conditions(state: AppState = Depends(get_state)) -> list[Initia
         return catalog.initial_condition_rows(session)
 
 
-@router.get("/{ic_id}", response_model=InitialConditionOut)
+@router.get(
+    "/{ic_id}",
+    response_model=InitialConditionOut,
+    responses=errors((404, "There is no initial condition with that id.")),
+)
 def get_initial_condition(ic_id: str, state: AppState = Depends(get_state)) -> InitialCondition:
     with state.db.session() as session:
         row = catalog.initial_condition_row(session, ic_id)

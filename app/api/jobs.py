@@ -1,9 +1,17 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from app import jobs
-from app.api import MAX_SEQ
+from app.api.errors import errors
+from app.api.paging import (
+    EVENTS_PAGE,
+    MAX_EVENTS_PAGE,
+    NEXT_PAGE_HEADERS,
+    after_param,
+    limit_param,
+    link_next,
+)
 from app.db.tables import Job
 from app.jobkinds import InvalidParams, validate_params
 from app.jobkinds.generate import retry
@@ -13,8 +21,17 @@ from app.state import AppState, get_state
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
+NO_JOB = (404, "There is no job with that id.")
 
-@router.post("", status_code=202, response_model=JobCreated)
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobCreated,
+    responses=errors(
+        (422, "The kind is unknown or its parameters are invalid; the detail says why.")
+    ),
+)
 def create_job(body: JobCreate, state: AppState = Depends(get_state)) -> JobCreated:
     with state.db.session() as session:
         try:
@@ -48,24 +65,38 @@ def _job_or_404(state: AppState, job_id: str) -> Job:
             raise HTTPException(404, str(exc)) from exc
 
 
-@router.get("/{job_id}", response_model=JobOut)
+@router.get("/{job_id}", response_model=JobOut, responses=errors(NO_JOB))
 def get_job(job_id: str, state: AppState = Depends(get_state)) -> Job:
     return _job_or_404(state, job_id)
 
 
-@router.get("/{job_id}/events", response_model=list[EventOut])
+@router.get(
+    "/{job_id}/events",
+    response_model=list[EventOut],
+    responses={200: {"headers": NEXT_PAGE_HEADERS}, **errors(NO_JOB)},
+)
 def job_events(
     job_id: str,
-    after: int = Query(0, ge=0, le=MAX_SEQ, description="Only events with a larger seq."),
-    limit: int = Query(1000, ge=1, le=10_000),
+    request: Request,
+    response: Response,
+    after: int = after_param("events"),
+    limit: int = limit_param(EVENTS_PAGE, MAX_EVENTS_PAGE, "events"),
     state: AppState = Depends(get_state),
 ):
+    """The job's events in order, a page at a time: each event's ``seq`` is the next
+    page's ``after``; a full page links to the next one (``Link``, rel="next")."""
     _job_or_404(state, job_id)
     with state.db.session() as session:
-        return jobs.events_after(session, job_id, after, limit)
+        rows = jobs.events_after(session, job_id, after, limit)
+    link_next(request, response, rows, limit)
+    return rows
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut)
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    responses=errors(NO_JOB, (409, "The job has already finished.")),
+)
 def cancel_job(job_id: str, state: AppState = Depends(get_state)) -> Job:
     job = _job_or_404(state, job_id)
     if job.status in jobs.FINAL:
@@ -73,7 +104,11 @@ def cancel_job(job_id: str, state: AppState = Depends(get_state)) -> Job:
     return jobs.cancel(state.db, state.dispatcher, job_id)
 
 
-@router.post("/{job_id}/retry", response_model=JobOut)
+@router.post(
+    "/{job_id}/retry",
+    response_model=JobOut,
+    responses=errors(NO_JOB, (409, "Only a failed or cancelled generate job is retried.")),
+)
 def retry_job(job_id: str, state: AppState = Depends(get_state)) -> Job:
     """Rerun the failed or cancelled shards of a generate job; finished shards are kept."""
     job = _job_or_404(state, job_id)

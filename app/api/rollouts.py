@@ -3,16 +3,28 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
-from app.api import MAX_SEQ
+from app.api.errors import errors
+from app.api.paging import (
+    MAX_METRICS_PAGE,
+    METRICS_PAGE,
+    NEXT_PAGE_HEADERS,
+    after_param,
+    limit_param,
+    link_next,
+)
 from app.db.tables import Rollout
-from app.schemas import RolloutDetail
+from app.schemas import MetricsRow, RolloutDetail
 from app.services import rollouts
 from app.state import AppState, get_state
 
 router = APIRouter(prefix="/rollouts", tags=["rollouts"])
+
+NO_ROLLOUT = (404, "There is no rollout with that id.")
+NO_FRAME = (404, "There is no rollout with that id, or no such finished frame yet.")
+NOTHING_YET = (404, "There is no rollout with that id, or it has not written a frame yet.")
 
 
 def _rollout_or_404(state: AppState, rollout_id: str) -> Rollout:
@@ -23,27 +35,42 @@ def _rollout_or_404(state: AppState, rollout_id: str) -> Rollout:
     return row
 
 
-@router.get("/{rollout_id}", response_model=RolloutDetail)
+@router.get("/{rollout_id}", response_model=RolloutDetail, responses=errors(NO_ROLLOUT))
 def get_rollout(rollout_id: str, state: AppState = Depends(get_state)):
     row = _rollout_or_404(state, rollout_id)
     with state.db.session() as session:
         return rollouts.describe(session, state.artifacts, row)
 
 
-@router.get("/{rollout_id}/metrics")
+@router.get(
+    "/{rollout_id}/metrics",
+    response_model=list[MetricsRow],
+    responses={200: {"headers": NEXT_PAGE_HEADERS}, **errors(NO_ROLLOUT)},
+)
 def get_metrics(
     rollout_id: str,
-    after: int = Query(0, ge=0, le=MAX_SEQ, description="Only steps with a larger seq."),
+    request: Request,
+    response: Response,
+    after: int = after_param("steps"),
+    limit: int = limit_param(METRICS_PAGE, MAX_METRICS_PAGE, "steps"),
     state: AppState = Depends(get_state),
 ) -> list[dict]:
+    """The per-step metrics in step order, a page at a time: each row's ``seq`` is the
+    next page's ``after``; a full page links to the next one (``Link``, rel="next")."""
     row = _rollout_or_404(state, rollout_id)
     with state.db.session() as session:
-        return rollouts.metrics(session, row, after)
+        rows = rollouts.metrics(session, row, after, limit)
+    link_next(request, response, rows, limit)
+    return rows
 
 
 @router.get(
     "/{rollout_id}/frames/{k}",
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "A .npy array"}},
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "A .npy array"},
+        **errors(NO_FRAME, (422, "A parameter is invalid, or the rollout has no such source.")),
+    },
 )
 def get_frame(
     rollout_id: str,
@@ -77,7 +104,11 @@ def get_frame(
 
 @router.get(
     "/{rollout_id}/export.nc",
-    responses={200: {"content": {"application/x-netcdf": {}}, "description": "netCDF-4"}},
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/x-netcdf": {}}, "description": "netCDF-4"},
+        **errors(NOTHING_YET),
+    },
 )
 def export_netcdf(rollout_id: str, state: AppState = Depends(get_state)) -> FileResponse:
     """Every source's fields with time/y/x coordinates, the per-step metrics as variables
@@ -93,7 +124,11 @@ def export_netcdf(rollout_id: str, state: AppState = Depends(get_state)) -> File
 
 @router.get(
     "/{rollout_id}/metrics.csv",
-    responses={200: {"content": {"text/csv": {}}, "description": "One row per step per source"}},
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "One row per step per source"},
+        **errors(NO_ROLLOUT),
+    },
 )
 def export_metrics_csv(rollout_id: str, state: AppState = Depends(get_state)):
     """One row per step per source, streamed as the metrics are read."""
@@ -112,7 +147,11 @@ def export_metrics_csv(rollout_id: str, state: AppState = Depends(get_state)):
 
 @router.get(
     "/{rollout_id}/animation.gif",
-    responses={200: {"content": {"image/gif": {}}, "description": "Animated panels"}},
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"image/gif": {}}, "description": "Animated panels"},
+        **errors(NOTHING_YET),
+    },
 )
 def export_animation(
     rollout_id: str,
