@@ -44,9 +44,12 @@ def colour_indices(frame: np.ndarray, vmax: float) -> np.ndarray:
 
 
 def frame_indices(count: int, max_frames: int = MAX_GIF_FRAMES) -> list[int]:
-    """At most ``max_frames`` frames spread evenly from the first to the last."""
+    """At most ``max_frames`` frames spread evenly from the first to the last (just the
+    first when ``max_frames`` is 1)."""
     if count <= max_frames:
         return list(range(count))
+    if max_frames <= 1:
+        return [0]
     return sorted({round(i * (count - 1) / (max_frames - 1)) for i in range(max_frames)})
 
 
