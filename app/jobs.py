@@ -63,8 +63,10 @@ def get_job(session: Session, job_id: str) -> Job:
 def submit(
     db: Database, dispatcher: Dispatcher, kind: str, params: dict[str, Any], queue: str
 ) -> Job:
-    """Commit the job (or, for a coordinating kind, its rows) and send its message.
-    ``params`` and ``queue`` are what ``app.jobkinds.validate_params`` returned."""
+    """Commit the job (or, for a coordinating kind, its rows), then have its message sent.
+    ``params`` and ``queue`` are what ``app.jobkinds.validate_params`` returned. Through an
+    outbox (``app.queue.outbox``, the API's and the UI's dispatcher) the message is sent by
+    the outbox's own thread, so this returns without waiting on the broker."""
     spec = _kind(kind)
     if spec.submit is not None:
         return spec.submit(db, dispatcher, params, queue)
@@ -73,38 +75,78 @@ def submit(
         session.add(job)
         session.commit()
         add_event(session, job.id, "status", {"status": "queued"})
-    dispatch(db, dispatcher, job.id)
+    dispatch(db, dispatcher, job.id, later=True)
     return job
 
 
-def dispatch(db: Database, dispatcher: Dispatcher, job_id: str) -> bool:
-    """Send (or re-send) a queued job's message; returns False when sending failed."""
+def dispatch(db: Database, dispatcher: Dispatcher, job_id: str, *, later: bool = False) -> bool:
+    """Send (or re-send) a queued job's message; returns False when it was not sent (the
+    job is no longer queued, or sending failed: the row stays queued and is sent again).
+
+    ``later=True`` with an outbox (a dispatcher with ``send_later(job_id)``) only asks the
+    outbox to send it: the job row is the outbox entry (queued, ``dispatched_at`` unset)
+    and the outbox's thread sends it, so a request never waits on the broker."""
+    send_later = getattr(dispatcher, "send_later", None) if later else None
+    if send_later is not None:
+        send_later(job_id)
+        return True
+    return _send(db, dispatcher, job_id) == "sent"
+
+
+def _send(db: Database, dispatcher: Dispatcher, job_id: str) -> str:
+    """Send a queued job's message now: returns "sent", "skipped" (the job is no longer
+    queued, or is a coordinator) or "failed" (the broker did not take it)."""
     with db.session() as session:
         job = get_job(session, job_id)
         if job.status != "queued" or _kind(job.kind).coordinator:
-            return False
+            return "skipped"
         try:
             dispatcher.send(job)
         except Exception as exc:  # broker down: the row stays queued and will be re-sent
             log.warning("could not enqueue job %s (%s); it will be re-sent", job.id, exc)
-            return False
+            return "failed"
         job.dispatched_at = utcnow()
         session.commit()
-        return True
+        return "sent"
 
 
 def redispatch_stale(db: Database, dispatcher: Dispatcher, older_than_s: float) -> int:
-    """Re-send queued jobs whose message was never sent or has waited too long."""
+    """Send the queued jobs whose message was never sent, and send again those whose message
+    was sent more than ``older_than_s`` ago but is no longer waiting in the broker's queue
+    (lost with the broker, or taken by a worker that died before starting the job). A job
+    whose first message is still in the queue, behind others, is not sent twice: the
+    dispatcher's ``waiting()`` lists the job ids of the messages in its queues (None when
+    the broker cannot tell; then stale jobs are sent again as before).
+
+    Oldest first; stops at the first failed send (the broker is down: the next sweep tries
+    again). Returns how many messages were sent."""
     cutoff = utcnow() - timedelta(seconds=older_than_s)
     with db.session() as session:
-        stale = session.scalars(
-            select(Job.id).where(
+        rows = session.execute(
+            select(Job.id, Job.dispatched_at)
+            .where(
                 Job.status == "queued",
                 Job.kind.not_in(_coordinators()),
                 (Job.dispatched_at.is_(None)) | (Job.dispatched_at < cutoff),
             )
+            .order_by(Job.created_at)
         ).all()
-    return sum(dispatch(db, dispatcher, job_id) for job_id in stale)
+    if any(sent_at is not None for _, sent_at in rows):
+        waiting = getattr(dispatcher, "waiting", None)
+        try:
+            in_queue = waiting() if waiting is not None else None
+        except Exception as exc:
+            log.warning("could not look into the broker's queues (%s); re-sending later", exc)
+            return 0
+        if in_queue:
+            rows = [(job_id, at) for job_id, at in rows if at is None or job_id not in in_queue]
+    sent = 0
+    for job_id, _ in rows:
+        outcome = _send(db, dispatcher, job_id)
+        if outcome == "failed":
+            break
+        sent += outcome == "sent"
+    return sent
 
 
 def cancel(db: Database, dispatcher: Dispatcher, job_id: str) -> Job:

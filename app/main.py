@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import threading
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app import jobs
 from app.api import catalog, errors, flows, health, initial_conditions, rollouts
 from app.api import jobs as jobs_api
 from app.body_limit import BodyLimit, Limit
@@ -17,38 +15,22 @@ from app.state import AppState
 
 log = logging.getLogger("eddyscope")
 
-SWEEP_EVERY_S = 10.0
 # Room for multipart headers and form fields around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
-
-
-def _sweeper(state: AppState, stop: threading.Event) -> None:
-    """Re-send queued jobs whose message was lost (outbox re-dispatch)."""
-    while not stop.wait(SWEEP_EVERY_S):
-        try:
-            sent = jobs.redispatch_stale(
-                state.db, state.dispatcher, state.settings.redispatch_after_s
-            )
-            if sent:
-                log.info("re-dispatched %d queued job(s)", sent)
-        except Exception:
-            log.exception("re-dispatch sweep failed")
 
 
 def create_app(settings: Settings | None = None, with_ui: bool = True) -> FastAPI:
     settings = settings or get_settings()
     state = AppState.from_settings(settings)
-    stop = threading.Event()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         log.info("database: %s; broker: %s", state.db.backend, state.broker.describe())
-        thread = threading.Thread(
-            target=_sweeper, args=(state, stop), daemon=True, name="redispatch"
-        )
-        thread.start()
+        # The outbox's thread sends job messages (new ones at once, lost ones again every
+        # few seconds), so no request waits on the broker (app.queue.outbox).
+        state.outbox.start()
         yield
-        stop.set()
+        state.outbox.stop()
 
     api = FastAPI(
         title="Eddyscope",

@@ -123,7 +123,8 @@ def shard_file(dataset_id: str, index: int) -> str:
 def submit_generate(
     db: Database, dispatcher: Dispatcher, params: dict[str, Any], queue: str
 ) -> Job:
-    """Commit the coordinating job and all its shard jobs, then send the shards."""
+    """Commit the coordinating job and all its shard jobs, then send the shards (through an
+    outbox, off the request path)."""
     shards = plan_shards(params["n_trajectories"], params["shard_size"])
     dataset_id = new_id()
     with db.session() as session:
@@ -157,7 +158,7 @@ def submit_generate(
         jobs.add_event(session, parent.id, "status", {"status": "queued", "shards": len(shards)})
         child_ids = [child.id for child in children]
     for child_id in child_ids:
-        jobs.dispatch(db, dispatcher, child_id)
+        jobs.dispatch(db, dispatcher, child_id, later=True)
     return parent
 
 
@@ -187,7 +188,7 @@ def retry(db: Database, dispatcher: Dispatcher, artifacts: ArtifactStore, parent
             select(Job.id).where(Job.parent_id == parent_id, Job.status == "queued")
         ).all()
     for shard_id in queued:
-        jobs.dispatch(db, dispatcher, shard_id)
+        jobs.dispatch(db, dispatcher, shard_id, later=True)
     if not queued:  # every shard had finished: only the joining step was left undone
         join_shards(db, artifacts, parent_id)
     with db.session() as session:

@@ -13,6 +13,7 @@ from kombu import Queue
 
 from app.jobkinds import get_kind
 from app.queue.broker import BrokerChoice, resolve_broker
+from app.queue.waiting import waiting_job_ids
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,24 @@ def make_celery(settings: Settings | None = None, broker: BrokerChoice | None = 
 
 
 class CeleryDispatcher:
-    """Sends job messages by task name, so the API never imports torch."""
+    """Sends job messages by task name, so the API never imports torch.
+
+    Messages are sent with ``ignore_result``: a job's outcome is its database row, and
+    nothing reads Celery's result backend, whose reconnect loop would otherwise hold each
+    send for about 19 s while Redis is down."""
 
     def __init__(self, celery: Celery):
         self.celery = celery
 
     def send(self, job) -> None:
         task = get_kind(job.kind).task
-        self.celery.send_task(task, args=[job.id], queue=job.queue, task_id=job.id)
+        self.celery.send_task(
+            task, args=[job.id], queue=job.queue, task_id=job.id, ignore_result=True
+        )
+
+    def waiting(self) -> set[str] | None:
+        """Job ids of the messages still waiting in the job queues (None: cannot tell)."""
+        return waiting_job_ids(self.celery.eddyscope_broker.url, QUEUES)
 
     def revoke(self, job) -> None:
         if self.celery.eddyscope_broker.supports_broadcast:
