@@ -7,12 +7,17 @@ which every process (API, workers, CLI) reads the same way.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from app.jobkinds import limits
 from app.jobkinds.base import InvalidParams, JobKind, describe_validation_error
+from app.jobkinds.limits import LimitExceeded
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 BUILTIN = (
     "app.jobkinds.generate",
@@ -91,9 +96,18 @@ def task_names() -> dict[str, str]:
     return {name: kind.task for name, kind in kinds().items() if kind.task is not None}
 
 
-def validate_params(session: Session, kind: str, raw: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def validate_params(
+    session: Session,
+    kind: str,
+    raw: dict[str, Any],
+    *,
+    settings: Settings | None = None,
+    owner: str | None = None,
+) -> tuple[dict[str, Any], str]:
     """The normalised parameters and the queue of a job of ``kind``; raises InvalidParams
-    with a sentence: the shape (the kind's pydantic model), then the meaning (its check)."""
+    with a sentence: the shape (the kind's pydantic model), then the meaning (its check),
+    then the bounds (its limits, and how many jobs ``owner`` has active: the whole server's
+    while jobs have no owners), read from ``settings`` (default: the process's)."""
     spec = get_kind(kind)
     if not spec.submittable:
         raise UnknownKind(
@@ -108,12 +122,17 @@ def validate_params(session: Session, kind: str, raw: dict[str, Any]) -> tuple[d
     queue = data.pop("queue") or spec.default_queue
     if spec.check is not None:
         data, queue = spec.check(session, params, data, queue)
+    settings = limits.settings_or_default(settings)
+    if spec.limits is not None:
+        spec.limits(session, data, settings)
+    limits.check_active_jobs(session, settings, owner)
     return data, queue
 
 
 __all__ = [
     "InvalidParams",
     "JobKind",
+    "LimitExceeded",
     "UnknownKind",
     "coordinators",
     "get_kind",

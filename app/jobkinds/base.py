@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from app.artifacts import ArtifactStore
     from app.db.session import Database
     from app.db.tables import Job
+    from app.settings import Settings
 
 QUEUES = ("gpu", "cpu")
 
@@ -44,6 +45,9 @@ class JobParams(BaseModel):
 # ``data`` its dict (without ``queue``) which the check may complete (e.g. resolve defaults
 # so the job row says what ran), ``queue`` the queue chosen so far. Raises InvalidParams.
 Check = Callable[["Session", Any, dict[str, Any], str], tuple[dict[str, Any], str]]
+# limits(session, data, settings): after the check, refuses (app.jobkinds.limits.LimitExceeded)
+# work over the server's limits, read from ``settings``: trajectories, shards, steps × grid…
+Limits = Callable[["Session", dict[str, Any], "Settings"], None]
 # submit(db, dispatcher, params, queue) -> the job row; for kinds that are more than one row.
 Submit = Callable[["Database", Any, dict[str, Any], str], "Job"]
 # after_finish(db, artifacts, job_id): run by the worker once the job's row is final.
@@ -58,7 +62,8 @@ class JobKind:
     kinds cannot be submitted. ``task`` is the Celery task name; None marks a coordinator,
     a row that is never sent to a worker (its children are). ``runner`` names the worker
     function as ``"module:function"``; the worker imports it when a job of the kind runs,
-    so the API never loads torch models.
+    so the API never loads torch models. ``limits`` refuses work over the server's limits
+    (``app.jobkinds.limits``), after ``check``.
     """
 
     name: str
@@ -67,6 +72,7 @@ class JobKind:
     task: str | None
     runner: str | None
     check: Check | None = None
+    limits: Limits | None = None
     submit: Submit | None = None
     after_finish: AfterFinish | None = None
     default_queue: str = "gpu"

@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
 from app.db.tables import Dataset, InitialCondition, Model
+from app.jobkinds import limits
 from app.jobkinds.base import InvalidParams, JobKind, JobParams
 from app.jobkinds.checks import allowed_variant, existing, known_flow
+from app.settings import Settings
 from models.registry import contract_of
 
 PRECISIONS = ("float32", "bfloat16", "float16", "int8")
@@ -182,6 +184,25 @@ def check(session: Session, params: CompareParams, data: dict[str, Any], queue: 
     return data, queue
 
 
+def reference_grid(session: Session, data: dict[str, Any]) -> tuple[int, ...]:
+    """The grid the comparison's reference runs on: its initial condition's, its dataset's,
+    else (a random field) the first model's training grid."""
+    if data.get("initial_condition_id"):
+        ic = session.get(InitialCondition, data["initial_condition_id"])
+        return tuple(ic.shape)
+    if data.get("dataset_id"):
+        dataset = session.get(Dataset, data["dataset_id"])
+        return tuple(dataset.shape[2:])
+    first = session.get(Model, data["models"][0]["model_id"])
+    n = first.resolution or 64
+    return (n, n)
+
+
+def bounds(session: Session, data: dict[str, Any], settings: Settings) -> None:
+    """Steps × grid points within the server's limit."""
+    limits.check_steps_points(data["steps"], reference_grid(session, data), settings)
+
+
 KIND = JobKind(
     name="compare",
     description="Roll several models out side by side against the reference solver.",
@@ -189,4 +210,5 @@ KIND = JobKind(
     task="eddyscope.compare",
     runner="workers.runners.compare:run_compare",
     check=check,
+    limits=bounds,
 )

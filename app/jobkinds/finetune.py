@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.db.tables import Dataset, Model
 from app.jobkinds.base import InvalidParams, JobKind
 from app.jobkinds.checks import existing
-from app.jobkinds.train import TrainingOptions
+from app.jobkinds.train import TrainingOptions, bounds
 
 
 class FinetuneParams(TrainingOptions):
@@ -57,4 +57,5 @@ KIND = JobKind(
     task="eddyscope.train",
     runner="workers.runners.train:run_train",
     check=check,
+    limits=bounds,
 )

@@ -16,14 +16,16 @@ from sqlalchemy.orm import Session
 
 from app import jobs
 from app.artifacts import ArtifactStore
-from app.channel_params import check_channel_generate, check_not_channel_params
+from app.channel_params import channel_flow, check_channel_generate, check_not_channel_params
 from app.db.session import Database
 from app.db.tables import Job, new_id, utcnow
+from app.jobkinds import limits
 from app.jobkinds.base import InvalidParams, JobKind, JobParams
 from app.jobkinds.checks import allowed_variant, fitting_grid, known_flow
 from app.jobkinds.generate_shard import SHARD_KIND, join_shards
 from app.jobs import Dispatcher
 from app.services.flows import is_channel_flow
+from app.settings import Settings
 
 
 class GenerateParams(JobParams):
@@ -106,6 +108,18 @@ def check(session: Session, params: GenerateParams, data: dict[str, Any], queue:
         if data[key] is not None:
             fitting_grid(flow, data[key], key)
     return data, queue
+
+
+def bounds(session: Session, data: dict[str, Any], settings: Settings) -> None:
+    """Trajectories, shards (each a job row and a message) and the dataset's stored values,
+    against the server's limits."""
+    if is_channel_flow(data["flow"]):
+        nx, ny, nz = data.get("channel_grid") or channel_flow(data).default_grid
+        ox, oz = data.get("output_grid") or (nx, nz)
+        per_snapshot = ox * ny * oz * 3  # velocity (u, v, w)
+    else:
+        per_snapshot = data["resolution"] ** 2
+    limits.check_generate(data, per_snapshot, settings)
 
 
 def plan_shards(n_trajectories: int, shard_size: int) -> list[tuple[int, int]]:
@@ -202,5 +216,6 @@ KIND = JobKind(
     task=None,
     runner=None,
     check=check,
+    limits=bounds,
     submit=submit_generate,
 )

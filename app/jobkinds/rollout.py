@@ -9,10 +9,13 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy.orm import Session
 
-from app.db.tables import InitialCondition, Model
+from app.channel_params import channel_flow
+from app.db.tables import Dataset, InitialCondition, Model
+from app.jobkinds import limits
 from app.jobkinds.base import InvalidParams, JobKind, JobParams
 from app.jobkinds.checks import allowed_variant, existing, fitting_grid, known_flow
 from app.services.flows import is_channel_flow
+from app.settings import Settings
 from models.registry import MODELS
 
 DEFAULT_FLOW = "ns2d-forced"
@@ -77,6 +80,31 @@ def check(session: Session, params: RolloutParams, data: dict[str, Any], queue: 
     return data, queue
 
 
+def rollout_grid(session: Session, data: dict[str, Any]) -> tuple[int, ...]:
+    """The grid the rollout steps on: its initial condition's, else (2D) the random field's
+    ``resolution``, else (channel) the solver grid of the model's training data or the
+    flow's default grid."""
+    ic_id = data.get("initial_condition_id")
+    ic = session.get(InitialCondition, ic_id) if ic_id else None
+    if is_channel_flow(data["flow"]):
+        if ic is not None:
+            shape = tuple(ic.shape)
+            return shape[1:] if len(shape) == 4 else shape  # velocity (3, nx, ny, nz)
+        model = session.get(Model, data["model_id"]) if data.get("model_id") else None
+        dataset = session.get(Dataset, model.dataset_id) if model and model.dataset_id else None
+        stored = (dataset.params or {}) if dataset is not None else {}
+        grid = stored.get("solver_grid") or stored.get("channel_grid")
+        return tuple(grid or channel_flow(data).default_grid)
+    if ic is not None:
+        return tuple(ic.shape)
+    return (data["resolution"], data["resolution"])
+
+
+def bounds(session: Session, data: dict[str, Any], settings: Settings) -> None:
+    """Steps × grid points within the server's limit."""
+    limits.check_steps_points(data["steps"], rollout_grid(session, data), settings)
+
+
 KIND = JobKind(
     name="rollout",
     description="Roll a model out beside the reference solver, or run the solver alone.",
@@ -84,4 +112,5 @@ KIND = JobKind(
     task="eddyscope.rollout",
     runner="workers.runners.rollout:run_rollout",
     check=check,
+    limits=bounds,
 )

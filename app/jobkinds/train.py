@@ -11,8 +11,10 @@ from pydantic import Field, model_validator
 from sqlalchemy.orm import Session
 
 from app.db.tables import Dataset
+from app.jobkinds import limits
 from app.jobkinds.base import JobKind, JobParams
 from app.jobkinds.checks import check_model_config, existing
+from app.settings import Settings
 
 
 class TrainingOptions(JobParams):
@@ -59,7 +61,8 @@ class TrainingOptions(JobParams):
         ge=1,
         le=64,
         description="Processes of data-parallel training (torch.distributed; one per GPU, "
-        "or CPU processes with gloo where the worker has no GPU).",
+        "or CPU processes with gloo where the worker has no GPU); at most the server's "
+        "max_gpus and the worker's GPUs (CPU cores without one).",
     )
     events_every: int = Field(
         default=10, ge=1, le=100_000, description="Optimiser steps between progress events."
@@ -85,6 +88,12 @@ def check(session: Session, params: TrainParams, data: dict[str, Any], queue: st
     return data, queue
 
 
+def bounds(session: Session, data: dict[str, Any], settings: Settings) -> None:
+    """Data-parallel processes (``gpus``) within the server's limit; the worker checks them
+    against its own GPUs again (``workers.runners.train``)."""
+    limits.check_gpus(data["gpus"], settings)
+
+
 KIND = JobKind(
     name="train",
     description="Train a new model on a stored dataset.",
@@ -92,4 +101,5 @@ KIND = JobKind(
     task="eddyscope.train",
     runner="workers.runners.train:run_train",
     check=check,
+    limits=bounds,
 )

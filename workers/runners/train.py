@@ -23,6 +23,7 @@ import torch
 from app import jobs
 from app.db.session import get_database
 from app.db.tables import Dataset, Model, new_id
+from app.jobkinds.limits import worker_ranks_error
 from app.settings import get_settings
 from models import distributed
 from models.checkpoint import load_model, save_model
@@ -120,6 +121,10 @@ def _progress(event: dict[str, Any], epochs: int) -> float | None:
 
 def run_train(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
+    # Before anything is loaded or spawned: one process per GPU (per CPU core without CUDA).
+    refused = worker_ranks_error(p.get("gpus", 1), ctx.device.type == "cuda")
+    if refused:
+        raise JobError(refused)
     with ctx.db.session() as session:
         dataset = session.get(Dataset, p["dataset_id"])
         base = session.get(Model, p["model_id"]) if ctx.kind == "finetune" else None
