@@ -256,7 +256,9 @@ def cmd_job(args: argparse.Namespace) -> int:
     state = AppState.from_settings(_settings())
     with state.db.session() as session:
         try:
-            params, queue = validate_params(session, args.kind, _collect(args))
+            params, queue = validate_params(
+                session, args.kind, _collect(args), settings=state.settings
+            )
         except InvalidParams as exc:
             print(f"eddyscope: {exc}", file=sys.stderr)
             return 2

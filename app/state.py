@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from app import jobs
 from app.artifacts import ArtifactStore
 from app.db.session import Database, get_database
 from app.queue.broker import BrokerChoice, resolve_broker
@@ -30,16 +31,20 @@ class AppState:
     def from_settings(cls, settings: Settings) -> AppState:
         broker = resolve_broker(settings)
         db = get_database(settings.resolved_database_url)
+        outbox = Outbox(
+            db,
+            CeleryDispatcher(make_celery(settings, broker)),
+            resend_after_s=settings.redispatch_after_s,
+        )
+        # Before each sweep, jobs whose worker stopped beating go back in the queue, so the
+        # sweep sends them to a live worker (no wait for the broker's visibility timeout).
+        outbox.upkeep.append(lambda: jobs.requeue_lost(db, outbox, settings.lost_after_s))
         return cls(
             settings=settings,
             db=db,
             artifacts=ArtifactStore(settings.resolved_artifact_root),
             broker=broker,
-            dispatcher=Outbox(
-                db,
-                CeleryDispatcher(make_celery(settings, broker)),
-                resend_after_s=settings.redispatch_after_s,
-            ),
+            dispatcher=outbox,
         )
 
     @property

@@ -450,3 +450,20 @@ def test_a_worker_that_keeps_dying_is_restarted_with_a_growing_delay(capsys):
     assert 1 <= supervisor.restarts <= 3
     out = capsys.readouterr().out
     assert "exited with status 3" in out and "restarting it in 2 s" in out
+
+
+def test_the_servers_outbox_sweep_requeues_and_sends_a_lost_job(tmp_path, redis_url):
+    # The wiring, not the rule: the sweep the API's outbox thread runs every few seconds
+    # puts a job whose worker stopped beating back in the queue and sends its message.
+    from app.state import AppState
+
+    settings = Settings(data_dir=tmp_path, broker_url=redis_url, lost_after_s=30)
+    state = AppState.from_settings(settings)
+    state.db.migrate()
+    lost = _running_job(state.db, "gone@host", beat_age_s=31)
+    beating = _running_job(state.db, "alive@host", beat_age_s=5)
+    state.outbox.sweep()
+    with state.db.session() as session:
+        requeued, untouched = session.get(Job, lost), session.get(Job, beating)
+        assert requeued.status == "queued" and requeued.dispatched_at is not None
+        assert untouched.status == "running"

@@ -35,7 +35,9 @@ NO_JOB = (404, "There is no job with that id.")
 def create_job(body: JobCreate, state: AppState = Depends(get_state)) -> JobCreated:
     with state.db.session() as session:
         try:
-            params, queue = validate_params(session, body.kind, body.params)
+            params, queue = validate_params(
+                session, body.kind, body.params, settings=state.settings
+            )
         except InvalidParams as exc:
             raise HTTPException(422, str(exc)) from exc
     job = jobs.submit(state.db, state.dispatcher, body.kind, params, queue)

@@ -93,7 +93,7 @@ def get_job(state: AppState, job_id: str) -> dict[str, Any] | None:
 def submit_job(state: AppState, kind: str, raw: dict[str, Any]) -> dict[str, Any]:
     """Validate then submit, exactly as ``POST /api/jobs``; raises InvalidParams."""
     with state.db.session() as session:
-        params, queue = validate_params(session, kind, raw)
+        params, queue = validate_params(session, kind, raw, settings=state.settings)
     job = jobs.submit(state.db, state.dispatcher, kind, params, queue)
     return {"id": job.id, "kind": job.kind, "status": job.status, "params": params}
 
