@@ -19,7 +19,7 @@ import torch
 
 from app.channel_params import channel_config, output_grid
 from app.db.tables import Dataset, InitialCondition, Model
-from app.ic_store import load_channel_initial_condition
+from app.services.initial_conditions import load_channel_initial_condition
 from models.checkpoint import load_model
 from models.rollout import autoregressive_rollout
 from physics.channel.fields import filter_xz
