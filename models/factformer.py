@@ -244,12 +244,15 @@ class FactFormerConfigBase(OperatorConfig):
 
 
 @dataclass
-class FactFormer2dConfig(FactFormerConfigBase):
-    """FactFormer on ``(H, W)``: ``n_layers`` distinct chained blocks. Defaults are the
-    reference's 2D Kolmogorov-flow model (dim 128, 8 heads of 64, rank 2·64, 4 layers)."""
+class _ChainedConfig(FactFormerConfigBase):
+    """The fields and block rule of FactFormer, the chained form: ``n_layers`` distinct
+    blocks, each applied once. The defaults are :class:`FactFormer2dConfig`'s;
+    :class:`FactFormer3dConfig` redeclares the fields whose defaults it changes.
 
-    title: ClassVar[str] = "FactFormer (2D)"
-    dims: ClassVar[int] = 2
+    Declared once for 2D and 3D so the two cannot drift apart. A field redeclared in a
+    subclass keeps its place, so the field order (and with it ``to_dict``, positional
+    construction and the generated form) is the same in both."""
+
     parallel: ClassVar[bool] = False
 
     channels: int = _channels(1)
@@ -270,40 +273,12 @@ class FactFormer2dConfig(FactFormerConfigBase):
 
 
 @dataclass
-class FactFormer3dConfig(FactFormerConfigBase):
-    """FactFormer on ``(X, Y, Z)``: ``n_layers`` distinct chained blocks. Defaults follow the
-    reference's 3D model (6 heads of 64, rank 3·64, 4 layers) with dim 96 instead of 128,
-    since the lift needs dim/2 divisible by the 3 velocity channels."""
+class _ParallelConfig(FactFormerConfigBase):
+    """The fields and block rule of IFactFormer-m, the parallel form: one block shared over
+    ``n_iterations``. The defaults are :class:`IFactFormer2dConfig`'s;
+    :class:`IFactFormer3dConfig` redeclares ``channels``. Declared once for 2D and 3D, as
+    :class:`_ChainedConfig` is."""
 
-    title: ClassVar[str] = "FactFormer (3D)"
-    dims: ClassVar[int] = 3
-    parallel: ClassVar[bool] = False
-
-    channels: int = _channels(3)
-    history: int = _history()
-    dim: int = _dim(96)
-    heads: int = _heads(6)
-    head_dim: int = _head_dim(64)
-    kernel_multiplier: int = _kernel_multiplier(3)
-    n_layers: int = _n_layers(4)
-    fourier_scale: float = _fourier_scale()
-    rotary_scale: float = _rotary_scale()
-
-    def n_blocks(self) -> int:
-        return self.n_layers
-
-    def n_applications(self) -> int:
-        return 1
-
-
-@dataclass
-class IFactFormer2dConfig(FactFormerConfigBase):
-    """IFactFormer-m on ``(H, W)``: one parallel block shared over ``n_iterations``.
-    Defaults as the reference's IFactFormer-m (dim 96, 5 heads of 96, rank 3·96, 10
-    iterations)."""
-
-    title: ClassVar[str] = "IFactFormer-m (2D)"
-    dims: ClassVar[int] = 2
     parallel: ClassVar[bool] = True
 
     channels: int = _channels(1)
@@ -324,30 +299,49 @@ class IFactFormer2dConfig(FactFormerConfigBase):
 
 
 @dataclass
-class IFactFormer3dConfig(FactFormerConfigBase):
+class FactFormer2dConfig(_ChainedConfig):
+    """FactFormer on ``(H, W)``: ``n_layers`` distinct chained blocks. Defaults are the
+    reference's 2D Kolmogorov-flow model (dim 128, 8 heads of 64, rank 2·64, 4 layers)."""
+
+    title: ClassVar[str] = "FactFormer (2D)"
+    dims: ClassVar[int] = 2
+
+
+@dataclass
+class FactFormer3dConfig(_ChainedConfig):
+    """FactFormer on ``(X, Y, Z)``: ``n_layers`` distinct chained blocks. Defaults follow the
+    reference's 3D model (6 heads of 64, rank 3·64, 4 layers) with dim 96 instead of 128,
+    since the lift needs dim/2 divisible by the 3 velocity channels."""
+
+    title: ClassVar[str] = "FactFormer (3D)"
+    dims: ClassVar[int] = 3
+
+    channels: int = _channels(3)
+    dim: int = _dim(96)
+    heads: int = _heads(6)
+    kernel_multiplier: int = _kernel_multiplier(3)
+
+
+@dataclass
+class IFactFormer2dConfig(_ParallelConfig):
+    """IFactFormer-m on ``(H, W)``: one parallel block shared over ``n_iterations``.
+    Defaults as the reference's IFactFormer-m (dim 96, 5 heads of 96, rank 3·96, 10
+    iterations)."""
+
+    title: ClassVar[str] = "IFactFormer-m (2D)"
+    dims: ClassVar[int] = 2
+
+
+@dataclass
+class IFactFormer3dConfig(_ParallelConfig):
     """IFactFormer-m on ``(X, Y, Z)`` channel-flow velocity: one parallel block shared over
     ``n_iterations``. Defaults are the paper's model (dim 96, 5 heads of 96, rank 3·96, 10
     iterations, 3 velocity channels, one input frame): 1,163,187 parameters."""
 
     title: ClassVar[str] = "IFactFormer-m (3D)"
     dims: ClassVar[int] = 3
-    parallel: ClassVar[bool] = True
 
     channels: int = _channels(3)
-    history: int = _history()
-    dim: int = _dim(96)
-    heads: int = _heads(5)
-    head_dim: int = _head_dim(96)
-    kernel_multiplier: int = _kernel_multiplier(3)
-    n_iterations: int = _n_iterations(10)
-    fourier_scale: float = _fourier_scale()
-    rotary_scale: float = _rotary_scale()
-
-    def n_blocks(self) -> int:
-        return 1
-
-    def n_applications(self) -> int:
-        return self.n_iterations
 
 
 # --- model ----------------------------------------------------------------------------
