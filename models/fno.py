@@ -86,6 +86,66 @@ def check_space(name: str, dims: int, space: tuple[int, ...]) -> tuple[int, ...]
     return space
 
 
+# Config fields that FNO2d, FNO3d and IFNO (models.ifno) declare alike: one declaration each,
+# so their help text (shown in the generated forms) cannot drift apart. Each config still
+# names its own defaults.
+
+
+def channels_field(default: int, meaning: str) -> Any:
+    return param(default, f"Physical channels the model reads and predicts ({meaning}).", min=1)
+
+
+def history_field() -> Any:
+    return param(
+        1,
+        "Consecutive input frames. They are stacked as input channels, so with more than "
+        "one frame the model also sees how the field has been changing.",
+        min=1,
+    )
+
+
+def width_field(default: int, where: str = "every Fourier layer") -> Any:
+    return param(
+        default,
+        f"Channels of the hidden representation inside {where}. Larger is more "
+        "expressive; the parameter count grows as width².",
+        min=1,
+    )
+
+
+def modes_field(default: int, where: str = "each spectral convolution") -> Any:
+    return param(
+        default,
+        f"Fourier modes kept per axis in {where}: the wavenumbers the learned global kernel "
+        "acts on. The grid needs at least 2·modes points per axis.",
+        min=1,
+    )
+
+
+def n_layers_field(default: int) -> Any:
+    return param(
+        default, "Number of Fourier layers (spectral convolution plus pointwise map, GELU).", min=1
+    )
+
+
+def add_grid_2d_field() -> Any:
+    return param(
+        True,
+        "Append the coordinates of each point (x, y in [0, 1)) as two extra input "
+        "channels, so the model can learn effects tied to position, such as a fixed forcing.",
+        advanced=True,
+    )
+
+
+def residual_field() -> Any:
+    return param(
+        True,
+        "Predict the change from the last input frame rather than the new frame. An "
+        "untrained model is then exactly persistence, which makes training faster and steadier.",
+        advanced=True,
+    )
+
+
 # --- 2D -------------------------------------------------------------------------------
 
 
@@ -100,42 +160,13 @@ class FNO2dConfig(OperatorConfig):
 
     title: ClassVar[str] = "Fourier neural operator (2D)"
 
-    channels: int = param(
-        1, "Physical channels the model reads and predicts (1 for vorticity).", min=1
-    )
-    history: int = param(
-        1,
-        "Consecutive input frames. They are stacked as input channels, so with more than "
-        "one frame the model also sees how the field has been changing.",
-        min=1,
-    )
-    width: int = param(
-        32,
-        "Channels of the hidden representation inside every Fourier layer. Larger is more "
-        "expressive; the parameter count grows as width².",
-        min=1,
-    )
-    modes: int = param(
-        12,
-        "Fourier modes kept per axis in each spectral convolution: the wavenumbers the "
-        "learned global kernel acts on. The grid needs at least 2·modes points per axis.",
-        min=1,
-    )
-    n_layers: int = param(
-        4, "Number of Fourier layers (spectral convolution plus pointwise map, GELU).", min=1
-    )
-    add_grid: bool = param(
-        True,
-        "Append the coordinates of each point (x, y in [0, 1)) as two extra input "
-        "channels, so the model can learn effects tied to position, such as a fixed forcing.",
-        advanced=True,
-    )
-    residual: bool = param(
-        True,
-        "Predict the change from the last input frame rather than the new frame. An "
-        "untrained model is then exactly persistence, which makes training faster and steadier.",
-        advanced=True,
-    )
+    channels: int = channels_field(1, "1 for vorticity")
+    history: int = history_field()
+    width: int = width_field(32)
+    modes: int = modes_field(12)
+    n_layers: int = n_layers_field(4)
+    add_grid: bool = add_grid_2d_field()
+    residual: bool = residual_field()
     padding: int = param(
         0,
         "Zero points appended to both axes inside the network and cropped off after it. Keep "
@@ -273,21 +304,9 @@ class FNO3dConfig(OperatorConfig):
 
     title: ClassVar[str] = "Fourier neural operator (3D)"
 
-    channels: int = param(
-        3, "Physical channels the model reads and predicts (3 for velocity u, v, w).", min=1
-    )
-    history: int = param(
-        1,
-        "Consecutive input frames. They are stacked as input channels, so with more than "
-        "one frame the model also sees how the field has been changing.",
-        min=1,
-    )
-    width: int = param(
-        20,
-        "Channels of the hidden representation inside every Fourier layer. Larger is more "
-        "expressive; the parameter count grows as width².",
-        min=1,
-    )
+    channels: int = channels_field(3, "3 for velocity u, v, w")
+    history: int = history_field()
+    width: int = width_field(20)
     modes_x: int = param(
         8,
         "Fourier modes kept along x (streamwise, periodic), for each sign of the wavenumber. "
@@ -306,9 +325,7 @@ class FNO3dConfig(OperatorConfig):
         "2·modes_z points along z.",
         min=1,
     )
-    n_layers: int = param(
-        4, "Number of Fourier layers (spectral convolution plus pointwise map, GELU).", min=1
-    )
+    n_layers: int = n_layers_field(4)
     add_grid: bool = param(
         True,
         "Append the coordinates of each point as three extra input channels (x, z in "
@@ -316,12 +333,7 @@ class FNO3dConfig(OperatorConfig):
         "walls are.",
         advanced=True,
     )
-    residual: bool = param(
-        True,
-        "Predict the change from the last input frame rather than the new frame. An "
-        "untrained model is then exactly persistence, which makes training faster and steadier.",
-        advanced=True,
-    )
+    residual: bool = residual_field()
     pad_y: int = param(
         8,
         "Zero points appended to the wall-normal axis inside the network and cropped off "

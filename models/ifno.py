@@ -15,7 +15,17 @@ import torch.nn.functional as F
 
 from models.base import Contract, zero_init
 from models.config import OperatorConfig, param
-from models.fno import PROJECTION_RATIO, FourierOperator, check_space
+from models.fno import (
+    PROJECTION_RATIO,
+    FourierOperator,
+    add_grid_2d_field,
+    channels_field,
+    check_space,
+    history_field,
+    modes_field,
+    residual_field,
+    width_field,
+)
 from models.layers import GridEmbedding2d, SpectralConv2d, pointwise
 
 
@@ -25,27 +35,10 @@ class IFNOConfig(OperatorConfig):
 
     title: ClassVar[str] = "Implicit Fourier neural operator (2D)"
 
-    channels: int = param(
-        1, "Physical channels the model reads and predicts (1 for vorticity).", min=1
-    )
-    history: int = param(
-        1,
-        "Consecutive input frames. They are stacked as input channels, so with more than "
-        "one frame the model also sees how the field has been changing.",
-        min=1,
-    )
-    width: int = param(
-        32,
-        "Channels of the hidden representation inside the shared Fourier layer. Larger is "
-        "more expressive; the parameter count grows as width².",
-        min=1,
-    )
-    modes: int = param(
-        12,
-        "Fourier modes kept per axis in the spectral convolution: the wavenumbers the "
-        "learned global kernel acts on. The grid needs at least 2·modes points per axis.",
-        min=1,
-    )
+    channels: int = channels_field(1, "1 for vorticity")
+    history: int = history_field()
+    width: int = width_field(32, "the shared Fourier layer")
+    modes: int = modes_field(12, "the spectral convolution")
     n_iterations: int = param(
         8,
         "How many times the one shared Fourier layer is applied (L), each time adding 1/L "
@@ -53,18 +46,8 @@ class IFNOConfig(OperatorConfig):
         "same parameter count, and cost proportionally more time.",
         min=1,
     )
-    add_grid: bool = param(
-        True,
-        "Append the coordinates of each point (x, y in [0, 1)) as two extra input "
-        "channels, so the model can learn effects tied to position, such as a fixed forcing.",
-        advanced=True,
-    )
-    residual: bool = param(
-        True,
-        "Predict the change from the last input frame rather than the new frame. An "
-        "untrained model is then exactly persistence, which makes training faster and steadier.",
-        advanced=True,
-    )
+    add_grid: bool = add_grid_2d_field()
+    residual: bool = residual_field()
 
     def contract(self) -> Contract:
         return Contract(dims=2, channels=self.channels, history=self.history, out_steps=1)
