@@ -41,8 +41,9 @@ PROJECTION_RATIO = 4
 class FourierOperator(NeuralOperator):
     """The ends FNO2d, FNO3d and IFNO share around their Fourier layers: frames stacked into
     channels, optional grid coordinates, a pointwise lift, the two-layer projection, and the
-    config's ``residual`` choice. Subclasses build ``grid``, ``lift``, ``project_hidden``
-    and ``project_out`` (in their own order, which fixes the initial weights drawn)."""
+    config's ``residual`` choice. Subclasses call :meth:`build_lift`, then build their
+    Fourier layers, then call :meth:`build_projection`: the order of construction fixes the
+    initial weights drawn from the global RNG and the order of the state dict."""
 
     grid: nn.Module | None
     lift: nn.Module
@@ -52,6 +53,26 @@ class FourierOperator(NeuralOperator):
     @property
     def residual(self) -> bool:
         return self.config.residual
+
+    def build_lift(self, grid: nn.Module, dims: int) -> None:
+        """Sets ``self.grid`` to ``grid`` (a coordinate embedding adding ``dims`` channels;
+        it has no weights, so an unused one draws nothing) when the config's ``add_grid``,
+        else None; and ``self.lift``, pointwise from the ``T·C`` stacked frames plus those
+        coordinates to ``width`` channels."""
+        config = self.config
+        in_channels = config.history * config.channels + (dims if config.add_grid else 0)
+        self.grid = grid if config.add_grid else None
+        self.lift = pointwise(in_channels, config.width, dims=dims)
+
+    def build_projection(self, dims: int) -> None:
+        """Sets ``project_hidden`` (``width → 4·width``) and ``project_out`` (``4·width → C``),
+        the latter zeroed when ``residual`` so that an untrained model is persistence."""
+        config = self.config
+        w = config.width
+        self.project_hidden = pointwise(w, PROJECTION_RATIO * w, dims=dims)
+        self.project_out = pointwise(PROJECTION_RATIO * w, config.channels, dims=dims)
+        if config.residual:
+            zero_init(self.project_out)
 
     def lifted(self, z: torch.Tensor) -> torch.Tensor:
         """The normalised window ``(B, T, C, *space)`` lifted to ``(B, width, *space)``."""
@@ -63,6 +84,18 @@ class FourierOperator(NeuralOperator):
     def projected(self, z: torch.Tensor) -> torch.Tensor:
         """``(B, width, *space)`` to one output frame ``(B, 1, C, *space)``."""
         return self.project_out(F.gelu(self.project_hidden(z))).unsqueeze(1)
+
+
+def ends_parameter_count(config: Any, dims: int) -> int:
+    """Parameters of what :meth:`FourierOperator.build_lift` and
+    :meth:`~FourierOperator.build_projection` build from ``config``: with ``c = T·C +
+    dims·add_grid``, ``w = width``, ``h = 4·w``, ``(c·w + w) + (w·h + h) + (h·C + C)``."""
+    w = config.width
+    c = config.history * config.channels + (dims if config.add_grid else 0)
+    hidden = PROJECTION_RATIO * w
+    lift = c * w + w
+    projection = w * hidden + hidden + hidden * config.channels + config.channels
+    return lift + projection
 
 
 def fourier_layers(z: torch.Tensor, spectral: nn.ModuleList, local: nn.ModuleList) -> torch.Tensor:
@@ -218,12 +251,7 @@ class FNO2dConfig(OperatorConfig):
     def parameter_count(self) -> int:
         """The number of parameters of ``FNO2d(self)``; see :class:`FNO2d` for the formula."""
         w, m, n = self.width, self.modes, self.n_layers
-        c = self.history * self.channels + (2 if self.add_grid else 0)
-        hidden = PROJECTION_RATIO * w
-        lift = c * w + w
-        blocks = n * (4 * w * w * m * m + w * w + w)
-        projection = w * hidden + hidden + hidden * self.channels + self.channels
-        return lift + blocks + projection
+        return ends_parameter_count(self, 2) + n * (4 * w * w * m * m + w * w + w)
 
 
 class FNO2d(FourierOperator):
@@ -268,17 +296,12 @@ class FNO2d(FourierOperator):
         config = config or FNO2dConfig()
         super().__init__(config)
         w = config.width
-        in_channels = config.history * config.channels + (2 if config.add_grid else 0)
-        self.grid = GridEmbedding2d() if config.add_grid else None
-        self.lift = pointwise(in_channels, w)
+        self.build_lift(GridEmbedding2d(), dims=2)
         self.spectral = nn.ModuleList(
             SpectralConv2d(w, w, config.modes, config.modes) for _ in range(config.n_layers)
         )
         self.pointwise = nn.ModuleList(pointwise(w, w) for _ in range(config.n_layers))
-        self.project_hidden = pointwise(w, PROJECTION_RATIO * w)
-        self.project_out = pointwise(PROJECTION_RATIO * w, config.channels)
-        if config.residual:
-            zero_init(self.project_out)
+        self.build_projection(dims=2)
 
     def body(self, z: torch.Tensor) -> torch.Tensor:
         padding = self.config.padding
@@ -366,12 +389,8 @@ class FNO3dConfig(OperatorConfig):
     def parameter_count(self) -> int:
         """The number of parameters of ``FNO3d(self)``; see :class:`FNO3d` for the formula."""
         w, n = self.width, self.n_layers
-        c = self.history * self.channels + (3 if self.add_grid else 0)
-        hidden = PROJECTION_RATIO * w
-        lift = c * w + w
         blocks = n * (8 * w * w * self.modes_x * self.modes_y * self.modes_z + w * w + w)
-        projection = w * hidden + hidden + hidden * self.channels + self.channels
-        return lift + blocks + projection
+        return ends_parameter_count(self, 3) + blocks
 
 
 class FNO3d(FourierOperator):
@@ -410,16 +429,11 @@ class FNO3d(FourierOperator):
         config = config or FNO3dConfig()
         super().__init__(config)
         w = config.width
-        in_channels = config.history * config.channels + (3 if config.add_grid else 0)
-        self.grid = GridEmbedding3d(periodic=(True, False, True)) if config.add_grid else None
-        self.lift = pointwise(in_channels, w, dims=3)
+        self.build_lift(GridEmbedding3d(periodic=(True, False, True)), dims=3)
         modes = (config.modes_x, config.modes_y, config.modes_z)
         self.spectral = nn.ModuleList(SpectralConv3d(w, w, *modes) for _ in range(config.n_layers))
         self.pointwise = nn.ModuleList(pointwise(w, w, dims=3) for _ in range(config.n_layers))
-        self.project_hidden = pointwise(w, PROJECTION_RATIO * w, dims=3)
-        self.project_out = pointwise(PROJECTION_RATIO * w, config.channels, dims=3)
-        if config.residual:
-            zero_init(self.project_out)
+        self.build_projection(dims=3)
 
     def body(self, z: torch.Tensor) -> torch.Tensor:
         pad_y = self.config.pad_y

@@ -13,14 +13,14 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from models.base import Contract, zero_init
+from models.base import Contract
 from models.config import OperatorConfig, param
 from models.fno import (
-    PROJECTION_RATIO,
     FourierOperator,
     add_grid_2d_field,
     channels_field,
     check_space,
+    ends_parameter_count,
     history_field,
     modes_field,
     residual_field,
@@ -66,12 +66,7 @@ class IFNOConfig(OperatorConfig):
     def parameter_count(self) -> int:
         """The number of parameters of ``IFNO(self)`` (independent of ``n_iterations``)."""
         w, m = self.width, self.modes
-        c = self.history * self.channels + (2 if self.add_grid else 0)
-        hidden = PROJECTION_RATIO * w
-        lift = c * w + w
-        layer = 4 * w * w * m * m + w * w + w
-        projection = w * hidden + hidden + hidden * self.channels + self.channels
-        return lift + layer + projection
+        return ends_parameter_count(self, 2) + 4 * w * w * m * m + w * w + w
 
 
 class IFNO(FourierOperator):
@@ -104,15 +99,10 @@ class IFNO(FourierOperator):
         config = config or IFNOConfig()
         super().__init__(config)
         w = config.width
-        in_channels = config.history * config.channels + (2 if config.add_grid else 0)
-        self.grid = GridEmbedding2d() if config.add_grid else None
-        self.lift = pointwise(in_channels, w)
+        self.build_lift(GridEmbedding2d(), dims=2)
         self.spectral = SpectralConv2d(w, w, config.modes, config.modes)
         self.pointwise = pointwise(w, w)
-        self.project_hidden = pointwise(w, PROJECTION_RATIO * w)
-        self.project_out = pointwise(PROJECTION_RATIO * w, config.channels)
-        if config.residual:
-            zero_init(self.project_out)
+        self.build_projection(dims=2)
 
     def body(self, z: torch.Tensor) -> torch.Tensor:
         h = self.lifted(z)
