@@ -236,6 +236,14 @@ def test_a_rerun_replaces_its_earlier_attempt(tmp_path, case):
     steps = params["steps"]
     with pytest.raises(_Killed):
         _attempt(db, artifacts, job_id, kind, params, _DiesAtStep, "first@host")
+    from types import SimpleNamespace
+
+    from app.services.rollouts import poll_rollout
+
+    page = SimpleNamespace(db=db)  # what the Rollout page's poll reads: the database
+    shown = poll_rollout(page, job_id, 0)
+    assert shown["metrics"] and not shown["replaced"]
+    seen = shown["metrics"][-1]["seq"]
     with db.session() as session:
         (first,) = session.scalars(select(Rollout).where(Rollout.job_id == job_id)).all()
         session.execute(update(Job).where(Job.id == job_id).values(status="queued"))
@@ -247,6 +255,10 @@ def test_a_rerun_replaces_its_earlier_attempt(tmp_path, case):
 
     result = _attempt(db, artifacts, job_id, kind, params, JobContext, "second@host")
     assert jobs.finish(db, job_id, "succeeded", result=result, attempt=2)
+    # A page that showed the first attempt is told to start again, and gets step 0 on.
+    again = poll_rollout(page, job_id, seen)
+    assert again["replaced"] and again["metrics"][0]["step"] == 0
+    assert not poll_rollout(page, job_id, again["metrics"][-1]["seq"])["replaced"]
     assert result["rollout_id"] == first.id
     with db.session() as session:
         rows = session.scalars(select(Rollout).where(Rollout.job_id == job_id)).all()

@@ -270,16 +270,28 @@ def poll_rollout(state: AppState, job_id: str, after: int, limit: int = 2000) ->
 
     The job is read before the metrics: a job already final here has written all of its
     metrics, so a poll that sees a final status and fewer than ``limit`` metrics is the last.
+    ``replaced``: the job was re-run since event ``after`` (its worker was lost) and the new
+    attempt replaced the earlier rows, so what a page shows must start again at step 0.
     """
     with state.db.session() as session:
         job = session.get(Job, job_id)
         rollout = rollout_for_job(session, job_id)
         new = metrics(session, rollout, after, limit) if rollout is not None else []
+        replaced = session.scalar(
+            select(JobEvent.seq)
+            .where(
+                JobEvent.job_id == job_id,
+                JobEvent.type == "rollout_replaced",
+                seq_after(after),
+            )
+            .limit(1)
+        )
         return {
             "job": job_dict(job) if job else None,
             "rollout": rollout_dict(rollout) if rollout else None,
             "metrics": new,
             "complete": len(new) < limit,
+            "replaced": replaced is not None and after > 0,
         }
 
 

@@ -436,6 +436,8 @@ async def poll(_n: int, run: dict[str, Any] | None):
         rollouts.poll_rollout, get_state(), run["job_id"], run.get("seq") or 0
     )
     job, rollout, new = update["job"], update["rollout"], update["metrics"]
+    if update["replaced"]:
+        reset_series = True  # a re-run (lost worker) started again at step 0
     if job is None:
         gone = alert("The job was deleted.", "error")
         return ({}, no_update, gone, [], True) + (no_update,) * 4
