@@ -32,7 +32,12 @@ import h5py
 import numpy as np
 
 from physics.formats.export import attr_value
-from physics.formats.store import open_swmr, set_attrs, write_square_dimensions
+from physics.formats.store import (
+    FrameAppender,
+    open_swmr,
+    set_attrs,
+    write_square_dimensions,
+)
 from physics.resample import resample_array
 
 FIELD = "vorticity"
@@ -45,7 +50,7 @@ METRICS = ("rel_l2", "rel_h1", "corr", "energy", "enstrophy", "ms")
 # --- the file a comparison writes --------------------------------------------------------
 
 
-class ComparisonWriter:
+class ComparisonWriter(FrameAppender):
     """Frames of several sources, each on its own grid, appended one chunk per frame (SWMR).
 
     ``grids`` maps each source name to its grid size; ``reference_n`` is the grid of
@@ -85,20 +90,11 @@ class ComparisonWriter:
     def append(self, t: float, frames: Mapping[str, np.ndarray | None]) -> int:
         """Appends one frame per source (a missing or None frame is written as NaN); the time
         goes last, so a reader counting frames by time sees only whole frames."""
-        k = self.time.shape[0]
-        for source, data in self.frames.items():
+        filled = {}
+        for source, n in self.grids.items():
             frame = frames.get(source)
-            n = self.grids[source]
-            data.resize(k + 1, axis=0)
-            data[k] = np.full((n, n), np.nan, np.float32) if frame is None else frame
-            data.flush()
-        self.time.resize(k + 1, axis=0)
-        self.time[k] = t
-        self.time.flush()
-        return k + 1
-
-    def close(self) -> None:
-        self.file.close()
+            filled[source] = np.full((n, n), np.nan, np.float32) if frame is None else frame
+        return super().append(t, filled)
 
 
 # --- reading either kind of rollout file --------------------------------------------------

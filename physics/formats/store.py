@@ -128,7 +128,37 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class RolloutWriter:
+class FrameAppender:
+    """What the SWMR writers (:class:`RolloutWriter`, and
+    ``physics.formats.comparison.ComparisonWriter``) share once their datasets exist:
+    ``file``, the growing ``time`` dataset and one growing dataset per source in
+    ``frames``; appending a frame to every source, then its time; closing. One append for
+    both, so the write order that readers in other processes rely on is stated once."""
+
+    file: h5py.File
+    time: h5py.Dataset
+    frames: dict[str, h5py.Dataset]
+
+    def append(self, t: float, frames: Mapping[str, np.ndarray]) -> int:
+        """Appends ``frames[source]`` to every source and ``t`` to the times; returns the
+        number of frames now written."""
+        k = self.time.shape[0]
+        for source, data in self.frames.items():
+            data.resize(k + 1, axis=0)
+            data[k] = frames[source]
+            data.flush()
+        # Time last: a reader counts frames by the time axis, so a frame is visible only
+        # once all of its sources are on disk.
+        self.time.resize(k + 1, axis=0)
+        self.time[k] = t
+        self.time.flush()
+        return k + 1
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class RolloutWriter(FrameAppender):
     """Frames of each source (``reference``, ``model``) appended one chunk per frame."""
 
     def __init__(
@@ -172,22 +202,6 @@ class RolloutWriter:
         }
         # Every dataset must exist before SWMR starts; from here on only appends.
         self.file.swmr_mode = True
-
-    def append(self, t: float, frames: Mapping[str, np.ndarray]) -> int:
-        k = self.time.shape[0]
-        for source, data in self.frames.items():
-            data.resize(k + 1, axis=0)
-            data[k] = frames[source]
-            data.flush()
-        # Time last: a reader counts frames by the time axis, so a frame is visible only
-        # once all of its sources are on disk.
-        self.time.resize(k + 1, axis=0)
-        self.time[k] = t
-        self.time.flush()
-        return k + 1
-
-    def close(self) -> None:
-        self.file.close()
 
 
 def open_swmr(path: Path) -> h5py.File:
