@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import h5py
 import numpy as np
@@ -84,26 +84,34 @@ def export_trajectory(
     x = np.arange(nx) * (lx / nx)
     y = np.arange(ny) * (ly / ny)
     params = {str(k): attr_value(v) for k, v in (attrs or {}).items()}
+    trajectories = _Trajectories(data, times, x, y, lx, ly, params)
     path.parent.mkdir(parents=True, exist_ok=True)
     if format == "netcdf":
-        _write_netcdf(path, data, times, x, y, lx, ly, params)
+        _write_netcdf(path, trajectories)
     elif format == "hdf5":
-        _write_well(path, data, times, x, y, lx, ly, params)
+        _write_well(path, trajectories)
     else:
         raise ValueError(f"format must be 'netcdf' or 'hdf5'; got {format!r}")
     return path
 
 
-def _write_netcdf(
-    path: Path,
-    data: np.ndarray,
-    times: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    lx: float,
-    ly: float,
-    params: dict[str, Any],
-) -> None:
+class _Trajectories(NamedTuple):
+    """What every format writes, checked and prepared once by ``export_trajectory``: the
+    vorticity (trajectory, time, ny, nx), its times, the point coordinates and box lengths,
+    and the parameters as attribute values. One bundle, so that what the writers take is
+    declared once (a new piece of content is added here, not to every writer's signature)."""
+
+    data: np.ndarray
+    times: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    lx: float
+    ly: float
+    params: dict[str, Any]
+
+
+def _write_netcdf(path: Path, trajectories: _Trajectories) -> None:
+    data, times, x, y, lx, ly, params = trajectories
     import xarray as xr  # imported here: it takes a second, and only netCDF needs it
 
     nondim = "nondimensional (simulation units)"
@@ -143,17 +151,9 @@ def _strings(values: list[str]) -> np.ndarray:
     return np.array(values, dtype=h5py.string_dtype())
 
 
-def _write_well(
-    path: Path,
-    data: np.ndarray,
-    times: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    lx: float,
-    ly: float,
-    params: dict[str, Any],
-) -> None:
+def _write_well(path: Path, trajectories: _Trajectories) -> None:
     """The Well's layout: space stored (x, y), so our (y, x) arrays are transposed."""
+    data, times, x, y, lx, ly, params = trajectories
     numeric = [k for k, v in params.items() if isinstance(v, int | float | np.number)]
     with h5py.File(path, "w") as f:
         for key, value in params.items():
