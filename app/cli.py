@@ -81,7 +81,34 @@ def worker_command(queues: str, concurrency: int, name: str) -> list[str]:
     ]
 
 
+def _bind(host: str) -> None:
+    """Export the bind host: it decides whether auth is on by default (off only on a
+    loopback address) and is a trusted Host."""
+    os.environ["EDDYSCOPE_HOST"] = host
+    from app.settings import get_settings
+
+    get_settings.cache_clear()
+    settings = get_settings()
+    if not settings.auth_enabled:
+        print("eddyscope: auth is off (loopback only; no accounts needed)", flush=True)
+        return
+    from sqlalchemy import func, select
+
+    from app.db.tables import User
+
+    with _database().session() as session:
+        users = session.scalar(select(func.count()).select_from(User))
+    print("eddyscope: auth is on: log in at /login; scripts use API tokens", flush=True)
+    if not users:
+        print(
+            "eddyscope: there are no accounts yet: create one with "
+            "`eddyscope user add NAME --role admin`",
+            flush=True,
+        )
+
+
 def cmd_up(args: argparse.Namespace) -> int:
+    _bind(args.host)
     broker = _pin_broker()
     print(f"eddyscope: broker: {broker.describe()}", flush=True)
     if broker.kind == "embedded":
@@ -192,6 +219,7 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     from app.main import create_app
 
+    _bind(args.host)
     _prepare()
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
     return 0
@@ -199,6 +227,84 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     os.execv(sys.executable, worker_command(args.queues, args.concurrency, args.name))
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise SystemExit("eddyscope: the passwords differ")
+    return first
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from app.services import auth
+
+    password = _read_password(args)
+    with _database().session() as session:
+        try:
+            user = auth.add_user(session, args.name, password, args.role)
+        except auth.AuthError as exc:
+            print(f"eddyscope: {exc}", file=sys.stderr)
+            return 2
+        print(f"eddyscope: user {user.name} ({user.role}) added", flush=True)
+    return 0
+
+
+def cmd_user_role(args: argparse.Namespace) -> int:
+    from app.services import auth
+
+    with _database().session() as session:
+        try:
+            user = auth.set_role(session, args.name, args.role)
+        except auth.AuthError as exc:
+            print(f"eddyscope: {exc}", file=sys.stderr)
+            return 2
+        print(f"eddyscope: {user.name} is now {user.role}", flush=True)
+    return 0
+
+
+def cmd_user_list(_args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from app.db.tables import User
+
+    with _database().session() as session:
+        for user in session.scalars(select(User).order_by(User.name)):
+            print(f"{user.name}\t{user.role}")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from app.services import auth
+
+    with _database().session() as session:
+        try:
+            row, token = auth.create_token(session, args.user, args.label)
+        except auth.AuthError as exc:
+            print(f"eddyscope: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"eddyscope: token {row.id} for {args.user} (shown once; send it as "
+            "Authorization: Bearer, or give it to the CLI with --token or EDDYSCOPE_TOKEN):",
+            file=sys.stderr,
+        )
+    print(token, flush=True)
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from app.services import auth
+
+    with _database().session() as session:
+        if not auth.revoke_token(session, args.token_id):
+            print(f"eddyscope: there is no token {args.token_id!r}", file=sys.stderr)
+            return 2
+    print(f"eddyscope: token {args.token_id} revoked", flush=True)
+    return 0
 
 
 def _add_params(parser: argparse.ArgumentParser, schema: type[BaseModel]) -> None:
@@ -237,6 +343,17 @@ def _add_params(parser: argparse.ArgumentParser, schema: type[BaseModel]) -> Non
         action="store_true",
         help="run the job here now, not on a worker",
     )
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("EDDYSCOPE_SERVER"),
+        help="submit through this running server's API (e.g. https://gpu-box:8050) instead "
+        "of its database; default $EDDYSCOPE_SERVER",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("EDDYSCOPE_TOKEN"),
+        help="API token for --server (`eddyscope token create`); default $EDDYSCOPE_TOKEN",
+    )
 
 
 def _collect(args: argparse.Namespace) -> dict[str, Any]:
@@ -247,7 +364,81 @@ def _collect(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _api(server: str, token: str | None, method: str, path: str, body: Any = None) -> Any:
+    """One JSON call to a running server's REST API, with the token as a bearer token."""
+    import urllib.error
+    import urllib.request
+
+    headers = {"Accept": "application/json"}
+    data = None
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(
+        server.rstrip("/") + path, data=data, headers=headers, method=method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read()).get("detail", exc.reason)
+        except (ValueError, AttributeError):
+            detail = exc.reason
+        raise ApiError(exc.code, str(detail)) from None
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: str):
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+
+
+def cmd_remote_job(args: argparse.Namespace) -> int:
+    """Submit through a running server's API (``--server``), as the token's user."""
+    from tqdm import tqdm
+
+    try:
+        job = _api(
+            args.server,
+            args.token,
+            "POST",
+            "/api/jobs",
+            {"kind": args.kind, "params": _collect(args)},
+        )
+    except ApiError as exc:
+        print(f"eddyscope: the server refused the job: {exc}", file=sys.stderr)
+        return 2
+    print(f"eddyscope: {args.kind} job {job['id']} queued on {args.server}", flush=True)
+    if not args.wait:
+        return 0
+    final = {"succeeded", "failed", "cancelled"}
+    with tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {postfix}") as bar:
+        while True:
+            job = _api(args.server, args.token, "GET", f"/api/jobs/{job['id']}")
+            bar.n = round(job["progress"] * 100)
+            bar.set_postfix_str(f"{job['status']} {job.get('message') or ''}".strip())
+            bar.refresh()
+            if job["status"] in final:
+                break
+            time.sleep(0.5)
+    if job["status"] != "succeeded":
+        print(
+            f"eddyscope: job {job['id']} {job['status']}: {job.get('error') or ''}", file=sys.stderr
+        )
+        return 1
+    print(f"eddyscope: job {job['id']} succeeded: {job['result']}", flush=True)
+    return 0
+
+
 def cmd_job(args: argparse.Namespace) -> int:
+    if args.server:
+        if args.inline:
+            print("eddyscope: --inline runs here; it does not go with --server", file=sys.stderr)
+            return 2
+        return cmd_remote_job(args)
     from app import jobs
     from app.jobkinds import InvalidParams, validate_params
     from app.state import AppState
@@ -349,6 +540,33 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=1)
     worker.add_argument("--name", default="eddyscope@%h")
     worker.set_defaults(func=cmd_worker)
+
+    from app.services.auth import ROLES
+
+    user = sub.add_parser("user", help="accounts (when auth is on)")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="add an account")
+    add.add_argument("name")
+    add.add_argument("--role", choices=ROLES, default="member")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.set_defaults(func=cmd_user_add)
+    role = user_sub.add_parser("role", help="change an account's role")
+    role.add_argument("name")
+    role.add_argument("role", choices=ROLES)
+    role.set_defaults(func=cmd_user_role)
+    user_sub.add_parser("list", help="the accounts and their roles").set_defaults(
+        func=cmd_user_list
+    )
+
+    token = sub.add_parser("token", help="API tokens for scripts and the CLI")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="a new token for USER, printed once")
+    create.add_argument("user")
+    create.add_argument("--label", default="", help="what the token is for")
+    create.set_defaults(func=cmd_token_create)
+    revoke = token_sub.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("token_id")
+    revoke.set_defaults(func=cmd_token_revoke)
 
     for kind in submittable():
         spec = get_kind(kind)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, ColumnElement, func, literal, select, true, update
+from sqlalchemy import BigInteger, ColumnElement, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from app.db.session import Database
@@ -61,17 +61,33 @@ def get_job(session: Session, job_id: str) -> Job:
 
 
 def submit(
-    db: Database, dispatcher: Dispatcher, kind: str, params: dict[str, Any], queue: str
+    db: Database,
+    dispatcher: Dispatcher,
+    kind: str,
+    params: dict[str, Any],
+    queue: str,
+    owner_id: str | None = None,
 ) -> Job:
     """Commit the job (or, for a coordinating kind, its rows), then have its message sent.
     ``params`` and ``queue`` are what ``app.jobkinds.validate_params`` returned. Through an
     outbox (``app.queue.outbox``, the API's and the UI's dispatcher) the message is sent by
-    the outbox's own thread, so this returns without waiting on the broker."""
+    the outbox's own thread, so this returns without waiting on the broker. ``owner_id``:
+    the user the job (and the jobs it fans out, and what they make) belongs to."""
     spec = _kind(kind)
     if spec.submit is not None:
-        return spec.submit(db, dispatcher, params, queue)
+        job = spec.submit(db, dispatcher, params, queue)
+        if owner_id is not None:
+            with db.session() as session:
+                session.execute(
+                    update(Job)
+                    .where(or_(Job.id == job.id, Job.parent_id == job.id))
+                    .values(owner_id=owner_id)
+                )
+                session.commit()
+            job.owner_id = owner_id
+        return job
     with db.session() as session:
-        job = Job(kind=kind, params=params, queue=queue, status="queued")
+        job = Job(kind=kind, params=params, queue=queue, status="queued", owner_id=owner_id)
         session.add(job)
         session.commit()
         add_event(session, job.id, "status", {"status": "queued"})

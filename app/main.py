@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from app.api import catalog, errors, flows, health, initial_conditions, rollouts
 from app.api import jobs as jobs_api
 from app.body_limit import BodyLimit, Limit
+from app.security import AuthGate, SecurityHeaders, Sessions, TrustedHosts
+from app.security import router as login_router
 from app.settings import Settings, get_settings
 from app.state import AppState
 
@@ -45,6 +47,10 @@ def create_app(settings: Settings | None = None, with_ui: bool = True) -> FastAP
 
     for module in (health, initial_conditions, jobs_api, catalog, rollouts, flows):
         api.include_router(module.router, prefix="/api")
+    # /login and /logout, ahead of the UI's catch-all page route.
+    sessions = Sessions(settings)
+    api.state.sessions = sessions
+    api.include_router(login_router)
 
     if with_ui:
         # Imported here so API-only processes never load Dash.
@@ -54,8 +60,14 @@ def create_app(settings: Settings | None = None, with_ui: bool = True) -> FastAP
         callback_path = ui.config.routes_pathname_prefix + "_dash-update-component"
     else:
         callback_path = None
-    # Added last, so it is the outermost middleware: Dash's own reads callback bodies.
+    # Outermost last: security headers on every response; the body limit (Dash's own
+    # middleware reads callback bodies); the Host check (DNS rebinding); then who is asking
+    # (app.security), ahead of Dash's middleware and every route. No CORS middleware: no
+    # other origin is ever allowed.
+    api.add_middleware(AuthGate, state=state, sessions=sessions)
+    api.add_middleware(TrustedHosts, allowed_hosts=settings.resolved_trusted_hosts)
     api.add_middleware(BodyLimit, **body_limits(settings, callback_path))
+    api.add_middleware(SecurityHeaders)
     return api
 
 

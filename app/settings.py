@@ -6,8 +6,11 @@ Every field can be set from the environment with the prefix ``EDDYSCOPE_``, e.g.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -126,6 +129,70 @@ class Settings(BaseSettings):
         "API's sweep puts it back in the queue, and a redelivered message may take it over.",
     )
 
+    # Accounts and access control (app.security, app.services.auth).
+    host: str = Field(
+        default="127.0.0.1",
+        description="The address the server is bound to (set by `eddyscope up/api --host`); "
+        "decides the default of `auth` and is a trusted host.",
+    )
+    auth: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Login and roles: 'on', 'off', or 'auto' (off only when the server is "
+        "bound to a loopback address, on for any other bind).",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs session cookies; default: a random key generated once and kept "
+        "in data_dir/secret_key.",
+    )
+    trusted_hosts: str | None = Field(
+        default=None,
+        description="Host header values the server answers, comma-separated ('*' for any); "
+        "default: localhost, 127.0.0.1, ::1 and the bind host. Others get 400 (DNS "
+        "rebinding).",
+    )
+    session_max_age_s: int = Field(
+        default=14 * 24 * 3600, gt=0, description="How long a login lasts (seconds)."
+    )
+
+    @property
+    def auth_enabled(self) -> bool:
+        if self.auth != "auto":
+            return self.auth == "on"
+        return not is_loopback(self.host)
+
+    @property
+    def resolved_trusted_hosts(self) -> list[str]:
+        if self.trusted_hosts is not None:
+            return [h.strip() for h in self.trusted_hosts.split(",") if h.strip()]
+        hosts = ["localhost", "127.0.0.1", "::1", "[::1]"]
+        if self.host not in ("0.0.0.0", "::", "") and self.host not in hosts:
+            hosts.append(self.host)
+        return hosts
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, else one generated once and kept (mode 600) in data_dir."""
+        if self.secret_key:
+            return self.secret_key
+        import secrets
+
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".secret_key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+            # A hard link is atomic and never replaces: of two processes starting at once,
+            # one key wins and both read it.
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip()
+
     @property
     def resolved_max_callback_bytes(self) -> int:
         if self.max_callback_bytes is not None:
@@ -142,6 +209,15 @@ class Settings(BaseSettings):
     @property
     def resolved_artifact_root(self) -> Path:
         return (self.artifact_root or self.data_dir / "artifacts").resolve()
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

@@ -22,6 +22,9 @@ from app.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = os.environ.get("EDDYSCOPE_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 PG_ADMIN_URL = os.environ.get("EDDYSCOPE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# TestClient sends Host: testserver; the app answers only trusted hosts (DNS rebinding), so
+# in-process tests trust it too. Servers the tests start (service_env) keep the defaults.
+os.environ.setdefault("EDDYSCOPE_TRUSTED_HOSTS", "testserver,localhost,127.0.0.1")
 # A port nothing listens on: the probe for Redis fails there, as on a machine without Redis.
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 

@@ -25,12 +25,17 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.schemas import ErrorItem, ErrorOut
+from app.services.auth import Forbidden
 
 log = logging.getLogger("eddyscope")
 
 # What each error status means across the API; a route may say it more precisely.
 MEANING = {
-    400: "The request body could not be parsed (malformed JSON or multipart).",
+    400: "The request body could not be parsed (malformed JSON or multipart), or its Host "
+    "is not one this server answers.",
+    401: "Auth is on and the request has no valid session or API token (Authorization: Bearer).",
+    403: "The user may not do this (a viewer changes nothing, a member only what it owns), "
+    "or a browser request came from another origin.",
     404: "There is no such resource.",
     409: "The resource is not in a state that allows this.",
     413: "The request body is larger than the server's limit.",
@@ -41,6 +46,8 @@ MEANING = {
 }
 
 _REF = "#/components/schemas/"
+# Operations open without an account when auth is on (app.security.OPEN_PATHS).
+OPEN_PATHS = frozenset({"/api/health"})
 
 
 def errors(*codes: int | tuple[int, str]) -> dict[int | str, dict[str, Any]]:
@@ -86,6 +93,10 @@ async def validation_error(_request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(error_body(detail, items), 422)
 
 
+async def forbidden(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body(str(exc)), 403)
+
+
 async def server_error(_request: Request, exc: Exception) -> JSONResponse:
     # Starlette logs the exception and re-raises it after this response is sent.
     return JSONResponse(error_body("An unexpected error occurred on the server."), 500)
@@ -110,15 +121,18 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     for name, definition in shape.pop("$defs", {}).items():
         components.setdefault(name, definition)
     components.setdefault("ErrorOut", shape)
-    for methods in schema.get("paths", {}).values():
-        for operation in methods.values():
+    for path, methods in schema.get("paths", {}).items():
+        for method, operation in methods.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
-            for code in (413, 500):
+            for code in (400, 413, 500):
+                # 400: every request whose Host is not trusted.
                 responses.setdefault(str(code), _error_response(MEANING[code]))
-            if "requestBody" in operation:
-                responses.setdefault("400", _error_response(MEANING[400]))
+            if path not in OPEN_PATHS:
+                responses.setdefault("401", _error_response(MEANING[401]))
+            if method.lower() in ("post", "put", "patch", "delete"):
+                responses.setdefault("403", _error_response(MEANING[403]))
             validation = responses.get("422")
             if _takes_input(operation) and (
                 validation is None or "HTTPValidationError" in json.dumps(validation)
@@ -134,6 +148,7 @@ def install(app: FastAPI) -> None:
     """The handlers, and the OpenAPI documenting them, on ``app``."""
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(Exception, server_error)
     generate = app.openapi
 

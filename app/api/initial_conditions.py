@@ -9,7 +9,9 @@ from starlette.concurrency import run_in_threadpool
 from app.api.errors import errors
 from app.db.tables import InitialCondition
 from app.schemas import InitialConditionOut
-from app.services import catalog, initial_conditions
+from app.security import current_user
+from app.services import auth, catalog, initial_conditions
+from app.services.auth import Principal
 from app.services.uploads import UploadError
 from app.state import AppState, get_state
 
@@ -58,7 +60,9 @@ async def upload_initial_condition(
         "from the file, else 1/180)",
     ),
     state: AppState = Depends(get_state),
+    user: Principal | None = Depends(current_user),
 ) -> InitialCondition:
+    auth.require_create(user)  # a viewer: 403 before the file is read
     settings = state.settings
     content = await _read_limited(file, settings.max_upload_bytes)
     # Parsing and writing are blocking work: keep them off the event loop.

@@ -16,7 +16,9 @@ from app.db.tables import Job
 from app.jobkinds import InvalidParams, validate_params
 from app.jobkinds.generate import retry
 from app.schemas import EventOut, JobCreate, JobCreated, JobOut
-from app.services import jobs_view
+from app.security import current_user
+from app.services import auth, jobs_view
+from app.services.auth import Principal
 from app.state import AppState, get_state
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -32,15 +34,20 @@ NO_JOB = (404, "There is no job with that id.")
         (422, "The kind is unknown or its parameters are invalid; the detail says why.")
     ),
 )
-def create_job(body: JobCreate, state: AppState = Depends(get_state)) -> JobCreated:
+def create_job(
+    body: JobCreate,
+    state: AppState = Depends(get_state),
+    user: Principal | None = Depends(current_user),
+) -> JobCreated:
+    owner_id = auth.require_create(user)  # a viewer: 403
     with state.db.session() as session:
         try:
             params, queue = validate_params(
-                session, body.kind, body.params, settings=state.settings
+                session, body.kind, body.params, settings=state.settings, owner=owner_id
             )
         except InvalidParams as exc:
             raise HTTPException(422, str(exc)) from exc
-    job = jobs.submit(state.db, state.dispatcher, body.kind, params, queue)
+    job = jobs.submit(state.db, state.dispatcher, body.kind, params, queue, owner_id=owner_id)
     return JobCreated(id=job.id, kind=job.kind, status="queued")
 
 
@@ -99,8 +106,13 @@ def job_events(
     response_model=JobOut,
     responses=errors(NO_JOB, (409, "The job has already finished.")),
 )
-def cancel_job(job_id: str, state: AppState = Depends(get_state)) -> Job:
+def cancel_job(
+    job_id: str,
+    state: AppState = Depends(get_state),
+    user: Principal | None = Depends(current_user),
+) -> Job:
     job = _job_or_404(state, job_id)
+    auth.require_change(job.owner_id, "this job", user)  # its owner or an admin, else 403
     if job.status in jobs.FINAL:
         raise HTTPException(409, f"The job has already {job.status}; there is nothing to cancel.")
     return jobs.cancel(state.db, state.dispatcher, job_id)
@@ -111,9 +123,14 @@ def cancel_job(job_id: str, state: AppState = Depends(get_state)) -> Job:
     response_model=JobOut,
     responses=errors(NO_JOB, (409, "Only a failed or cancelled generate job is retried.")),
 )
-def retry_job(job_id: str, state: AppState = Depends(get_state)) -> Job:
+def retry_job(
+    job_id: str,
+    state: AppState = Depends(get_state),
+    user: Principal | None = Depends(current_user),
+) -> Job:
     """Rerun the failed or cancelled shards of a generate job; finished shards are kept."""
     job = _job_or_404(state, job_id)
+    auth.require_change(job.owner_id, "this job", user)
     if job.kind != "generate":
         raise HTTPException(
             409,

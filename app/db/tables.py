@@ -9,7 +9,18 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    event,
+    select,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -20,6 +31,14 @@ def new_id() -> str:
 def utcnow() -> datetime:
     # Naive UTC everywhere: SQLite drops time zones, so storing naive keeps both databases alike.
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def owner_column() -> Mapped[str | None]:
+    """Every job and artifact has an owner (``users.id``); None: made with auth off, or by
+    the operator's own CLI on the server, outside any account."""
+    return mapped_column(
+        String(32), ForeignKey("users.id", ondelete="SET NULL"), index=True, default=None
+    )
 
 
 class Base(DeclarativeBase):
@@ -53,6 +72,7 @@ class Job(Base):
     # lost its worker and is run again elsewhere (``app.jobs.requeue_lost``).
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     worker_pid: Mapped[int | None] = mapped_column(Integer, default=None)
+    owner_id: Mapped[str | None] = owner_column()
 
 
 class JobEvent(Base):
@@ -78,6 +98,7 @@ class InitialCondition(Base):
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
     path: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    owner_id: Mapped[str | None] = owner_column()
 
 
 class Dataset(Base):
@@ -91,6 +112,7 @@ class Dataset(Base):
     path: Mapped[str] = mapped_column(Text)
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    owner_id: Mapped[str | None] = owner_column()
 
 
 class Model(Base):
@@ -109,6 +131,7 @@ class Model(Base):
     path: Mapped[str] = mapped_column(Text)
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    owner_id: Mapped[str | None] = owner_column()
 
 
 class Rollout(Base):
@@ -133,3 +156,42 @@ class Rollout(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     kind: Mapped[str] = mapped_column(String(16), default="rollout", server_default="rollout")
     sources: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
+    owner_id: Mapped[str | None] = owner_column()
+
+
+class User(Base):
+    """An account. ``role``: "admin" (everything), "member" (sees the group's artifacts,
+    changes only its own) or "viewer" (changes nothing)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for scripts and the CLI; only its SHA-256 is stored (the token is
+    shown once, when created)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+
+
+def _owner_from_job(_mapper, connection, target) -> None:
+    """Artifacts a job makes (datasets, models, rollouts: written by workers) belong to the
+    job's owner."""
+    if target.owner_id is None and getattr(target, "job_id", None):
+        target.owner_id = connection.scalar(select(Job.owner_id).where(Job.id == target.job_id))
+
+
+for _table in (Dataset, Model, Rollout):
+    event.listen(_table, "before_insert", _owner_from_job)

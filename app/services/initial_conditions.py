@@ -25,6 +25,7 @@ import torch
 from app.artifacts import ArtifactStore
 from app.db.session import Database
 from app.db.tables import InitialCondition, new_id
+from app.services import auth
 from app.services.flows import is_channel_flow
 from app.services.uploads import (
     UploadError,
@@ -66,6 +67,7 @@ def store_initial_condition(
     max_bytes: int | None = None,
     nu: Any = None,
     limits: Limits = DEFAULT_LIMITS,
+    owner_id: str | None = None,
 ) -> InitialCondition:
     """Raises UploadError (with an HTTP status and a sentence) and stores nothing on failure.
 
@@ -76,7 +78,7 @@ def store_initial_condition(
         raise UploadError(f"The file is larger than the upload limit of {max_bytes:,} bytes.", 413)
     if is_channel_flow(flow_name):
         return store_channel_initial_condition(
-            db, artifacts, flow_name, filename, content, nu=nu, limits=limits
+            db, artifacts, flow_name, filename, content, nu=nu, limits=limits, owner_id=owner_id
         )
     try:
         flow = get_flow(flow_name)
@@ -100,6 +102,7 @@ def store_initial_condition(
         fields=list(flow.fields),
         stats=field_stats(parsed.array, flow.length),
         path=relative,
+        owner_id=owner_id,
     )
     try:
         with db.session() as session:
@@ -207,6 +210,7 @@ def store_channel_initial_condition(
     content: bytes,
     nu: Any = None,
     limits: Limits = DEFAULT_LIMITS,
+    owner_id: str | None = None,
 ) -> InitialCondition:
     """Parse a channel velocity snapshot, write it as ``.npz``, then its row; UploadError
     and nothing stored on failure."""
@@ -250,6 +254,7 @@ def store_channel_initial_condition(
         fields=["u", "v", "w"],
         stats=stats,
         path=relative,
+        owner_id=owner_id,
     )
     try:
         with db.session() as session:
@@ -267,8 +272,10 @@ def store_channel_initial_condition(
 def store(
     state: AppState, flow: str, filename: str, content: bytes, nu: Any = None
 ) -> InitialCondition:
-    """Store an upload with this server's limits (upload size, declared arrays); raises
-    UploadError with an HTTP status and a sentence, storing nothing."""
+    """Store an upload with this server's limits (upload size, declared arrays), owned by
+    the current user; raises UploadError with an HTTP status and a sentence, storing
+    nothing, and ``auth.Forbidden`` for a viewer."""
+    owner_id = auth.require_create()
     return store_initial_condition(
         state.db,
         state.artifacts,
@@ -278,6 +285,7 @@ def store(
         state.settings.max_upload_bytes,
         nu=nu,
         limits=upload_limits(state.settings.max_array_bytes),
+        owner_id=owner_id,
     )
 
 

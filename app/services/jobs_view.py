@@ -16,7 +16,7 @@ from sqlalchemy import Select, func, select
 from app import jobs
 from app.db.tables import Job, JobEvent, Rollout, utcnow
 from app.jobkinds import InvalidParams, validate_params
-from app.services import iso_time
+from app.services import auth, iso_time
 from app.state import AppState
 
 __all__ = ["InvalidParams"]
@@ -92,14 +92,28 @@ def get_job(state: AppState, job_id: str) -> dict[str, Any] | None:
 
 def submit_job(state: AppState, kind: str, raw: dict[str, Any]) -> dict[str, Any]:
     """Validate then submit, exactly as ``POST /api/jobs``; raises InvalidParams."""
+    owner_id = auth.require_create()
     with state.db.session() as session:
-        params, queue = validate_params(session, kind, raw, settings=state.settings)
-    job = jobs.submit(state.db, state.dispatcher, kind, params, queue)
+        params, queue = validate_params(session, kind, raw, settings=state.settings, owner=owner_id)
+    job = jobs.submit(state.db, state.dispatcher, kind, params, queue, owner_id=owner_id)
     return {"id": job.id, "kind": job.kind, "status": job.status, "params": params}
 
 
+def check_may_change(state: AppState, job_id: str) -> None:
+    """Raise ``auth.Forbidden`` unless the current user may cancel or retry the job (its
+    owner, or an admin); a missing job passes (the caller says it is missing)."""
+    with state.db.session() as session:
+        job = session.get(Job, job_id)
+        owner_id = job.owner_id if job is not None else None
+        if job is None:
+            return
+    auth.require_change(owner_id, "this job")
+
+
 def cancel_job(state: AppState, job_id: str) -> dict[str, Any] | None:
-    """Cancel an active job (a final one is left as it is); None when there is no such job."""
+    """Cancel an active job (a final one is left as it is); None when there is no such job.
+    Raises ``auth.Forbidden`` unless the current user is its owner or an admin."""
+    check_may_change(state, job_id)
     try:
         job = jobs.cancel(state.db, state.dispatcher, job_id)
     except jobs.JobNotFound:
@@ -120,6 +134,8 @@ def retry_generate(state: AppState, job_id: str) -> dict[str, Any]:
             raise ValueError("Only generate jobs can be retried.")
         if job.status not in ("failed", "cancelled"):
             raise ValueError(f"The job is {job.status}; only a failed or cancelled job is retried.")
+        owner_id = job.owner_id
+    auth.require_change(owner_id, "this job")
     return job_dict(retry(state.db, state.dispatcher, state.artifacts, job_id))
 
 
