@@ -9,19 +9,23 @@ bar, and ``static/`` as the assets folder. Callbacks find the AppState through
 from __future__ import annotations
 
 import dash
-from dash import ALL, Input, Output, html
+from dash import ALL, Input, Output, html, set_props
 from fastapi import FastAPI
 
 from app.examples import STATIC
+from app.services import auth
 from app.state import AppState
-from app.ui.components import navbar
+from app.ui.components import alert, navbar
 from app.ui.context import set_state
 
 
 def shell() -> html.Div:
+    # Built per page load, inside the request: the nav bar shows who is logged in.
     return html.Div(
         [
-            navbar(),
+            navbar(auth.current_user()),
+            # Where a refused change (a viewer's, or on another member's job) is said.
+            html.Div(id="auth-notice"),
             html.Div(dash.page_container, className="page-container"),
             html.Footer(
                 [
@@ -36,6 +40,15 @@ def shell() -> html.Div:
     )
 
 
+def _on_callback_error(error: Exception):
+    """A change the user may not make (``auth.Forbidden`` from the services) is said in the
+    shell's notice and changes nothing else; any other error stays a callback error."""
+    if isinstance(error, auth.Forbidden):
+        set_props("auth-notice", {"children": alert(str(error), "error", id="auth-refused")})
+        return None
+    raise error
+
+
 def mount_ui(server: FastAPI, state: AppState) -> dash.Dash:
     set_state(state)
     ui = dash.Dash(
@@ -47,6 +60,7 @@ def mount_ui(server: FastAPI, state: AppState) -> dash.Dash:
         assets_folder=str(STATIC),  # the repository's static/ folder
         suppress_callback_exceptions=True,
         update_title=None,
+        on_error=_on_callback_error,
     )
     from app.ui.pages import register_pages
 

@@ -29,7 +29,30 @@ STATUS_LABELS = {
 }
 
 
-def navbar() -> html.Header:
+def account(user: Any) -> html.Div:
+    """The logged-in user and a Log out button (a same-origin form POST to /logout)."""
+    return html.Div(
+        [
+            html.Span(f"{user.name} ({user.role})", id="nav-user"),
+            html.Form(
+                html.Button(
+                    "Log out",
+                    id="logout-button",
+                    type="submit",
+                    style={"marginLeft": "10px", "cursor": "pointer"},
+                ),
+                action="/logout",
+                method="post",
+                style={"display": "inline"},
+            ),
+        ],
+        className="nav-account",
+        style={"marginLeft": "auto", "color": "#c8d1de", "fontSize": "13px"},
+    )
+
+
+def navbar(user: Any = None) -> html.Header:
+    """``user``: the logged-in ``app.services.auth.Principal`` (auth on), else None."""
     links = [
         dcc.Link(label, href=path, id={"type": "nav-link", "path": path}, className="nav-link")
         for path, label in NAV
@@ -43,7 +66,9 @@ def navbar() -> html.Header:
                     className="brand",
                 ),
                 html.Nav(links, className="nav-links"),
-                html.Span("neural operators for turbulent flows", className="nav-tagline"),
+                account(user)
+                if user is not None
+                else html.Span("neural operators for turbulent flows", className="nav-tagline"),
             ],
             className="navbar-inner",
         ),
