@@ -16,7 +16,15 @@ COPY physics ./physics
 COPY models ./models
 COPY workers ./workers
 COPY static ./static
-RUN pip install -e . && mkdir -p /data /artifacts
+RUN pip install -e . && mkdir -p /data /artifacts \
+    && useradd --system --uid 10001 --user-group --home-dir /data --shell /usr/sbin/nologin \
+       eddyscope \
+    && chown eddyscope:eddyscope /data /artifacts
+
+# Never root: the code is root-owned and read-only to the app; it writes only /data and
+# /artifacts (a fresh named volume takes these owners).
+USER eddyscope:eddyscope
 
 EXPOSE 8050
+# Bound to every interface inside the container, so auth is on (EDDYSCOPE_AUTH=auto).
 CMD ["eddyscope", "api", "--host", "0.0.0.0", "--port", "8050"]

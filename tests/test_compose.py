@@ -80,3 +80,23 @@ def test_dockerfile_copies_every_package(compose):
     for package in ("app", "physics", "models", "workers", "static"):
         assert f"COPY {package} ./{package}" in dockerfile
     assert compose["services"]["app"]["build"] == "."
+
+
+def test_app_starts_with_auth_on_and_a_secret_from_the_environment(compose):
+    env = compose["services"]["app"]["environment"]
+    assert env["EDDYSCOPE_AUTH"] == "on"
+    # Interpolated from the operator's environment (required), never written in the file.
+    assert env["EDDYSCOPE_SECRET_KEY"].startswith("${EDDYSCOPE_SECRET_KEY:?")
+    assert env["EDDYSCOPE_TRUSTED_HOSTS"].startswith("${EDDYSCOPE_TRUSTED_HOSTS")
+    for name in ("worker-gpu", "worker-cpu"):
+        assert "EDDYSCOPE_SECRET_KEY" not in compose["services"][name]["environment"]
+
+
+def test_the_image_runs_as_a_non_root_user():
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users, "the Dockerfile sets no USER: the containers would run as root"
+    assert users[-1].split(":")[0] not in ("root", "0")
+    # The user is created and owns what the app writes.
+    text = (ROOT / "Dockerfile").read_text()
+    assert "useradd" in text and "chown eddyscope:eddyscope /data /artifacts" in text
