@@ -76,7 +76,9 @@ def _bearer(headers: Headers) -> str | None:
     if value is None:
         return None
     scheme, _, token = value.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    # Other schemes (e.g. a proxy's Basic credentials, which a browser attaches on its own)
+    # are not ours: such a request is treated as a browser's, origin check included.
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def same_origin(headers: Headers) -> bool:

@@ -242,6 +242,8 @@ def test_cross_origin_cookie_post_is_refused(secured: TestClient):
         {"Origin": "http://evil.example"},
         {"Origin": "null"},
         {"Referer": "http://evil.example/page"},
+        # Credentials a browser attaches by itself (a proxy's Basic auth) are no exemption.
+        {"Origin": "http://evil.example", "Authorization": "Basic dXNlcjpwdw=="},
     ):
         response = secured.post("/api/jobs", json=_job_body(), headers=headers)
         assert response.status_code == 403, headers
@@ -327,6 +329,10 @@ def test_cli_user_and_token_commands(auth_settings: Settings, monkeypatch, capsy
         token = capsys.readouterr().out.strip()
         assert token.startswith("esk_")
         assert cli.main(["token", "create", "nobody"]) == 2
+        assert cli.main(["user", "role", "zoe", "viewer"]) == 0
+        capsys.readouterr()
+        assert cli.main(["user", "list"]) == 0
+        assert "zoe\tviewer" in capsys.readouterr().out
     finally:
         get_settings.cache_clear()
     db = get_database(auth_settings.resolved_database_url)
