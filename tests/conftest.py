@@ -200,9 +200,17 @@ class Server(Service):
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory, redis_url: str) -> Iterator[str]:
     """The full product on Redis and SQLite: the API/UI server and a real Celery worker.
-    Yields the base URL."""
+    Yields the base URL.
+
+    It lives for the whole session on a Redis database of its own (the test database's
+    number + 1): its worker would otherwise take the messages of tests that start their own
+    workers, and skip them as jobs its database does not have."""
+    import redis
+
+    live_redis = f"{redis_url.rsplit('/', 1)[0]}/{int(redis_url.rsplit('/', 1)[1]) + 1}"
+    redis.Redis.from_url(live_redis).flushdb()  # this fixture's own number: stale messages go
     data_dir = tmp_path_factory.mktemp("live")
-    env = service_env(data_dir, EDDYSCOPE_BROKER_URL=redis_url)
+    env = service_env(data_dir, EDDYSCOPE_BROKER_URL=live_redis)
     worker = Worker(env, data_dir / "worker.log")
     server = Server(env, data_dir / "server.log")
     try:
