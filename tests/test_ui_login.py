@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Server, service_env
+from tests.conftest import DEAD_REDIS, ROOT, Server, service_env
 from tests.test_ui_browser import _wait, browser  # noqa: F401 (the browser fixture)
 
 pytestmark = pytest.mark.browser
@@ -36,11 +36,13 @@ def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def secured_server(tmp_path_factory, redis_url: str) -> Iterator[tuple[str, str]]:
+def secured_server(tmp_path_factory) -> Iterator[tuple[str, str]]:
     """The app with auth on, two accounts (admin ada, viewer vic) made with the CLI, and a
     job of ada's. Yields the base URL and the job's id."""
     data_dir: Path = tmp_path_factory.mktemp("login")
-    env = service_env(data_dir, EDDYSCOPE_BROKER_URL=redis_url, EDDYSCOPE_AUTH="on")
+    # Its own embedded broker (no Redis probe answers): the job below must never reach the
+    # shared Redis queue, where another test's live worker would take it.
+    env = service_env(data_dir, EDDYSCOPE_REDIS_PROBE_URL=DEAD_REDIS, EDDYSCOPE_AUTH="on")
     _cli(env, "user", "add", "ada", "--role", "admin", "--password-stdin", stdin=PASSWORD)
     _cli(env, "user", "add", "vic", "--role", "viewer", "--password-stdin", stdin=PASSWORD)
     token = _cli(env, "token", "create", "ada")
