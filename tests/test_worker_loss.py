@@ -364,33 +364,35 @@ def test_a_redelivered_message_takes_over_only_a_job_whose_worker_is_gone(databa
 
 
 def test_requeue_lost_sends_only_jobs_that_stopped_beating(tmp_path, redis_url):
-    settings = Settings(data_dir=tmp_path, broker_url=redis_url)
-    with TestClient(_app(settings)) as client:
-        state = client.app.state.eddyscope
-        db = state.db
-        beating = _running_job(db, "a@host1", beat_age_s=1)
-        lost = _running_job(db, "b@host2", beat_age_s=61)
-        # A coordinating job never beats itself (its tasks do): never taken for lost.
-        assert "generate" in coordinators()
-        with db.session() as session:
-            coordinator = Job(kind="generate", params={"shard_size": 1}, status="running")
-            session.add(coordinator)
-            session.commit()
-            session.execute(
-                update(Job)
-                .where(Job.id == coordinator.id)
-                .values(started_at=utcnow() - timedelta(hours=1))
-            )
-            session.commit()
-        assert jobs.requeue_lost(db, state.dispatcher, 60) == 1
-        statuses = {j["id"]: j["status"] for j in client.get("/api/jobs").json() if "id" in j}
+    from app.state import AppState
+
+    # The state without a server around it: no outbox thread runs its own sweep meanwhile.
+    state = AppState.from_settings(Settings(data_dir=tmp_path, broker_url=redis_url))
+    db = state.db
+    db.migrate()
+    beating = _running_job(db, "a@host1", beat_age_s=1)
+    lost = _running_job(db, "b@host2", beat_age_s=61)
+    # A coordinating job never beats itself (its tasks do): never taken for lost.
+    assert "generate" in coordinators()
+    with db.session() as session:
+        coordinator = Job(kind="generate", params={"shard_size": 1}, status="running")
+        session.add(coordinator)
+        session.commit()
+        session.execute(
+            update(Job)
+            .where(Job.id == coordinator.id)
+            .values(started_at=utcnow() - timedelta(hours=1))
+        )
+        session.commit()
+    assert jobs.requeue_lost(db, state.dispatcher, 60) == 1
+    with db.session() as session:
+        statuses = {job.id: job.status for job in session.scalars(select(Job))}
         assert statuses[beating] == "running" and statuses[lost] == "queued"
         assert statuses[coordinator.id] == "running"
-        with db.session() as session:
-            job = session.get(Job, lost)
-            assert job.dispatched_at is not None and job.heartbeat_at is None
-            assert "was lost" in job.message
-        assert jobs.requeue_lost(db, state.dispatcher, 60) == 0
+        job = session.get(Job, lost)
+        assert job.dispatched_at is not None and job.heartbeat_at is None
+        assert "was lost" in job.message
+    assert jobs.requeue_lost(db, state.dispatcher, 60) == 0
 
 
 # --- eddyscope up --------------------------------------------------------------------------
