@@ -86,12 +86,70 @@ def _cached_ic_frame(path: str, _mtime_ns: int) -> dict[str, Any]:
     return {"velocity": s.velocity, "y": s.y, "lx": s.lx, "lz": s.lz, "nu": s.nu}
 
 
+def _attr_float(value: Any) -> float | None:
+    try:
+        out = float(np.asarray(value).reshape(-1)[0])
+    except (TypeError, ValueError, IndexError):
+        return None
+    return out if math.isfinite(out) and out > 0 else None
+
+
 @functools.lru_cache(maxsize=4)
 def _cached_dataset_frame(path: str, _mtime_ns: int, trajectory: int, time: int) -> dict:
-    from physics.formats.channel import read_channel_snapshot
+    """One snapshot of a channel dataset we stored in The Well's layout
+    (``t1_fields/velocity`` (trajectory, time, nx, ny, nz, 3), ``dimensions/y``), read
+    directly: the files the generate job writes carry the layout but not The Well's
+    ``n_spatial_dims`` attribute, which the upload reader uses to recognise it."""
+    import h5py
 
-    s = read_channel_snapshot(path, trajectory=trajectory, time=time, limits=None)
-    return {"velocity": s.velocity, "y": s.y, "lx": s.lx, "lz": s.lz, "nu": s.nu, "attrs": s.attrs}
+    with h5py.File(path, "r") as f:
+        ds = f["t1_fields/velocity"]
+        index = []
+        if bool(ds.attrs.get("sample_varying", True)):
+            index.append(trajectory)
+        if bool(ds.attrs.get("time_varying", True)):
+            index.append(time)
+        data = np.asarray(ds[tuple(index)], dtype=np.float64)  # (*space, 3)
+        dims = f.get("dimensions")
+        spatial = ["x", "y", "z"]
+        y_raw = None
+        if isinstance(dims, h5py.Group):
+            raw = dims.attrs.get("spatial_dims")
+            if raw is not None:
+                spatial = [s.decode() if isinstance(s, bytes) else str(s) for s in raw]
+            if isinstance(dims.get("y"), h5py.Dataset):
+                y_raw = dims["y"][()]
+        if y_raw is None:
+            raise ValueError(
+                f"{Path(path).name} has no dimensions/y; a channel dataset stores the "
+                "wall-normal cell centres there."
+            )
+        attrs = {}
+        for key in f.attrs:
+            try:
+                value = f.attrs[key]
+            except (OSError, TypeError):
+                continue
+            attrs[key] = value.tolist() if isinstance(value, np.ndarray) else value
+    if data.ndim != 4 or data.shape[-1] != 3 or sorted(spatial) != ["x", "y", "z"]:
+        raise ValueError(
+            f"{Path(path).name}: t1_fields/velocity has shape {tuple(data.shape)} per "
+            "snapshot; expected (nx, ny, nz, 3)."
+        )
+    order = [spatial.index(c) for c in ("x", "y", "z")]
+    velocity = np.moveaxis(data.transpose(*order, 3)[..., order], -1, 0)
+    y = np.asarray(y_raw, dtype=np.float64).reshape(-1)
+    nu = _attr_float(attrs.get("nu"))
+    if nu is None and _attr_float(attrs.get("re_tau")):
+        nu = 1.0 / _attr_float(attrs["re_tau"])
+    return {
+        "velocity": velocity,
+        "y": y,
+        "lx": _attr_float(attrs.get("lx")),
+        "lz": _attr_float(attrs.get("lz")),
+        "nu": nu,
+        "attrs": attrs,
+    }
 
 
 # Statistics of the last few static snapshots, by (snapshot, ν, lx, lz): moving a slider or
