@@ -84,3 +84,58 @@ def test_a_generated_channel_dataset_previews_with_slices_and_wall_unit_statisti
     assert view["error"] is None, view["error"]
     assert view["stats"]["re_tau"] > 0 and len(view["stats"]["yplus"]) == GRID[1] // 2
     assert view["frame"]["shape"] == GRID and len(view["frame"]["yplus"]) == GRID[1]
+
+
+# --- labels: a channel grid is nx×ny×nz everywhere -------------------------------------------
+
+
+def test_channel_labels_show_the_real_grid():
+    from app.services.jobs_view import generate_grid_label, grid_label
+    from app.ui.pages import rollout, runs
+    from app.ui.pages.datasets import helpers
+
+    channel = {**TINY, "n_trajectories": 1, "n_snapshots": 2}
+    assert generate_grid_label(channel) == "8×12×8"
+    assert generate_grid_label({"flow": "channel3d"}) == "32×49×32"  # the flow's default
+    filtered = {"flow": "channel3d", "channel_grid": [16, 33, 16], "output_grid": [8, 8]}
+    assert generate_grid_label(filtered) == "8×33×8 (solver 16×33×16)"
+    assert generate_grid_label({**filtered, "output_grid": [8, 17, 8]}).startswith("8×17×8")
+    assert generate_grid_label({"flow": "ns2d-forced", "resolution": 64}) == "64²"
+    assert grid_label([64, 64]) == "64²" and grid_label((8, 12, 8)) == "8×12×8"
+
+    job = {"kind": "generate", "params": channel}
+    assert runs.job_detail(job) == "channel3d · 1×2 @ 8×12×8"
+    assert "@ 8×12×8" in helpers.job_detail(channel) and "²" not in helpers.job_detail(channel)
+    two_d = {"kind": "generate", "params": {"flow": "ns2d-forced", "resolution": 64}}
+    assert runs.job_detail(two_d).endswith("@ 64²")
+
+    details = str(rollout.run_details({"flow": "channel3d", "resolution": 8, "grid": [8, 12, 8]}))
+    assert "8×12×8" in details and "8²" not in details
+    assert "64²" in str(rollout.run_details({"flow": "ns2d-forced", "resolution": 64}))
+
+
+def test_a_channel_rollout_and_dataset_frame_name_their_grid(state):
+    from app.services import channel_views
+
+    dataset_id = run_generate(state, **TINY)["result"]["dataset_id"]
+    frame = channel_views.channel_dataset_frame(state, dataset_id, 0, 0)
+    assert "8×12×8" in frame["label"]
+
+    # A reference rollout from that snapshot: its file's frames give the grid the Rollout
+    # page's details show (the row keeps only nx as ``resolution``).
+    import io
+
+    from app.services import initial_conditions, jobs_view
+    from workers.tasks import run_job
+
+    buf = io.BytesIO()
+    np.savez(buf, velocity=frame["velocity"], y=frame["y"], nu=frame["nu"])
+    ic = initial_conditions.store_channel_upload(state, "c.npz", buf.getvalue(), "channel3d")
+    job = jobs_view.submit_job(
+        state, "rollout", {"initial_condition_id": ic["id"], "steps": 2, "interval": 0.01}
+    )
+    assert run_job(job["id"], "test", False) == "succeeded", jobs_view.get_job(state, job["id"])
+    rollout_id = jobs_view.get_job(state, job["id"])["result"]["rollout_id"]
+    assert channel_views.rollout_grid(state, rollout_id) == GRID
+    live = channel_views.channel_frame(state, {"kind": "job", "job_id": job["id"]})
+    assert "8×12×8" in live["label"]

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from app.db.tables import InitialCondition, Job, JobEvent
 from app.services import catalog, rollouts
 from app.services.initial_conditions import channel_nu_note
-from app.services.jobs_view import get_job, job_dict
+from app.services.jobs_view import get_job, grid_label, job_dict
 from app.state import AppState
 
 FrameLoader = Callable[[dict[str, Any] | None], dict[str, Any] | None]
@@ -199,7 +199,7 @@ def channel_ic_frame(state: AppState, ic_id: str) -> dict[str, Any] | None:
     frame["nu"] = frame["nu"] or stats.get("nu") or 1 / 180
     frame["lx"] = frame["lx"] or stats.get("lx") or 4 * math.pi
     frame["lz"] = frame["lz"] or stats.get("lz") or 4 * math.pi / 3
-    shape = "×".join(str(s) for s in frame["velocity"].shape[1:])
+    shape = grid_label(frame["velocity"].shape[1:])
     frame.update(
         stats=stats, label=f"{row.name} · {shape}", version=f"ic:{row.id}", key=("ic", row.id)
     )
@@ -286,7 +286,8 @@ def channel_dataset_frame(
     frame.update(
         stats={},
         t=t,
-        label=f"{d['name']} · trajectory {trajectory} · snapshot {time} (t = {t:.4g})",
+        label=f"{d['name']} · {grid_label(frame['velocity'].shape[1:])} · trajectory "
+        f"{trajectory} · snapshot {time} (t = {t:.4g})",
         version=f"dataset:{dataset_id}:{trajectory}:{time}",
         key=("dataset", dataset_id, int(trajectory), int(time)),
         layout={k: layout[k] for k in ("n_trajectories", "n_snapshots")},
@@ -353,6 +354,31 @@ def channel_job_frame(
     return None
 
 
+def rollout_grid(state: AppState, rollout_id: str) -> list[int] | None:
+    """The grid (nx, ny, nz) of a channel rollout's stored velocity frames, read from its
+    file (the row keeps one ``resolution`` only); None for a 2D rollout or no file yet."""
+    import h5py
+
+    from app.db.tables import Rollout
+
+    with state.db.session() as session:
+        rollout = session.get(Rollout, rollout_id)
+    if rollout is None:
+        return None
+    try:
+        with h5py.File(state.artifacts.resolve(rollout.path), "r", swmr=True) as f:
+            for source in f.attrs.get("sources", ["reference", "model"]):
+                group = f.get(source.decode() if isinstance(source, bytes) else str(source))
+                if not isinstance(group, h5py.Group):
+                    continue
+                for ds in group.values():
+                    if isinstance(ds, h5py.Dataset) and ds.ndim == 5 and ds.shape[1] == 3:
+                        return [int(s) for s in ds.shape[2:]]
+    except (OSError, KeyError, ValueError):
+        return None
+    return None
+
+
 def _channel_rollout_frame(
     state: AppState, job_id: str, source: str | None
 ) -> dict[str, Any] | None:
@@ -404,7 +430,8 @@ def _channel_rollout_frame(
         "lz": base.get("lz") or 4 * math.pi / 3,
         "nu": base.get("nu") or 1 / 180,
         "t": t,
-        "label": f"rollout {rollout.id[:8]} · {source} · frame {count - 1} (t = {t:.4g})",
+        "label": f"rollout {rollout.id[:8]} · {source} · {grid_label(velocity.shape[1:])} · "
+        f"frame {count - 1} (t = {t:.4g})",
         "version": f"rollout:{rollout.id}:{source}:{count - 1}",
     }
 

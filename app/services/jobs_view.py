@@ -43,6 +43,44 @@ def job_dict(job: Job) -> dict[str, Any]:
     }
 
 
+def grid_label(grid: list[int] | tuple[int, ...]) -> str:
+    """A grid as the pages write it: ``64²`` for a square 2D grid, else ``nx×ny×nz``."""
+    sizes = [int(g) for g in grid]
+    if len(sizes) == 2 and sizes[0] == sizes[1]:
+        return f"{sizes[0]}²"
+    return "×".join(str(g) for g in sizes)
+
+
+def channel_stored_grid(p: dict[str, Any]) -> list[int]:
+    """The grid (nx, ny, nz) a channel generate job stores: ``output_grid`` (nx, nz) or
+    (nx, ny, nz) on the solver's ``channel_grid`` (default: the flow's)."""
+    from physics.flows import find_flow
+
+    flow = find_flow(p.get("flow"))
+    solver = list(p.get("channel_grid") or getattr(flow, "default_grid", None) or [32, 49, 32])
+    out = list(p.get("output_grid") or [])
+    if len(out) == 3:
+        return [int(g) for g in out]
+    if len(out) == 2:
+        return [int(out[0]), int(solver[1]), int(out[1])]
+    return [int(g) for g in solver]
+
+
+def generate_grid_label(p: dict[str, Any]) -> str:
+    """The grid a generate job's dataset is stored on: ``nx×ny×nz`` for a channel flow
+    (with ``, solver nx×ny×nz`` when that differs), ``N²`` for a 2D flow."""
+    from app.services.flows import is_channel_flow
+
+    if not is_channel_flow(p.get("flow")):
+        return f"{p.get('resolution', 64)}²"
+    stored = channel_stored_grid(p)
+    label = grid_label(stored)
+    solver = p.get("channel_grid")
+    if solver and [int(g) for g in solver] != stored:
+        label += f" (solver {grid_label(solver)})"
+    return label
+
+
 def job_query(
     *,
     parent_id: str | None = None,

@@ -19,8 +19,9 @@ from typing import Any
 from dash import Input, Output, Patch, State, callback, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from app.services import catalog, jobs_view, rollouts
+from app.services import catalog, channel_views, jobs_view, rollouts
 from app.services.flows import flow_length, is_channel_flow
+from app.services.jobs_view import grid_label
 from app.ui import figures
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
@@ -385,7 +386,12 @@ def run_details(run: dict[str, Any]) -> list[Any]:
         ("Rollout", run.get("rollout_id")),
         ("Job", run.get("job_id")),
         ("Flow", run.get("flow")),
-        ("Grid", f"{run['resolution']}²" if run.get("resolution") else None),
+        (
+            "Grid",
+            grid_label(run["grid"])
+            if run.get("grid")
+            else (f"{run['resolution']}²" if run.get("resolution") else None),
+        ),
         ("Δt", f"{run['interval']:g}" if run.get("interval") else None),
         ("Model", run.get("model_id") or "reference solver only"),
     ]
@@ -458,6 +464,11 @@ async def poll(_n: int, run: dict[str, Any] | None):
             resolution=rollout["resolution"],
             interval=rollout["interval"],
         )
+        if is_channel_flow(rollout["flow"]) and not run.get("grid"):
+            # The row keeps one resolution; a channel grid is nx×ny×nz, read from its file.
+            run["grid"] = await asyncio.to_thread(
+                channel_views.rollout_grid, get_state(), rollout["id"]
+            )
     if new:
         run["seq"] = new[-1]["seq"]
         run["frames"] = (0 if reset_series else run.get("frames", 0)) + len(new)

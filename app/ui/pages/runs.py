@@ -113,7 +113,7 @@ def job_detail(job: dict[str, Any]) -> str:
     if job["kind"] == "generate":
         return (
             f"{p.get('flow')} · {p.get('n_trajectories')}×{p.get('n_snapshots')}"
-            f" @ {p.get('resolution')}²"
+            f" @ {jobs_view.generate_grid_label(p)}"
         )
     return ""
 

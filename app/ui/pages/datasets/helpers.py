@@ -10,6 +10,7 @@ from typing import Any
 
 from dash import dcc, html
 
+from app.services import jobs_view
 from app.services.flows import generate_form_flows, is_channel_flow
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
@@ -93,10 +94,14 @@ def flows_by_name() -> dict[str, dict[str, Any]]:
 def job_detail(p: dict[str, Any]) -> str:
     parts = [
         str(p.get("flow")),
-        f"{p.get('n_trajectories')} × {p.get('n_snapshots')} snapshots @ {p.get('resolution')}²",
+        f"{p.get('n_trajectories')} × {p.get('n_snapshots')} snapshots @ "
+        f"{jobs_view.generate_grid_label(p)}",
     ]
     if p.get("nu") is not None:
         parts.append(f"ν = {fmt_nu(float(p['nu']))}")
+    if is_channel_flow(p.get("flow")):
+        parts.append(f"Re_τ = {p.get('re_tau') or 180:g}")
+        parts.append(str(p.get("closure") or "no closure"))
     if p.get("initial_condition"):
         parts.append(str(p["initial_condition"]))
     return " · ".join(parts)
