@@ -67,9 +67,21 @@ class GenerateParams(JobParams):
     output_grid: list[int] | None = Field(
         default=None,
         min_length=2,
-        max_length=2,
-        description="Channel flows: store the velocity on a coarser x–z grid (nx, nz), "
-        "spectrally filtered; default the solver grid.",
+        max_length=3,
+        description="Channel flows: the training grid the velocity is stored on, filtered "
+        "from the solver grid: nx, nz (x–z only) or nx, ny, nz (ny cells, the solver's tanh "
+        "stretching; a top-hat over each stored cell in y); default the solver grid.",
+    )
+    filter: Literal["spectral", "box"] | None = Field(
+        default=None,
+        description="Channel flows: the x–z filter onto the stored grid: a sharp spectral "
+        "cut (default) or a top-hat (box) filter then the cut.",
+    )
+    filter_width: float | None = Field(
+        default=None,
+        gt=0,
+        le=8,
+        description="Channel flows, box filter: its width in cells of the stored grid (default 1).",
     )
     re_tau: float | None = Field(
         default=None, gt=0, le=5000, description="Channel flows: friction Reynolds number (180)."
@@ -115,8 +127,9 @@ def bounds(session: Session, data: dict[str, Any], settings: Settings) -> None:
     against the server's limits."""
     if is_channel_flow(data["flow"]):
         nx, ny, nz = data.get("channel_grid") or channel_flow(data).default_grid
-        ox, oz = data.get("output_grid") or (nx, nz)
-        per_snapshot = ox * ny * oz * 3  # velocity (u, v, w)
+        stored = data.get("output_grid") or (nx, nz)
+        ox, oy, oz = stored if len(stored) == 3 else (stored[0], ny, stored[1])
+        per_snapshot = ox * oy * oz * 3  # velocity (u, v, w)
     else:
         per_snapshot = data["resolution"] ** 2
     limits.check_generate(data, per_snapshot, settings)

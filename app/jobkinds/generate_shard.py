@@ -189,7 +189,7 @@ def _complete_channel(db, artifacts, parent_id: str, p: dict[str, Any], shards) 
         p["n_trajectories"],
         p["n_snapshots"],
         len(coords["x"]),
-        config.ny,
+        len(coords["y"]),
         len(coords["z"]),
         3,
     ]

@@ -3,10 +3,12 @@ turbulent channel flow from the channel solver (optionally an LES closure) into 
 file, with live channel statistics.
 
 Each trajectory starts from its own seed (a mean profile plus divergence-free perturbations),
-is spun up for ``warmup`` time units, then stored every ``interval``: the cell-centred
-velocity (optionally spectrally filtered onto a coarser x–z grid), and its mean profile.
-While it runs, the shard reports ``channel_stats`` events (the running wall-unit statistics
-of everything stored so far) that the Data page plots live.
+is spun up for ``warmup`` time units (discarded), then stored every ``interval``: the
+cell-centred velocity, optionally filtered onto a coarser training grid
+(``app.channel_params.channel_filter``: a spectral cut or a box filter in x–z, a top-hat
+over the stored cells in y; the filter is recorded in the attributes), and its mean
+profile. While it runs, the shard reports ``channel_stats`` events (the running wall-unit
+statistics of the solver's own, unfiltered velocity) that the Data page plots live.
 """
 
 from __future__ import annotations
@@ -22,11 +24,11 @@ from app.channel_params import (
     channel_attrs,
     channel_config,
     channel_coords,
+    channel_filter,
     channel_flow,
-    output_grid,
+    training_grid,
 )
 from app.jobkinds.generate_shard import shard_file, update_parent_progress
-from physics.channel.fields import filter_xz
 from physics.channel.solver import ChannelSolver
 from physics.channel.stats import ChannelStatistics
 from physics.formats.channel_store import ChannelDatasetWriter
@@ -56,7 +58,8 @@ def run_channel_shard(ctx: JobContext) -> dict[str, Any]:
     config = channel_config(p)
     solver = ChannelSolver(config)
     grid = config.grid()
-    ox, oz = output_grid(p, config)
+    ox, oy, oz = training_grid(p, config)
+    to_stored = channel_filter(p, config)
     first, count, n_snap, interval = p["start"], p["count"], p["n_snapshots"], p["interval"]
     times = p["warmup"] + interval * np.arange(n_snap)
     attrs = {**channel_attrs(p, config), "shard": p["shard"], "first_trajectory": first}
@@ -99,13 +102,13 @@ def run_channel_shard(ctx: JobContext) -> dict[str, Any]:
                 )
                 if p["warmup"] > 0:
                     u = _advance(solver, u, p["warmup"], ctx, max(interval, 1.0))
-                block = np.empty((size, n_snap, ox, config.ny, oz, 3), dtype=np.float32)
+                block = np.empty((size, n_snap, ox, oy, oz, 3), dtype=np.float32)
                 for t in range(n_snap):
                     if t > 0:
                         u = _advance(solver, u, interval, ctx, interval)
                     centred = grid.to_centres(u)
                     statistics.update(centred)
-                    stored = filter_xz(centred, ox, oz)
+                    stored = to_stored(centred)
                     block[:, t] = stored.permute(0, 2, 3, 4, 1).cpu().numpy()
                     done += size
                     report_progress(float(times[t]))
