@@ -191,9 +191,11 @@ def test_filtered_channel_dataset_through_the_api(tmp_path, redis_url, start_wor
         dataset = datasets[filtered["result"]["dataset_id"]]
         assert dataset["shape"] == [1, 2, 8, 12, 8, 3]
 
+        def path_of(job):
+            return state.artifacts.resolve(f"datasets/{job['result']['dataset_id']}.h5")
+
         def read(job):
-            path = state.artifacts.resolve(f"datasets/{job['result']['dataset_id']}.h5")
-            with h5py.File(path, "r") as f:
+            with h5py.File(path_of(job), "r") as f:
                 return f["t1_fields/velocity"][...], f["dimensions/y"][...], dict(f.attrs)
 
         stored, y, attrs = read(filtered)

@@ -119,6 +119,16 @@ def test_channel_dataset_through_the_api(tmp_path, redis_url, start_worker):
             {"flow": "channel3d", "channel_grid": [8, 12, 8], "output_grid": [16, 4]},
             "stored x–z grid",
         ),
+        (
+            {"flow": "channel3d", "channel_grid": [8, 12, 8], "output_grid": [4, 16, 4]},
+            "the stored ny (cells between the walls) must be between 4 and the solver's 12",
+        ),
+        ({"flow": "channel3d", "filter": "gaussian"}, "params.filter"),
+        (
+            {"flow": "channel3d", "filter": "box", "filter_width": 20},
+            "params.filter_width",
+        ),
+        ({"flow": "ns2d-forced", "filter": "box"}, "applies to the channel3d flow only"),
         ({"flow": "channel3d", "initial_condition": "grf"}, "channel3d offers 'turbulent'"),
         ({"flow": "channel3d", "closure": "vreman"}, "params.closure"),
     ],

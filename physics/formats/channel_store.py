@@ -6,6 +6,14 @@
                                                              over x, z and the stored times
     root attributes                                          every parameter (re_tau, nu, …)
 
+A generated dataset may be stored on a coarser training grid than its solver's (filtered
+data); its root attributes then say what the stored velocity is: ``solver_grid`` and
+``stored_grid`` (nx, ny, nz), and the filter, ``filter`` (x–z: "spectral" cut or "box"
+top-hat then the cut), ``filter_y`` ("box": the mean over each stored cell; "none"),
+``filter_width`` (Δx, Δz), ``filter_width_cells`` (in stored cells), ``filter_source_grid``,
+``filter_target_grid`` and a sentence, ``filter_description``. ``dimensions/y`` holds the
+stored grid's cell centres (the solver's tanh stretching with the stored ny cells).
+
 Shards are written by :class:`ChannelDatasetWriter`; :func:`write_virtual_channel_dataset`
 joins them into one file through HDF5 virtual datasets, copying nothing (as
 ``physics.formats.store`` does for 2D flows).
