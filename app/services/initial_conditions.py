@@ -12,7 +12,11 @@ was not given but inferred), ``lx``/``lz`` with ``lx_assumed``/``lz_assumed`` (M
 4π × 4π/3 when the file has none), ``kinetic_energy`` ½⟨|u|²⟩ over the volume, and, when the
 mean wall shear is positive, the wall units of ``physics.channel.stats``: ``u_tau``,
 ``re_tau``, ``tau_wall``, ``bulk_u_plus``, ``centreline_u_plus``, ``stress_balance_error``
-(else ``wall_units`` = 0)."""
+(else ``wall_units`` = 0); ``y_interpolated`` 1 when the file's y points were not the
+solver's cell centres and the velocity was interpolated onto them
+(``app.services.uploads.fit_channel_grid``), with ``y_points_uploaded``, ``y_stretching``,
+``y_interpolation_max_change`` and ``y_interpolation_relative_change``; 0 when stored as
+uploaded. ``channel_grid_note`` says it in words."""
 
 from __future__ import annotations
 
@@ -215,7 +219,11 @@ def store_channel_initial_condition(
     """Parse a channel velocity snapshot, write it as ``.npz``, then its row; UploadError
     and nothing stored on failure."""
     form_nu = parse_nu(nu)
-    snapshot = parse_channel_upload(filename, content, limits)
+    try:
+        flow = get_flow(flow_name)
+    except UnknownFlowError as exc:
+        raise UploadError(str(exc)) from exc
+    snapshot = parse_channel_upload(filename, content, limits, flow=flow)
     value, source = channel_viscosity(snapshot.nu, form_nu, snapshot.re_tau)
     lx = snapshot.lx if snapshot.lx is not None else DEFAULT_LX
     lz = snapshot.lz if snapshot.lz is not None else DEFAULT_LZ
@@ -232,6 +240,8 @@ def store_channel_initial_condition(
     }
     if snapshot.re_tau is not None:
         stats["re_tau_nominal"] = float(snapshot.re_tau)
+    stats["y_interpolated"] = 0.0
+    stats.update(snapshot.regrid)
 
     ic_id = new_id()
     relative = f"initial_conditions/{ic_id}.npz"
@@ -320,6 +330,22 @@ def initial_condition_field(
     if row is None:
         return None
     return initial_condition_dict(row), load_initial_condition(state.artifacts, row)
+
+
+def channel_grid_note(stats: dict[str, Any], ny: int | None = None) -> str:
+    """What was done to a stored channel snapshot's y points, in words ("" for a snapshot
+    stored before this was recorded)."""
+    if "y_interpolated" not in stats:
+        return ""
+    where = f"the solver's {ny} cell centres" if ny else "the solver's cell centres"
+    if not stats["y_interpolated"]:
+        return f"Its y points are {where} (tanh-stretched grid): stored as uploaded."
+    return (
+        f"Interpolated from {int(stats.get('y_points_uploaded', 0))} y points onto {where} "
+        f"(tanh stretching γ = {stats.get('y_stretching', 0):g}, no-slip walls), max change "
+        f"{stats.get('y_interpolation_max_change', 0):.3g} "
+        f"({100 * stats.get('y_interpolation_relative_change', 0):.2g} % of max |u|)."
+    )
 
 
 def channel_nu_note(stats: dict[str, Any]) -> str:

@@ -1,6 +1,10 @@
 """Reading an uploaded initial condition safely: numeric arrays only (never a pickle),
 a 2D field or a batch of one, finite, on a grid the flow can take; or, for a channel flow,
-one 3D velocity snapshot with its wall-normal points (``parse_channel_upload``). Which
+one 3D velocity snapshot with its wall-normal points (``parse_channel_upload``), fitted
+onto the cell centres of the solver grid the channel rollout accepts (interpolated when
+its points are others, refused with the grid needed when they cannot be). A file of the
+other kind (a 2D field for a channel, a channel snapshot for a 2D flow) is refused with a
+sentence saying so. Which
 reader a flow's snapshots go through is the flow's ``snapshot_format`` (a key of
 ``SNAPSHOT_READERS``); ``read_snapshot`` asks the registry and dispatches.
 
@@ -110,8 +114,25 @@ def _pick(names: list[str], kind: str) -> str:
     )
 
 
+CHANNEL_HINT = (
+    "a channel velocity snapshot; this flow takes one 2D vorticity field (ny, nx). Choose a "
+    "channel flow (channel3d) for it, or upload a 2D field."
+)
+
+
+def _refuse_channel_like(names: list[str], kind: str) -> None:
+    """A container holding a velocity (or u, v, w) and y, and no vorticity, is a channel
+    snapshot: say so."""
+    lower = {n.lower().rsplit("/", 1)[-1] for n in names}
+    has_velocity = "velocity" in lower or {"u", "v", "w"} <= lower
+    has_y = "y" in lower or "t1_fields/velocity" in names
+    if has_velocity and has_y and not lower & {"vorticity", "omega"}:
+        raise UploadError(f"The {kind} holds {', '.join(names[:_LISTED])}: {CHANNEL_HINT}")
+
+
 def _load_npz(content: bytes, limits: Limits) -> tuple[np.ndarray, str]:
     arrays = load_npz(content, limits)
+    _refuse_channel_like(list(arrays), ".npz archive")
     name = _pick(list(arrays), ".npz archive")
     return arrays[name], name
 
@@ -122,6 +143,7 @@ def _load_hdf5(content: bytes, limits: Limits) -> tuple[np.ndarray, str]:
         f.visititems(
             lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None
         )
+        _refuse_channel_like(names, "HDF5 file")
         name = _pick(names, "HDF5 file")
         dataset = f[name]
         if dataset.dtype.kind not in "fiu":
@@ -142,6 +164,13 @@ def _as_field(array: np.ndarray, source: str) -> np.ndarray:
     # A batch of one, or a batch of one with one channel, is accepted.
     while squeezed.ndim > 2 and squeezed.shape[0] == 1:
         squeezed = squeezed[0]
+    if squeezed.ndim == 4 and 3 in (squeezed.shape[0], squeezed.shape[-1]):
+        raise UploadError(
+            f"The array {source!r} has shape {tuple(array.shape)}, a 3D velocity with its 3 "
+            "components as a channel snapshot holds; this flow takes one 2D vorticity field "
+            "(ny, nx). Choose a channel flow (channel3d) and upload the velocity with its y "
+            "points as .npz or HDF5."
+        )
     if squeezed.ndim != 2:
         raise UploadError(
             f"Expected one 2D vorticity field shaped (ny, nx), or a batch of one; got an array "
@@ -155,33 +184,161 @@ def _as_field(array: np.ndarray, source: str) -> np.ndarray:
     return np.ascontiguousarray(squeezed, dtype=np.float32)
 
 
-def parse_channel_upload(filename: str, content: bytes, limits: Limits = DEFAULT_LIMITS):
+def _npy_shape(content: bytes) -> tuple[int, ...] | None:
+    """The shape a .npy file's header declares (None when it cannot be read); no data read."""
+    import io
+
+    from numpy.lib import format as npy_format
+
+    try:
+        buffer = io.BytesIO(content[:65536])
+        version = npy_format.read_magic(buffer)
+        if version == (1, 0):
+            shape, _, _ = npy_format.read_array_header_1_0(buffer)
+        else:
+            shape, _, _ = npy_format.read_array_header_2_0(buffer)
+        return tuple(int(n) for n in shape)
+    except Exception:  # any unreadable header: no shape to name
+        return None
+
+
+def _npy_for_channel(filename: str, content: bytes) -> str:
+    """The sentence for a .npy file uploaded for a channel flow: what it holds and what a
+    channel snapshot needs instead."""
+    shape = _npy_shape(content) if content.startswith(MAGIC[".npy"]) else None
+    if shape is None:
+        held = "one array"
+    else:
+        squeezed = list(shape)
+        while len(squeezed) > 2 and squeezed[0] == 1:
+            squeezed.pop(0)
+        held = f"one array of shape {tuple(shape)}"
+        if len(squeezed) == 2:
+            held += ", a 2D field such as the vorticity of a 2D flow (choose that flow for it)"
+    return (
+        f"{filename!r} is not a supported file type for a channel snapshot: a .npy file holds "
+        f"{held} and no y coordinates. A channel flow needs a 3D velocity (3, nx, ny, nz) with "
+        "its wall-normal points; save them together in a .npz, .h5 or .hdf5 file, e.g. "
+        "numpy.savez(path, velocity=u, y=y)."
+    )
+
+
+def needed_grid(flow: Any, ny: int) -> str:
+    """The wall-normal grid the flow's solver takes, in a sentence, for ny cells."""
+    from physics.channel.grid import ChannelGrid
+
+    ny = min(max(int(ny), flow.min_ny), flow.max_ny)
+    centres = ChannelGrid(flow.min_nxz, ny, flow.min_nxz, stretching=flow.stretching).y_centres
+    return (
+        f"{flow.name} takes the velocity at the {ny} cell centres of its tanh-stretched y grid "
+        f"(γ = {flow.stretching:g}; y_c from {float(centres[0]):.6g} to "
+        f"{float(centres[-1]):.6g}), or at {MIN_Y_POINTS} or more strictly monotonic points "
+        "inside the walls y = ±1 and reaching both of them, which are interpolated onto "
+        "those centres."
+    )
+
+
+# The fewest y points a snapshot on another grid may have to be interpolated.
+MIN_Y_POINTS = 8
+# The solver's own check: y equal to its cell centres within this (rollout_channel.py).
+CENTRES_TOL = 1e-6
+
+
+def fit_channel_grid(snapshot: Any, flow: Any) -> Any:
+    """The snapshot on the cell centres of the flow's solver grid, as the channel rollout
+    accepts it (``workers/runners/rollout_channel.py``: shape (3, nx, ny, nz) with y equal to
+    ``ChannelGrid(nx, ny, nz, stretching=flow.stretching).y_centres`` within 1e-6, either
+    order). Points that are those centres already are kept as they are. Other points are
+    interpolated (``physics.channel.grid.interpolate_y``: piecewise cubic with the no-slip
+    walls as nodes) onto the centres of ny cells, ny the file's point count within the
+    flow's limits; ``snapshot.regrid`` then records ``y_interpolated`` 1, ``y_points_uploaded``
+    N, ``y_stretching`` γ and ``y_interpolation_max_change``: the largest change of any
+    velocity value at the file's points when the result is interpolated back onto them
+    (``y_interpolation_relative_change`` the same over max |u|). UploadError (422) with the
+    grid needed when the points are too few, leave a gap at a wall wider than their own
+    largest spacing, or the x–z grid is outside the flow's rules."""
+    import torch
+
+    from physics.channel.grid import ChannelGrid, interpolate_y
+
+    y = np.asarray(snapshot.y, dtype=np.float64)
+    nx, n, nz = snapshot.shape
+    ny = min(max(n, flow.min_ny), flow.max_ny)
+    try:
+        flow.check_grid((nx, ny, nz))
+    except ValueError as exc:
+        raise UploadError(f"The snapshot's grid is {nx} × {n} × {nz}: {exc}") from None
+    centres = ChannelGrid(nx, ny, nz, stretching=flow.stretching).y_centres.numpy()
+    ascending = y[0] < y[-1]
+    ordered = y if ascending else y[::-1].copy()
+    if ny == n and np.allclose(ordered, centres, atol=CENTRES_TOL):
+        return snapshot
+    if n < MIN_Y_POINTS:
+        raise UploadError(
+            f"The snapshot's {n} y points are too few to interpolate onto the solver grid. "
+            + needed_grid(flow, ny)
+        )
+    spacing = float(np.diff(ordered).max())
+    gaps = {"lower": float(ordered[0] + 1), "upper": float(1 - ordered[-1])}
+    for wall, gap in gaps.items():
+        if gap > spacing + CENTRES_TOL:
+            raise UploadError(
+                f"The snapshot's y points span [{ordered[0]:.6g}, {ordered[-1]:.6g}], leaving a "
+                f"gap of {gap:.4g} at the {wall} wall, wider than their largest spacing "
+                f"{spacing:.4g}: they do not span the channel (−1, 1). " + needed_grid(flow, ny)
+            )
+    velocity = torch.from_numpy(np.ascontiguousarray(snapshot.velocity, dtype=np.float64))
+    if not ascending:
+        velocity = velocity.flip(2)
+    fitted = interpolate_y(velocity, ordered, centres)
+    back = interpolate_y(fitted, centres, ordered)
+    change = float((back - velocity).abs().max())
+    scale = float(velocity.abs().max()) or 1.0
+    snapshot.velocity = np.ascontiguousarray(fitted.numpy(), dtype=snapshot.velocity.dtype)
+    snapshot.y = centres.copy()
+    snapshot.regrid = {
+        "y_interpolated": 1.0,
+        "y_points_uploaded": float(n),
+        "y_stretching": float(flow.stretching),
+        "y_interpolation_max_change": change,
+        "y_interpolation_relative_change": change / scale,
+    }
+    return snapshot
+
+
+def parse_channel_upload(
+    filename: str, content: bytes, limits: Limits = DEFAULT_LIMITS, flow: Any = None
+):
     """One channel velocity snapshot (``physics.formats.channel.ChannelSnapshot``: velocity
     (3, nx, ny, nz), y (ny,), lx, lz, nu, re_tau where the file gives them) from an uploaded
-    .npz or HDF5 file; UploadError with the reader's sentence otherwise (415 for another
-    kind of file). The wall-normal points must also fold onto each other (symmetric about
-    y = 0), as the channel statistics need."""
+    .npz or HDF5 file, fitted onto the cell centres of the flow's solver grid
+    (``fit_channel_grid``; ``flow`` a ``ChannelFlow``, the registered channel3d by default);
+    UploadError with the reader's sentence otherwise (415 for another kind of file, a
+    sentence naming the grid needed for y points that cannot be used)."""
+    from physics.channel.flow import CHANNEL3D
     from physics.channel.stats import channel_grid
-    from physics.formats.channel import read_channel_snapshot
+    from physics.formats.channel import YPointsError, read_channel_snapshot
 
+    flow = flow or CHANNEL3D
     suffix = _suffix(filename)
     if suffix not in CHANNEL_FORMATS:
-        extra = (
-            " A .npy file holds one array and no y coordinates; save the velocity and y "
-            "together, e.g. numpy.savez(path, velocity=u, y=y)."
-            if suffix == ".npy"
-            else ""
-        )
+        if suffix == ".npy":
+            raise UploadError(_npy_for_channel(filename, content), status=415)
         raise UploadError(
             f"{filename!r} is not a supported file type for a channel snapshot; upload a .npz, "
-            f".h5 or .hdf5 file holding the velocity and its y coordinates.{extra}",
+            ".h5 or .hdf5 file holding the velocity and its y coordinates.",
             status=415,
         )
     try:
         snapshot = read_channel_snapshot(content, limits=limits)
+        snapshot = fit_channel_grid(snapshot, flow)
         channel_grid(snapshot.y)
     except UnsafeFile as exc:
         raise refusal(exc) from None
+    except UploadError:
+        raise
+    except YPointsError as exc:
+        raise UploadError(f"{exc} {needed_grid(flow, flow.default_grid[1])}") from exc
     except ValueError as exc:
         raise UploadError(str(exc)) from exc
     except (OSError, KeyError, TypeError, IndexError) as exc:  # a damaged file

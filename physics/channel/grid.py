@@ -461,3 +461,54 @@ class ChannelGrid:
             [ikx * w, ddy.apply(w, y_dim), ikz * w],
         ]
         return torch.stack([torch.stack(r, dim=-4) for r in rows], dim=-5)
+
+
+def interpolate_y(
+    values: torch.Tensor, y_from: Any, y_to: Any, dim: int = -2, walls: bool = True
+) -> torch.Tensor:
+    """Values at the wall-normal points ``y_from`` (n,) to the points ``y_to`` (m,) along the
+    y axis ``dim`` of ``values``, both strictly increasing inside [−1, 1]; float64 weights,
+    the result in ``values``' dtype.
+
+    Piecewise cubic Lagrange: each target takes the parabola-plus-cubic through the four
+    nodes nearest its interval (exact for cubics, so a Poiseuille parabola 1 − y² comes
+    through to rounding). With ``walls`` the walls y = ±1 join the nodes with the no-slip
+    value 0 (unless ``y_from`` already holds them), so nothing is extrapolated and the
+    result goes to the wall value where the solver's first centre sits. The operator is one
+    linear map in y, the same for every component and every (x, z) column, so it commutes
+    with ∂/∂x and ∂/∂z; the divergence of the result is that of the input up to the
+    interpolation error of ∂v/∂y (O(h³) for smooth fields), and an x–z mean that vanishes at
+    every input point (v of a divergence-free field between walls) vanishes at every target.
+    """
+    nodes = torch.as_tensor(y_from, dtype=F64).flatten()
+    targets = torch.as_tensor(y_to, dtype=F64).flatten()
+    lower = upper = False
+    if walls:
+        lower, upper = bool(nodes[0] > -1 + 1e-12), bool(nodes[-1] < 1 - 1e-12)
+        nodes = torch.cat(
+            [nodes.new_tensor([-1.0])[:lower], nodes, nodes.new_tensor([1.0])[:upper]]
+        )
+    n = nodes.numel()
+    if n < 2 or not bool((nodes[1:] > nodes[:-1]).all()):
+        raise ValueError("interpolate_y needs at least 2 strictly increasing points.")
+    if bool((targets < nodes[0] - 1e-12).any() or (targets > nodes[-1] + 1e-12).any()):
+        raise ValueError("interpolate_y does not extrapolate beyond the first and last points.")
+    width = min(4, n)
+    cell = (torch.searchsorted(nodes, targets, right=True) - 1).clamp(0, n - 2)
+    start = (cell - (width // 2 - 1)).clamp(0, n - width)
+    index = start[:, None] + torch.arange(width)  # (m, width) node indices
+    xs = nodes[index]
+    weights = torch.ones_like(xs)
+    for i in range(width):
+        for k in range(width):
+            if k != i:
+                weights[:, i] *= (targets - xs[:, k]) / (xs[:, i] - xs[:, k])
+    matrix = torch.zeros(targets.numel(), n, dtype=F64)
+    matrix.scatter_add_(1, index, weights)
+    if lower:
+        matrix = matrix[:, 1:]  # the wall node's value is 0
+    if upper:
+        matrix = matrix[:, :-1]
+    moved = values.movedim(dim, -1)
+    out = moved.to(F64) @ matrix.to(values.device).T
+    return out.to(values.dtype).movedim(-1, dim)

@@ -55,6 +55,11 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _Y_TOL = 1e-6
 
 
+class YPointsError(ValueError):
+    """The file's y points cannot be used (not one axis, too few, not finite, not monotonic,
+    outside the walls); the caller may add which grid it needs."""
+
+
 @dataclass
 class ChannelSnapshot:
     """A velocity snapshot (3, nx, ny, nz) (float32 or float64) on the wall-normal points ``y``
@@ -71,6 +76,9 @@ class ChannelSnapshot:
     source: str = ""
     source_format: str = ""
     attrs: dict[str, Any] = field(default_factory=dict)
+    # How an upload was fitted onto a solver grid (``app.services.uploads.fit_channel_grid``):
+    # empty when the file's y points were the solver's cell centres already.
+    regrid: dict[str, float] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -284,7 +292,7 @@ def _squeeze(array: np.ndarray, rank: int) -> np.ndarray:
 
 def _y_from(raw: Any, name: str, what: str) -> np.ndarray:
     if raw is None:
-        raise ValueError(
+        raise YPointsError(
             f"{name} has no y coordinates; add the wall-normal points as an array 'y' (ny,) "
             "in [-1, 1]."
         )
@@ -293,18 +301,18 @@ def _y_from(raw: Any, name: str, what: str) -> np.ndarray:
     if y.ndim != 1:
         y = _squeeze(y, 1)
     if y.ndim != 1:
-        raise ValueError(f"{name}: {what} must be one axis (ny,); it has shape {y.shape}.")
+        raise YPointsError(f"{name}: {what} must be one axis (ny,); it has shape {y.shape}.")
     if y.size < 3:
-        raise ValueError(f"{name}: {what} has {y.size} points; at least 3 are needed.")
+        raise YPointsError(f"{name}: {what} has {y.size} points; at least 3 are needed.")
     if not np.isfinite(y).all():
-        raise ValueError(f"{name}: {what} contains NaN or infinite values.")
+        raise YPointsError(f"{name}: {what} contains NaN or infinite values.")
     steps = np.diff(y)
     if not (np.all(steps > 0) or np.all(steps < 0)):
-        raise ValueError(
+        raise YPointsError(
             f"{name}: {what} must be strictly monotonic (all increasing or all decreasing)."
         )
     if y.min() < -1 - _Y_TOL or y.max() > 1 + _Y_TOL:
-        raise ValueError(
+        raise YPointsError(
             f"{name}: {what} must lie in [-1, 1] (walls at y = ±1, half-height 1); it spans "
             f"[{y.min():.6g}, {y.max():.6g}]."
         )

@@ -21,6 +21,7 @@ from dash.exceptions import PreventUpdate
 
 from app.services import catalog, initial_conditions, previews
 from app.services.flows import flow_length, is_channel_flow, upload_file_types, upload_flows
+from app.services.uploads import FORMATS
 from app.ui import figures
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
@@ -38,7 +39,8 @@ from app.ui.components import (
 from app.ui.context import get_state
 
 DEFAULT_FLOW = "ns2d-forced"
-ACCEPT = ",".join(upload_file_types(DEFAULT_FLOW))
+ANY_TYPES = FORMATS
+ACCEPT = ",".join(ANY_TYPES)
 HINT_2D = " · ".join(upload_file_types(DEFAULT_FLOW))
 CHANNEL_DATA_HINT = " with velocity (3, nx, ny, nz) and y"
 FLOW_HELP_2D = (
@@ -57,10 +59,15 @@ def is_channel(flow: str | None) -> bool:
 
 
 def file_types(flow: str | None) -> tuple[str, str]:
-    """The upload's ``accept`` attribute and the hint under the drop zone for the flow."""
+    """The upload's ``accept`` attribute and the hint under the drop zone for the flow.
+
+    ``accept`` lists every type any flow reads, not only this flow's: a file of another
+    kind (a .npy while the flow is a channel) then reaches the server and is answered with
+    the sentence saying why it does not fit, instead of being dropped by the browser
+    without a word."""
     types = upload_file_types(flow)
     hint = " · ".join(types) + (CHANNEL_DATA_HINT if is_channel(flow) else "")
-    return ",".join(types), hint
+    return ",".join(ANY_TYPES), hint
 
 
 def _channel_names(flows: list[tuple[str, str]]) -> str:
@@ -317,6 +324,11 @@ def channel_success_note(ic: dict[str, Any]) -> html.Div:
                     for el in (html.Dt(label), html.Dd(fmt_number(value, 4)))
                 ],
                 className="stats",
+            ),
+            html.Div(
+                initial_conditions.channel_grid_note(stats, ic["shape"][2]),
+                className="small",
+                id="upload-grid-note",
             ),
             html.Div(
                 initial_conditions.channel_nu_note(stats), className="small", id="upload-nu-note"
