@@ -322,6 +322,8 @@ def test_a_channel_snapshot_uploaded_on_the_upload_page_shows_its_statistics(
     success = _wait(lambda: _text(browser, "upload-success"), 60, "the success message")
     assert "Stored" in success and "8×17×8" in success, success
     assert "assumed (1/180)" in _text(browser, "upload-nu-note")
+    note = _text(browser, "upload-grid-note")
+    assert f"Interpolated from {NY} y points onto the solver's {NY} cell centres" in note, note
 
     def drawn():
         raw = browser.execute_script(CHANNEL_JS)
@@ -331,12 +333,21 @@ def test_a_channel_snapshot_uploaded_on_the_upload_page_shows_its_statistics(
     seen = _wait(drawn, 60, "the U⁺ profile and a slice")
     assert seen["xaxis"] == "log"
     assert "U⁺ = y⁺" in seen["names"] and any(n.startswith("U⁺ = ln") for n in seen["names"])
-    assert seen["points"] == (NY + 1) // 2 - 1  # the folded half, wall point left out
+    # Chebyshev points (walls included) were interpolated onto the solver's NY cell centres:
+    # the folded half holds (NY + 1) // 2 centres, none on the wall.
+    assert seen["points"] == (NY + 1) // 2
     assert seen["rows"] == NY  # the x–y plane: every y point
     summary = _wait(lambda: _text(browser, "upload-channel-summary"), 30, "the statistics")
     assert "u_τ" in summary, summary
     re_tau = re.search(r"Re_τ\s+([0-9.]+)", summary)
     assert re_tau and float(re_tau.group(1)) == pytest.approx(180, rel=0.02), summary
+
+    # A 2D .npy dropped while the flow is channel3d is answered, not ignored.
+    flat = tmp_path / "vorticity.npy"
+    np.save(flat, np.zeros((16, 16), dtype=np.float32))
+    _upload(browser, flat)
+    refused = _wait(lambda: _text(browser, "upload-error"), 60, "the refusal")
+    assert "vorticity.npy was not stored" in refused and "a 2D field" in refused, refused
 
     # Another plane redraws the slice: x–z has nz rows.
     browser.find_element(By.XPATH, "//*[@id='upload-channel-plane']//input[@value='xz']").click()

@@ -51,7 +51,10 @@ async def upload_initial_condition(
         ...,
         description=".npy, .npz or .h5/.hdf5 holding one 2D vorticity field; for a channel "
         "flow (GET /api/flows: geometry 'channel') a .npz or .h5/.hdf5 velocity snapshot "
-        "(3, nx, ny, nz) with its y points",
+        "(3, nx, ny, nz) with its y points: points other than the cell centres of the "
+        "solver's tanh-stretched y grid are interpolated onto the centres of as many cells "
+        "(stats y_interpolated, y_points_uploaded, y_interpolation_max_change), or refused "
+        "(422) with the grid needed when they do not span the channel or are too few",
     ),
     flow: str = Form("ns2d-forced", description="A registered flow (see GET /api/flows)."),
     nu: str | None = Form(
