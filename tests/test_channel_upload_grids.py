@@ -100,7 +100,9 @@ def test_a_divergence_free_field_stays_close_to_divergence_free():
     exact_dudx, exact_dvdy = divergence(exact)
     discrete = float((exact_dudx + exact_dvdy).abs().max()) / scale
     after = float((dudx + dvdy).abs().max()) / scale
-    assert after < max(2 * discrete, 1e-3), (after, discrete)
+    # (The 3-point stencil's own residual, ~0.8 % here, is the floor; interpolation adds
+    # nothing visible to it.)
+    assert abs(after - discrete) < 1e-4, (after, discrete)
     # The x mean of v stays zero at every centre (mass conservation between the walls).
     assert float(interpolated[1].mean(dim=0).abs().max()) < 1e-12
 
