@@ -139,3 +139,111 @@ def test_a_channel_rollout_and_dataset_frame_name_their_grid(state):
     assert channel_views.rollout_grid(state, rollout_id) == GRID
     live = channel_views.channel_frame(state, {"kind": "job", "job_id": job["id"]})
     assert "8×12×8" in live["label"]
+
+
+# --- the generate form: channel flows and their parameters ----------------------------------
+
+
+def test_the_generate_form_offers_the_channel_flows_with_their_parameters():
+    from app.ui.pages.datasets import helpers
+
+    flows = helpers.flows_by_name()
+    assert "ns2d-forced" in flows and "channel3d" in flows
+    c = helpers.flow_choices(flows["channel3d"])
+    assert c["channel"] and c["grid"] == [32, 49, 32] and c["re_tau"] == 180
+    assert [o["value"] for o in c["closures"]] == ["none", "smagorinsky", "wale", "dynamic"]
+    assert [o["value"] for o in c["drives"]] == ["pressure", "flow_rate"]
+    assert c["ic_value"] == "turbulent"
+    assert not helpers.flow_choices(flows["ns2d-forced"])["channel"]
+
+    values = {
+        "n_trajectories": 1,
+        "n_snapshots": 2,
+        "resolution": 64,
+        "solver_resolution": None,
+        "interval": 0.02,
+        "warmup": 0.02,
+        "shard_size": 1,
+        "seed": 0,
+    }
+    channel = {
+        "grid": [8, 12, 8],
+        "output_grid": [4, 4],
+        "re_tau": 180,
+        "closure": "smagorinsky",
+        "drive": "pressure",
+    }
+    raw = helpers.generate_request(
+        flows, "channel3d", flows["channel3d"]["nu"], "laminar", "rk4cn", values, " c ", channel
+    )
+    assert raw == {
+        "flow": "channel3d",
+        "initial_condition": "laminar",
+        "n_trajectories": 1,
+        "n_snapshots": 2,
+        "interval": 0.02,
+        "warmup": 0.02,
+        "shard_size": 1,
+        "seed": 0,
+        "channel_grid": [8, 12, 8],
+        "output_grid": [4, 4],
+        "re_tau": 180.0,
+        "closure": "smagorinsky",
+        "drive": "pressure",
+        "name": "c",
+    }
+    no_closure = helpers.generate_request(
+        flows, "channel3d", None, None, None, values, None, {**channel, "closure": "none"}
+    )
+    assert "closure" not in no_closure and "output_grid" in no_closure
+    assert "channel_grid" not in helpers.generate_request(
+        flows, "ns2d-forced", None, None, None, values, None
+    )
+    # What is missing, in words: a channel needs its grid but no resolution.
+    assert helpers.missing_values({**values, "resolution": None}, channel) == []
+    partial = {**channel, "grid": [8, None, 8], "output_grid": [4, None]}
+    assert helpers.missing_values(values, partial) == [
+        "the solver grid nx, ny, nz",
+        "both sizes of the stored grid (or neither)",
+    ]
+    assert helpers.missing_values({**values, "resolution": None}) == ["the resolution"]
+
+
+def test_the_form_request_runs_as_a_channel_generate_job(state):
+    from app.services import channel_views
+    from app.ui.pages.datasets import helpers
+
+    flows = helpers.flows_by_name()
+    values = {"n_trajectories": 1, "n_snapshots": 2, "interval": 0.02, "warmup": 0.02}
+    channel = {"grid": GRID, "output_grid": [4, 4], "re_tau": 180, "closure": "wale"}
+    raw = helpers.generate_request(flows, "channel3d", None, None, None, values, None, channel)
+    job = run_generate(state, **raw)
+    assert "@ 4×12×4 (solver 8×12×8)" in helpers.job_detail(job["params"])
+    layout = channel_views.channel_dataset_layout(state, job["result"]["dataset_id"])
+    assert layout["grid"] == [4, 12, 4]
+
+
+def test_the_form_hides_the_channel_parameters_until_a_channel_flow_is_chosen():
+    from dash import html
+
+    from app.ui.pages.datasets.layout import channel_section
+
+    def find(node, wanted):
+        if getattr(node, "id", None) == wanted:
+            return node
+        children = getattr(node, "children", None)
+        for child in children if isinstance(children, list) else [children]:
+            if child is not None and not isinstance(child, str):
+                found = find(child, wanted)
+                if found is not None:
+                    return found
+        return None
+
+    from app.ui.pages.datasets.helpers import flows_by_name
+
+    hidden = channel_section(flows_by_name())
+    assert isinstance(hidden, html.Div) and "hidden" in hidden.className
+    shown = channel_section(flows_by_name(), True)
+    assert "hidden" not in shown.className
+    assert [find(shown, f"data-ch-{k}").value for k in ("nx", "ny", "nz")] == [32, 49, 32]
+    assert find(shown, "data-ch-closure").value == "none"

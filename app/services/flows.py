@@ -107,3 +107,40 @@ def generate_form_flows() -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def channel_generate_flows() -> list[dict[str, Any]]:
+    """What the generate form offers per channel flow (walls at y = ±1): the keys of
+    ``generate_form_flows`` (ν is 1/Re_τ, the only one) plus ``channel: True``, its default
+    solver grid (nx, ny, nz), its grid rule and limits, Re_τ, LES closures and drives (the
+    first of each the default). Read from ``flow_catalog``."""
+    out = []
+    for f in flow_catalog():
+        if f["geometry"] != "channel":
+            continue
+        parameters = f["parameters"]
+        families = f["initial_conditions"]
+        grid = f["grid"]
+        out.append(
+            {
+                "name": f["name"],
+                "description": f["description"],
+                "nu": float(parameters["nu"]),
+                "allowed_nu": [float(parameters["nu"])],
+                "initial_conditions": [family["name"] for family in families],
+                "ic_descriptions": {
+                    family["name"]: str(family["description"] or "") for family in families
+                },
+                "length": float(parameters.get("lx") or f["domain"]["lengths"][0]),
+                "channel": True,
+                "default_grid": [int(g) for g in grid["default"]],
+                "grid_min": [int(g) for g in grid.get("min") or [4, 4, 4]],
+                "grid_max": [int(g) for g in grid.get("max") or [512, 1024, 512]],
+                "grid_rule": str(grid.get("rule") or ""),
+                "storage": str(grid.get("storage") or ""),
+                "re_tau": float(parameters["re_tau"]),
+                "closures": [str(c) for c in parameters.get("closures") or ["none"]],
+                "drives": [str(d) for d in parameters.get("drives") or ["pressure"]],
+            }
+        )
+    return out

@@ -10,7 +10,10 @@ Channel flows (``channel3d``): Preview on a channel dataset (velocity in The Wel
 (``app.ui.channel_panels``) for the chosen trajectory and snapshot: statistics in wall units
 and slices of the velocity. A channel generate job that is queued or running is followed
 live (its ``channel_stats`` events) by the same panel, at once when nothing else is shown
-there, or with its Statistics button.
+there, or with its Statistics button. The generate form offers the channel flows too
+(``app.services.flows.channel_generate_flows``): choosing one shows its parameters (solver
+grid, stored x–z grid, Re_τ, closure, drive) and hides the 2D-only ones (ν, time stepper,
+resolutions); a channel job started there is followed in the channel card at once.
 
 The page is a package: ``layout`` (the components), ``callbacks`` and ``channel`` (the
 callbacks, registered once on import) and ``helpers`` (the pure functions they use, which

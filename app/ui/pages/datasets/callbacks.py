@@ -23,7 +23,6 @@ from app.ui.pages.datasets.helpers import (
     CHANNEL,
     FINISHING,
     IDLE_MS,
-    REQUIRED,
     datasets_table,
     flow_choices,
     flows_by_name,
@@ -31,6 +30,7 @@ from app.ui.pages.datasets.helpers import (
     generate_request,
     ic_description,
     jobs_list,
+    missing_values,
     preview_note,
     table_key,
 )
@@ -93,19 +93,49 @@ async def job_action(_cancel: list[int | None], _retry: list[int | None]):
 # --- the form -----------------------------------------------------------------------------
 
 
+def _shown(base: str, show: bool) -> str:
+    return base if show else f"{base} hidden"
+
+
 @callback(
     Output("data-nu", "options"),
     Output("data-nu", "value"),
     Output("data-ic", "options"),
     Output("data-ic", "value"),
     Output("data-flow-description", "children"),
+    Output("data-nu-row", "className"),
+    Output("data-scheme-row", "className"),
+    Output("data-resolution-row", "className"),
+    Output("data-channel-params", "className"),
+    Output("data-ch-nx", "value"),
+    Output("data-ch-ny", "value"),
+    Output("data-ch-nz", "value"),
+    Output("data-ch-re-tau", "value"),
+    Output("data-ch-closure", "options"),
+    Output("data-ch-closure", "value"),
+    Output("data-ch-drive", "options"),
+    Output("data-ch-drive", "value"),
     Input("data-flow", "value"),
     prevent_initial_call=True,
 )
 async def choose_flow(flow_name: str | None):
+    """The form follows the flow: a channel flow shows its parameters (with the flow's
+    defaults) and hides the 2D-only ones (ν, time stepper, resolutions)."""
     flows = await asyncio.to_thread(flows_by_name)
     c = flow_choices(flows.get(flow_name or ""))
-    return c["nu"], c["nu_value"], c["ic"], c["ic_value"], c["description"]
+    channel = c["channel"]
+    rows = (
+        _shown("form-row", not channel),
+        _shown("form-row", not channel),
+        _shown("form-inline form-pair", not channel),
+        _shown("channel-params", channel),
+    )
+    if channel:
+        nx, ny, nz = c["grid"]
+        values = (nx, ny, nz, c["re_tau"], c["closures"], c["closure"], c["drives"], c["drive"])
+    else:
+        values = (no_update,) * 8
+    return (c["nu"], c["nu_value"], c["ic"], c["ic_value"], c["description"], *rows, *values)
 
 
 @callback(
@@ -122,8 +152,21 @@ async def choose_ic(family: str | None, flow_name: str | None):
 # A line under the form: what the request amounts to (shards, size on disk), as typed.
 dash.clientside_callback(
     """
-    function(n, t, res, shard) {
-        const ok = [n, t, res].every(v => typeof v === 'number' && v > 0);
+    function(n, t, res, shard, channelClass, nx, ny, nz, onx, onz) {
+        const channel = !(channelClass || '').split(' ').includes('hidden');
+        const pos = v => typeof v === 'number' && v > 0;
+        if (channel) {
+            if (![n, t, nx, ny, nz].every(pos)) { return ''; }
+            const sx = pos(onx) && pos(onz) ? onx : nx, sz = pos(onx) && pos(onz) ? onz : nz;
+            const mb = n * t * sx * ny * sz * 3 * 4 / (1024 * 1024);
+            const shards = pos(shard) ? Math.ceil(n / shard) : null;
+            let text = n + ' × ' + t + ' snapshots at ' + sx + '×' + ny + '×' + sz
+                + ' (velocity) ≈ ' + (mb >= 100 ? mb.toFixed(0) : mb.toPrecision(3)) + ' MB';
+            if (sx !== nx || sz !== nz) { text += ', solved on ' + nx + '×' + ny + '×' + nz; }
+            if (shards) { text += ' · ' + shards + ' shard' + (shards === 1 ? '' : 's'); }
+            return text;
+        }
+        const ok = [n, t, res].every(pos);
         if (!ok) { return ''; }
         const bytes = n * t * res * res * 4;
         const units = ['B', 'KB', 'MB', 'GB', 'TB'];
@@ -141,12 +184,20 @@ dash.clientside_callback(
     Input("data-t", "value"),
     Input("data-resolution", "value"),
     Input("data-shard-size", "value"),
+    Input("data-channel-params", "className"),
+    Input("data-ch-nx", "value"),
+    Input("data-ch-ny", "value"),
+    Input("data-ch-nz", "value"),
+    Input("data-ch-out-nx", "value"),
+    Input("data-ch-out-nz", "value"),
 )
 
 
 @callback(
     Output("data-feedback", "children"),
     Output("data-refresh", "interval", allow_duplicate=True),
+    Output(CHANNEL.source, "data", allow_duplicate=True),
+    Output("data-channel-controls", "className", allow_duplicate=True),
     Input("data-generate", "n_clicks"),
     State("data-flow", "value"),
     State("data-nu", "value"),
@@ -161,6 +212,14 @@ dash.clientside_callback(
     State("data-shard-size", "value"),
     State("data-seed", "value"),
     State("data-name", "value"),
+    State("data-ch-nx", "value"),
+    State("data-ch-ny", "value"),
+    State("data-ch-nz", "value"),
+    State("data-ch-out-nx", "value"),
+    State("data-ch-out-nz", "value"),
+    State("data-ch-re-tau", "value"),
+    State("data-ch-closure", "value"),
+    State("data-ch-drive", "value"),
     prevent_initial_call=True,
 )
 async def generate(
@@ -178,6 +237,14 @@ async def generate(
     shard_size,
     seed,
     name,
+    ch_nx=None,
+    ch_ny=None,
+    ch_nz=None,
+    ch_out_nx=None,
+    ch_out_nz=None,
+    re_tau=None,
+    closure=None,
+    drive=None,
 ):
     if not n_clicks:
         raise PreventUpdate
@@ -191,28 +258,56 @@ async def generate(
         "shard_size": shard_size,
         "seed": seed,
     }
-    missing = [label for key, label in REQUIRED.items() if values[key] in (None, "")]
-    if missing:
-        return alert(
-            f"Fill in {', '.join(missing)} (a number).", "error", id="data-feedback-error"
-        ), no_update
     flows = await asyncio.to_thread(flows_by_name)
+    is_channel = bool((flows.get(flow or "") or {}).get("channel"))
+    channel = (
+        {
+            "grid": [ch_nx, ch_ny, ch_nz],
+            "output_grid": [ch_out_nx, ch_out_nz],
+            "re_tau": re_tau,
+            "closure": closure,
+            "drive": drive,
+        }
+        if is_channel
+        else None
+    )
+    missing = missing_values(values, channel)
+    if missing:
+        return (
+            alert(f"Fill in {', '.join(missing)} (a number).", "error", id="data-feedback-error"),
+            no_update,
+            no_update,
+            no_update,
+        )
     schemes = (await asyncio.to_thread(training_options.generate_defaults))["schemes"]
-    raw = generate_request(flows, flow, nu, ic, scheme if schemes else None, values, name)
+    raw = generate_request(
+        flows, flow, nu, ic, scheme if schemes else None, values, name, channel=channel
+    )
     try:
         job = await asyncio.to_thread(jobs_view.submit_job, get_state(), "generate", raw)
     except jobs_view.InvalidParams as exc:
-        return alert(str(exc), "error", id="data-feedback-error"), no_update
+        return alert(str(exc), "error", id="data-feedback-error"), no_update, no_update, no_update
     shards = math.ceil(job["params"]["n_trajectories"] / job["params"]["shard_size"])
-    return alert(
-        [
-            html.Strong("Started. "),
-            f"Job {job['id'][:8]} solves {job['params']['n_trajectories']} trajectories in "
-            f"{shards} shard{'s' if shards != 1 else ''}; follow it under Generation.",
-        ],
-        "success",
-        id="data-feedback-ok",
-    ), ACTIVE_MS
+    # A channel job's statistics are followed live in the channel card at once.
+    follow = (
+        ({"kind": "job", "job_id": job["id"]}, "preview-controls hidden")
+        if is_channel
+        else (no_update, no_update)
+    )
+    return (
+        alert(
+            [
+                html.Strong("Started. "),
+                f"Job {job['id'][:8]} solves {job['params']['n_trajectories']} trajectories in "
+                f"{shards} shard{'s' if shards != 1 else ''}; follow it under Generation"
+                + (" and its statistics under Channel flow." if is_channel else "."),
+            ],
+            "success",
+            id="data-feedback-ok",
+        ),
+        ACTIVE_MS,
+        *follow,
+    )
 
 
 # --- the preview ----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 from dash import dcc, html
 
 from app.services import jobs_view
-from app.services.flows import generate_form_flows, is_channel_flow
+from app.services.flows import channel_generate_flows, generate_form_flows, is_channel_flow
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
     data_table,
@@ -74,6 +74,42 @@ def flow_choices(flow: dict[str, Any] | None) -> dict[str, Any]:
         "ic": ic_options,
         "ic_value": ic_value,
         "description": flow["description"],
+        **channel_choices(flow),
+    }
+
+
+CLOSURE_LABELS = {
+    "none": "none (coarse DNS)",
+    "smagorinsky": "Smagorinsky (van Driest damped)",
+    "wale": "WALE",
+    "dynamic": "dynamic Smagorinsky",
+}
+DRIVE_LABELS = {
+    "pressure": "constant mean pressure gradient",
+    "flow_rate": "constant flow rate",
+}
+
+
+def channel_choices(flow: dict[str, Any] | None) -> dict[str, Any]:
+    """The channel part of the form for one flow: whether it shows (``channel``), the
+    solver grid, Re_τ, closure and drive options and defaults (empty for a 2D flow)."""
+    if not flow or not flow.get("channel"):
+        return {"channel": False}
+    return {
+        "channel": True,
+        "grid": list(flow["default_grid"]),
+        "re_tau": flow["re_tau"],
+        "closures": [
+            {"label": CLOSURE_LABELS.get(c, c) + (" (default)" if i == 0 else ""), "value": c}
+            for i, c in enumerate(flow["closures"])
+        ],
+        "closure": flow["closures"][0],
+        "drives": [
+            {"label": DRIVE_LABELS.get(d, d) + (" (default)" if i == 0 else ""), "value": d}
+            for i, d in enumerate(flow["drives"])
+        ],
+        "drive": flow["drives"][0],
+        "grid_help": f"Solver grid; {flow['grid_rule']}." if flow.get("grid_rule") else "",
     }
 
 
@@ -85,7 +121,8 @@ def ic_description(flow: dict[str, Any] | None, family: str | None) -> str:
 
 
 def flows_by_name() -> dict[str, dict[str, Any]]:
-    return {f["name"]: f for f in generate_form_flows()}
+    """The flows the generate form offers: the 2D flows, then the channel flows."""
+    return {f["name"]: f for f in [*generate_form_flows(), *channel_generate_flows()]}
 
 
 # --- generation jobs --------------------------------------------------------------------
@@ -302,12 +339,17 @@ def generate_request(
     scheme: str | None,
     values: dict[str, Any],
     name: str | None,
+    channel: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The generate job's parameters from the form. The flow's default viscosity and its
     default initial condition are sent as None (the job then uses the flow's own); empty
-    optional boxes are left out (the API's defaults apply)."""
+    optional boxes are left out (the API's defaults apply). A channel flow sends its
+    ``channel`` values (``channel_grid``, ``output_grid``, ``re_tau``, ``closure``,
+    ``drive``) and none of the 2D flows' (ν, scheme, resolutions)."""
     raw: dict[str, Any] = {"flow": flow}
     info = flows.get(flow or "")
+    if info is not None and info.get("channel"):
+        return _channel_request(raw, ic, values, channel or {}, name)
     if nu is not None and (info is None or float(nu) != info["nu"]):
         raw["nu"] = float(nu)
     if ic not in (None, DEFAULT_IC):
@@ -322,12 +364,63 @@ def generate_request(
     return raw
 
 
+# Form values a 2D flow only takes (hidden and not sent for a channel flow).
+TWO_D_ONLY = ("resolution", "solver_resolution")
+
+
+def _channel_request(
+    raw: dict[str, Any],
+    ic: str | None,
+    values: dict[str, Any],
+    channel: dict[str, Any],
+    name: str | None,
+) -> dict[str, Any]:
+    if ic not in (None, DEFAULT_IC):
+        raw["initial_condition"] = ic
+    for key, value in values.items():
+        if key not in TWO_D_ONLY and value not in (None, ""):
+            raw[key] = value
+    grid = channel.get("grid") or []
+    if grid and all(g not in (None, "") for g in grid):
+        raw["channel_grid"] = [int(g) for g in grid]
+    stored = channel.get("output_grid") or []
+    if stored and all(g not in (None, "") for g in stored):
+        raw["output_grid"] = [int(g) for g in stored]
+    if channel.get("re_tau") not in (None, ""):
+        raw["re_tau"] = float(channel["re_tau"])
+    if channel.get("closure") not in (None, "", "none"):
+        raw["closure"] = channel["closure"]
+    if channel.get("drive"):
+        raw["drive"] = channel["drive"]
+    if name and name.strip():
+        raw["name"] = name.strip()
+    return raw
+
+
 REQUIRED = {
     "n_trajectories": "the number of trajectories N",
     "n_snapshots": "the number of snapshots T",
     "resolution": "the resolution",
     "interval": "the interval Δt",
 }
+
+
+def missing_values(values: dict[str, Any], channel: dict[str, Any] | None = None) -> list[str]:
+    """The required boxes left empty, in words. A channel flow (``channel``: its form
+    values) needs no resolution but all three solver grid sizes, and both stored sizes or
+    neither."""
+    missing = [
+        label
+        for key, label in REQUIRED.items()
+        if not (channel is not None and key in TWO_D_ONLY) and values.get(key) in (None, "")
+    ]
+    if channel is not None:
+        if any(g in (None, "") for g in channel.get("grid") or [None]):
+            missing.append("the solver grid nx, ny, nz")
+        stored = [g in (None, "") for g in channel.get("output_grid") or []]
+        if any(stored) and not all(stored):
+            missing.append("both sizes of the stored grid (or neither)")
+    return missing
 
 
 def preview_note(p: dict[str, Any]) -> list[Any]:

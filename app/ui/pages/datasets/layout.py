@@ -16,6 +16,7 @@ from app.ui.pages.datasets.helpers import (
     DEFAULT_FLOW,
     HEADERS,
     SCHEME_LABELS,
+    channel_choices,
     flow_choices,
     flows_by_name,
     ic_description,
@@ -38,6 +39,66 @@ def _pair(*rows: Any) -> html.Div:
     return html.Div(list(rows), className="form-inline form-pair")
 
 
+def _with_id(row: html.Div, id: str, hidden: bool = False) -> html.Div:
+    """A form row (or pair) the flow picker shows or hides: an id, and ``hidden`` added to
+    its class while the flow does not take it."""
+    row.id = id
+    base = row.className or ""
+    row.className = f"{base} hidden" if hidden else base
+    return row
+
+
+def channel_section(flows: dict[str, dict[str, Any]], shown: bool = False) -> html.Div:
+    """The channel flows' parameters (solver grid, stored x–z grid, Re_τ, closure, drive),
+    shown while a channel flow is chosen; filled with the first channel flow's defaults."""
+    first = next((f for f in flows.values() if f.get("channel")), None)
+    c = channel_choices(first)
+    grid = c.get("grid") or [32, 49, 32]
+    return html.Div(
+        [
+            html.H3("Channel", className="form-section"),
+            form_row(
+                "Solver grid nx × ny × nz",
+                html.Div(
+                    [
+                        number_input("data-ch-nx", grid[0], step=1, min=4),
+                        number_input("data-ch-ny", grid[1], step=1, min=4),
+                        number_input("data-ch-nz", grid[2], step=1, min=4),
+                    ],
+                    className="form-inline",
+                ),
+                c.get("grid_help") or "nx, ny (cells between the walls), nz.",
+            ),
+            form_row(
+                "Stored grid nx × nz",
+                html.Div(
+                    [
+                        number_input("data-ch-out-nx", None, step=1, placeholder="solver's"),
+                        number_input("data-ch-out-nz", None, step=1, placeholder="solver's"),
+                    ],
+                    className="form-inline",
+                ),
+                "Optional: store the velocity spectrally filtered onto a coarser x–z grid "
+                "(the training grid); y stays the solver's.",
+            ),
+            _pair(
+                form_row(
+                    "Re_τ",
+                    number_input("data-ch-re-tau", c.get("re_tau") or 180, step="any"),
+                    "Friction Reynolds number (ν = 1/Re_τ).",
+                ),
+                form_row(
+                    "LES closure",
+                    _dropdown("data-ch-closure", c.get("closures") or [], c.get("closure")),
+                ),
+            ),
+            form_row("Drive", _dropdown("data-ch-drive", c.get("drives") or [], c.get("drive"))),
+        ],
+        id="data-channel-params",
+        className="channel-params" + ("" if shown else " hidden"),
+    )
+
+
 def generate_form(flows: dict[str, dict[str, Any]], defaults: dict[str, Any]) -> list[Any]:
     flow_name = DEFAULT_FLOW if DEFAULT_FLOW in flows else next(iter(flows), None)
     choices = flow_choices(flows.get(flow_name))
@@ -57,7 +118,11 @@ def generate_form(flows: dict[str, dict[str, Any]], defaults: dict[str, Any]) ->
             html.Span(choices["description"], id="data-flow-description"),
         ),
         _pair(
-            form_row("Viscosity ν", _dropdown("data-nu", choices["nu"], choices["nu_value"])),
+            _with_id(
+                form_row("Viscosity ν", _dropdown("data-nu", choices["nu"], choices["nu_value"])),
+                "data-nu-row",
+                choices["channel"],
+            ),
             form_row("Initial condition", _dropdown("data-ic", choices["ic"], choices["ic_value"])),
         ),
         html.Small(
@@ -65,31 +130,40 @@ def generate_form(flows: dict[str, dict[str, Any]], defaults: dict[str, Any]) ->
             id="data-ic-description",
             className="form-help form-help-block",
         ),
-        form_row(
-            "Time stepper",
-            _dropdown(
-                "data-scheme",
-                [{"label": SCHEME_LABELS.get(s, s), "value": s} for s in schemes],
-                defaults.get("scheme") or schemes[0],
-                disabled=not defaults.get("schemes"),
+        _with_id(
+            form_row(
+                "Time stepper",
+                _dropdown(
+                    "data-scheme",
+                    [{"label": SCHEME_LABELS.get(s, s), "value": s} for s in schemes],
+                    defaults.get("scheme") or schemes[0],
+                    disabled=not defaults.get("schemes"),
+                ),
             ),
+            "data-scheme-row",
+            choices["channel"],
         ),
+        channel_section(flows, choices["channel"]),
         html.H3("Size", className="form-section"),
         _pair(
             form_row("Trajectories N", number_input("data-n", defaults["n_trajectories"], step=1)),
             form_row("Snapshots T", number_input("data-t", defaults["n_snapshots"], step=1)),
         ),
-        _pair(
-            form_row(
-                "Resolution",
-                number_input("data-resolution", defaults["resolution"], step=2),
-                "Points per side of the saved fields.",
+        _with_id(
+            _pair(
+                form_row(
+                    "Resolution",
+                    number_input("data-resolution", defaults["resolution"], step=2),
+                    "Points per side of the saved fields.",
+                ),
+                form_row(
+                    "Solver resolution",
+                    number_input("data-solver-resolution", None, step=2, placeholder="same"),
+                    "Optional: a finer grid to solve on.",
+                ),
             ),
-            form_row(
-                "Solver resolution",
-                number_input("data-solver-resolution", None, step=2, placeholder="same"),
-                "Optional: a finer grid to solve on.",
-            ),
+            "data-resolution-row",
+            choices["channel"],
         ),
         html.H3("Time", className="form-section"),
         _pair(
