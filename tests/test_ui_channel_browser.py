@@ -68,6 +68,14 @@ def test_the_data_page_generates_and_previews_a_channel_dataset(browser, live_se
     ok = _wait(lambda: browser.find_elements(By.ID, "data-feedback-ok"), 30, "the job to start")
     assert "Started" in ok[0].text and "Channel flow" in ok[0].text
     job_short = ok[0].text.split("Job ", 1)[1].split()[0]
+    # The job is followed live in the channel card at once.
+    _wait(
+        lambda: (
+            f"Live statistics of generate job {job_short}" in _text(browser, "data-channel-title")
+        ),
+        15,
+        "the channel card to follow the job",
+    )
 
     item = _wait(
         lambda: browser.find_elements(

@@ -106,8 +106,15 @@ def test_channel_labels_show_the_real_grid():
     job = {"kind": "generate", "params": channel}
     assert runs.job_detail(job) == "channel3d · 1×2 @ 8×12×8"
     assert "@ 8×12×8" in helpers.job_detail(channel) and "²" not in helpers.job_detail(channel)
-    two_d = {"kind": "generate", "params": {"flow": "ns2d-forced", "resolution": 64}}
-    assert runs.job_detail(two_d).endswith("@ 64²")
+    job_2d = {"kind": "generate", "params": {"flow": "ns2d-forced", "resolution": 64}}
+    assert runs.job_detail(job_2d).endswith("@ 64²")
+
+    model = {"name": "m", "arch": "fno3d", "flow": "channel3d", "resolution": 4, "interval": 0.1}
+    datasets = {"d": {"shape": [1, 2, 4, 12, 4, 3]}}
+    label = rollout.model_options([{**model, "dataset_id": "d", "id": "x"}], datasets)[1]["label"]
+    assert "· 4×12×4 ·" in label and "4²" not in label
+    two_d = {**model, "flow": "ns2d-forced", "resolution": 64, "dataset_id": None}
+    assert "64²" in rollout.model_options([{**two_d, "id": "y"}])[1]["label"]
 
     details = str(rollout.run_details({"flow": "channel3d", "resolution": 8, "grid": [8, 12, 8]}))
     assert "8×12×8" in details and "8²" not in details

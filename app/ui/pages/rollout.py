@@ -251,10 +251,21 @@ def ic_options(ics: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return options
 
 
-def model_options(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def model_grid(m: dict[str, Any], datasets: dict[str, dict[str, Any]] | None = None) -> str:
+    """A model's grid as the pages write it: its training data's nx×ny×nz for a channel
+    model (the row keeps one ``resolution``), else ``N²``."""
+    shape = ((datasets or {}).get(m.get("dataset_id") or "") or {}).get("shape") or []
+    if is_channel_flow(m.get("flow")) and len(shape) == 6:
+        return grid_label(shape[2:5])
+    return f"{m['resolution']}²"
+
+
+def model_options(
+    models: list[dict[str, Any]], datasets: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     return [{"label": "Reference solver only", "value": REFERENCE_ONLY}] + [
         {
-            "label": f"{m['name']} · {m['arch']} · {m['flow']} · {m['resolution']}²"
+            "label": f"{m['name']} · {m['arch']} · {m['flow']} · {model_grid(m, datasets)}"
             f" · Δt={m['interval']:g}",
             "value": m["id"],
         }
@@ -293,10 +304,15 @@ async def load_options(query: dict[str, Any] | None):
     def load():
         ics = catalog.list_initial_conditions(get_state())
         models = catalog.list_models(get_state())
+        datasets = (
+            {d["id"]: d for d in catalog.list_datasets(get_state())}
+            if any(is_channel_flow(m["flow"]) for m in models)
+            else {}
+        )
         run = rollouts.resolve(get_state(), query["ref"]) if query.get("ref") else None
-        return ics, models, run
+        return ics, models, datasets, run
 
-    ics, models, run = await asyncio.to_thread(load)
+    ics, models, datasets, run = await asyncio.to_thread(load)
     reopened = (run or {}).get("rollout")
     params = ((run or {}).get("job") or {}).get("params") or {}
     model_ids = {m["id"] for m in models}
@@ -306,7 +322,8 @@ async def load_options(query: dict[str, Any] | None):
     dt = params.get("interval")
     ic_value = pick_initial_condition(query, ics, reopened or params)
     placeholder = "Choose an initial condition" if ics else "No uploads yet: a random field"
-    return ic_options(ics), ic_value, placeholder, model_options(models), model, steps, dt
+    options = model_options(models, datasets)
+    return ic_options(ics), ic_value, placeholder, options, model, steps, dt
 
 
 # --- start ----------------------------------------------------------------------------
