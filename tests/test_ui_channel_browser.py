@@ -1,6 +1,7 @@
 """The Data page and channel flow in a real headless Chromium against the real server and a
 real Celery worker (``live_server``): choose channel3d in the generate form (its parameters
-appear, the 2D-only ones go), generate a tiny filtered channel dataset, see its grid
+appear, the 2D-only ones go), generate a tiny box-filtered channel dataset (8×12×8 solved,
+4×8×4 stored), see its grid
 nx×ny×nz in the generation list, and preview it: the channel card shows U⁺ and a slice."""
 
 from __future__ import annotations
@@ -54,14 +55,16 @@ def test_the_data_page_generates_and_previews_a_channel_dataset(browser, live_se
     _fill(browser, "data-ch-ny", 12)
     _fill(browser, "data-ch-nz", 8)
     _fill(browser, "data-ch-out-nx", 4)
+    _fill(browser, "data-ch-out-ny", 8)
     _fill(browser, "data-ch-out-nz", 4)
+    _choose(browser, "data-ch-filter", "box")
     _fill(browser, "data-n", 1)
     _fill(browser, "data-t", 2)
     _fill(browser, "data-interval", 0.02)
     _fill(browser, "data-warmup", 0.02)
     _fill(browser, "data-shard-size", 1)
     _fill(browser, "data-name", name)
-    _wait(lambda: "4×12×4" in _text(browser, "data-summary"), 10, "the summary")
+    _wait(lambda: "4×8×4" in _text(browser, "data-summary"), 10, "the summary")
     assert "solved on 8×12×8" in _text(browser, "data-summary")
     browser.find_element(By.ID, "data-generate").click()
 
@@ -85,7 +88,7 @@ def test_the_data_page_generates_and_previews_a_channel_dataset(browser, live_se
         30,
         "the job in the generation list",
     )[0]
-    assert "@ 4×12×4 (solver 8×12×8)" in item.text, item.text
+    assert "@ 4×8×4 (solver 8×12×8)" in item.text and "box filter" in item.text, item.text
 
     preview = _wait(
         lambda: browser.find_elements(
@@ -95,6 +98,8 @@ def test_the_data_page_generates_and_previews_a_channel_dataset(browser, live_se
         120,
         "the dataset in the list",
     )[0]
+    # The longer channel form can leave the button under the sticky navbar: centre it first.
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", preview)
     preview.click()
 
     _wait(lambda: not _hidden(browser, "data-channel-card"), 30, "the channel card")
@@ -111,4 +116,4 @@ def test_the_data_page_generates_and_previews_a_channel_dataset(browser, live_se
     seen = _wait(drawn, 60, "the U⁺ profile and a slice of the channel dataset")
     assert seen["xaxis"] == "log"
     assert "u_τ" in _wait(lambda: _text(browser, "data-channel-summary"), 30, "the statistics")
-    assert "4×12×4" in _text(browser, "data-channel-card")
+    assert "4×8×4" in _text(browser, "data-channel-card")

@@ -208,11 +208,22 @@ def test_the_generate_form_offers_the_channel_flows_with_their_parameters():
     )
     # What is missing, in words: a channel needs its grid but no resolution.
     assert helpers.missing_values({**values, "resolution": None}, channel) == []
-    partial = {**channel, "grid": [8, None, 8], "output_grid": [4, None]}
+    partial = {**channel, "grid": [8, None, 8], "output_grid": [4, 6, None]}
     assert helpers.missing_values(values, partial) == [
         "the solver grid nx, ny, nz",
-        "both sizes of the stored grid (or neither)",
+        "the stored grid's nx and nz (or none of its sizes)",
     ]
+    # The stored grid's boxes: nx, nz keeps the solver's y; nx, ny, nz filters y too. The
+    # box filter and its width are sent for the box filter only.
+    three = {**channel, "output_grid": [4, 6, 4], "filter": "box", "filter_width": 2}
+    raw3 = helpers.generate_request(flows, "channel3d", None, None, None, values, None, three)
+    assert raw3["output_grid"] == [4, 6, 4]
+    assert (raw3["filter"], raw3["filter_width"]) == ("box", 2.0)
+    xz = {**channel, "output_grid": [4, None, 4], "filter": "spectral", "filter_width": 2}
+    raw2 = helpers.generate_request(flows, "channel3d", None, None, None, values, None, xz)
+    assert raw2["output_grid"] == [4, 4] and "filter" not in raw2 and "filter_width" not in raw2
+    assert "box filter (width 2)" in helpers.job_detail(raw3)
+    assert "@ 4×6×4 (solver 8×12×8)" in helpers.job_detail(raw3)
     assert helpers.missing_values({**values, "resolution": None}) == ["the resolution"]
 
 
@@ -222,12 +233,23 @@ def test_the_form_request_runs_as_a_channel_generate_job(state):
 
     flows = helpers.flows_by_name()
     values = {"n_trajectories": 1, "n_snapshots": 2, "interval": 0.02, "warmup": 0.02}
-    channel = {"grid": GRID, "output_grid": [4, 4], "re_tau": 180, "closure": "wale"}
+    channel = {
+        "grid": GRID,
+        "output_grid": [4, 8, 4],
+        "re_tau": 180,
+        "closure": "wale",
+        "filter": "box",
+        "filter_width": 1.5,
+    }
     raw = helpers.generate_request(flows, "channel3d", None, None, None, values, None, channel)
     job = run_generate(state, **raw)
-    assert "@ 4×12×4 (solver 8×12×8)" in helpers.job_detail(job["params"])
+    assert "@ 4×8×4 (solver 8×12×8)" in helpers.job_detail(job["params"])
     layout = channel_views.channel_dataset_layout(state, job["result"]["dataset_id"])
-    assert layout["grid"] == [4, 12, 4]
+    assert layout["grid"] == [4, 8, 4]
+    view = channel_views.channel_view(
+        state, {"kind": "dataset", "id": job["result"]["dataset_id"], "trajectory": 0, "time": 1}
+    )
+    assert view["error"] is None and view["frame"]["shape"] == [4, 8, 4]
 
 
 def test_the_form_hides_the_channel_parameters_until_a_channel_flow_is_chosen():

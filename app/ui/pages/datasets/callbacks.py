@@ -152,17 +152,21 @@ async def choose_ic(family: str | None, flow_name: str | None):
 # A line under the form: what the request amounts to (shards, size on disk), as typed.
 dash.clientside_callback(
     """
-    function(n, t, res, shard, channelClass, nx, ny, nz, onx, onz) {
+    function(n, t, res, shard, channelClass, nx, ny, nz, onx, ony, onz) {
         const channel = !(channelClass || '').split(' ').includes('hidden');
         const pos = v => typeof v === 'number' && v > 0;
         if (channel) {
             if (![n, t, nx, ny, nz].every(pos)) { return ''; }
-            const sx = pos(onx) && pos(onz) ? onx : nx, sz = pos(onx) && pos(onz) ? onz : nz;
-            const mb = n * t * sx * ny * sz * 3 * 4 / (1024 * 1024);
+            const stored = pos(onx) && pos(onz);
+            const sx = stored ? onx : nx, sz = stored ? onz : nz;
+            const sy = stored && pos(ony) ? ony : ny;
+            const mb = n * t * sx * sy * sz * 3 * 4 / (1024 * 1024);
             const shards = pos(shard) ? Math.ceil(n / shard) : null;
-            let text = n + ' × ' + t + ' snapshots at ' + sx + '×' + ny + '×' + sz
+            let text = n + ' × ' + t + ' snapshots at ' + sx + '×' + sy + '×' + sz
                 + ' (velocity) ≈ ' + (mb >= 100 ? mb.toFixed(0) : mb.toPrecision(3)) + ' MB';
-            if (sx !== nx || sz !== nz) { text += ', solved on ' + nx + '×' + ny + '×' + nz; }
+            if (sx !== nx || sy !== ny || sz !== nz) {
+                text += ', solved on ' + nx + '×' + ny + '×' + nz;
+            }
             if (shards) { text += ' · ' + shards + ' shard' + (shards === 1 ? '' : 's'); }
             return text;
         }
@@ -189,6 +193,7 @@ dash.clientside_callback(
     Input("data-ch-ny", "value"),
     Input("data-ch-nz", "value"),
     Input("data-ch-out-nx", "value"),
+    Input("data-ch-out-ny", "value"),
     Input("data-ch-out-nz", "value"),
 )
 
@@ -216,10 +221,13 @@ dash.clientside_callback(
     State("data-ch-ny", "value"),
     State("data-ch-nz", "value"),
     State("data-ch-out-nx", "value"),
+    State("data-ch-out-ny", "value"),
     State("data-ch-out-nz", "value"),
     State("data-ch-re-tau", "value"),
     State("data-ch-closure", "value"),
     State("data-ch-drive", "value"),
+    State("data-ch-filter", "value"),
+    State("data-ch-filter-width", "value"),
     prevent_initial_call=True,
 )
 async def generate(
@@ -241,10 +249,13 @@ async def generate(
     ch_ny=None,
     ch_nz=None,
     ch_out_nx=None,
+    ch_out_ny=None,
     ch_out_nz=None,
     re_tau=None,
     closure=None,
     drive=None,
+    xz_filter=None,
+    filter_width=None,
 ):
     if not n_clicks:
         raise PreventUpdate
@@ -263,10 +274,12 @@ async def generate(
     channel = (
         {
             "grid": [ch_nx, ch_ny, ch_nz],
-            "output_grid": [ch_out_nx, ch_out_nz],
+            "output_grid": [ch_out_nx, ch_out_ny, ch_out_nz],
             "re_tau": re_tau,
             "closure": closure,
             "drive": drive,
+            "filter": xz_filter,
+            "filter_width": filter_width,
         }
         if is_channel
         else None

@@ -139,6 +139,10 @@ def job_detail(p: dict[str, Any]) -> str:
     if is_channel_flow(p.get("flow")):
         parts.append(f"Re_τ = {p.get('re_tau') or 180:g}")
         parts.append(str(p.get("closure") or "no closure"))
+        if p.get("output_grid"):
+            box = p.get("filter") == "box"
+            width = f" (width {p['filter_width']:g})" if box and p.get("filter_width") else ""
+            parts.append(("box filter" + width) if box else "spectral cut")
     if p.get("initial_condition"):
         parts.append(str(p["initial_condition"]))
     return " · ".join(parts)
@@ -368,6 +372,18 @@ def generate_request(
 TWO_D_ONLY = ("resolution", "solver_resolution")
 
 
+def _stored_grid(boxes: list[Any] | None) -> list[int] | None:
+    """The ``output_grid`` from the stored-grid boxes (nx, ny, nz; or nx, nz): nx, nz when ny
+    is empty, all three when it is given; None when nx and nz are not both given."""
+    boxes = list(boxes or [])
+    if len(boxes) == 2:
+        boxes = [boxes[0], None, boxes[1]]
+    if len(boxes) != 3 or any(boxes[i] in (None, "") for i in (0, 2)):
+        return None
+    nx, ny, nz = boxes
+    return [int(nx), int(nz)] if ny in (None, "") else [int(nx), int(ny), int(nz)]
+
+
 def _channel_request(
     raw: dict[str, Any],
     ic: str | None,
@@ -383,9 +399,13 @@ def _channel_request(
     grid = channel.get("grid") or []
     if grid and all(g not in (None, "") for g in grid):
         raw["channel_grid"] = [int(g) for g in grid]
-    stored = channel.get("output_grid") or []
-    if stored and all(g not in (None, "") for g in stored):
-        raw["output_grid"] = [int(g) for g in stored]
+    stored = _stored_grid(channel.get("output_grid"))
+    if stored:
+        raw["output_grid"] = stored
+    if channel.get("filter") == "box":
+        raw["filter"] = "box"
+        if channel.get("filter_width") not in (None, ""):
+            raw["filter_width"] = float(channel["filter_width"])
     if channel.get("re_tau") not in (None, ""):
         raw["re_tau"] = float(channel["re_tau"])
     if channel.get("closure") not in (None, "", "none"):
@@ -417,9 +437,12 @@ def missing_values(values: dict[str, Any], channel: dict[str, Any] | None = None
     if channel is not None:
         if any(g in (None, "") for g in channel.get("grid") or [None]):
             missing.append("the solver grid nx, ny, nz")
-        stored = [g in (None, "") for g in channel.get("output_grid") or []]
-        if any(stored) and not all(stored):
-            missing.append("both sizes of the stored grid (or neither)")
+        boxes = list(channel.get("output_grid") or [])
+        if len(boxes) == 2:
+            boxes = [boxes[0], None, boxes[1]]
+        empty = [g in (None, "") for g in boxes]
+        if boxes and not all(empty) and (empty[0] or empty[-1]):
+            missing.append("the stored grid's nx and nz (or none of its sizes)")
     return missing
 
 

@@ -70,16 +70,36 @@ def channel_section(flows: dict[str, dict[str, Any]], shown: bool = False) -> ht
                 c.get("grid_help") or "nx, ny (cells between the walls), nz.",
             ),
             form_row(
-                "Stored grid nx × nz",
+                "Stored grid nx × ny × nz",
                 html.Div(
                     [
                         number_input("data-ch-out-nx", None, step=1, placeholder="solver's"),
+                        number_input("data-ch-out-ny", None, step=1, placeholder="solver's"),
                         number_input("data-ch-out-nz", None, step=1, placeholder="solver's"),
                     ],
                     className="form-inline",
                 ),
-                "Optional: store the velocity spectrally filtered onto a coarser x–z grid "
-                "(the training grid); y stays the solver's.",
+                "Optional: the training grid the velocity is stored on, filtered from the "
+                "solver grid (the filter is recorded in the file); ny empty keeps the "
+                "solver's y points.",
+            ),
+            _pair(
+                form_row(
+                    "x–z filter",
+                    _dropdown(
+                        "data-ch-filter",
+                        [
+                            {"label": "spectral cut (default)", "value": "spectral"},
+                            {"label": "box (top-hat), then the cut", "value": "box"},
+                        ],
+                        "spectral",
+                    ),
+                ),
+                form_row(
+                    "Box width",
+                    number_input("data-ch-filter-width", None, step="any", placeholder="1"),
+                    "Box filter only: its width in stored-grid cells.",
+                ),
             ),
             _pair(
                 form_row(
