@@ -66,6 +66,15 @@ def test_the_data_page_generates_and_previews_a_channel_dataset(browser, live_se
     _fill(browser, "data-name", name)
     _wait(lambda: "4×8×4" in _text(browser, "data-summary"), 10, "the summary")
     assert "solved on 8×12×8" in _text(browser, "data-summary")
+
+    # A grid the flow refuses shows the job check's own sentence, as for a 2D flow.
+    _fill(browser, "data-ch-nx", 2)
+    browser.find_element(By.ID, "data-generate").click()
+    refused = _wait(
+        lambda: _text(browser, "data-feedback-error"), 30, "the refusal of a 2-point grid"
+    )
+    assert "params.channel_grid" in refused and "nx and nz must be 4–512" in refused, refused
+    _fill(browser, "data-ch-nx", 8)
     browser.find_element(By.ID, "data-generate").click()
 
     ok = _wait(lambda: browser.find_elements(By.ID, "data-feedback-ok"), 30, "the job to start")

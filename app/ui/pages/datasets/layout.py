@@ -61,9 +61,9 @@ def channel_section(flows: dict[str, dict[str, Any]], shown: bool = False) -> ht
                 "Solver grid nx × ny × nz",
                 html.Div(
                     [
-                        number_input("data-ch-nx", grid[0], step=1, min=4),
-                        number_input("data-ch-ny", grid[1], step=1, min=4),
-                        number_input("data-ch-nz", grid[2], step=1, min=4),
+                        number_input("data-ch-nx", grid[0], step=1),
+                        number_input("data-ch-ny", grid[1], step=1),
+                        number_input("data-ch-nz", grid[2], step=1),
                     ],
                     className="form-inline",
                 ),
