@@ -80,6 +80,20 @@ def on_shard_finished(db: Database, artifacts: ArtifactStore, shard_id: str) -> 
         join_shards(db, artifacts, parent_id)
 
 
+def shard_members(dataset_id: str, shards: list[Job]) -> list[tuple[str, int]]:
+    """(file, trajectories) of each shard, the file relative to the joined dataset's: shard
+    files sit in datasets/<id>/, next to the joined file datasets/<id>.h5."""
+    return [
+        (shard_file(dataset_id, job.params["shard"]).removeprefix("datasets/"), job.params["count"])
+        for job in shards
+    ]
+
+
+def snapshot_times(p: dict[str, Any]) -> np.ndarray:
+    """The times of a generate job's stored snapshots: spin-up first, then one per interval."""
+    return p["warmup"] + p["interval"] * np.arange(p["n_snapshots"])
+
+
 def join_shards(db: Database, artifacts: ArtifactStore, parent_id: str) -> None:
     with db.session() as session:
         # Only one finisher wins this update, so the dataset is registered once.
@@ -100,21 +114,14 @@ def join_shards(db: Database, artifacts: ArtifactStore, parent_id: str) -> None:
         return
     flow = flow_for(p)
     n = p["resolution"]
-    times = p["warmup"] + p["interval"] * np.arange(p["n_snapshots"])
+    times = snapshot_times(p)
     dataset_id = p["dataset_id"]
     relative = artifacts.dataset(dataset_id)
     attrs = dataset_attrs(p, flow)
     with artifacts.atomic_write(relative) as tmp:
-        # Shard files sit in datasets/<id>/, next to the joined file datasets/<id>.h5.
         write_virtual_dataset(
             tmp,
-            [
-                (
-                    shard_file(dataset_id, job.params["shard"]).removeprefix("datasets/"),
-                    job.params["count"],
-                )
-                for job in shards
-            ],
+            shard_members(dataset_id, shards),
             "vorticity",
             times,
             n,
@@ -168,19 +175,13 @@ def _complete_channel(db, artifacts, parent_id: str, p: dict[str, Any], shards) 
     config = channel_config(p)
     coords = channel_coords(p, config)
     attrs = channel_attrs(p, config)
-    times = p["warmup"] + p["interval"] * np.arange(p["n_snapshots"])
+    times = snapshot_times(p)
     dataset_id = p["dataset_id"]
     relative = artifacts.dataset(dataset_id)
     with artifacts.atomic_write(relative) as tmp:
         write_virtual_channel_dataset(
             tmp,
-            [
-                (
-                    shard_file(dataset_id, job.params["shard"]).removeprefix("datasets/"),
-                    job.params["count"],
-                )
-                for job in shards
-            ],
+            shard_members(dataset_id, shards),
             times,
             coords,
             attrs,

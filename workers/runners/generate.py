@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from app.jobkinds.generate_shard import dataset_attrs, flow_for, shard_file, update_parent_progress
+from app.jobkinds.generate_shard import (
+    dataset_attrs,
+    flow_for,
+    shard_file,
+    snapshot_times,
+    update_parent_progress,
+)
 from app.services.flows import is_channel_flow
 from physics.formats.store import DatasetWriter
 from physics.resample import spectral_truncate
@@ -63,7 +69,7 @@ def run_generate_shard(ctx: JobContext) -> dict[str, Any]:
     solver = flow.make_solver(
         n_solver, device=ctx.device, dtype=torch.float32, scheme=p.get("scheme") or "rk4cn"
     )
-    times = p["warmup"] + interval * np.arange(n_snap)
+    times = snapshot_times(p)
     attrs = {**dataset_attrs(p, flow), "shard": p["shard"], "first_trajectory": first}
 
     total_steps = count * (n_snap - 1)

@@ -28,7 +28,7 @@ from app.channel_params import (
     channel_flow,
     training_grid,
 )
-from app.jobkinds.generate_shard import shard_file, update_parent_progress
+from app.jobkinds.generate_shard import shard_file, snapshot_times, update_parent_progress
 from physics.channel.solver import ChannelSolver
 from physics.channel.stats import ChannelStatistics
 from physics.formats.channel_store import ChannelDatasetWriter
@@ -61,7 +61,7 @@ def run_channel_shard(ctx: JobContext) -> dict[str, Any]:
     ox, oy, oz = training_grid(p, config)
     to_stored = channel_filter(p, config)
     first, count, n_snap, interval = p["start"], p["count"], p["n_snapshots"], p["interval"]
-    times = p["warmup"] + interval * np.arange(n_snap)
+    times = snapshot_times(p)
     attrs = {**channel_attrs(p, config), "shard": p["shard"], "first_trajectory": first}
     statistics = ChannelStatistics(grid.y_centres.numpy(), config.nu, config.lx, config.lz)
     total = count * n_snap
