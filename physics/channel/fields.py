@@ -18,6 +18,10 @@ LES sees it). The filters are linear, separable and keep the mean:
   are fine faces (the same tanh stretching with ny_fine a multiple of ny_coarse) each
   coarse value is exactly the mean of the field over its cell. The result lives at the
   coarse cell centres.
+
+Back to the solver: ``faces_from_centres`` puts v back on the faces (the solver's layout),
+and ``upsample`` takes a coarse cell-centred field to a finer grid (spectral zero-padding in
+x–z, ``interpolate_y`` in y), e.g. to start a fine reference from a stored coarse frame.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from physics.channel.grid import ChannelGrid, interpolate_y
 
 X_Z_FILTERS = ("spectral", "box")
 
@@ -99,3 +105,50 @@ def filter_y(u: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     applied along the y axis (second to last)."""
     w = weights.to(device=u.device, dtype=u.dtype)
     return torch.einsum("Jj,...jz->...Jz", w, u)
+
+
+def faces_from_centres(centred: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``ChannelGrid.to_centres`` for v, (B, 3, nx, ny, nz) → (B, 3, nx, ny, nz):
+    v_f[0] = 0 (lower wall), v_f[j+1] = 2 v_c[j] − v_f[j]; u and w are kept. Follow it by
+    the solver's projection, which removes what the recursion amplifies that is not
+    divergence-free."""
+    v_c = centred[:, 1]
+    faces = torch.zeros_like(v_c)
+    for j in range(v_c.shape[2] - 1):
+        faces[:, :, j + 1] = 2 * v_c[:, :, j] - faces[:, :, j]
+    return torch.stack([centred[:, 0], faces, centred[:, 2]], dim=1)
+
+
+def upsample(
+    centred: torch.Tensor, coarse_grid: ChannelGrid, fine_grid: ChannelGrid
+) -> torch.Tensor:
+    """A cell-centred field (..., ox, oy, oz) on ``coarse_grid`` on the finer ``fine_grid``
+    (..., nx, ny, nz) (same box and walls).
+
+    x–z: the Fourier series of the coarse field on the fine points (forward-normalised
+    spectrum zero-padded), keeping the modes ``filter_xz`` keeps (|m_x| ≤ (ox−1)/2,
+    m_z ≤ (oz−1)/2; the coarse Nyquist modes are dropped), so ``filter_xz`` with the
+    spectral cut takes the result back to the input for any field ``filter_xz`` made.
+    y: ``interpolate_y`` from the coarse to the fine cell centres (piecewise cubic through
+    the wall value 0, exact for cubics that vanish at the walls)."""
+    ox, oy, oz = centred.shape[-3:]
+    if (ox, oy, oz) != (coarse_grid.nx, coarse_grid.ny, coarse_grid.nz):
+        raise ValueError(
+            f"the field's grid {ox}×{oy}×{oz} is not the coarse grid "
+            f"{coarse_grid.nx}×{coarse_grid.ny}×{coarse_grid.nz}"
+        )
+    nx, nz = fine_grid.nx, fine_grid.nz
+    if nx < ox or nz < oz or fine_grid.ny < oy:
+        raise ValueError(
+            f"cannot upsample a {ox}×{oy}×{oz} field onto a coarser {nx}×{fine_grid.ny}×{nz} grid"
+        )
+    spectrum = torch.fft.rfftn(centred, dim=(-3, -1), norm="forward")
+    kx_keep, kz_keep = (ox - 1) // 2, (oz - 1) // 2
+    padded = spectrum.new_zeros(*centred.shape[:-3], nx, oy, nz // 2 + 1)
+    padded[..., : kx_keep + 1, :, : kz_keep + 1] = spectrum[..., : kx_keep + 1, :, : kz_keep + 1]
+    if kx_keep:
+        padded[..., -kx_keep:, :, : kz_keep + 1] = spectrum[..., -kx_keep:, :, : kz_keep + 1]
+    fine_xz = torch.fft.irfftn(padded, s=(nx, nz), dim=(-3, -1), norm="forward")
+    if fine_grid.ny == oy and torch.allclose(coarse_grid.y_centres, fine_grid.y_centres):
+        return fine_xz
+    return interpolate_y(fine_xz, coarse_grid.y_centres, fine_grid.y_centres, dim=-2)

@@ -22,7 +22,7 @@ from app.db.tables import Dataset, InitialCondition, Model
 from app.services.initial_conditions import load_channel_initial_condition
 from models.checkpoint import load_model
 from models.rollout import autoregressive_rollout
-from physics.channel.fields import filter_xz
+from physics.channel.fields import faces_from_centres, filter_xz
 from physics.channel.solver import ChannelSolver
 from physics.channel.stats import ChannelStatistics
 from physics.formats.store import RolloutWriter
@@ -30,17 +30,6 @@ from workers.context import JobContext, JobError
 from workers.rollout_rows import begin_rollout
 
 DEFAULT_INTERVAL = 0.1
-
-
-def faces_from_centres(centred: torch.Tensor) -> torch.Tensor:
-    """Inverse of ``ChannelGrid.to_centres`` for v: v_f[0] = 0 (lower wall), v_f[j+1] =
-    2 v_c[j] − v_f[j]. The result is then projected by the solver, which removes what the
-    recursion amplifies that is not divergence-free."""
-    v_c = centred[:, 1]
-    faces = torch.zeros_like(v_c)
-    for j in range(v_c.shape[2] - 1):
-        faces[:, :, j + 1] = 2 * v_c[:, :, j] - faces[:, :, j]
-    return torch.stack([centred[:, 0], faces, centred[:, 2]], dim=1)
 
 
 def _training_params(ctx: JobContext, model_row: Model | None) -> dict[str, Any]:
