@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
 from app.db.tables import Dataset, InitialCondition, Model
-from app.jobkinds import limits
+from app.jobkinds import compare_channel, limits
 from app.jobkinds.base import InvalidParams, JobKind, JobParams
 from app.jobkinds.checks import allowed_variant, existing, known_flow
+from app.services.flows import is_channel_flow
 from app.settings import Settings
 from models.registry import contract_of
 
@@ -78,6 +79,26 @@ class CompareParams(JobParams):
     seed: int = Field(
         default=0, ge=0, description="Random initial condition when neither source is given."
     )
+    baselines: list[Literal["none", "smagorinsky", "wale", "dynamic"]] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Channel comparisons only: LES closures run on the models' coarse grid "
+        "from the same filtered initial condition (none: coarse DNS), each a column.",
+    )
+    window: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="Channel comparisons only: frames per window of the windowed statistics; "
+        "default: a quarter of the steps.",
+    )
+    drift: float | None = Field(
+        default=None,
+        gt=0,
+        le=1e6,
+        description="Channel comparisons only: a column whose bulk velocity differs from the "
+        "reference's by more than this fraction is stopped; default 0.5.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> CompareParams:
@@ -85,15 +106,21 @@ class CompareParams(JobParams):
             raise ValueError("give initial_condition_id or dataset_id, not both")
         if self.trajectory is not None and self.dataset_id is None:
             raise ValueError("trajectory needs dataset_id")
+        repeated = sorted({b for b in self.baselines if self.baselines.count(b) > 1})
+        if repeated:
+            raise ValueError(f"baselines: give each closure once; repeated: {', '.join(repeated)}")
         return self
 
 
 def check(session: Session, params: CompareParams, data: dict[str, Any], queue: str):
-    """A comparison: every model exists, works on 2D single-channel fields of one flow at
-    one interval; the initial condition (uploaded, or a dataset trajectory) is of that flow;
-    reduced precisions the chosen queue cannot give are refused. What only the worker knows
-    (whether it has a GPU) is checked there, per model."""
+    """A comparison: every model exists, and all work on one flow at one interval: 2D
+    single-channel fields, or (a channel flow) 3D velocity on one coarse grid, beside LES
+    baselines (``compare_channel``); the initial condition (uploaded, or a dataset
+    trajectory) is of that flow; reduced precisions the chosen queue cannot give are
+    refused. What only the worker knows (whether it has a GPU) is checked there, per
+    model."""
     rows = []
+    contracts = []
     seen: dict[tuple[str, str], int] = {}
     for i, entry in enumerate(params.models):
         where = f"params.models[{i}]"
@@ -113,17 +140,23 @@ def check(session: Session, params: CompareParams, data: dict[str, Any], queue: 
             raise InvalidParams(
                 f"{where}.model_id: model {row.id} has a broken config: {exc}"
             ) from None
-        if contract.dims != 2 or contract.channels != 1:
-            raise InvalidParams(
-                f"{where}.model_id: comparisons run on 2D vorticity; model {row.id} ({row.arch}) "
-                f"works on {contract.dims}D fields with {contract.channels} channel(s)."
-            )
         if entry.precision in ("bfloat16", "float16") and queue == "cpu":
             raise InvalidParams(
                 f"{where}.precision: {entry.precision} inference needs a CUDA GPU, and the job "
                 "is sent to the cpu queue; use float32 or int8, or the gpu queue."
             )
         rows.append(row)
+        contracts.append(contract)
+    channel = [is_channel_flow(row.flow) for row in rows]
+    if any(channel) and not all(channel):
+        inside = rows[channel.index(True)]
+        outside = rows[channel.index(False)]
+        raise InvalidParams(
+            f"params.models: model {outside.id} ({outside.arch}) was trained on "
+            f"{outside.flow!r} and model {inside.id} ({inside.arch}) on the channel flow "
+            f"{inside.flow!r}; a comparison runs models of one flow, so compare channel "
+            "models only with channel models."
+        )
     flows = {row.flow for row in rows}
     if len(flows) > 1:
         listing = "; ".join(f"{row.id} on {row.flow!r}" for row in rows)
@@ -142,6 +175,19 @@ def check(session: Session, params: CompareParams, data: dict[str, Any], queue: 
             "trained at the same interval."
         )
     interval = params.interval or first
+    _check_report_times(params, interval)
+    data["flow"] = flow.name
+    data["interval"] = interval  # resolved here, so the job row says what ran
+    if all(channel):
+        return compare_channel.check_channel(session, params, data, queue, rows, contracts)
+    compare_channel.refuse_channel_only(data)
+    for i, (row, contract) in enumerate(zip(rows, contracts, strict=True)):
+        if contract.dims != 2 or contract.channels != 1:
+            raise InvalidParams(
+                f"params.models[{i}].model_id: comparisons run on 2D vorticity; model "
+                f"{row.id} ({row.arch}) works on {contract.dims}D fields with "
+                f"{contract.channels} channel(s)."
+            )
     if params.initial_condition_id is not None:
         ic = existing(session, InitialCondition, data, "initial_condition_id", "initial condition")
         if ic.flow != flow_name:
@@ -172,6 +218,10 @@ def check(session: Session, params: CompareParams, data: dict[str, Any], queue: 
                 f"(0–{dataset.shape[0] - 1}); got {params.trajectory}."
             )
     allowed_variant(flow, params.nu)
+    return data, queue
+
+
+def _check_report_times(params: CompareParams, interval: float) -> None:
     horizon = params.steps * interval
     for t in params.report_times or ():
         if not 0 < t <= horizon * (1 + 1e-9):
@@ -179,14 +229,14 @@ def check(session: Session, params: CompareParams, data: dict[str, Any], queue: 
                 f"params.report_times: {t:g} is outside the horizon (0, {horizon:g}] "
                 f"({params.steps} steps of {interval:g})."
             )
-    data["flow"] = flow.name
-    data["interval"] = interval  # resolved here, so the job row says what ran
-    return data, queue
 
 
 def reference_grid(session: Session, data: dict[str, Any]) -> tuple[int, ...]:
     """The grid the comparison's reference runs on: its initial condition's, its dataset's,
-    else (a random field) the first model's training grid."""
+    else (a random field) the first model's training grid; a channel comparison's, the
+    solver grid of its first model's dataset."""
+    if is_channel_flow(data.get("flow")):
+        return compare_channel.reference_grid(session, data)
     if data.get("initial_condition_id"):
         ic = session.get(InitialCondition, data["initial_condition_id"])
         return tuple(ic.shape)

@@ -4,7 +4,9 @@ for the pages, a run resolved from either of its ids and one live update at a ti
 
 Two kinds share the row and the file layout: a single-model ``rollout`` (frame sources
 ``model``, ``reference``, ``error``) and a ``compare`` job's comparison (sources
-``reference``, ``model:<i>`` and ``error:<i>`` for entry i, listed in ``Rollout.sources``).
+``reference``, ``model:<i>`` and ``error:<i>`` for entry i, and for a channel comparison
+``les:<closure>`` for each baseline instead of the error sources; listed in
+``Rollout.sources``).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from app.state import AppState
 from physics.formats.store import read_rollout_frame, rollout_length
 
 SOURCES = ("model", "reference", "error")
-# The events a comparison's page follows: its setup, per-step metrics and the summary.
-COMPARE_EVENTS = ("compare_setup", "metrics", "summary")
+# The events a comparison's page follows: its setup, per-step metrics, a channel
+# comparison's statistics of each source, and the summary.
+COMPARE_EVENTS = ("compare_setup", "metrics", "channel_stats", "summary")
 
 
 def sources_of(rollout: Rollout) -> list[dict[str, Any]]:

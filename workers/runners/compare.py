@@ -1,5 +1,6 @@
 """compare: several models, each at its own inference precision, rolled out side by side
-with the reference solver in one job, frame by frame.
+with the reference solver in one job, frame by frame. A channel flow's comparison (3D
+models beside LES baselines) is ``workers/runners/compare_channel.py``'s.
 
 Every step, the solver advances one interval and every model still running advances one
 step (one after another, in entry order), so all columns stream together. Each model runs on
@@ -75,6 +76,7 @@ import torch
 from torch import nn
 
 from app.db.tables import Dataset, InitialCondition, Model
+from app.services.flows import is_channel_flow
 from models.checkpoint import load_model
 from models.quantize import InferenceModel, PrecisionUnavailable, prepare
 from physics.diagnostics import enstrophy, kinetic_energy
@@ -426,6 +428,10 @@ def _empty_metrics(column: Column) -> dict[str, Any]:
 
 def run_compare(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
+    if is_channel_flow(p["flow"]):
+        from workers.runners.compare_channel import run_channel_compare
+
+        return run_channel_compare(ctx)
     columns = _load_columns(ctx, p)
     base_flow = get_flow(p["flow"])
     w0, ic_info, dataset_nu = _initial_condition(ctx, p, base_flow, columns)

@@ -1,0 +1,225 @@
+"""Channel comparisons (issue 12, item 3) through the REST API with a real Celery worker: two
+3D models trained on a filtered channel dataset, beside the filtered fine reference and the
+Smagorinsky and WALE closures on the models' coarse grid, from an uploaded snapshot; per
+step metrics and per column statistics; the summary's statistics errors recomputed from
+the stored frames; the refusals of the compare kind's check."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from app.db.tables import Dataset
+from app.settings import Settings
+from models.registry import build_model
+from physics.channel.skill import PROFILES, profile_errors
+from physics.channel.stats import ChannelStatistics
+from tests.conftest import service_env
+from tests.test_channel_generation import generate
+from tests.test_compare import events_of, fno, frame_of, register_model
+from tests.test_integration import _app, submit, wait_for
+
+pytestmark = pytest.mark.integration
+
+FINE = [16, 24, 16]
+COARSE = [8, 12, 8]
+FNO3D = {"width": 4, "modes_x": 2, "modes_y": 2, "modes_z": 2, "n_layers": 1, "pad_y": 2}
+STEPS = 4
+KEYS = ["model:0", "model:1", "les:smagorinsky", "les:wale"]
+
+
+def _refusal(client, params: dict) -> str:
+    response = client.post("/api/jobs", json={"kind": "compare", "params": params})
+    assert response.status_code == 422, response.text
+    return response.json()["detail"]
+
+
+def _train(client, dataset_id: str, **config) -> str:
+    job = wait_for(
+        client,
+        submit(
+            client, "train", dataset_id=dataset_id, arch="fno3d", config=FNO3D | config, epochs=1
+        ),
+        timeout=240,
+    )
+    assert job["status"] == "succeeded", job["error"]
+    return job["result"]["model_id"]
+
+
+def _stored_statistics(path, source: str, stop: int | None, nu: float, lx: float, lz: float):
+    """The running statistics of ``source`` recomputed from its stored frames (up to frame
+    ``stop``, exclusive; None: all)."""
+    with h5py.File(path, "r") as f:
+        frames = f[source]["velocity"][:stop]
+        y = f["dimensions/y"][...]
+    stats = ChannelStatistics(y, nu, lx, lz)
+    for frame in frames:
+        stats.update(torch.from_numpy(np.asarray(frame, dtype=np.float32))[None])
+    return stats.result()
+
+
+def test_channel_comparison_with_les_baselines_through_the_api(tmp_path, redis_url, start_worker):
+    settings = Settings(data_dir=tmp_path, broker_url=redis_url)
+    with TestClient(_app(settings)) as client:
+        state = client.app.state.eddyscope
+        start_worker(service_env(tmp_path, EDDYSCOPE_BROKER_URL=redis_url))
+        dataset_id = generate(
+            client,
+            channel_grid=FINE,
+            output_grid=COARSE,
+            n_trajectories=2,
+            n_snapshots=3,
+            warmup=0.05,
+        )["result"]["dataset_id"]
+        one = _train(client, dataset_id)
+        two = _train(client, dataset_id, history=2)
+
+        # The upload: the last stored (filtered, coarse) frame of the first trajectory.
+        with h5py.File(state.artifacts.resolve(f"datasets/{dataset_id}.h5"), "r") as f:
+            velocity = f["t1_fields/velocity"][0, -1]
+            y = f["dimensions/y"][...]
+        buffer = io.BytesIO()
+        np.savez(buffer, velocity=velocity, y=y, nu=np.float64(1 / 180))
+        upload = client.post(
+            "/api/initial-conditions",
+            files={"file": ("snapshot.npz", buffer.getvalue())},
+            data={"flow": "channel3d"},
+        )
+        assert upload.status_code == 201, upload.text
+        ic_id = upload.json()["id"]
+
+        params = {
+            "models": [{"model_id": one}, {"model_id": two}],
+            "baselines": ["smagorinsky", "wale"],
+            "initial_condition_id": ic_id,
+            "steps": STEPS,
+        }
+        job = wait_for(client, submit(client, "compare", **params), timeout=300)
+        assert job["status"] == "succeeded", job["error"]
+        assert job["params"]["window"] == 1 and job["params"]["drift"] == 0.5
+        rollout_id = job["result"]["rollout_id"]
+
+        (setup,) = events_of(client, job["id"], "compare_setup")
+        assert setup["geometry"] == "channel" and setup["grid"] == COARSE
+        assert setup["reference"]["grid"] == FINE and setup["reference"]["filter"]
+        assert [c["key"] for c in setup["columns"]] == KEYS
+        assert [c["kind"] for c in setup["columns"]] == ["model", "model", "closure", "closure"]
+        assert [c["label"] for c in setup["columns"][2:]] == ["Smagorinsky LES", "WALE LES"]
+        assert all(c["status"] == "running" for c in setup["columns"])
+        assert [m["model_id"] for m in setup["models"]] == [one, two]
+        assert setup["initial_condition"]["source"] == "upload"
+        assert setup["initial_condition"]["upsampled"] is True
+
+        metrics = events_of(client, job["id"], "metrics")
+        assert [m["step"] for m in metrics] == list(range(STEPS + 1))
+        for m in metrics:
+            assert set(m["columns"]) == set(KEYS), m["step"]
+            assert m["reference"]["energy"] > 0
+            for key in KEYS:
+                column = m["columns"][key]
+                assert column["status"] == "running", (key, column)
+                assert column["rel_l2"] is not None and math.isfinite(column["rel_l2"])
+        # At step 0 every column starts from the filtered reference; closures and the
+        # one-frame model then step (timed), the two-frame model is warmed up at step 1.
+        assert metrics[0]["reference"]["ms"] is None
+        assert all(metrics[0]["columns"][k]["ms"] is None for k in KEYS)
+        assert metrics[1]["columns"]["model:1"]["ms"] is None
+        for key in ("model:0", "les:smagorinsky", "les:wale"):
+            assert metrics[1]["columns"][key]["ms"] > 0, key
+        assert metrics[-1]["columns"]["model:1"]["ms"] > 0
+
+        stats = events_of(client, job["id"], "channel_stats")
+        assert {s["source"] for s in stats} == {"reference", *KEYS}
+        last = [s for s in stats if s["step"] == STEPS]
+        assert {s["source"] for s in last} == {"reference", *KEYS}
+        for s in last:
+            assert s["running"]["n_snapshots"] >= STEPS, s["source"]
+            assert len(s["running"]["yplus"]) == COARSE[1] // 2
+
+        (summary,) = events_of(client, job["id"], "summary")
+        assert job["result"]["summary"] == summary
+        assert summary["geometry"] == "channel"
+        assert [row["key"] for row in summary["rows"]] == KEYS
+        for row in summary["rows"]:
+            assert row["status"] == "completed", row
+            assert set(row["errors"]) == set(PROFILES)
+            assert all(math.isfinite(v) for v in row["errors"].values()), row
+            assert row["ms"] > 0
+            assert set(row["speedup"]) == {"smagorinsky", "wale"}
+
+        # Frames as served: (3, ox, oy, oz) for every source.
+        for source in ("reference", *KEYS):
+            frame = frame_of(client, rollout_id, STEPS, source)
+            assert frame.shape == (3, *COARSE), source
+            assert np.isfinite(frame).all(), source
+        missing = client.get(f"/api/rollouts/{rollout_id}/frames/0", params={"source": "error:0"})
+        assert missing.status_code in (400, 404, 422), missing.text
+
+        # The summary's statistics errors recomputed from the stored frames.
+        path = state.artifacts.resolve(state.artifacts.rollout(rollout_id))
+        nu, lx, lz = setup["nu"], 4 * math.pi, 4 * math.pi / 3
+        with h5py.File(path, "r") as f:
+            lx, lz = float(f.attrs["lx"]), float(f.attrs["lz"])
+        reference = _stored_statistics(path, "reference", None, nu, lx, lz)
+        ref_event = last[[s["source"] for s in last].index("reference")]
+        assert ref_event["running"]["n_snapshots"] == reference.n_snapshots
+        for row in summary["rows"]:
+            ours = profile_errors(_stored_statistics(path, row["key"], None, nu, lx, lz), reference)
+            for name in PROFILES:
+                assert row["errors"][name] == pytest.approx(ours[name], rel=1e-4, abs=1e-6), (
+                    row["key"],
+                    name,
+                )
+
+        # Refusals, each with its sentence.
+        two_d = register_model(state.db, state.artifacts, *fno(0), name="2d")
+        refused = _refusal(client, {"models": [{"model_id": two_d}], "baselines": ["wale"]})
+        assert "params.baselines" in refused and "2D" in refused
+        refused = _refusal(client, params | {"baselines": ["kepsilon"]})
+        assert "params.baselines" in refused
+        refused = _refusal(client, params | {"baselines": ["wale", "wale"]})
+        assert "once" in refused
+        refused = _refusal(client, params | {"models": [{"model_id": one}, {"model_id": two_d}]})
+        assert "params.models" in refused and "channel" in refused
+        with state.db.session() as session:
+            other = Dataset(
+                name="coarser",
+                flow="channel3d",
+                params={
+                    "channel_grid": FINE,
+                    "output_grid": [4, 12, 4],
+                    "stored_grid": [4, 12, 4],
+                    "re_tau": 180.0,
+                    "closure": "none",
+                    "interval": 0.02,
+                },
+                shape=[1, 3, 4, 12, 4, 3],
+                path="datasets/none.h5",
+            )
+            session.add(other)
+            session.commit()
+            other_id = other.id
+        elsewhere = register_model(
+            state.db,
+            state.artifacts,
+            build_model("fno3d", FNO3D),
+            FNO3D,
+            name="on 4×12×4",
+            arch="fno3d",
+            flow="channel3d",
+            resolution=4,
+            interval=0.02,
+            dataset_id=other_id,
+        )
+        refused = _refusal(
+            client, params | {"models": [{"model_id": one}, {"model_id": elsewhere}]}
+        )
+        assert "different grids" in refused and "8×12×8" in refused and "4×12×4" in refused
+        refused = _refusal(client, params | {"reference": False})
+        assert "params.reference" in refused
