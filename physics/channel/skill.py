@@ -68,16 +68,17 @@ def profile_errors(
 
 
 def bulk_weights(y: Any) -> torch.Tensor:
-    """Weights w (ny,) float64 of the cell-centred points y (symmetric, inside (−1, 1)) with
-    Σ_j w_j U_j = ½∫_{−1}^{1} U dy for the profile through the centres and the wall value 0
-    (``quadrature_weights`` on the points plus the walls, as ``ChannelStatistics``' bulk
-    velocity). Σ w_j = 1, so Σ_j w_j q_j is the wall-normal mean of any profile q."""
+    """Weights w (ny,) float64 of the points y (symmetric) with Σ_j w_j U_j = ½∫_{−1}^{1} U dy
+    for the piecewise-quadratic profile through the points and, on a cell-centred grid, the
+    wall value 0 (``quadrature_weights`` on the points plus the walls: ``ChannelStatistics``'
+    bulk velocity). Exact for a Poiseuille parabola; the walls' weights are dropped, so
+    Σ w_j < 1 on a cell-centred grid (the mean of profiles that vanish at the walls)."""
     grid = channel_grid(y)
     q = quadrature_weights(grid.extended)
     w = 0.5 * (q if grid.walls else q[1:-1])
     if grid.flipped:
         w = w[::-1].copy()
-    return torch.from_numpy(w / w.sum())
+    return torch.from_numpy(np.ascontiguousarray(w))
 
 
 def _weights(u: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -88,15 +89,15 @@ def _weights(u: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
 
 
 def bulk_velocity(u: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """U_b = Σ_j w_j ⟨u⟩_xz(y_j) (B,) of fields (B, 3, nx, ny, nz) (``bulk_weights``; uniform
-    1/ny when None)."""
+    """U_b = Σ_j w_j ⟨u⟩_xz(y_j) ≈ ½∫⟨u⟩_xz dy (B,) of fields (B, 3, nx, ny, nz), velocity
+    units (``bulk_weights``; uniform 1/ny when None)."""
     profile = u[:, 0].to(torch.float64).mean(dim=(1, 3))  # (B, ny)
     return profile @ _weights(u, weights)
 
 
 def kinetic_energy(u: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """E = ½ Σ_j w_j ⟨u² + v² + w²⟩_xz(y_j) (B,), the mean kinetic energy per unit mass over
-    the channel (velocity²)."""
+    """E = ½ Σ_j w_j ⟨u² + v² + w²⟩_xz(y_j) ≈ ¼∫⟨|u|²⟩_xz dy (B,), the mean kinetic energy
+    per unit mass over the channel (velocity²; no-slip makes |u|² vanish at the walls)."""
     profile = u.to(torch.float64).square().sum(dim=1).mean(dim=(1, 3))  # (B, ny)
     return 0.5 * profile @ _weights(u, weights)
 
