@@ -19,6 +19,7 @@ from app.ui.components import (
 )
 from app.ui.context import get_state
 from app.ui.figures import empty_figure
+from app.ui.pages.compare import channel
 from app.ui.pages.compare.helpers import (
     DATASET,
     DEFAULT_DIVERGENCE,
@@ -67,13 +68,17 @@ from app.ui.pages.compare.helpers import (
     Output("compare-reference", "value"),
     Output("compare-report-times", "value"),
     Output("compare-prefill", "data"),
+    Output("compare-baselines", "value"),
+    Output("compare-window", "value"),
     Input("compare-query", "data"),
 )
 async def load_options(query: dict[str, Any] | None):
     query = query or {}
 
     def load():
-        catalog = compare_catalog(get_state())
+        catalog = channel.merge_catalog(
+            compare_catalog(get_state()), channel.load_channel_catalog(get_state())
+        )
         run = rollouts.resolve(get_state(), query["ref"], "compare") if query.get("ref") else None
         return catalog, run
 
@@ -109,7 +114,7 @@ async def load_options(query: dict[str, Any] | None):
         catalog,
         ic_options(ics),
         ic,
-        "Choose an initial condition" if ics else "No uploaded 2D field yet",
+        "Choose an initial condition" if ics else "No uploaded field yet",
         dataset_options(datasets),
         dataset,
         source,
@@ -119,6 +124,8 @@ async def load_options(query: dict[str, Any] | None):
         [] if params.get("reference") is False else ["on"],
         ", ".join(f"{t:g}" for t in times) if times else None,
         prefill,
+        params.get("baselines") or [],
+        params.get("window"),
     )
 
 
@@ -214,6 +221,9 @@ def update_precisions(chosen, catalog, values, ids, prefill):
     State("compare-reference", "value"),
     State("compare-divergence", "value"),
     State("compare-report-times", "value"),
+    State("compare-catalog", "data"),
+    State("compare-baselines", "value"),
+    State("compare-window", "value"),
     prevent_initial_call=True,
 )
 async def start(
@@ -230,6 +240,9 @@ async def start(
     reference,
     divergence,
     report_text,
+    catalog,
+    baselines,
+    window,
 ):
     """Submit the comparison, then go to its address, /compare/<job id>: the page is drawn
     again for that run (the same view as reopening it later) and follows it live."""
@@ -244,7 +257,15 @@ async def start(
     if source != DATASET and not ic:
         return refuse("Initial condition: choose an uploaded field (or a dataset trajectory).")
     entries = entries_of(chosen, values, ids)
-    if len(entries) < 2:
+    is_channel = channel.is_channel_flow(source_flow(catalog or {}, source, ic, dataset))
+    if is_channel and not entries:
+        return refuse("Models: choose one or more 3D channel models.")
+    if is_channel and len(entries) + len(baselines or []) < 2:
+        return refuse(
+            "Models: choose two or more models, or a model and one or more baselines; a "
+            "single model is rolled out on the Rollout page."
+        )
+    if len(entries) < 2 and not is_channel:
         return refuse(
             "Models: choose two or more models (or one model at two precisions); a single "
             "model is rolled out on the Rollout page."
@@ -263,6 +284,8 @@ async def start(
     params = compare_params(
         source, ic, dataset, trajectory, entries, steps, dt, reference, divergence, times
     )
+    if is_channel:
+        params = channel.channel_params(params, baselines, window)
     try:
         job = await asyncio.to_thread(jobs_view.submit_job, get_state(), "compare", params)
     except jobs_view.InvalidParams as exc:
@@ -284,15 +307,17 @@ async def start(
     Output("compare-slider", "value"),
     Output("compare-slider", "marks"),
     Output("compare-slider-wrap", "className"),
+    Output("compare-ch-stats", "data"),
     Input("compare-interval", "n_intervals"),
     State("compare-run", "data"),
     State("compare-setup", "data"),
     State("compare-series", "data"),
     State("compare-slider", "value"),
     State("compare-slider", "max"),
+    State("compare-ch-stats", "data"),
     prevent_initial_call=True,
 )
-async def poll(_n, run, setup, series, slider, slider_max):
+async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
     run = dict(run or {})
     if not run.get("ref"):
         raise PreventUpdate
@@ -305,7 +330,7 @@ async def poll(_n, run, setup, series, slider, slider_max):
             )
             return ({}, no_update, no_update, no_update, message, [], None, None, True) + (
                 no_update,
-            ) * 4
+            ) * 5
         run["job_id"] = found["job"]["id"]
         run["seq"] = 0
         reset = True
@@ -315,7 +340,7 @@ async def poll(_n, run, setup, series, slider, slider_max):
     job = update["job"]
     if job is None:
         gone = alert("The job was deleted.", "error")
-        return ({}, no_update, no_update, no_update, gone, [], None, None, True) + (no_update,) * 4
+        return ({}, no_update, no_update, no_update, gone, [], None, None, True) + (no_update,) * 5
     events = update["events"]
     rollout = update["rollout"]
     run.update(
@@ -338,9 +363,15 @@ async def poll(_n, run, setup, series, slider, slider_max):
     if new_setup is not None:
         setup = new_setup
         run["rollout_id"] = run.get("rollout_id") or new_setup.get("rollout_id")
+    is_channel = channel.is_channel_setup(setup)
     if reset or new_setup is not None:
-        series_out: Any = series_from(setup, metrics)
+        series_out: Any = (
+            channel.series_from(setup, metrics) if is_channel else series_from(setup, metrics)
+        )
         run["frames"] = len(metrics)
+    elif metrics and is_channel:
+        series_out = channel.series_patch(series, metrics)
+        run["frames"] = run.get("frames", 0) + len(metrics)
     elif metrics:
         keys = list((series or {}).get("models") or {})
         series_out = series_patch(keys, (series or {}).get("status") or {}, metrics)
@@ -364,11 +395,14 @@ async def poll(_n, run, setup, series, slider, slider_max):
         series_out,
         summary if summary is not None else no_update,
         status_line(run),
-        run_details(run, setup),
-        ic_note(setup),
+        channel.run_details(run, setup) if is_channel else run_details(run, setup),
+        None if is_channel else ic_note(setup),
         export_links(run.get("rollout_id")),
         final,
         *slider_out,
+        channel.stats_update(channel_stats, events, reset or new_setup is not None)
+        if is_channel
+        else no_update,
     )
 
 
@@ -380,7 +414,7 @@ async def poll(_n, run, setup, series, slider, slider_max):
 )
 def build_grid(setup):
     columns = columns_of(setup)
-    if not columns:
+    if not columns or channel.is_channel_setup(setup):
         raise PreventUpdate
     height = graph_height(len(columns), bool(setup.get("reference", True)))
     shells = [
@@ -426,6 +460,8 @@ def build_grid(setup):
 async def views(series, slider, _grid, summary, setup, run, shown_before):
     run = run or {}
     series = series or empty_series()
+    if channel.is_channel_setup(setup) or series.get("geometry") == channel.CHANNEL:
+        raise PreventUpdate
     columns = columns_of(setup)
     field_ids = [o["id"]["col"] for o in ctx.outputs_list[0]]
     head_ids = [o["id"]["col"] for o in ctx.outputs_list[1]]
@@ -602,7 +638,7 @@ def play(_clicks, _ticks, value, last, paused, run):
 )
 def summary_table(summary):
     rows = (summary or {}).get("rows") or []
-    if not rows:
+    if not rows or channel.is_channel_summary(summary):
         raise PreventUpdate
     table = cf.summary_table(rows)
     styles = [

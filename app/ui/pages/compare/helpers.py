@@ -69,7 +69,7 @@ def dataset_options(datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def model_label(m: dict[str, Any]) -> str:
-    grid = f"{m['resolution']}²" if m.get("resolution") else "any grid"
+    grid = m.get("grid_label") or (f"{m['resolution']}²" if m.get("resolution") else "any grid")
     return (
         f"{m['name']} · {m.get('label') or m['arch']} · {fmt_count(m.get('parameter_count'))}"
         f" params · {m['flow']} · {grid} · Δt={m['interval']:g}"
@@ -107,7 +107,7 @@ def model_options(
         options.append({"label": label, "value": m["id"], "disabled": other})
     hidden = len(models) - len(fits)
     if not models:
-        note = "No 2D models yet: train some on the Train page."
+        note = "No models yet: train some on the Train page."
     elif not fits:
         note = f"No model was trained on {flow}; {hidden} on other flows are not listed."
     else:

@@ -16,6 +16,7 @@ from app.ui.components import (
     page,
 )
 from app.ui.figures import FONT, empty_figure
+from app.ui.pages.compare import channel
 from app.ui.pages.compare.helpers import (
     DATASET,
     DEFAULT_DIVERGENCE,
@@ -83,6 +84,7 @@ def layout(
                 id="compare-grid",
                 className="compare-grid",
             ),
+            channel.slices_panel(),
             frame_player("compare", play=True, className="compare-player"),
             className="fields-card",
             id="compare-fields-card",
@@ -98,7 +100,9 @@ def layout(
                 ),
             ],
             className="grid-2 compare-overlays",
+            id="compare-overlays",
         ),
+        channel.results(),
         card(
             "Summary",
             html.P(
@@ -200,6 +204,7 @@ def setup_card() -> html.Section:
         ),
         html.Small(id="compare-models-note", className="form-help compare-models-note"),
         html.Div(id="compare-precisions", className="compare-precisions"),
+        channel.setup_rows(),
         html.Div(
             [
                 form_row(
