@@ -15,17 +15,20 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from app import jobs
+from app.artifacts import ArtifactStore
+from app.db.session import Database
 from app.db.tables import Dataset
+from app.jobkinds import InvalidParams, validate_params
 from app.settings import Settings
 from models.registry import build_model
 from physics.channel.skill import PROFILES, profile_errors
 from physics.channel.stats import ChannelStatistics
 from tests.conftest import service_env
 from tests.test_channel_generation import generate
-from tests.test_compare import events_of, fno, frame_of, register_model
+from tests.test_compare import events_of, fno, frame_of, register_model, run_in_process
 from tests.test_integration import _app, submit, wait_for
-
-pytestmark = pytest.mark.integration
+from workers.runners.compare import run_compare
 
 FINE = [16, 24, 16]
 COARSE = [8, 12, 8]
@@ -52,11 +55,12 @@ def _train(client, dataset_id: str, **config) -> str:
     return job["result"]["model_id"]
 
 
-def _stored_statistics(path, source: str, stop: int | None, nu: float, lx: float, lz: float):
-    """The running statistics of ``source`` recomputed from its stored frames (up to frame
-    ``stop``, exclusive; None: all)."""
+def _stored_statistics(
+    path, source: str, stop: int | None, nu: float, lx: float, lz: float, start: int = 0
+):
+    """The statistics of ``source`` recomputed from its stored frames ``start:stop``."""
     with h5py.File(path, "r") as f:
-        frames = f[source]["velocity"][:stop]
+        frames = f[source]["velocity"][start:stop]
         y = f["dimensions/y"][...]
     stats = ChannelStatistics(y, nu, lx, lz)
     for frame in frames:
@@ -64,6 +68,7 @@ def _stored_statistics(path, source: str, stop: int | None, nu: float, lx: float
     return stats.result()
 
 
+@pytest.mark.integration
 def test_channel_comparison_with_les_baselines_through_the_api(tmp_path, redis_url, start_worker):
     settings = Settings(data_dir=tmp_path, broker_url=redis_url)
     with TestClient(_app(settings)) as client:
@@ -169,13 +174,41 @@ def test_channel_comparison_with_les_baselines_through_the_api(tmp_path, redis_u
         reference = _stored_statistics(path, "reference", None, nu, lx, lz)
         ref_event = last[[s["source"] for s in last].index("reference")]
         assert ref_event["running"]["n_snapshots"] == reference.n_snapshots
+        # window 1: the windowed statistics are the last frame's.
+        last_reference = _stored_statistics(path, "reference", None, nu, lx, lz, start=-1)
         for row in summary["rows"]:
             ours = profile_errors(_stored_statistics(path, row["key"], None, nu, lx, lz), reference)
+            window = profile_errors(
+                _stored_statistics(path, row["key"], None, nu, lx, lz, start=-1), last_reference
+            )
             for name in PROFILES:
-                assert row["errors"][name] == pytest.approx(ours[name], rel=1e-4, abs=1e-6), (
-                    row["key"],
-                    name,
-                )
+                where = (row["key"], name)
+                assert row["errors"][name] == pytest.approx(ours[name], rel=1e-4, abs=1e-6), where
+                assert row["window_errors"][name] == pytest.approx(
+                    window[name], rel=1e-4, abs=1e-6
+                ), where
+
+        # From the first stored (coarse) frame of a dataset trajectory, coarse DNS beside.
+        from_data = wait_for(
+            client,
+            submit(
+                client,
+                "compare",
+                models=[{"model_id": one}],
+                baselines=["none"],
+                dataset_id=dataset_id,
+                trajectory=1,
+                steps=2,
+            ),
+            timeout=300,
+        )
+        assert from_data["status"] == "succeeded", from_data["error"]
+        (setup,) = events_of(client, from_data["id"], "compare_setup")
+        assert setup["initial_condition"]["source"] == "dataset"
+        assert setup["initial_condition"]["trajectory"] == 1
+        assert setup["initial_condition"]["upsampled"] is True
+        first = frame_of(client, from_data["result"]["rollout_id"], 0, "les:none")
+        assert first.shape == (3, *COARSE) and np.isfinite(first).all()
 
         # Refusals, each with its sentence.
         two_d = register_model(state.db, state.artifacts, *fno(0), name="2d")
@@ -223,3 +256,116 @@ def test_channel_comparison_with_les_baselines_through_the_api(tmp_path, redis_u
         assert "different grids" in refused and "8×12×8" in refused and "4×12×4" in refused
         refused = _refusal(client, params | {"reference": False})
         assert "params.reference" in refused
+
+
+# --- in this process: a failed entry, a random start, report times, stored-frame errors -----
+
+
+def _channel_db(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    db.migrate()
+    artifacts = ArtifactStore(tmp_path / "artifacts")
+    params = {
+        "flow": "channel3d",
+        "channel_grid": FINE,
+        "output_grid": COARSE,
+        "stored_grid": COARSE,
+        "filter": "spectral",
+        "re_tau": 180.0,
+        "closure": "none",
+        "interval": 0.02,
+    }
+    with db.session() as session:
+        session.add(
+            Dataset(
+                id="filtered",
+                name="filtered",
+                flow="channel3d",
+                params=params,
+                shape=[1, 3, *COARSE, 3],
+                path="x",
+            )
+        )
+        session.commit()
+    torch.manual_seed(0)
+    model_id = register_model(
+        db,
+        artifacts,
+        build_model("fno3d", FNO3D),
+        FNO3D,
+        name="untrained",
+        arch="fno3d",
+        flow="channel3d",
+        resolution=8,
+        interval=0.02,
+        dataset_id="filtered",
+    )
+    return db, artifacts, model_id
+
+
+def test_channel_comparison_in_process_keeps_going_past_a_failed_entry(tmp_path):
+    """float16 needs CUDA: on this CPU worker that entry fails (NaN frames, null metrics, a
+    failed row) and the float32 entry and the coarse DNS column run on from a random solver
+    field on the fine grid. Every reported relative L2 equals the stored frames'; the
+    summary's rel_l2_at follows the asked report times; the last windowed statistics hold
+    ``window`` frames."""
+    db, artifacts, model_id = _channel_db(tmp_path)
+    steps = 3
+    params = {
+        "models": [{"model_id": model_id}, {"model_id": model_id, "precision": "float16"}],
+        "baselines": ["none"],
+        "steps": steps,
+        "seed": 3,
+        "window": 2,
+        "report_times": [0.02, 0.06],
+        "queue": "gpu",
+    }
+    job_id, result = run_in_process(db, artifacts, "compare", params, run_compare)
+    with db.session() as session:
+        events = [(e.type, e.payload) for e in jobs.events_after(session, job_id, 0, 1000)]
+    (setup,) = [p for t, p in events if t == "compare_setup"]
+    assert setup["initial_condition"] == {
+        "id": None,
+        "source": "random",
+        "seed": 3,
+        "upsampled": False,
+    }
+    assert [c["status"] for c in setup["columns"]] == ["running", "failed", "running"]
+    assert "CUDA" in setup["columns"][1]["message"]
+    assert setup["columns"][2]["label"].startswith("Coarse DNS")
+    keys = ["model:0", "model:1", "les:none"]
+    path = artifacts.resolve(artifacts.rollout(result["rollout_id"]))
+    with h5py.File(path, "r") as f:
+        assert list(f.attrs["sources"]) == ["reference", *keys]
+        stored = {s: np.float64(f[s]["velocity"][...]) for s in ["reference", *keys]}
+    assert np.isnan(stored["model:1"]).all()
+    metrics = [p for t, p in events if t == "metrics"]
+    assert [m["step"] for m in metrics] == list(range(steps + 1))
+    for m in metrics:
+        ref = stored["reference"][m["step"]]
+        assert m["columns"]["model:1"]["status"] == "failed"
+        assert m["columns"]["model:1"]["rel_l2"] is None
+        for key in ("model:0", "les:none"):
+            ours = np.linalg.norm(stored[key][m["step"]] - ref) / np.linalg.norm(ref)
+            assert m["columns"][key]["rel_l2"] == pytest.approx(ours, rel=1e-5, abs=1e-7)
+    assert metrics[0]["columns"]["model:0"]["rel_l2"] == 0
+    stats = [p for t, p in events if t == "channel_stats" and p["step"] == steps]
+    assert {s["source"] for s in stats} == {"reference", "model:0", "les:none"}
+    assert all(s["window"]["n_snapshots"] == 2 for s in stats)
+    assert all(s["running"]["n_snapshots"] == steps + 1 for s in stats)
+    summary = result["summary"]
+    rows = {row["key"]: row for row in summary["rows"]}
+    assert list(rows) == keys
+    assert rows["model:1"]["status"] == "failed" and rows["model:1"]["errors"]["u_mean"] is None
+    assert summary["report_times"] == pytest.approx([0.02, 0.06])
+    for key in ("model:0", "les:none"):
+        assert rows[key]["status"] == "completed"
+        assert list(rows[key]["rel_l2_at"]) == ["0.02", "0.06"]
+        assert rows[key]["rel_l2_at"]["0.06"] == metrics[3]["columns"][key]["rel_l2"]
+
+    # Channel-only parameters on a 2D comparison are refused with their sentence.
+    two_d = register_model(db, artifacts, *fno(0), name="2d")
+    with db.session() as session:
+        for key, value in (("window", 3), ("drift", 0.2), ("baselines", ["wale"])):
+            with pytest.raises(InvalidParams, match=f"params.{key}"):
+                validate_params(session, "compare", {"models": [{"model_id": two_d}], key: value})

@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import h5py
 import numpy as np
 import torch
 
@@ -42,7 +43,6 @@ from models.checkpoint import load_model
 from models.quantize import InferenceModel, PrecisionUnavailable, prepare
 from physics.channel.columns import CLOSURE_LABELS, CoarseLES, FilteredReference
 from physics.channel.skill import PROFILES, Guard
-from physics.formats.channel import read_channel_snapshot
 from physics.formats.store import RolloutWriter
 from workers.context import JobContext, JobError
 from workers.rollout_rows import begin_rollout
@@ -190,10 +190,8 @@ def _initial_condition(
             raise JobError(f"dataset {p['dataset_id']} no longer exists")
         index, choice = _choose_trajectory(p, dataset, entries)
         try:
-            snapshot = read_channel_snapshot(
-                ctx.artifacts.resolve(dataset.path), trajectory=index, time=0, limits=None
-            )
-        except (OSError, IndexError, ValueError) as exc:
+            snapshot = _dataset_frame(ctx.artifacts.resolve(dataset.path), index)
+        except (OSError, IndexError, KeyError, ValueError) as exc:
             raise JobError(
                 f"could not read trajectory {index} of dataset {dataset.id}: {exc}"
             ) from None
@@ -205,6 +203,23 @@ def _initial_condition(
     faces = solver.initial_condition(1, seed=p["seed"], device="cpu")
     info = {"id": None, "source": "random", "seed": p["seed"]}
     return solver.grid.to_centres(faces).float(), info
+
+
+@dataclass
+class _Frame:
+    velocity: np.ndarray  # (3, nx, ny, nz)
+    y: np.ndarray
+
+
+def _dataset_frame(path, trajectory: int) -> _Frame:
+    """Frame 0 of a trajectory of a channel dataset we wrote (``physics.formats.
+    channel_store``: ``t1_fields/velocity`` (trajectory, time, nx, ny, nz, 3) and
+    ``dimensions/y``), read directly: the upload reader wants The Well's attributes, which
+    our files do not carry."""
+    with h5py.File(path, "r") as f:
+        data = np.asarray(f["t1_fields/velocity"][trajectory, 0], dtype=np.float32)
+        y = np.asarray(f["dimensions/y"][...], dtype=np.float64)
+    return _Frame(np.moveaxis(data, -1, 0), y)
 
 
 def _choose_trajectory(p: dict[str, Any], dataset, entries: list[ModelEntry]) -> tuple[int, str]:
