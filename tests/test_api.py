@@ -248,6 +248,7 @@ def test_train_config_is_checked_against_the_architecture_and_the_data(client):
         ({"push_forward": True}, "push_forward needs unroll of at least 2"),
         ({"loss": "h2"}, "params.loss"),
         ({"scheduler": "cosine"}, "params.scheduler"),
+        ({"long_horizon_steps": 10}, "params.long_horizon_steps: the long-horizon skill rollout"),
     ]
     for extra, phrase in cases:
         response = client.post(

@@ -16,14 +16,17 @@ from fastapi.testclient import TestClient
 from app import jobs
 from app.artifacts import ArtifactStore
 from app.db.session import Database
-from app.db.tables import Dataset
+from app.db.tables import Dataset, Model
 from app.settings import Settings
+from models.channel_skill import data_statistics, long_horizon_skill
+from models.checkpoint import load_model
 from models.registry import build_model
 from tests.conftest import service_env
 from tests.test_channel_generation import generate
 from tests.test_compare import register_model, run_in_process
 from tests.test_integration import _app, submit, wait_for
 from workers.runners.rollout import run_rollout
+from workers.runners.train import load_trajectories
 
 
 def test_channel_rollouts(tmp_path, redis_url, start_worker):
@@ -51,6 +54,7 @@ def test_channel_rollouts(tmp_path, redis_url, start_worker):
         )
         assert train["status"] == "succeeded", train["error"]
         model_id = train["result"]["model_id"]
+        check_long_horizon_skill(client, model_id)
 
         job = wait_for(
             client, submit(client, "rollout", model_id=model_id, steps=3, seed=2), timeout=180
@@ -119,6 +123,36 @@ def test_channel_rollouts(tmp_path, redis_url, start_worker):
         )
         assert refused.status_code == 422
         assert "trained on 'channel3d'" in refused.json()["detail"]
+
+
+def check_long_horizon_skill(client: TestClient, model_id: str) -> None:
+    """The trained channel model's long-horizon skill (the train job's default: ten times
+    the 3 steps of a 4-snapshot trajectory) recomputed here from the stored model and data:
+    the same rollout from the first held-out trajectory, scored against every stored frame."""
+    state = client.app.state.eddyscope
+    skill = client.get(f"/api/models/{model_id}").json()["metrics"]["long_horizon"]
+    assert skill["steps"] == 30
+    assert skill["completed"] + (skill["stopped_at"] is not None) <= 30
+    with state.db.session() as session:
+        row = session.get(Model, model_id)
+        dataset = session.get(Dataset, row.dataset_id)
+    model, info = load_model(state.artifacts.resolve(row.path))
+    data, attrs = load_trajectories(state.artifacts.resolve(dataset.path))
+    with h5py.File(state.artifacts.resolve(dataset.path), "r") as f:
+        y = f["dimensions/y"][...]
+    held = info["metadata"]["val_trajectories"][0]
+    nu, lx, lz = (float(attrs[k]) for k in ("nu", "lx", "lz"))
+    again = long_horizon_skill(
+        model, data[held, :1][None], data_statistics(data, y, nu, lx, lz), y, nu, lx, lz, 30
+    )
+    assert again["stopped_at"] == skill["stopped_at"]
+    assert again["completed"] == skill["completed"]
+    for key in ("errors", "window_errors"):
+        if again[key] is None:
+            assert skill[key] is None
+            continue
+        for profile, value in again[key].items():
+            assert skill[key][profile] == pytest.approx(value, rel=1e-4, abs=1e-7), profile
 
 
 def test_channel_rollout_metrics_equal_numpy_recomputations_from_the_stored_frames(tmp_path):

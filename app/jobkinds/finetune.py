@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.db.tables import Dataset, Model
 from app.jobkinds.base import InvalidParams, JobKind
 from app.jobkinds.checks import existing
-from app.jobkinds.train import TrainingOptions, bounds
+from app.jobkinds.train import TrainingOptions, bounds, check_long_horizon
 
 
 class FinetuneParams(TrainingOptions):
@@ -46,6 +46,7 @@ def check(session: Session, params: FinetuneParams, data: dict[str, Any], queue:
             f"params.dataset_id: the model was trained on {model.flow!r}; the dataset "
             f"is {dataset.flow!r}."
         )
+    check_long_horizon(dataset, data)
     return data, queue
 
 

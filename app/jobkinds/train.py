@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.db.tables import Dataset
 from app.jobkinds import limits
-from app.jobkinds.base import JobKind, JobParams
+from app.jobkinds.base import InvalidParams, JobKind, JobParams
 from app.jobkinds.checks import check_model_config, existing
 from app.settings import Settings
 
@@ -67,6 +67,14 @@ class TrainingOptions(JobParams):
     events_every: int = Field(
         default=10, ge=1, le=100_000, description="Optimiser steps between progress events."
     )
+    long_horizon_steps: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000,
+        description="Channel models: length of the long-horizon skill rollout run after "
+        "training (statistics against the data's, and the step a guard stopped it); default "
+        "ten times the trajectories' length, at most 400; 0 skips it.",
+    )
 
     @model_validator(mode="after")
     def _push_forward_needs_unroll(self) -> TrainingOptions:
@@ -85,13 +93,35 @@ class TrainParams(TrainingOptions):
 def check(session: Session, params: TrainParams, data: dict[str, Any], queue: str):
     dataset = existing(session, Dataset, data, "dataset_id", "dataset")
     check_model_config(data["arch"], data["config"], dataset.shape, data["unroll"])
+    check_long_horizon(dataset, data)
     return data, queue
+
+
+def check_long_horizon(dataset: Dataset, data: dict[str, Any]) -> None:
+    """``long_horizon_steps`` only where a skill rollout runs: on channel data (6-D shape:
+    trajectory, time, nx, ny, nz, component)."""
+    if data.get("long_horizon_steps") is not None and len(dataset.shape) != 6:
+        raise InvalidParams(
+            "params.long_horizon_steps: the long-horizon skill rollout is run for channel "
+            f"models only; dataset {dataset.id} holds {dataset.flow!r}."
+        )
 
 
 def bounds(session: Session, data: dict[str, Any], settings: Settings) -> None:
     """Data-parallel processes (``gpus``) within the server's limit; the worker checks them
-    against its own GPUs again (``workers.runners.train``)."""
+    against its own GPUs again (``workers.runners.train``); a long-horizon rollout's steps ×
+    grid points within the server's limit."""
     limits.check_gpus(data["gpus"], settings)
+    if data.get("long_horizon_steps"):
+        dataset = session.get(Dataset, data["dataset_id"])
+        if dataset is not None and len(dataset.shape) == 6:
+            grid = tuple(dataset.shape[2:5])
+            try:
+                limits.check_steps_points(data["long_horizon_steps"], grid, settings)
+            except limits.LimitExceeded as exc:
+                raise limits.LimitExceeded(
+                    str(exc).replace("params.steps:", "params.long_horizon_steps:")
+                ) from None
 
 
 KIND = JobKind(

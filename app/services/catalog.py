@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.artifacts import ArtifactStore
 from app.db.tables import Dataset, InitialCondition, Job, Model
 from app.services import iso_time
+from app.services.jobs_view import grid_label
 from app.state import AppState
 
 # --- rows, newest first: the routers' listings ---------------------------------------------
@@ -158,17 +159,18 @@ def list_models(state: AppState) -> list[dict[str, Any]]:
 
 def models_overview(state: AppState) -> list[dict[str, Any]]:
     """Every model, newest first, as ``list_models`` plus ``label`` (the architecture's),
-    ``metrics`` and the training data's ``dataset_name`` (None when it was deleted)."""
+    ``metrics``, the training data's ``dataset_name`` (None when it was deleted) and
+    ``grid`` (``model_grid_label``)."""
     from models.registry import MODELS
 
     with state.db.session() as session:
         rows = session.execute(
-            select(Model, Dataset.name)
+            select(Model, Dataset.name, Dataset.shape)
             .outerjoin(Dataset, Dataset.id == Model.dataset_id)
             .order_by(Model.created_at.desc())
         ).all()
         out = []
-        for m, dataset_name in rows:
+        for m, dataset_name, shape in rows:
             spec = MODELS.get(m.arch)
             entry = model_dict(m)
             out.append(
@@ -177,9 +179,19 @@ def models_overview(state: AppState) -> list[dict[str, Any]]:
                     "label": spec.label if spec is not None else m.arch,
                     "metrics": dict(m.metrics or {}),
                     "dataset_name": dataset_name,
+                    "grid": model_grid_label(m, shape),
                 }
             )
     return out
+
+
+def model_grid_label(m: Model, dataset_shape: list[int] | None) -> str | None:
+    """The grid a model works on as the pages write it: its training data's ``nx×ny×nz``
+    for a 3D model (the row keeps one ``resolution``), ``N²`` for a 2D one."""
+    shape = list(dataset_shape or [])
+    if len(shape) == 6:  # (trajectory, time, nx, ny, nz, component)
+        return grid_label(shape[2:5])
+    return f"{m.resolution}²" if m.resolution else None
 
 
 # --- what the Compare page offers -------------------------------------------------------------

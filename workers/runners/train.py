@@ -26,6 +26,7 @@ from app.db.tables import Dataset, Model, new_id
 from app.jobkinds.limits import worker_ranks_error
 from app.settings import get_settings
 from models import distributed
+from models.channel_skill import data_statistics, long_horizon_skill
 from models.checkpoint import load_model, save_model
 from models.registry import build_model, get_spec, parameter_count
 from models.training import TrainConfig, TrainingStopped, train
@@ -33,6 +34,8 @@ from physics.flows import UnknownFlowError, get_flow
 from workers.context import JobCancelled, JobContext, JobError
 
 FINAL_DIR = "final"
+# The longest skill rollout a channel model gets when the job does not say.
+LONG_HORIZON_DEFAULT_MAX = 400
 RESULT_FILE = "ddp_result.json"
 
 
@@ -181,7 +184,52 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
             "resumed_from_epoch": outcome.resumed_from_epoch,
         }
     seconds = time.perf_counter() - started
+    if _is_channel(dataset.flow) and trained.contract.dims == 3:
+        result["long_horizon"] = _long_horizon(ctx, trained, trajectories, dataset, attrs, result)
     return _register(ctx, arch, config, trained, dataset, base, attrs, result, seconds)
+
+
+def _is_channel(flow_name: str) -> bool:
+    try:
+        return get_flow(flow_name).geometry == "channel"
+    except UnknownFlowError:
+        return False
+
+
+def long_horizon_steps(p: dict[str, Any], n_time: int) -> int:
+    """The skill rollout's length: ``long_horizon_steps`` when given, else ten times the
+    trajectories' length in steps (what the model never saw in one piece), at most
+    ``LONG_HORIZON_DEFAULT_MAX``."""
+    if p.get("long_horizon_steps") is not None:
+        return int(p["long_horizon_steps"])
+    return min(LONG_HORIZON_DEFAULT_MAX, 10 * max(1, n_time - 1))
+
+
+def _long_horizon(ctx, model, trajectories, dataset, attrs, result) -> dict[str, Any] | None:
+    """A channel model's long-horizon skill (``models.channel_skill``), from the first
+    frames of its first held-out trajectory (of a training one when nothing was held out),
+    against the statistics of every stored frame; reported as a ``long_horizon`` event."""
+    steps = long_horizon_steps(ctx.params, trajectories.shape[1])
+    if steps == 0:
+        return None
+    held = result.get("val_trajectories") or result.get("train_trajectories") or [0]
+    history = model.contract.history
+    window = trajectories[int(held[0]), :history][None]
+    with h5py.File(ctx.artifacts.resolve(dataset.path), "r") as f:
+        y = np.asarray(f["dimensions/y"][...], dtype=np.float64)
+    nu, lx, lz = (float(attrs[k]) for k in ("nu", "lx", "lz"))
+    ctx.report("progress", {"stage": "long_horizon", "steps": steps}, message="long-horizon skill")
+    model = model.to(ctx.device)
+    reference = data_statistics(trajectories, y, nu, lx, lz)
+    try:
+        skill = long_horizon_skill(
+            model, window.to(ctx.device), reference, y, nu, lx, lz, steps,
+            should_stop=ctx.should_stop,
+        )
+    except ValueError as exc:  # the data's own statistics cannot be formed
+        skill = {"steps": steps, "error": str(exc)}
+    ctx.report("long_horizon", skill)
+    return skill
 
 
 def _register(ctx, arch, config, model, dataset, base, attrs, result, seconds) -> dict[str, Any]:
@@ -215,6 +263,8 @@ def _register(ctx, arch, config, model, dataset, base, attrs, result, seconds) -
         "resumed_from_epoch": result["resumed_from_epoch"],
         "training": training,
     }
+    if result.get("long_horizon") is not None:
+        metrics["long_horizon"] = result["long_horizon"]
     resolution = int(dataset.shape[-1]) if dataset.shape else int(attrs.get("resolution", 0))
     metadata = {
         "flow": dataset.flow,

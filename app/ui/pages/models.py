@@ -14,6 +14,7 @@ from dash import Input, Output, State, callback, dcc, html
 from app.services import catalog
 from app.ui.components import card, data_table, fmt_count, fmt_number, fmt_time, page
 from app.ui.context import get_state
+from models.channel_skill import headline
 
 REFRESH_MS = 5000
 
@@ -26,6 +27,7 @@ COLUMNS: list[tuple[str | None, str]] = [
     ("flow", "Flow · training data"),
     ("val", "Validation rel. L2"),
     ("skill", "vs persistence"),
+    ("horizon", "Long-horizon statistics"),
     ("created", "Created"),
     (None, ""),
 ]
@@ -39,7 +41,9 @@ def layout(sort: str | None = None, order: str | None = None, **_query: Any) -> 
         "Models",
         "Trained neural operators. Validation error is the one-step relative L2 on held-out "
         "trajectories; persistence (the next frame equals the last one) is the baseline to "
-        "beat.",
+        "beat. Channel models also get a long rollout (ten times their training window) "
+        "from a held-out frame: the errors of its mean-velocity (U) and u′rms profiles "
+        "against the training data's statistics, and the step at which a guard stopped it.",
         dcc.Store(id="models-sort", data={"sort": key, "order": direction}),
         card(
             None,
@@ -72,6 +76,7 @@ def _sort_value(model: dict[str, Any], key: str) -> Any:
         "flow": ((model.get("flow") or ""), (model.get("dataset_name") or "").lower()),
         "val": model.get("val_rel_l2"),
         "skill": skill(model),
+        "horizon": headline((model.get("metrics") or {}).get("long_horizon")),
         "created": model.get("created_at") or "",
     }[key]
 
@@ -136,8 +141,42 @@ def _skill_tag(model: dict[str, Any]) -> Any:
     return html.Span(text, className="tag tag-good" if better else "tag tag-bad")
 
 
+def _percent(value: float | None) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{100 * value:.3g} %"
+
+
+def long_horizon_cell(m: dict[str, Any]) -> list[Any]:
+    """A channel model's long-horizon skill (``models.channel_skill``): the relative errors
+    of its U and u′rms profiles over the rollout against the data's statistics, and whether
+    a guard stopped it and where. "—" for models that have none (2D models)."""
+    skill = (m.get("metrics") or {}).get("long_horizon")
+    if not skill:
+        return ["—"]
+    if skill.get("error"):
+        return [html.Small(skill["error"], className="muted")]
+    errors = skill.get("errors") or {}
+    steps = skill.get("steps")
+    if skill.get("stopped_at"):
+        fate = html.Span(
+            f"stopped at step {skill['stopped_at']} of {steps}",
+            className="tag tag-bad",
+            title=skill.get("guard") or "",
+        )
+    else:
+        fate = html.Span(f"stable over {steps} steps", className="tag tag-good")
+    if not errors:
+        return [fate]
+    text = f"U {_percent(errors.get('u_mean'))} · u′ {_percent(errors.get('u_rms'))}"
+    detail = (
+        f"v′ {_percent(errors.get('v_rms'))} · w′ {_percent(errors.get('w_rms'))} · "
+        f"−u′v′ {_percent(errors.get('uv'))}"
+    )
+    return [html.Span(text, className="long-horizon-errors"), html.Br(), fate, html.Br(),
+            html.Small(detail, className="muted")]
+
+
 def _training_data(m: dict[str, Any]) -> list[Any]:
-    grid = f"{m['resolution']}²" if m.get("resolution") else "—"
+    grid = m.get("grid") or (f"{m['resolution']}²" if m.get("resolution") else "—")
     dt = f"Δt {m['interval']:g}" if m.get("interval") is not None else ""
     dataset = m.get("dataset_name") or (
         "deleted dataset" if m.get("dataset_id") else "no dataset recorded"
@@ -179,6 +218,7 @@ def model_row(m: dict[str, Any]) -> html.Tr:
                 ],
                 className="num",
             ),
+            html.Td(long_horizon_cell(m), className="num model-long-horizon"),
             html.Td(fmt_time(m["created_at"]), title=m["created_at"] or ""),
             html.Td(
                 dcc.Link(
