@@ -217,7 +217,7 @@ def test_channel_comparison_with_les_baselines_through_the_api(tmp_path, redis_u
         refused = _refusal(client, params | {"baselines": ["kepsilon"]})
         assert "params.baselines" in refused
         refused = _refusal(client, params | {"baselines": ["wale", "wale"]})
-        assert "once" in refused
+        assert "params.baselines" in refused and "once" in refused
         refused = _refusal(client, params | {"models": [{"model_id": one}, {"model_id": two_d}]})
         assert "params.models" in refused and "channel" in refused
         with state.db.session() as session:

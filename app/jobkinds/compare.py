@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.orm import Session
 
 from app.db.tables import Dataset, InitialCondition, Model
@@ -106,10 +106,15 @@ class CompareParams(JobParams):
             raise ValueError("give initial_condition_id or dataset_id, not both")
         if self.trajectory is not None and self.dataset_id is None:
             raise ValueError("trajectory needs dataset_id")
-        repeated = sorted({b for b in self.baselines if self.baselines.count(b) > 1})
-        if repeated:
-            raise ValueError(f"baselines: give each closure once; repeated: {', '.join(repeated)}")
         return self
+
+    @field_validator("baselines")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        repeated = sorted({b for b in value if value.count(b) > 1})
+        if repeated:
+            raise ValueError(f"give each closure once; repeated: {', '.join(repeated)}")
+        return value
 
 
 def check(session: Session, params: CompareParams, data: dict[str, Any], queue: str):
