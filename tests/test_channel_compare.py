@@ -6,6 +6,7 @@ the stored frames; the refusals of the compare kind's check."""
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 
@@ -165,6 +166,23 @@ def test_channel_comparison_with_les_baselines_through_the_api(tmp_path, redis_u
             assert np.isfinite(frame).all(), source
         missing = client.get(f"/api/rollouts/{rollout_id}/frames/0", params={"source": "error:0"})
         assert missing.status_code in (400, 404, 422), missing.text
+
+        # Exports: the metrics as CSV, a row per step per source with the reported numbers;
+        # netCDF and GIF (2D vorticity) refused with a sentence that says what to use.
+        csv_rows = list(
+            csv.DictReader(io.StringIO(client.get(f"/api/rollouts/{rollout_id}/metrics.csv").text))
+        )
+        assert {r["source"] for r in csv_rows} == {"reference", *KEYS}
+        assert len(csv_rows) == (STEPS + 1) * (1 + len(KEYS))
+        for m in metrics:
+            for key, entry in m["columns"].items():
+                (row,) = [r for r in csv_rows if r["source"] == key and int(r["step"]) == m["step"]]
+                if entry["rel_l2"] is not None:
+                    assert float(row["rel_l2"]) == pytest.approx(entry["rel_l2"], rel=1e-9)
+        for export in ("export.nc", "animation.gif"):
+            refused = client.get(f"/api/rollouts/{rollout_id}/{export}")
+            assert refused.status_code == 409, refused.text
+            assert "3D channel velocity" in refused.json()["detail"]
 
         # The summary's statistics errors recomputed from the stored frames.
         path = state.artifacts.resolve(state.artifacts.rollout(rollout_id))

@@ -130,7 +130,8 @@ def check_long_horizon_skill(client: TestClient, model_id: str) -> None:
     the 3 steps of a 4-snapshot trajectory) recomputed here from the stored model and data:
     the same rollout from the first held-out trajectory, scored against every stored frame."""
     state = client.app.state.eddyscope
-    skill = client.get(f"/api/models/{model_id}").json()["metrics"]["long_horizon"]
+    row_out = client.get(f"/api/models/{model_id}").json()
+    skill = row_out["metrics"]["long_horizon"]
     assert skill["steps"] == 30
     assert skill["completed"] + (skill["stopped_at"] is not None) <= 30
     with state.db.session() as session:
@@ -140,6 +141,8 @@ def check_long_horizon_skill(client: TestClient, model_id: str) -> None:
     data, attrs = load_trajectories(state.artifacts.resolve(dataset.path))
     with h5py.File(state.artifacts.resolve(dataset.path), "r") as f:
         y = f["dimensions/y"][...]
+    # The row's one grid size is the stored nx (not the component axis of the 6-D shape).
+    assert row_out["resolution"] == data.shape[3] == 8
     held = info["metadata"]["val_trajectories"][0]
     nu, lx, lz = (float(attrs[k]) for k in ("nu", "lx", "lz"))
     again = long_horizon_skill(

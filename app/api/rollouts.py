@@ -25,6 +25,7 @@ router = APIRouter(prefix="/rollouts", tags=["rollouts"])
 NO_ROLLOUT = (404, "There is no rollout with that id.")
 NO_FRAME = (404, "There is no rollout with that id, or no such finished frame yet.")
 NOTHING_YET = (404, "There is no rollout with that id, or it has not written a frame yet.")
+TWO_D_ONLY = (409, "A channel (3D) rollout: this export is for 2D vorticity rollouts.")
 
 
 def _rollout_or_404(state: AppState, rollout_id: str) -> Rollout:
@@ -107,7 +108,7 @@ def get_frame(
     response_class=FileResponse,
     responses={
         200: {"content": {"application/x-netcdf": {}}, "description": "netCDF-4"},
-        **errors(NOTHING_YET),
+        **errors(NOTHING_YET, TWO_D_ONLY),
     },
 )
 def export_netcdf(rollout_id: str, state: AppState = Depends(get_state)) -> FileResponse:
@@ -119,6 +120,8 @@ def export_netcdf(rollout_id: str, state: AppState = Depends(get_state)) -> File
             path = rollouts.export_netcdf(session, state.artifacts, row)
         except IndexError as exc:
             raise HTTPException(404, str(exc)) from exc
+        except rollouts.ExportUnavailable as exc:
+            raise HTTPException(409, str(exc)) from None
     return FileResponse(path, media_type="application/x-netcdf", filename=f"{rollout_id}.nc")
 
 
@@ -150,7 +153,7 @@ def export_metrics_csv(rollout_id: str, state: AppState = Depends(get_state)):
     response_class=FileResponse,
     responses={
         200: {"content": {"image/gif": {}}, "description": "Animated panels"},
-        **errors(NOTHING_YET),
+        **errors(NOTHING_YET, TWO_D_ONLY),
     },
 )
 def export_animation(
@@ -165,4 +168,6 @@ def export_animation(
             path = rollouts.export_gif(session, state.artifacts, row, max_frames)
         except IndexError as exc:
             raise HTTPException(404, str(exc)) from exc
+        except rollouts.ExportUnavailable as exc:
+            raise HTTPException(409, str(exc)) from None
     return FileResponse(path, media_type="image/gif", filename=f"{rollout_id}.gif")

@@ -190,11 +190,31 @@ def _cached(
     return relative, path.stat().st_mtime >= finished
 
 
+class ExportUnavailable(ValueError):
+    """An export this rollout's kind of file does not have (the sentence says what to use)."""
+
+
+def _only_2d(rollout: Rollout, what: str) -> None:
+    """netCDF and GIF exports are of 2D vorticity frames; a channel rollout's 3D velocity
+    frames are served per step as .npy, and its metrics as CSV."""
+    from app.services.flows import is_channel_flow
+
+    if is_channel_flow(rollout.flow):
+        raise ExportUnavailable(
+            f"The {what} export is for 2D vorticity rollouts; rollout {rollout.id} holds 3D "
+            f"channel velocity ({rollout.flow}). Take its frames as .npy from "
+            f"/api/rollouts/{rollout.id}/frames/{{k}}?source=… and its per-step metrics from "
+            f"/api/rollouts/{rollout.id}/metrics.csv."
+        )
+
+
 def export_netcdf(session: Session, artifacts: ArtifactStore, rollout: Rollout) -> Path:
     """The rollout as netCDF (``physics.formats.comparison.export_netcdf``): fields per source,
-    metrics over (source, time), the job's parameters as attributes."""
+    metrics over (source, time), the job's parameters as attributes. 2D rollouts only
+    (``ExportUnavailable`` for a channel rollout)."""
     from physics.formats.comparison import export_netcdf as write
 
+    _only_2d(rollout, "netCDF")
     source = _file(artifacts, rollout)
     relative, fresh = _cached(session, artifacts, rollout, ".nc")
     if fresh:
@@ -230,9 +250,10 @@ def export_gif(
     session: Session, artifacts: ArtifactStore, rollout: Rollout, max_frames: int = 100
 ) -> Path:
     """The panels (reference, each model, each error) as an animated GIF, at most
-    ``max_frames`` frames."""
+    ``max_frames`` frames. 2D rollouts only (``ExportUnavailable`` for a channel rollout)."""
     from physics.formats.gif import render_gif
 
+    _only_2d(rollout, "GIF")
     source = _file(artifacts, rollout)
     relative, fresh = _cached(session, artifacts, rollout, f".{max_frames}.gif")
     if fresh:

@@ -121,8 +121,9 @@ def error_frame(f: h5py.File, model: str, dataset: str | None, k: int, n: int) -
 
 
 def source_metrics(event: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per-source metrics of one ``metrics`` event, in either format: a comparison's
-    (``reference`` and ``models[<i>]``) or a single rollout's (``energy_reference``,
+    """Per-source metrics of one ``metrics`` event, in any format: a 2D comparison's
+    (``reference`` and ``models[<i>]``), a channel comparison's (``reference`` and
+    ``columns[<key>]``) or a single rollout's (``energy_reference``,
     ``energy_model``, ...). Keys: those of :data:`METRICS`, ``band_errors``, ``spectrum``,
     ``status``, ``message``."""
     out: dict[str, dict[str, Any]] = {}
@@ -131,6 +132,9 @@ def source_metrics(event: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             out["reference"] = dict(event["reference"])
         for index, metrics in (event.get("models") or {}).items():
             out[f"model:{index}"] = dict(metrics)
+        # A channel comparison keys its columns itself ("model:0", "les:wale").
+        for key, metrics in (event.get("columns") or {}).items():
+            out[key] = dict(metrics)
         return out
     out["reference"] = {
         "energy": event.get("energy_reference"),

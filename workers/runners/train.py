@@ -223,13 +223,29 @@ def _long_horizon(ctx, model, trajectories, dataset, attrs, result) -> dict[str,
     reference = data_statistics(trajectories, y, nu, lx, lz)
     try:
         skill = long_horizon_skill(
-            model, window.to(ctx.device), reference, y, nu, lx, lz, steps,
+            model,
+            window.to(ctx.device),
+            reference,
+            y,
+            nu,
+            lx,
+            lz,
+            steps,
             should_stop=ctx.should_stop,
         )
     except ValueError as exc:  # the data's own statistics cannot be formed
         skill = {"steps": steps, "error": str(exc)}
     ctx.report("long_horizon", skill)
     return skill
+
+
+def _resolution(shape: list[int] | None, attrs: dict[str, Any]) -> int:
+    """The one grid size a model row keeps: n of a 2D (traj, time, n, n) dataset; nx of a
+    channel dataset (traj, time, nx, ny, nz, component), whose full grid the pages read
+    from the dataset's shape."""
+    if shape and len(shape) == 6:
+        return int(shape[2])
+    return int(shape[-1]) if shape else int(attrs.get("resolution", 0))
 
 
 def _register(ctx, arch, config, model, dataset, base, attrs, result, seconds) -> dict[str, Any]:
@@ -265,7 +281,7 @@ def _register(ctx, arch, config, model, dataset, base, attrs, result, seconds) -
     }
     if result.get("long_horizon") is not None:
         metrics["long_horizon"] = result["long_horizon"]
-    resolution = int(dataset.shape[-1]) if dataset.shape else int(attrs.get("resolution", 0))
+    resolution = _resolution(dataset.shape, attrs)
     metadata = {
         "flow": dataset.flow,
         "dataset_id": dataset.id,
