@@ -266,3 +266,36 @@ def test_the_well_refusals(tmp_path: Path):
         f.attrs["n_spatial_dims"] = 2
     with pytest.raises(ValueError, match="2 spatial dimensions"):
         read_channel_snapshot(path)
+
+
+def test_our_channel_datasets_read_as_snapshots(tmp_path: Path):
+    """A channel dataset we write (a shard, and the virtual file joining shards) is read by
+    the snapshot reader as The Well's layout: any trajectory's frame, its y and ν. The
+    joined file reaches into its shards, so only a trusted read (limits=None) takes it."""
+    from physics.formats.channel_store import ChannelDatasetWriter, write_virtual_channel_dataset
+    from physics.formats.untrusted import UnsafeFile
+
+    coords = {"x": np.arange(NX) * 0.5, "y": Y, "z": np.arange(NZ) * 0.25}
+    times = np.array([0.0, 0.1])
+    blocks = []
+    for shard in range(2):
+        block = np.stack([np.stack([last(velocity()) + 1e4 * shard + 1e5 * t for t in range(2)])])
+        blocks.append(block)
+        writer = ChannelDatasetWriter(
+            tmp_path / f"shard{shard}.h5", 1, times, coords, {"nu": 0.005, "lx": 2.0}
+        )
+        writer.write(0, block.astype(np.float32), np.zeros((1, NY)))
+        writer.close()
+    shard = read_channel_snapshot(tmp_path / "shard1.h5", time=0)
+    np.testing.assert_array_equal(shard.velocity, velocity() + 1e4)
+    assert shard.nu == 0.005 and shard.source == "t1_fields/velocity[0, 0]"
+    np.testing.assert_array_equal(shard.y, Y)
+
+    joined = tmp_path / "joined.h5"
+    write_virtual_channel_dataset(
+        joined, [("shard0.h5", 1), ("shard1.h5", 1)], times, coords, {"nu": 0.005}
+    )
+    both = read_channel_snapshot(joined, trajectory=1, time=1, limits=None)
+    np.testing.assert_array_equal(both.velocity, velocity() + 1e4 + 1e5)
+    with pytest.raises(UnsafeFile):
+        read_channel_snapshot(joined)

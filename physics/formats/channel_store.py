@@ -56,6 +56,9 @@ class ChannelDatasetWriter:
         self.file = h5py.File(path, "w")
         set_attrs(self.file, attrs)
         self.file.attrs["n_trajectories"] = n_trajectories
+        # The Well's marker of its layout, so our readers (``physics.formats.channel``) take
+        # a snapshot of the file as they take one of The Well's.
+        self.file.attrs["n_spatial_dims"] = 3
         _dimensions(self.file, coords, times)
         fields = self.file.create_group("t1_fields")
         fields.attrs["field_names"] = [FIELD]
@@ -105,6 +108,7 @@ def write_virtual_channel_dataset(
     with h5py.File(path, "w", libver="latest") as f:
         set_attrs(f, attrs)
         f.attrs["n_trajectories"] = total
+        f.attrs["n_spatial_dims"] = 3
         f.attrs["shards"] = [name for name, _ in shards]
         _dimensions(f, coords, times)
         fields = f.create_group("t1_fields")
