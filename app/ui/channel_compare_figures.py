@@ -322,7 +322,13 @@ def rms_overlay_figure(
         + " statistics"
     )
     _base_layout(fig, uirevision, title)
-    fig.update_layout(hovermode="closest", meta={"which": which})
+    # The legend on the right: above the plot it would cover the panels' titles.
+    fig.update_layout(
+        hovermode="closest",
+        meta={"which": which},
+        legend=dict(orientation="v", x=1.02, xanchor="left", y=1.0, yanchor="top"),
+        margin=dict(t=64, r=16),
+    )
     return fig
 
 

@@ -335,8 +335,11 @@ def status_items(
                 [
                     html.Span(className="compare-swatch", style={"background": source["color"]}),
                     html.Strong(source["label"], className="compare-col-name"),
+                    " ",
                     html.Span(" · ".join(m for m in meta if m), className="muted small"),
+                    " ",
                     badge,
+                    " ",
                     html.Span(" · ".join(numbers), className="muted small"),
                     html.Div(state["message"], className="error-text small")
                     if state.get("message") and state["status"] in ("failed", "diverged")
@@ -455,12 +458,13 @@ def results() -> html.Div:
                     value=ccf.RUNNING,
                     inline=True,
                 ),
-                html.Div(
-                    [
-                        _graph("compare-ch-mean", "The U⁺ profiles appear here.", tall=True),
-                        _graph("compare-ch-rms", "The rms profiles appear here.", tall=True),
-                    ],
-                    className="grid-2",
+                _graph("compare-ch-mean", "The U⁺ profiles appear here.", tall=True),
+                dcc.Graph(
+                    id="compare-ch-rms",
+                    figure=empty_figure("The rms and shear-stress profiles appear here."),
+                    config=png_config("eddyscope-compare-ch-rms"),
+                    className="graph",
+                    style={"height": "600px"},
                 ),
             ),
             card(
