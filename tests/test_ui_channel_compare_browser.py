@@ -239,6 +239,10 @@ def test_a_channel_comparison_from_the_compare_page(browser, live_server: str, c
         assert header in table, header
     assert "Smagorinsky LES" in table and "WALE LES" in table
     assert "completed" in table
+    # Exports: the metrics CSV only (netCDF and GIF are of 2D frames).
+    assert browser.find_elements(By.ID, "compare-export-metrics")
+    assert not browser.find_elements(By.ID, "compare-export-netcdf")
+    assert not browser.find_elements(By.ID, "compare-export-animated")
     # The table's numbers are the summary's (formatted to 3 significant digits).
     cells = browser.execute_script(TABLE_JS)
     for i, row in enumerate(summary["rows"]):
@@ -268,3 +272,28 @@ def test_a_channel_comparison_from_the_compare_page(browser, live_server: str, c
         "the reopened summary table",
     )
     assert browser.find_element(By.ID, "compare-grid").get_attribute("class").endswith("hidden")
+
+
+def test_the_models_page_shows_the_channel_models_long_horizon_skill(
+    browser, live_server: str, channel_models
+):
+    """Each channel model trained above has its long-horizon skill on the Models page,
+    beside its one-step error, as the API records it; its grid is written nx×ny×nz."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{live_server}/models")
+    for model_id in channel_models["models"]:
+        row = _wait(
+            lambda model_id=model_id: browser.find_elements(By.ID, f"model-row-{model_id}"),
+            30,
+            f"the row of model {model_id}",
+        )[0]
+        skill = httpx.get(f"{live_server}/api/models/{model_id}").json()["metrics"]["long_horizon"]
+        cell = row.find_element(By.CSS_SELECTOR, ".model-long-horizon").text
+        if skill["stopped_at"]:
+            assert f"stopped at step {skill['stopped_at']} of {skill['steps']}" in cell, cell
+        else:
+            assert f"stable over {skill['steps']} steps" in cell, cell
+        if skill["errors"]:
+            assert f"U {100 * skill['errors']['u_mean']:.3g} %" in cell, (cell, skill)
+        assert "8×12×8" in row.text, row.text

@@ -397,7 +397,7 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
         status_line(run),
         channel.run_details(run, setup) if is_channel else run_details(run, setup),
         None if is_channel else ic_note(setup),
-        export_links(run.get("rollout_id")),
+        export_links(run.get("rollout_id"), channel=is_channel),
         final,
         *slider_out,
         channel.stats_update(channel_stats, events, reset or new_setup is not None)

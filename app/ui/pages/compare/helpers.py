@@ -398,7 +398,9 @@ def ic_note(setup: dict[str, Any] | None) -> Any:
     return notes or None
 
 
-def export_links(rollout_id: str | None) -> Any:
+def export_links(rollout_id: str | None, channel: bool = False) -> Any:
+    """The run's exports. A channel comparison has the metrics CSV only: netCDF and GIF are
+    of 2D vorticity frames (the API answers 409 for a channel run)."""
     if not rollout_id:
         return None
     base = f"/api/rollouts/{rollout_id}"
@@ -407,6 +409,8 @@ def export_links(rollout_id: str | None) -> Any:
         ("Metrics CSV", f"{base}/metrics.csv", "One row per step per column"),
         ("Animated GIF", f"{base}/animation.gif", "The panels, up to 100 frames"),
     ]
+    if channel:
+        links = [link for link in links if link[0] == "Metrics CSV"]
     return html.Div(
         [html.Span("Export", className="form-label")]
         + [
