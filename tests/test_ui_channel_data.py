@@ -108,6 +108,17 @@ def test_channel_labels_show_the_real_grid():
     assert "@ 8×12×8" in helpers.job_detail(channel) and "²" not in helpers.job_detail(channel)
     job_2d = {"kind": "generate", "params": {"flow": "ns2d-forced", "resolution": 64}}
     assert runs.job_detail(job_2d).endswith("@ 64²")
+    # A channel comparison: its models, its LES baselines and its coarse grid.
+    compare = {
+        "kind": "compare",
+        "params": {
+            "models": [{"model_id": "a"}, {"model_id": "b"}],
+            "baselines": ["smagorinsky", "wale"],
+            "grid": [8, 12, 8],
+            "steps": 40,
+        },
+    }
+    assert runs.job_detail(compare) == "2 models + Smagorinsky, WALE @ 8×12×8 · 40 steps"
 
     model = {"name": "m", "arch": "fno3d", "flow": "channel3d", "resolution": 4, "interval": 0.1}
     datasets = {"d": {"shape": [1, 2, 4, 12, 4, 3]}}

@@ -93,6 +93,15 @@ def _open_link(job: dict[str, Any]) -> Any:
     return None
 
 
+# How the Runs page names a channel comparison's LES baselines.
+BASELINE_NAMES = {
+    "none": "coarse DNS",
+    "smagorinsky": "Smagorinsky",
+    "wale": "WALE",
+    "dynamic": "dynamic Smagorinsky",
+}
+
+
 def job_detail(job: dict[str, Any]) -> str:
     """One line on what the job does, from its parameters."""
     p = job["params"]
@@ -105,6 +114,11 @@ def job_detail(job: dict[str, Any]) -> str:
         columns = f"{n} model{'s' if n != 1 else ''}"
         if len(entries) != n:
             columns += f" · {len(entries)} columns"
+        if p.get("baselines"):
+            names = ", ".join(BASELINE_NAMES.get(b, b) for b in p["baselines"])
+            columns += f" + {names}"
+        if p.get("grid"):  # a channel comparison's coarse grid
+            columns += f" @ {jobs_view.grid_label(p['grid'])}"
         return f"{columns} · {p.get('steps')} steps" + (
             "" if p.get("reference", True) else " · no reference"
         )
