@@ -17,8 +17,19 @@ overlays (spectra of every column with the k⁻³ / k⁻⁵ᐟ³ guides, relativ
 correlation with the 0.8 line, energy and enstrophy) and the summary table (from the
 ``summary`` event) are drawn by ``app.ui.compare_figures``.
 
-The page is a package: ``layout`` (the components), ``callbacks`` (registered on import)
-and ``helpers`` (the pure functions both use, which tests call without a browser).
+Channel mode: when the start is a channel-flow snapshot or dataset (and, once it arrives,
+when the setup says ``geometry: channel``), the page offers that flow's 3D models and a
+Baselines checklist (coarse DNS, Smagorinsky, WALE, dynamic Smagorinsky: LES on the
+models' coarse grid), and shows instead of the 2D grid: the U⁺ profile and the rms and
+−u′v′ profiles of every source overlaid on wall-unit axes with the MKM 1999 marks
+(running or windowed statistics, from the ``channel_stats`` events), slices side by side,
+each column's status and relative L2, and the summary table of statistics errors, ms per
+step and speedups over each closure (``app.ui.channel_compare_figures``; the callbacks are
+in ``channel``).
+
+The page is a package: ``layout`` (the components), ``callbacks`` (registered on import),
+``channel`` (the channel mode's pieces) and ``helpers`` (the pure functions both use, which
+tests call without a browser).
 """
 
 from app.ui.pages.compare import callbacks
