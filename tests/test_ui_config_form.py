@@ -511,6 +511,12 @@ def test_models_table_sorts_and_links_to_rollout():
     assert "/rollout?model=m1" in links
     words = texts(table)
     assert "90,000" in words and "3.0× better" in words and "2.0× worse" in words
+    # Within 5 % of persistence a model is on par with it, not "1.0× better".
+    assert models_page.skill_text(0.186 / 0.184) == ("on par with persistence", "tag")
+    assert models_page.skill_text(1 / 0.96)[0] == "on par with persistence"
+    assert models_page.skill_text(1.06) == ("1.1× better", "tag tag-good")
+    assert models_page.skill_text(0.5) == ("2.0× worse", "tag tag-bad")
+    assert models_page.skill_text(25.0)[0] == "25× better"
     assert "ds · 32² · Δt 0.1" in words and "deleted dataset · 32² · Δt 0.1" in words
     assert "width 8, modes 4" in words
     assert "Parameters ▼" in words

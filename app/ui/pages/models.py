@@ -132,13 +132,27 @@ def _config_text(config: dict[str, Any], limit: int = 4) -> str:
     return text + ("…" if len(items) > limit else "")
 
 
+# Within this fraction of persistence's error a model is "on par" with it: a badge saying
+# "1.0× better" for 0.184 against 0.186 claims more than the numbers hold.
+ON_PAR = 0.05
+
+
+def skill_text(ratio: float) -> tuple[str, str]:
+    """The badge's words and its class for persistence error / model error = ``ratio``."""
+    if abs(ratio - 1) < ON_PAR:
+        return "on par with persistence", "tag"
+    if ratio > 1:
+        return (f"{ratio:.1f}× better" if ratio < 10 else f"{ratio:.0f}× better"), "tag tag-good"
+    worse = 1 / ratio if ratio > 0 else math.inf
+    return (f"{worse:.1f}× worse" if worse < 10 else f"{worse:.0f}× worse"), "tag tag-bad"
+
+
 def _skill_tag(model: dict[str, Any]) -> Any:
     ratio = skill(model)
     if ratio is None:
         return None
-    better = ratio >= 1
-    text = f"{ratio:.1f}× better" if better else f"{1 / ratio:.1f}× worse"
-    return html.Span(text, className="tag tag-good" if better else "tag tag-bad")
+    text, kind = skill_text(ratio)
+    return html.Span(text, className=kind)
 
 
 def _percent(value: float | None) -> str:
@@ -171,8 +185,13 @@ def long_horizon_cell(m: dict[str, Any]) -> list[Any]:
         f"v′ {_percent(errors.get('v_rms'))} · w′ {_percent(errors.get('w_rms'))} · "
         f"−u′v′ {_percent(errors.get('uv'))}"
     )
-    return [html.Span(text, className="long-horizon-errors"), html.Br(), fate, html.Br(),
-            html.Small(detail, className="muted")]
+    return [
+        html.Span(text, className="long-horizon-errors"),
+        html.Br(),
+        fate,
+        html.Br(),
+        html.Small(detail, className="muted"),
+    ]
 
 
 def _training_data(m: dict[str, Any]) -> list[Any]:
