@@ -9,6 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from app.ui import compare_figures as cf
+from app.ui.components import png_config
 
 
 def _roundtrip(fig: go.Figure) -> dict:
@@ -281,7 +282,7 @@ def test_sort_rows_puts_missing_errors_last_and_keeps_index_order_on_ties():
 
 
 def test_graphs_offer_png_download():
-    config = cf.png_config("eddyscope-compare-spectra")
+    config = png_config("eddyscope-compare-spectra")
     assert config["displayModeBar"] is True
     assert config["toImageButtonOptions"]["format"] == "png"
     assert config["toImageButtonOptions"]["filename"] == "eddyscope-compare-spectra"

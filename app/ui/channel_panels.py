@@ -35,7 +35,7 @@ from dash.exceptions import PreventUpdate
 
 from app.services import channel_views
 from app.ui import channel_figures as cf
-from app.ui.components import CHART_GRAPH, FIELD_GRAPH, alert
+from app.ui.components import CHART_GRAPH, FIELD_GRAPH, alert, graph
 from app.ui.context import get_state
 
 POLL_MS = 1000
@@ -90,19 +90,19 @@ class ChannelPanel:
                 html.Dl(id=i("summary"), className="stats channel-summary"),
                 html.Div(
                     [
-                        dcc.Graph(
+                        graph(
                             id=i("mean"),
                             figure=empty("U⁺ against y⁺ appears here."),
                             config=CHART_GRAPH,
                             className="graph channel-graph",
                         ),
-                        dcc.Graph(
+                        graph(
                             id=i("rms"),
                             figure=empty("rms profiles appear here."),
                             config=CHART_GRAPH,
                             className="graph channel-graph",
                         ),
-                        dcc.Graph(
+                        graph(
                             id=i("stress"),
                             figure=empty("The shear-stress balance appears here."),
                             config=CHART_GRAPH,
@@ -128,7 +128,7 @@ class ChannelPanel:
                                     ],
                                     className="channel-control",
                                 ),
-                                dcc.Graph(
+                                graph(
                                     id=i("spectra"),
                                     figure=empty("1D spectra appear here."),
                                     config=CHART_GRAPH,
@@ -194,7 +194,7 @@ class ChannelPanel:
                     ],
                     className="channel-controls",
                 ),
-                dcc.Graph(
+                graph(
                     id=i("slice"),
                     figure=empty("A slice of the velocity appears here."),
                     config=FIELD_GRAPH,

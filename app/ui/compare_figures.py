@@ -65,17 +65,6 @@ def entry_label(entry: Mapping[str, Any]) -> str:
     return f"{name} ({entry.get('precision') or 'float32'})"
 
 
-def png_config(filename: str) -> dict[str, Any]:
-    """A dcc.Graph config with the mode bar and its "download plot as PNG" button, saving
-    ``filename``.png at twice the screen resolution."""
-    return {
-        "displaylogo": False,
-        "displayModeBar": True,
-        "modeBarButtonsToRemove": ["lasso2d", "select2d"],
-        "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
-    }
-
-
 def _finite(values: Sequence[Any] | None) -> list[float | None]:
     out: list[float | None] = []
     for v in values or []:

@@ -264,7 +264,55 @@ def fmt_shape(shape: list[int] | tuple[int, ...] | None) -> str:
     return "×".join(str(s) for s in shape) if shape else "—"
 
 
-# Plotly configs: fields keep the mode bar (zoom, PNG download); small charts stay clean
-# (drag to zoom, double-click to reset).
-FIELD_GRAPH = {"displaylogo": False, "toImageButtonOptions": {"scale": 2}}
-CHART_GRAPH = {"displaylogo": False, "displayModeBar": False}
+# --- figures ---------------------------------------------------------------------------
+
+# Every figure's toolbar keeps its data on this machine: no Plotly logo (a link to
+# plotly.com), no "Share chart" (which uploads the figure to Plotly's cloud), no "Edit in
+# Chart Studio", no "Edit chart" link, and no server to send to. ``graph_config`` starts
+# from these and no override can turn them back on.
+PRIVATE_CONFIG: dict[str, Any] = {
+    "displaylogo": False,
+    "showSendToCloud": False,
+    "showEditInChartStudio": False,
+    "showLink": False,
+    "sendData": False,
+    "plotlyServerURL": "",
+    "showTips": False,
+}
+# The mode bar buttons that would reach outside the page, by their plotly.js names.
+CLOUD_BUTTONS = ("sendChartToCloud", "editInChartStudio")
+# Selection tools do nothing on these figures.
+UNUSED_BUTTONS = ("lasso2d", "select2d")
+
+
+def graph_config(**options: Any) -> dict[str, Any]:
+    """A dcc.Graph config: ``options`` (``displayModeBar``, ``toImageButtonOptions``…)
+    over the private defaults, which always win."""
+    remove = [*options.pop("modeBarButtonsToRemove", UNUSED_BUTTONS)]
+    remove += [b for b in CLOUD_BUTTONS if b not in remove]
+    return {**options, "modeBarButtonsToRemove": remove, **PRIVATE_CONFIG}
+
+
+def png_config(filename: str) -> dict[str, Any]:
+    """The mode bar with its "download plot as PNG" button, saving ``filename``.png at
+    twice the screen resolution."""
+    return graph_config(
+        displayModeBar=True,
+        toImageButtonOptions={"format": "png", "filename": filename, "scale": 2},
+    )
+
+
+# Fields keep the mode bar (zoom, PNG download); small charts stay clean (drag to zoom,
+# double-click to reset).
+FIELD_GRAPH = graph_config(toImageButtonOptions={"scale": 2})
+CHART_GRAPH = graph_config(displayModeBar=False)
+
+
+def graph(id: Any, figure: Any = None, *, config: dict[str, Any] | None = None, **kwargs: Any):
+    """The one way the pages make a dcc.Graph: ``config`` (``FIELD_GRAPH``, ``CHART_GRAPH``,
+    ``png_config(...)`` or ``graph_config(...)``) always passes through ``graph_config``,
+    so no figure's toolbar can send its data anywhere."""
+    config = graph_config(**{k: v for k, v in (config or CHART_GRAPH).items()})
+    if figure is not None:
+        kwargs["figure"] = figure
+    return dcc.Graph(id=id, config=config, **kwargs)

@@ -32,6 +32,7 @@ from app.ui.components import (
     fmt_shape,
     form_row,
     frame_player,
+    graph,
     number_input,
     page,
     progress_bar,
@@ -164,7 +165,7 @@ def layout(
                 ),
                 card(
                     None,
-                    dcc.Graph(
+                    graph(
                         id="rollout-fields",
                         figure=figures.empty_figure("Fields appear here when the rollout starts."),
                         config=FIELD_GRAPH,
@@ -180,7 +181,7 @@ def layout(
             [
                 card(
                     None,
-                    dcc.Graph(
+                    graph(
                         id="rollout-spectrum",
                         figure=figures.empty_figure("The energy spectra appear here."),
                         config=CHART_GRAPH,
@@ -189,7 +190,7 @@ def layout(
                 ),
                 card(
                     None,
-                    dcc.Graph(
+                    graph(
                         id="rollout-error-curve",
                         figure=figures.empty_figure("The error curve appears here."),
                         config=CHART_GRAPH,
@@ -198,7 +199,7 @@ def layout(
                 ),
                 card(
                     None,
-                    dcc.Graph(
+                    graph(
                         id="rollout-energy-curve",
                         figure=figures.empty_figure("The energy curve appears here."),
                         config=CHART_GRAPH,

@@ -33,6 +33,7 @@ from app.ui.components import (
     fmt_shape,
     fmt_time,
     form_row,
+    graph,
     page,
     table,
 )
@@ -152,13 +153,13 @@ def layout(**_query: Any) -> html.Main:
                     html.Div(id="upload-preview-title", className="muted preview-title"),
                     html.Div(
                         [
-                            dcc.Graph(
+                            graph(
                                 id="upload-preview",
                                 figure=figures.empty_figure("Upload a field to see it here."),
                                 config=CHART_GRAPH,
                                 className="graph graph-square",
                             ),
-                            dcc.Graph(
+                            graph(
                                 id="upload-spectrum",
                                 figure=figures.empty_figure("…and its energy spectrum here."),
                                 config=CHART_GRAPH,

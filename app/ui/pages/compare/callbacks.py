@@ -6,17 +6,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.services import jobs_view, rollouts
 from app.services.catalog import compare_catalog
 from app.services.flows import flow_length
 from app.ui import compare_figures as cf
-from app.ui.components import (
-    alert,
-    slider_marks,
-)
+from app.ui.components import alert, graph, png_config, slider_marks
 from app.ui.context import get_state
 from app.ui.figures import empty_figure
 from app.ui.pages.compare import channel
@@ -423,10 +420,10 @@ def build_grid(setup):
                 html.Div(
                     id={"type": "compare-head", "col": c["key"]}, className="compare-col-head"
                 ),
-                dcc.Graph(
+                graph(
                     id={"type": "compare-field", "col": c["key"]},
                     figure=empty_figure("Waiting for the first frame."),
-                    config=cf.png_config(f"eddyscope-compare-{c['key']}"),
+                    config=png_config(f"eddyscope-compare-{c['key']}"),
                     style={"height": f"{height}px"},
                     className="compare-col-graph",
                 ),

@@ -32,8 +32,7 @@ from app.services import rollouts
 from app.services.flows import is_channel_flow
 from app.services.jobs_view import grid_label
 from app.ui import channel_compare_figures as ccf
-from app.ui.compare_figures import png_config
-from app.ui.components import card, fmt_count
+from app.ui.components import card, fmt_count, graph, png_config
 from app.ui.context import get_state
 from app.ui.figures import FONT, empty_figure
 from app.ui.pages.compare.helpers import BADGE_CLASSES, source_flow
@@ -420,7 +419,7 @@ def slices_panel() -> html.Div:
                 ],
                 className="form-inline",
             ),
-            dcc.Graph(
+            graph(
                 id="compare-ch-slices",
                 figure=empty_figure("The slices appear here when the comparison starts."),
                 config=png_config("eddyscope-compare-slices"),
@@ -432,8 +431,8 @@ def slices_panel() -> html.Div:
     )
 
 
-def _graph(graph_id: str, message: str, tall: bool = False) -> dcc.Graph:
-    return dcc.Graph(
+def _graph(graph_id: str, message: str, tall: bool = False) -> Any:
+    return graph(
         id=graph_id,
         figure=empty_figure(message),
         config=png_config(graph_id.replace("compare-", "eddyscope-compare-")),
@@ -459,7 +458,7 @@ def results() -> html.Div:
                     inline=True,
                 ),
                 _graph("compare-ch-mean", "The U⁺ profiles appear here.", tall=True),
-                dcc.Graph(
+                graph(
                     id="compare-ch-rms",
                     figure=empty_figure("The rms and shear-stress profiles appear here."),
                     config=png_config("eddyscope-compare-ch-rms"),

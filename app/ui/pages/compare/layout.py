@@ -7,14 +7,7 @@ from typing import Any
 
 from dash import dash_table, dcc, html
 
-from app.ui import compare_figures as cf
-from app.ui.components import (
-    card,
-    form_row,
-    frame_player,
-    number_input,
-    page,
-)
+from app.ui.components import card, form_row, frame_player, graph, number_input, page, png_config
 from app.ui.figures import FONT, empty_figure
 from app.ui.pages.compare import channel
 from app.ui.pages.compare.helpers import (
@@ -138,11 +131,11 @@ def layout(
     )
 
 
-def _graph(graph_id: str, message: str, tall: bool = False) -> dcc.Graph:
-    return dcc.Graph(
+def _graph(graph_id: str, message: str, tall: bool = False) -> Any:
+    return graph(
         id=graph_id,
         figure=empty_figure(message),
-        config=cf.png_config(graph_id.replace("compare-", "eddyscope-compare-")),
+        config=png_config(graph_id.replace("compare-", "eddyscope-compare-")),
         className="graph graph-tall" if tall else "graph",
     )
 

@@ -9,13 +9,13 @@ import math
 from typing import Any
 
 import dash
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.services import catalog, channel_views, jobs_view, previews, training_options
 from app.services.flows import is_channel_flow
 from app.ui import figures
-from app.ui.components import CHART_GRAPH, FIELD_GRAPH, alert
+from app.ui.components import CHART_GRAPH, FIELD_GRAPH, alert, graph
 from app.ui.context import get_state
 from app.ui.pages.datasets.channel import channel_clear, channel_preview
 from app.ui.pages.datasets.helpers import (
@@ -449,7 +449,7 @@ async def show_preview(
     body = html.Div(
         [
             html.Div(
-                dcc.Graph(
+                graph(
                     id="data-preview-animation",
                     figure=anim,
                     config=FIELD_GRAPH,
@@ -460,14 +460,14 @@ async def show_preview(
             html.Div(
                 [
                     html.H3("Energy spectrum", className="form-section"),
-                    dcc.Graph(
+                    graph(
                         id="data-preview-spectrum",
                         figure=spectrum,
                         config=CHART_GRAPH,
                         className="graph-preview-spectrum",
                     ),
                     html.H3("Energy and enstrophy", className="form-section"),
-                    dcc.Graph(
+                    graph(
                         id="data-preview-energy",
                         figure=curves,
                         config=CHART_GRAPH,
