@@ -120,12 +120,22 @@ def test_channel_labels_show_the_real_grid():
     }
     assert runs.job_detail(compare) == "2 models + Smagorinsky, WALE @ 8×12×8 · 40 steps"
 
-    model = {"name": "m", "arch": "fno3d", "flow": "channel3d", "resolution": 4, "interval": 0.1}
+    model = {
+        "name": "m",
+        "arch": "fno3d",
+        "dims": 3,
+        "flow": "channel3d",
+        "resolution": 4,
+        "interval": 0.1,
+    }
     datasets = {"d": {"shape": [1, 2, 4, 12, 4, 3]}}
-    label = rollout.model_options([{**model, "dataset_id": "d", "id": "x"}], datasets)[1]["label"]
+    options = rollout.model_options(
+        [{**model, "dataset_id": "d", "id": "x"}], datasets, "channel3d"
+    )
+    label = options[1]["label"]
     assert "· 4×12×4 ·" in label and "4²" not in label
-    two_d = {**model, "flow": "ns2d-forced", "resolution": 64, "dataset_id": None}
-    assert "64²" in rollout.model_options([{**two_d, "id": "y"}])[1]["label"]
+    two_d = {**model, "flow": "ns2d-forced", "dims": 2, "resolution": 64, "dataset_id": None}
+    assert "64²" in rollout.model_options([{**two_d, "id": "y"}], None, "ns2d-forced")[1]["label"]
 
     details = str(rollout.run_details({"flow": "channel3d", "resolution": 8, "grid": [8, 12, 8]}))
     assert "8×12×8" in details and "8²" not in details

@@ -36,6 +36,17 @@ def waiting_job_ids(broker_url: str, queues: Iterable[str]) -> set[str] | None:
     return None
 
 
+def waiting_order(broker_url: str, queue: str) -> list[str] | None:
+    """The task ids (= job ids) waiting in ``queue``, the next to be taken first; None when
+    the broker cannot tell. Raises when the broker does not answer. A job's index in this
+    list is how many jobs are ahead of it in its queue."""
+    if broker_url.startswith(("redis://", "rediss://", "unix://")):
+        return _redis_order(broker_url, queue)
+    if broker_url.startswith("sqla+"):
+        return _sql_order(broker_url.removeprefix("sqla+"), queue)
+    return None
+
+
 def _task_id(payload: str | bytes) -> str | None:
     try:
         message = json.loads(payload)
@@ -60,6 +71,23 @@ def _redis(url: str, queues: list[str]) -> set[str]:
     return {i for items in lists for i in map(_task_id, items) if i is not None}
 
 
+def _redis_order(url: str, queue: str) -> list[str]:
+    """kombu pushes on the left of a list and workers pop from the right, lower priority
+    steps first: the next message is the last of the plain list."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.lrange(queue, 0, -1)
+        for step in REDIS_PRIORITY_STEPS:
+            pipe.lrange(f"{queue}{REDIS_PRIORITY_SEP}{step}", 0, -1)
+        lists = pipe.execute()
+    finally:
+        client.close()
+    return [i for items in lists for i in map(_task_id, reversed(items)) if i is not None]
+
+
 @lru_cache
 def _engine(url: str) -> Engine:
     return create_engine(url, connect_args={"timeout": TIMEOUT_S} if "sqlite" in url else {})
@@ -77,3 +105,17 @@ def _sql(url: str, queues: list[str]) -> set[str]:
             return set()  # nothing was ever sent through this broker
         payloads = conn.execute(query, {"names": list(queues)}).scalars().all()
     return {i for i in map(_task_id, payloads) if i is not None}
+
+
+def _sql_order(url: str, queue: str) -> list[str]:
+    query = text(
+        "SELECT m.payload FROM kombu_message m JOIN kombu_queue q ON m.queue_id = q.id "
+        "WHERE m.visible AND q.name = :name ORDER BY m.id"
+    )
+    engine = _engine(url)
+    with engine.connect() as conn:
+        tables = engine.dialect.get_table_names(conn)
+        if "kombu_message" not in tables or "kombu_queue" not in tables:
+            return []
+        payloads = conn.execute(query, {"name": queue}).scalars().all()
+    return [i for i in map(_task_id, payloads) if i is not None]

@@ -159,6 +159,31 @@ def cancel_job(state: AppState, job_id: str) -> dict[str, Any] | None:
     return job_dict(job)
 
 
+def queue_place(state: AppState, job_id: str, queue: str | None) -> dict[str, Any]:
+    """Where a queued job waits: ``broker`` (in words: "Redis", "the embedded SQLite
+    queue"…) and ``ahead``, how many jobs its queue hands out before it (None when the broker
+    cannot tell or the job's message is not in the broker yet, e.g. still in the outbox)."""
+    from app.queue.waiting import waiting_order
+
+    kind = state.broker.kind
+    url = state.broker.url
+    if kind == "embedded" or url.startswith("sqla+"):
+        where = "the embedded SQLite queue"
+    elif url.startswith(("redis://", "rediss://", "unix://")):
+        where = "the Redis queue"
+    else:
+        where = "the broker's queue"
+    ahead = None
+    if queue:
+        try:
+            order = waiting_order(url, queue)
+        except Exception:  # the broker does not answer: the page says it cannot tell
+            order = None
+        if order is not None and job_id in order:
+            ahead = order.index(job_id)
+    return {"broker": where, "ahead": ahead}
+
+
 def retry_generate(state: AppState, job_id: str) -> dict[str, Any]:
     """Rerun the failed (or cancelled) shards of a generate job, as
     ``POST /api/jobs/{id}/retry``; raises ValueError with a sentence when it cannot."""

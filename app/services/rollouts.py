@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.artifacts import ArtifactStore
@@ -230,6 +230,11 @@ def export_netcdf(session: Session, artifacts: ArtifactStore, rollout: Rollout) 
         "interval": rollout.interval,
         "resolution": rollout.resolution,
         "status": job.status if job else "unknown",
+        # Taken while the job runs, the file holds the steps written so far.
+        "partial": int(job is None or job.status not in FINAL),
+        "steps_written": session.scalar(
+            select(func.count()).select_from(_metrics_query(rollout.job_id).subquery())
+        ),
     }
     if job is not None and job.result.get("summary"):
         attrs["summary"] = job.result["summary"]

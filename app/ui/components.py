@@ -117,6 +117,54 @@ def progress_bar(fraction: float | None, status: str | None = None) -> html.Div:
     )
 
 
+def cancel_button(prefix: str) -> html.Button:
+    """A run's Cancel button (``<prefix>-cancel``), hidden until the page sees the job
+    queued or running."""
+    return html.Button(
+        "Cancel",
+        id=f"{prefix}-cancel",
+        className="button button-small button-danger run-cancel",
+        n_clicks=0,
+        hidden=True,
+    )
+
+
+def waiting_text(place: dict[str, Any] | None) -> str:
+    """What a queued job's status line says: where it waits and, when the broker can tell,
+    how many jobs are ahead of it (never a queue's name such as "gpu": any worker that
+    listens on it takes the job, with or without a GPU)."""
+    place = place or {}
+    where = place.get("broker") or "the job queue"
+    ahead = place.get("ahead")
+    if ahead is None:
+        return f"Queued in {where}, waiting for a free worker…"
+    if ahead == 0:
+        return f"Queued in {where}: next for a free worker…"
+    jobs = "job" if ahead == 1 else "jobs"
+    return f"Queued in {where}: {ahead} {jobs} ahead of it, waiting for a free worker…"
+
+
+def eta_seconds(
+    progress: float | None, started_at: str | None, now: datetime | None = None
+) -> float | None:
+    """Seconds left at the pace so far (elapsed × (1 − p) / p), once there is a pace to go by
+    (at least 2 % done and 2 s run); None before."""
+    start = parse_time(started_at)
+    p = float(progress or 0.0)
+    if start is None or not 0.02 <= p < 1.0:
+        return None
+    elapsed = ((now or datetime.now(UTC)) - start).total_seconds()
+    if elapsed < 2.0:
+        return None
+    return elapsed * (1.0 - p) / p
+
+
+def eta_text(progress: float | None, started_at: str | None, now: datetime | None = None) -> str:
+    """" · about 1 min 05 s left" (empty while there is no pace yet)."""
+    left = eta_seconds(progress, started_at, now)
+    return "" if left is None else f" · about {fmt_duration(left)} left"
+
+
 def form_row(
     label: str, control: Any, help_text: str | None = None, html_for: str | None = None
 ) -> html.Div:

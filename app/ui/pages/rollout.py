@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from dash import Input, Output, Patch, State, callback, dcc, html, no_update
+from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.services import catalog, channel_views, jobs_view, rollouts
@@ -28,7 +28,9 @@ from app.ui.components import (
     CHART_GRAPH,
     FIELD_GRAPH,
     alert,
+    cancel_button,
     card,
+    eta_text,
     fmt_shape,
     form_row,
     frame_player,
@@ -38,6 +40,7 @@ from app.ui.components import (
     progress_bar,
     slider_marks,
     status_badge,
+    waiting_text,
 )
 from app.ui.context import get_state
 
@@ -46,6 +49,7 @@ POLL_MS = 500
 CHANNEL = ChannelPanel("rollout")
 REFERENCE_ONLY = "__reference__"
 RANDOM_FIELD = "__random__"
+RANDOM_FLOW = "ns2d-forced"
 DEFAULT_STEPS = 50
 FINAL = ("succeeded", "failed", "cancelled")
 SERIES_KEYS = (
@@ -78,6 +82,7 @@ def layout(
         # page for /rollout/<id>, exactly as when a run is reopened.
         dcc.Location(id="rollout-url", refresh="callback-nav"),
         dcc.Store(id="rollout-query", data=query),
+        dcc.Store(id="rollout-catalog"),
         dcc.Store(id="rollout-run", data={"ref": rollout_id} if rollout_id else {}),
         dcc.Store(id="rollout-series", data=empty_series()),
         dcc.Interval(id="rollout-interval", interval=POLL_MS, disabled=rollout_id is None),
@@ -110,6 +115,7 @@ def layout(
                                 ),
                                 html_for="rollout-model",
                             ),
+                            html.Small(id="rollout-model-note", className="form-help"),
                             html.Div(
                                 [
                                     form_row(
@@ -158,6 +164,8 @@ def layout(
                                 className="status-line",
                             ),
                             html.Div(id="rollout-details", className="run-details"),
+                            cancel_button("rollout"),
+                            html.Div(id="rollout-cancel-feedback"),
                             className="status-card",
                         ),
                     ],
@@ -252,6 +260,14 @@ def ic_options(ics: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return options
 
 
+def ic_flow(ics: list[dict[str, Any]], ic: str | None) -> str | None:
+    """The flow of the chosen initial condition (the random field is an ns2d-forced one);
+    None when none is chosen."""
+    if ic == RANDOM_FIELD:
+        return RANDOM_FLOW
+    return next((i["flow"] for i in ics if i["id"] == ic), None)
+
+
 def model_grid(m: dict[str, Any], datasets: dict[str, dict[str, Any]] | None = None) -> str:
     """A model's grid as the pages write it: its training data's nx×ny×nz for a channel
     model (the row keeps one ``resolution``), else ``N²``."""
@@ -261,9 +277,22 @@ def model_grid(m: dict[str, Any], datasets: dict[str, dict[str, Any]] | None = N
     return f"{m['resolution']}²"
 
 
+def fits(m: dict[str, Any], flow: str | None) -> bool:
+    """A model can roll out an initial condition of ``flow``: trained on that flow and, for
+    a channel flow, a 3D architecture (``dims`` of its registry entry)."""
+    if flow is None or m.get("flow") != flow:
+        return False
+    return not is_channel_flow(flow) or m.get("dims") == 3
+
+
 def model_options(
-    models: list[dict[str, Any]], datasets: dict[str, dict[str, Any]] | None = None
+    models: list[dict[str, Any]],
+    datasets: dict[str, dict[str, Any]] | None = None,
+    flow: str | None = None,
 ) -> list[dict[str, Any]]:
+    """The Model picker for an initial condition of ``flow``: the reference solver and the
+    models that fit that flow (``fits``), never a model of another flow. With no initial
+    condition chosen (``flow`` None) only the reference solver."""
     return [{"label": "Reference solver only", "value": REFERENCE_ONLY}] + [
         {
             "label": f"{m['name']} · {m['arch']} · {m['flow']} · {model_grid(m, datasets)}"
@@ -271,17 +300,44 @@ def model_options(
             "value": m["id"],
         }
         for m in models
+        if fits(m, flow)
     ]
 
 
+def model_note(models: list[dict[str, Any]], flow: str | None) -> str:
+    hidden = [m for m in models if not fits(m, flow)]
+    if not models:
+        return "No trained models yet: the reference solver alone."
+    if flow is None:
+        return "Choose an initial condition to see the models that fit it."
+    if not hidden:
+        return ""
+    n = len(models) - len(hidden)
+    fit = f"{n} model{'s' if n != 1 else ''} fit {flow}"
+    return f"{fit}; {len(hidden)} of other flows (or 2D models for a 3D field) are not listed."
+
+
 def pick_initial_condition(
-    query: dict[str, Any], ics: list[dict[str, Any]], reopened: dict | None
-) -> str:
+    query: dict[str, Any],
+    ics: list[dict[str, Any]],
+    reopened: dict | None,
+    model: dict[str, Any] | None = None,
+) -> str | None:
+    """The initial condition the form starts with: the one asked for (``?ic=``), the
+    reopened run's, an example when asked; with a model asked for (``?model=``, the Models
+    page's "Roll out →"), only one of that model's flow, an example first, else none (the
+    random field for an ns2d-forced model); otherwise the newest upload."""
     ids = {ic["id"] for ic in ics}
     if query.get("ic") in ids:
         return query["ic"]
     if reopened and reopened.get("initial_condition_id") in ids:
         return reopened["initial_condition_id"]
+    if model is not None:
+        mine = [ic for ic in ics if fits(model, ic["flow"])]
+        mine.sort(key=lambda ic: not ic["example"])  # stable: examples first, newest first
+        if mine:
+            return mine[0]["id"]
+        return RANDOM_FIELD if fits(model, RANDOM_FLOW) else None
     if query.get("example"):
         examples = [ic for ic in ics if ic["example"]]
         if examples:
@@ -290,11 +346,10 @@ def pick_initial_condition(
 
 
 @callback(
+    Output("rollout-catalog", "data"),
     Output("rollout-ic", "options"),
     Output("rollout-ic", "value"),
     Output("rollout-ic", "placeholder"),
-    Output("rollout-model", "options"),
-    Output("rollout-model", "value"),
     Output("rollout-steps", "value"),
     Output("rollout-dt", "value"),
     Input("rollout-query", "data"),
@@ -303,8 +358,13 @@ async def load_options(query: dict[str, Any] | None):
     query = query or {}
 
     def load():
+        from models.registry import MODELS
+
         ics = catalog.list_initial_conditions(get_state())
         models = catalog.list_models(get_state())
+        for m in models:
+            spec = MODELS.get(m["arch"])
+            m["dims"] = getattr(spec, "dims", None)
         datasets = (
             {d["id"]: d for d in catalog.list_datasets(get_state())}
             if any(is_channel_flow(m["flow"]) for m in models)
@@ -316,15 +376,49 @@ async def load_options(query: dict[str, Any] | None):
     ics, models, datasets, run = await asyncio.to_thread(load)
     reopened = (run or {}).get("rollout")
     params = ((run or {}).get("job") or {}).get("params") or {}
-    model_ids = {m["id"] for m in models}
-    model = query.get("model") if query.get("model") in model_ids else None
-    model = model or params.get("model_id") or REFERENCE_ONLY
+    by_id = {m["id"]: m for m in models}
+    asked = by_id.get(query.get("model") or "")
+    model = (asked or {}).get("id") or params.get("model_id") or REFERENCE_ONLY
     steps = params.get("steps") or DEFAULT_STEPS
     dt = params.get("interval")
-    ic_value = pick_initial_condition(query, ics, reopened or params)
-    placeholder = "Choose an initial condition" if ics else "No uploads yet: a random field"
-    options = model_options(models, datasets)
-    return ic_options(ics), ic_value, placeholder, options, model, steps, dt
+    ic_value = pick_initial_condition(query, ics, reopened or params, asked)
+    if ic_value is None:
+        placeholder = (
+            f"No {asked['flow']} field uploaded yet: upload one for {asked['name']}"
+            if asked
+            else "Choose an initial condition"
+        )
+    else:
+        placeholder = "Choose an initial condition" if ics else "No uploads yet: a random field"
+    store = {
+        "ics": [{"id": i["id"], "name": i["name"], "flow": i["flow"]} for i in ics],
+        "models": models,
+        "datasets": datasets,
+        "model": model,
+    }
+    return store, ic_options(ics), ic_value, placeholder, steps, dt
+
+
+@callback(
+    Output("rollout-model", "options"),
+    Output("rollout-model", "value"),
+    Output("rollout-model-note", "children"),
+    Input("rollout-ic", "value"),
+    Input("rollout-catalog", "data"),
+    State("rollout-model", "value"),
+)
+def update_models(ic: str | None, store: dict[str, Any] | None, current: str | None):
+    """Only the models that fit the chosen initial condition's flow are offered, so a
+    mismatch (a 2D model for a channel field) cannot be chosen."""
+    if not store:
+        raise PreventUpdate
+    models = store.get("models") or []
+    flow = ic_flow(store.get("ics") or [], ic)
+    options = model_options(models, store.get("datasets"), flow)
+    offered = {o["value"] for o in options}
+    wanted = store.get("model") if ctx.triggered_id == "rollout-catalog" else current
+    value = wanted if wanted in offered else REFERENCE_ONLY
+    return options, value, model_note(models, flow)
 
 
 # --- start ----------------------------------------------------------------------------
@@ -357,6 +451,11 @@ async def start(n_clicks: int, ic: str | None, model: str | None, steps: Any, dt
     again for that run (the same view as reopening it later), and follows it live."""
     if not n_clicks:
         raise PreventUpdate
+    if not ic:
+        message = alert(
+            "Initial condition: choose one (or upload one on the Upload page).", "error"
+        )
+        return no_update, no_update, message
     if steps in (None, ""):
         message = alert("Steps: enter how many steps to roll out (1 to 10,000).", "error")
         return no_update, no_update, message
@@ -378,10 +477,11 @@ def status_line(run: dict[str, Any]) -> list[Any]:
     steps = run.get("steps")
     done = run.get("frames", 0)
     if status == "queued":
-        text = f"Waiting for a worker on the {run.get('queue') or ''} queue…".replace("  ", " ")
+        text = waiting_text(run.get("place"))
     elif status == "running":
         step = max(done - 1, 0)
         text = f"Running · step {step} of {steps}" if steps else "Running"
+        text += eta_text(run.get("progress"), run.get("started_at"))
     elif status == "succeeded":
         text = f"Succeeded · {done} frames" + (f" · {steps} steps" if steps else "")
     elif status == "failed":
@@ -399,7 +499,12 @@ def status_line(run: dict[str, Any]) -> list[Any]:
     ]
 
 
-def run_details(run: dict[str, Any]) -> list[Any]:
+def run_details(run: dict[str, Any], names: dict[str, str] | None = None) -> list[Any]:
+    """The run's facts; ``names``: model and initial-condition ids → names (the catalog's),
+    so the details say which model and which field, not their ids."""
+    names = names or {}
+    model_id = run.get("model_id")
+    ic_id = run.get("initial_condition_id")
     rows = [
         ("Rollout", run.get("rollout_id")),
         ("Job", run.get("job_id")),
@@ -411,7 +516,11 @@ def run_details(run: dict[str, Any]) -> list[Any]:
             else (f"{run['resolution']}²" if run.get("resolution") else None),
         ),
         ("Δt", f"{run['interval']:g}" if run.get("interval") else None),
-        ("Model", run.get("model_id") or "reference solver only"),
+        ("Model", (names.get(model_id) or model_id) if model_id else "reference solver only"),
+        (
+            "Initial condition",
+            (names.get(ic_id) or ic_id) if ic_id else "random field (Gaussian)",
+        ),
     ]
     return [
         html.Dl(
@@ -439,11 +548,13 @@ def series_patch(new: list[dict[str, Any]]) -> Patch:
     Output("rollout-slider", "value"),
     Output("rollout-slider", "marks"),
     Output("rollout-slider-wrap", "className"),
+    Output("rollout-cancel", "hidden"),
     Input("rollout-interval", "n_intervals"),
     State("rollout-run", "data"),
+    State("rollout-catalog", "data"),
     prevent_initial_call=True,
 )
-async def poll(_n: int, run: dict[str, Any] | None):
+async def poll(_n: int, run: dict[str, Any] | None, store: dict[str, Any] | None):
     run = dict(run or {})
     if not run.get("ref"):
         raise PreventUpdate
@@ -452,7 +563,7 @@ async def poll(_n: int, run: dict[str, Any] | None):
         found = await asyncio.to_thread(rollouts.resolve, get_state(), run["ref"])
         if found is None or found["job"] is None:
             message = alert(f"There is no rollout or rollout job with id {run['ref']!r}.", "error")
-            return ({}, no_update, message, [], True) + (no_update,) * 4
+            return ({}, no_update, message, [], True) + (no_update,) * 4 + (True,)
         run["job_id"] = found["job"]["id"]
         run["seq"] = 0
         reset_series = True
@@ -464,7 +575,7 @@ async def poll(_n: int, run: dict[str, Any] | None):
         reset_series = True  # a re-run (lost worker) started again at step 0
     if job is None:
         gone = alert("The job was deleted.", "error")
-        return ({}, no_update, gone, [], True) + (no_update,) * 4
+        return ({}, no_update, gone, [], True) + (no_update,) * 4 + (True,)
     run.update(
         status=job["status"],
         progress=job["progress"],
@@ -474,7 +585,13 @@ async def poll(_n: int, run: dict[str, Any] | None):
         steps=job["params"].get("steps"),
         has_model=job["params"].get("model_id") is not None,
         model_id=job["params"].get("model_id"),
+        initial_condition_id=job["params"].get("initial_condition_id"),
+        started_at=job.get("started_at"),
     )
+    if job["status"] == "queued":
+        run["place"] = await asyncio.to_thread(
+            jobs_view.queue_place, get_state(), job["id"], job["queue"]
+        )
     if rollout is not None:
         run.update(
             rollout_id=rollout["id"],
@@ -509,7 +626,33 @@ async def poll(_n: int, run: dict[str, Any] | None):
     else:
         slider = (no_update,) * 4
     run["final"] = final
-    return (run, series, status_line(run), run_details(run), final, *slider)
+    store = store or {}
+    names = {m["id"]: m["name"] for m in store.get("models") or []}
+    names |= {i["id"]: i["name"] for i in store.get("ics") or []}
+    active = job["status"] in ("queued", "running")
+    details = run_details(run, names)
+    return (run, series, status_line(run), details, final, *slider, not active)
+
+
+@callback(
+    Output("rollout-cancel-feedback", "children"),
+    Output("rollout-cancel", "disabled"),
+    Input("rollout-cancel", "n_clicks"),
+    State("rollout-run", "data"),
+    prevent_initial_call=True,
+)
+async def cancel(n_clicks: int, run: dict[str, Any] | None):
+    """Cancel the run through the same service as the Runs page's Cancel; the next poll
+    shows it cancelled."""
+    job_id = (run or {}).get("job_id")
+    if not n_clicks or not job_id:
+        raise PreventUpdate
+    job = await asyncio.to_thread(jobs_view.cancel_job, get_state(), job_id)
+    if job is None:
+        return alert("The job was deleted.", "error"), True
+    if job["status"] == "cancelled":
+        return alert("Cancelled: a running worker stops at its next step.", "info"), True
+    return alert(f"The job had already ended ({job['status']}).", "info"), True
 
 
 # --- views ----------------------------------------------------------------------------

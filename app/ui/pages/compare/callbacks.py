@@ -40,6 +40,7 @@ from app.ui.pages.compare.helpers import (
     model_options,
     panel_notes,
     parse_times,
+    partial_note,
     precision_rows,
     run_details,
     series_from,
@@ -89,7 +90,10 @@ async def load_options(query: dict[str, Any] | None):
         DATASET if dataset in dataset_ids and not params.get("initial_condition_id") else UPLOAD
     )
     if source == UPLOAD and ic not in ic_ids:
-        ic = ics[0]["id"] if ics else None
+        # Asked for models (?models=…): a field of their flow, never another flow's.
+        flows = {m["flow"] for m in catalog["models"] if m["id"] in (query.get("models") or [])}
+        fitting = [i for i in ics if not flows or i["flow"] in flows]
+        ic = fitting[0]["id"] if fitting else None
     if source == UPLOAD and not ics and datasets:
         source = DATASET
     if dataset not in dataset_ids:
@@ -305,6 +309,7 @@ async def start(
     Output("compare-slider", "marks"),
     Output("compare-slider-wrap", "className"),
     Output("compare-ch-stats", "data"),
+    Output("compare-cancel", "hidden"),
     Input("compare-interval", "n_intervals"),
     State("compare-run", "data"),
     State("compare-setup", "data"),
@@ -325,9 +330,11 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
             message = alert(
                 f"There is no comparison or compare job with id {run['ref']!r}.", "error"
             )
-            return ({}, no_update, no_update, no_update, message, [], None, None, True) + (
-                no_update,
-            ) * 5
+            return (
+                ({}, no_update, no_update, no_update, message, [], None, None, True)
+                + (no_update,) * 5
+                + (True,)
+            )
         run["job_id"] = found["job"]["id"]
         run["seq"] = 0
         reset = True
@@ -337,7 +344,11 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
     job = update["job"]
     if job is None:
         gone = alert("The job was deleted.", "error")
-        return ({}, no_update, no_update, no_update, gone, [], None, None, True) + (no_update,) * 5
+        return (
+            ({}, no_update, no_update, no_update, gone, [], None, None, True)
+            + (no_update,) * 5
+            + (True,)
+        )
     events = update["events"]
     rollout = update["rollout"]
     run.update(
@@ -347,7 +358,12 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
         error=job["error"],
         queue=job["queue"],
         steps=job["params"].get("steps"),
+        started_at=job.get("started_at"),
     )
+    if job["status"] == "queued":
+        run["place"] = await asyncio.to_thread(
+            jobs_view.queue_place, get_state(), job["id"], job["queue"]
+        )
     if rollout is not None:
         run.update(rollout_id=rollout["id"], flow=rollout["flow"], resolution=rollout["resolution"])
     new_setup = next((e for e in events if e["type"] == "compare_setup"), None)
@@ -394,13 +410,34 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
         status_line(run),
         channel.run_details(run, setup) if is_channel else run_details(run, setup),
         None if is_channel else ic_note(setup),
-        export_links(run.get("rollout_id"), channel=is_channel),
+        export_links(run.get("rollout_id"), channel=is_channel, partial=partial_note(run)),
         final,
         *slider_out,
         channel.stats_update(channel_stats, events, reset or new_setup is not None)
         if is_channel
         else no_update,
+        job["status"] not in ("queued", "running"),
     )
+
+
+@callback(
+    Output("compare-cancel-feedback", "children"),
+    Output("compare-cancel", "disabled"),
+    Input("compare-cancel", "n_clicks"),
+    State("compare-run", "data"),
+    prevent_initial_call=True,
+)
+async def cancel(n_clicks, run):
+    """Cancel the comparison through the same service as the Runs page's Cancel."""
+    job_id = (run or {}).get("job_id")
+    if not n_clicks or not job_id:
+        raise PreventUpdate
+    job = await asyncio.to_thread(jobs_view.cancel_job, get_state(), job_id)
+    if job is None:
+        return alert("The job was deleted.", "error"), True
+    if job["status"] == "cancelled":
+        return alert("Cancelled: a running worker stops at its next step.", "info"), True
+    return alert(f"The job had already ended ({job['status']}).", "info"), True
 
 
 @callback(

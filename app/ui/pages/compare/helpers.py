@@ -13,10 +13,12 @@ from dash import Patch, dcc, html
 from app.ui import compare_figures as cf
 from app.ui.components import (
     alert,
+    eta_text,
     fmt_count,
     fmt_shape,
     progress_bar,
     status_badge,
+    waiting_text,
 )
 
 DEFAULT_STEPS = 50
@@ -336,9 +338,10 @@ def status_line(run: dict[str, Any]) -> list[Any]:
     steps = run.get("steps")
     done = run.get("frames", 0)
     if status == "queued":
-        text = f"Waiting for a worker on the {run.get('queue') or ''} queue…".replace("  ", " ")
+        text = waiting_text(run.get("place"))
     elif status == "running":
         text = f"Running · step {max(done - 1, 0)} of {steps}" if done else "Preparing the models…"
+        text += eta_text(run.get("progress"), run.get("started_at"))
     elif status == "succeeded":
         text = f"Succeeded · {done} frames" + (f" · {steps} steps" if steps else "")
     elif status == "failed":
@@ -398,9 +401,22 @@ def ic_note(setup: dict[str, Any] | None) -> Any:
     return notes or None
 
 
-def export_links(rollout_id: str | None, channel: bool = False) -> Any:
+def partial_note(run: dict[str, Any] | None) -> str | None:
+    """While the run is not final, what an export taken now holds: the steps so far."""
+    run = run or {}
+    if run.get("final") or run.get("status") not in ("queued", "running"):
+        return None
+    done = max(int(run.get("frames") or 0) - 1, 0)
+    total = run.get("steps")
+    return f"Partial: the run is still going, an export now holds step {done}" + (
+        f" of {total}." if total else "."
+    )
+
+
+def export_links(rollout_id: str | None, channel: bool = False, partial: str | None = None) -> Any:
     """The run's exports. A channel comparison has the metrics CSV only: netCDF and GIF are
-    of 2D vorticity frames (the API answers 409 for a channel run)."""
+    of 2D vorticity frames (the API answers 409 for a channel run). ``partial``
+    (``partial_note``): taken mid-run, each link says the file is partial."""
     if not rollout_id:
         return None
     base = f"/api/rollouts/{rollout_id}"
@@ -415,16 +431,21 @@ def export_links(rollout_id: str | None, channel: bool = False) -> Any:
         [html.Span("Export", className="form-label")]
         + [
             html.A(
-                label,
+                label + (" (partial)" if partial else ""),
                 href=href,
                 download="",
                 target="_blank",
-                title=title,
+                title=title + (f". {partial}" if partial else ""),
                 className="button button-small",
                 id=f"compare-export-{label.split()[0].lower()}",
             )
             for label, href, title in links
-        ],
+        ]
+        + (
+            [html.Small(partial, className="form-help", id="compare-export-partial")]
+            if partial
+            else []
+        ),
         className="export-links",
     )
 

@@ -7,7 +7,16 @@ from typing import Any
 
 from dash import dash_table, dcc, html
 
-from app.ui.components import card, form_row, frame_player, graph, number_input, page, png_config
+from app.ui.components import (
+    cancel_button,
+    card,
+    form_row,
+    frame_player,
+    graph,
+    number_input,
+    page,
+    png_config,
+)
 from app.ui.figures import FONT, empty_figure
 from app.ui.pages.compare import channel
 from app.ui.pages.compare.helpers import (
@@ -256,5 +265,7 @@ def run_card() -> html.Section:
         html.Div(id="compare-ic-note"),
         html.Div(id="compare-details", className="run-details"),
         html.Div(id="compare-exports", className="compare-exports"),
+        cancel_button("compare"),
+        html.Div(id="compare-cancel-feedback"),
         className="status-card",
     )
