@@ -114,6 +114,8 @@ class InitialConditionOut(Out):
     fields: list[str]
     stats: InitialConditionStats
     created_at: UtcTime
+    tags: list[str] = Field(default_factory=list, description="A user's labels (PATCH).")
+    notes: str = Field(default="", description="A user's notes (PATCH).")
 
 
 class DatasetOut(Out):
@@ -127,6 +129,8 @@ class DatasetOut(Out):
     )
     job_id: str | None
     created_at: UtcTime
+    tags: list[str] = Field(default_factory=list, description="A user's labels (PATCH).")
+    notes: str = Field(default="", description="A user's notes (PATCH).")
 
 
 class ModelOut(Out):
@@ -144,6 +148,8 @@ class ModelOut(Out):
     dataset_id: str | None
     job_id: str | None
     created_at: UtcTime
+    tags: list[str] = Field(default_factory=list, description="A user's labels (PATCH).")
+    notes: str = Field(default="", description="A user's notes (PATCH).")
 
 
 class RolloutOut(Out):
@@ -266,6 +272,9 @@ class JobOut(Out):
     created_at: UtcTime
     started_at: UtcTime | None
     finished_at: UtcTime | None
+    name: str | None = Field(default=None, description="What a user called the run (PATCH).")
+    tags: list[str] = Field(default_factory=list, description="A user's labels (PATCH).")
+    notes: str = Field(default="", description="A user's notes (PATCH).")
 
 
 class JobCreated(BaseModel):
@@ -297,3 +306,66 @@ class JobCreate(BaseModel):
                 f"unknown job kind {kind!r}; expected one of {', '.join(submittable())}"
             )
         return kind
+
+
+# --- rename, tags, notes, delete and lineage ---------------------------------------------
+
+MAX_TAGS = 20
+MAX_TAG = 40
+MAX_NOTES = 10_000
+
+Tag = Annotated[str, Field(min_length=1, max_length=MAX_TAG, pattern=r"^[^\s,](?:[^,]*[^\s,])?$")]
+
+
+class ItemPatch(BaseModel):
+    """What ``PATCH`` changes; a field left out stays as it is. ``tags`` replaces the
+    list (duplicates dropped, order kept)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=r"\S",
+        description="A new name (not blank).",
+    )
+    tags: list[Tag] | None = Field(
+        default=None,
+        max_length=MAX_TAGS,
+        description=f"At most {MAX_TAGS} labels of 1 to {MAX_TAG} characters, without commas "
+        "or surrounding spaces.",
+    )
+    notes: str | None = Field(default=None, max_length=MAX_NOTES, description="Free text.")
+
+
+class ItemRef(BaseModel):
+    """One item in a lineage or a deletion: its ``kind`` ('initial_condition', 'dataset',
+    'model', 'job' or 'rollout'), id and name; a job's ``job_kind`` and ``status``."""
+
+    kind: str
+    id: str
+    name: str
+    job_kind: str | None = None
+    status: str | None = None
+
+
+class LineageOut(BaseModel):
+    """Where an item came from and where it was used: ``came_from`` (what made it or what
+    it started from: a dataset's generate job; a model's training job, dataset and base
+    model; a job's initial condition, dataset and models), ``made`` (a job's dataset,
+    model or rollouts) and ``used_by`` (the jobs that used it, and the models trained on
+    a dataset)."""
+
+    item: ItemRef
+    came_from: list[ItemRef]
+    made: list[ItemRef]
+    used_by: list[ItemRef]
+
+
+class DeletedOut(BaseModel):
+    """What a ``DELETE`` removed: the item first, then every dependant a cascade took,
+    with a sentence saying so."""
+
+    detail: str
+    deleted: list[ItemRef]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException
 
+from app.api import items
 from app.api.errors import errors
 from app.db.tables import Dataset, Model
-from app.schemas import DatasetOut, ModelOut
+from app.schemas import DatasetOut, DeletedOut, ItemPatch, LineageOut, ModelOut
+from app.security import current_user
 from app.services import catalog
+from app.services.auth import Principal
 from app.state import AppState, get_state
 
 router = APIRouter(tags=["datasets and models"])
@@ -49,3 +52,83 @@ def get_model(model_id: str, state: AppState = Depends(get_state)) -> Model:
     if row is None:
         raise HTTPException(404, f"There is no model with id {model_id!r}.")
     return row
+
+
+@router.patch(
+    "/datasets/{dataset_id}",
+    response_model=DatasetOut,
+    responses=items.patch_responses("dataset"),
+)
+def patch_dataset(
+    dataset_id: str,
+    body: ItemPatch,
+    state: AppState = Depends(get_state),
+    user: Principal | None = Depends(current_user),
+) -> Dataset:
+    """Rename the dataset, or replace its tags or notes (fields left out stay)."""
+    return items.patch(state, "dataset", dataset_id, body, user)
+
+
+@router.delete(
+    "/datasets/{dataset_id}",
+    response_model=DeletedOut,
+    responses=items.delete_responses("dataset"),
+)
+def delete_dataset(
+    dataset_id: str,
+    cascade: bool = items.cascade_param(),
+    state: AppState = Depends(get_state),
+    user: Principal | None = Depends(current_user),
+) -> DeletedOut:
+    """Delete the dataset and its files (the HDF5 file and its shards). A dataset that
+    models were trained on, or that jobs used, is refused (409, naming them) unless
+    ``cascade=true``, which deletes them too (and says what went)."""
+    return items.delete(state, "dataset", dataset_id, cascade, user)
+
+
+@router.get(
+    "/datasets/{dataset_id}/lineage",
+    response_model=LineageOut,
+    responses=items.lineage_responses("dataset"),
+)
+def dataset_lineage(dataset_id: str, state: AppState = Depends(get_state)) -> LineageOut:
+    """The job that made the dataset, and the jobs and models that used it."""
+    return items.lineage_of(state, "dataset", dataset_id)
+
+
+@router.patch(
+    "/models/{model_id}", response_model=ModelOut, responses=items.patch_responses("model")
+)
+def patch_model(
+    model_id: str,
+    body: ItemPatch,
+    state: AppState = Depends(get_state),
+    user: Principal | None = Depends(current_user),
+) -> Model:
+    """Rename the model, or replace its tags or notes (fields left out stay)."""
+    return items.patch(state, "model", model_id, body, user)
+
+
+@router.delete(
+    "/models/{model_id}", response_model=DeletedOut, responses=items.delete_responses("model")
+)
+def delete_model(
+    model_id: str,
+    cascade: bool = items.cascade_param(),
+    state: AppState = Depends(get_state),
+    user: Principal | None = Depends(current_user),
+) -> DeletedOut:
+    """Delete the model and its folder. A model that rollouts, comparisons or fine-tuning
+    used is refused (409, naming them) unless ``cascade=true``, which deletes those runs
+    (with their rollout files and exports) too."""
+    return items.delete(state, "model", model_id, cascade, user)
+
+
+@router.get(
+    "/models/{model_id}/lineage",
+    response_model=LineageOut,
+    responses=items.lineage_responses("model"),
+)
+def model_lineage(model_id: str, state: AppState = Depends(get_state)) -> LineageOut:
+    """The training job and dataset the model came from, and the runs that used it."""
+    return items.lineage_of(state, "model", model_id)

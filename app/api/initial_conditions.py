@@ -6,9 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from app.api import items
 from app.api.errors import errors
 from app.db.tables import InitialCondition
-from app.schemas import InitialConditionOut
+from app.schemas import DeletedOut, InitialConditionOut, ItemPatch, LineageOut
 from app.security import current_user
 from app.services import auth, catalog, initial_conditions
 from app.services.auth import Principal
@@ -112,3 +113,44 @@ def get_initial_condition(ic_id: str, state: AppState = Depends(get_state)) -> I
     if row is None:
         raise HTTPException(404, f"There is no initial condition with id {ic_id!r}.")
     return row
+
+
+@router.patch(
+    "/{ic_id}",
+    response_model=InitialConditionOut,
+    responses=items.patch_responses("initial condition"),
+)
+def patch_initial_condition(
+    ic_id: str,
+    body: ItemPatch,
+    state: AppState = Depends(get_state),
+    user: Principal | None = Depends(current_user),
+) -> InitialCondition:
+    """Rename the initial condition, or replace its tags or notes (fields left out stay)."""
+    return items.patch(state, "initial_condition", ic_id, body, user)
+
+
+@router.delete(
+    "/{ic_id}",
+    response_model=DeletedOut,
+    responses=items.delete_responses("initial condition"),
+)
+def delete_initial_condition(
+    ic_id: str,
+    cascade: bool = items.cascade_param(),
+    state: AppState = Depends(get_state),
+    user: Principal | None = Depends(current_user),
+) -> DeletedOut:
+    """Delete the initial condition and its file. One that rollouts or comparisons started
+    from is refused (409, naming them) unless ``cascade=true``, which deletes them too."""
+    return items.delete(state, "initial_condition", ic_id, cascade, user)
+
+
+@router.get(
+    "/{ic_id}/lineage",
+    response_model=LineageOut,
+    responses=items.lineage_responses("initial condition"),
+)
+def initial_condition_lineage(ic_id: str, state: AppState = Depends(get_state)) -> LineageOut:
+    """The rollouts and comparisons that started from the initial condition."""
+    return items.lineage_of(state, "initial_condition", ic_id)

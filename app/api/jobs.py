@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
 from app import jobs
+from app.api import items
 from app.api.errors import errors
 from app.api.paging import (
     EVENTS_PAGE,
@@ -15,9 +16,9 @@ from app.api.paging import (
 from app.db.tables import Job
 from app.jobkinds import InvalidParams, validate_params
 from app.jobkinds.generate import retry
-from app.schemas import EventOut, JobCreate, JobCreated, JobOut
+from app.schemas import DeletedOut, EventOut, ItemPatch, JobCreate, JobCreated, JobOut, LineageOut
 from app.security import current_user
-from app.services import auth, jobs_view
+from app.services import auth, run_filters
 from app.services.auth import Principal
 from app.state import AppState, get_state
 
@@ -56,12 +57,27 @@ def list_jobs(
     status: str | None = None,
     kind: str | None = None,
     parent_id: str | None = Query(None, description="Only the shards of this job."),
+    owner: str | None = Query(
+        None, max_length=64, description="Only the jobs of this user (a name; 'me': yours)."
+    ),
+    flow: str | None = Query(
+        None,
+        max_length=64,
+        description="Only the jobs of this flow (a training job's: its dataset's flow).",
+    ),
+    q: str | None = Query(
+        None,
+        max_length=run_filters.MAX_SEARCH,
+        description="Search the jobs' id (prefix), name, tags, notes, message and kind.",
+    ),
     limit: int = Query(100, ge=1, le=1000),
     state: AppState = Depends(get_state),
+    user: Principal | None = Depends(current_user),
 ) -> list[Job]:
     # The same listing as the Runs page's: shard jobs are listed under their parent
     # (parent_id=...), not among the top-level jobs.
-    query = jobs_view.job_query(parent_id=parent_id, status=status, kind=kind, limit=limit)
+    found = run_filters.RunFilter(kind=kind, status=status, owner=owner, flow=flow, q=q)
+    query = run_filters.job_query(found, parent_id=parent_id, limit=limit, user=user)
     with state.db.session() as session:
         return list(session.scalars(query))
 
@@ -142,3 +158,36 @@ def retry_job(
             409, f"The job is {job.status}; only a failed or cancelled job is retried."
         )
     return retry(state.db, state.dispatcher, state.artifacts, job_id)
+
+
+@router.patch("/{job_id}", response_model=JobOut, responses=items.patch_responses("job"))
+def patch_job(
+    job_id: str,
+    body: ItemPatch,
+    state: AppState = Depends(get_state),
+    user: Principal | None = Depends(current_user),
+) -> Job:
+    """Name the run, or replace its tags or notes (fields left out stay)."""
+    return items.patch(state, "job", job_id, body, user)
+
+
+@router.delete("/{job_id}", response_model=DeletedOut, responses=items.delete_responses("job"))
+def delete_job(
+    job_id: str,
+    cascade: bool = items.cascade_param(),
+    state: AppState = Depends(get_state),
+    user: Principal | None = Depends(current_user),
+) -> DeletedOut:
+    """Delete a finished run: its events, its rollouts or comparison (files and export
+    caches), its shards and training checkpoints. A queued or running job is refused (409:
+    cancel it first); a job whose dataset or model still exists is refused (409, naming it)
+    unless ``cascade=true``, which deletes that too (and what used it)."""
+    return items.delete(state, "job", job_id, cascade, user)
+
+
+@router.get(
+    "/{job_id}/lineage", response_model=LineageOut, responses=items.lineage_responses("job")
+)
+def job_lineage(job_id: str, state: AppState = Depends(get_state)) -> LineageOut:
+    """What the job started from, what it made, and the jobs that used what it made."""
+    return items.lineage_of(state, "job", job_id)

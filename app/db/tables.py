@@ -33,6 +33,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def tags_column() -> Mapped[list[Any]]:
+    """Free labels a user gives an item (``PATCH``), a JSON list of short strings."""
+    return mapped_column(JSON, default=list, server_default=text("'[]'"))
+
+
+def notes_column() -> Mapped[str]:
+    """A user's free text about an item (``PATCH``)."""
+    return mapped_column(Text, default="", server_default="")
+
+
 def owner_column() -> Mapped[str | None]:
     """Every job and artifact has an owner (``users.id``); None: made with auth off, or by
     the operator's own CLI on the server, outside any account."""
@@ -73,6 +83,10 @@ class Job(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     worker_pid: Mapped[int | None] = mapped_column(Integer, default=None)
     owner_id: Mapped[str | None] = owner_column()
+    # What a user calls the run, and its labels and notes (``PATCH /api/jobs/{id}``).
+    name: Mapped[str | None] = mapped_column(String(255), default=None)
+    tags: Mapped[list[Any]] = tags_column()
+    notes: Mapped[str] = notes_column()
 
 
 class JobEvent(Base):
@@ -99,6 +113,8 @@ class InitialCondition(Base):
     path: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     owner_id: Mapped[str | None] = owner_column()
+    tags: Mapped[list[Any]] = tags_column()
+    notes: Mapped[str] = notes_column()
 
 
 class Dataset(Base):
@@ -113,6 +129,8 @@ class Dataset(Base):
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     owner_id: Mapped[str | None] = owner_column()
+    tags: Mapped[list[Any]] = tags_column()
+    notes: Mapped[str] = notes_column()
 
 
 class Model(Base):
@@ -132,6 +150,8 @@ class Model(Base):
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     owner_id: Mapped[str | None] = owner_column()
+    tags: Mapped[list[Any]] = tags_column()
+    notes: Mapped[str] = notes_column()
 
 
 class Rollout(Base):
