@@ -179,6 +179,96 @@ def residual_field() -> Any:
     )
 
 
+# What FNO3d and IFNO3d (models.ifno) share on channel-flow grids (X, Y, Z), Y wall-normal:
+# their config fields, the grid rule, the coordinate channels and the wall-normal padding.
+
+
+def modes_x_field(default: int) -> Any:
+    return param(
+        default,
+        "Fourier modes kept along x (streamwise, periodic), for each sign of the wavenumber. "
+        "The grid needs at least 2·modes_x points along x.",
+        min=1,
+    )
+
+
+def modes_y_field(default: int) -> Any:
+    return param(
+        default,
+        "Fourier modes kept along y (wall-normal), for each sign of the wavenumber, on the "
+        "padded axis. The grid needs at least 2·modes_y points along y, padding included.",
+        min=1,
+    )
+
+
+def modes_z_field(default: int) -> Any:
+    return param(
+        default,
+        "Fourier modes kept along z (spanwise, periodic). The grid needs at least "
+        "2·modes_z points along z.",
+        min=1,
+    )
+
+
+def add_grid_3d_field() -> Any:
+    return param(
+        True,
+        "Append the coordinates of each point as three extra input channels (x, z in "
+        "[0, 1), y from 0 at one wall to 1 at the other), so the model knows where the "
+        "walls are.",
+        advanced=True,
+    )
+
+
+def pad_y_field(default: int) -> Any:
+    return param(
+        default,
+        "Zero points appended to the wall-normal axis inside the network and cropped off "
+        "after it, so the Fourier layers (which assume periodicity) do not couple the two "
+        "walls. 0 treats y as periodic.",
+        min=0,
+        advanced=True,
+    )
+
+
+def check_channel_grid(name: str, config: Any, space: tuple[int, ...]) -> None:
+    """The grid rule of a 3D Fourier operator ``name`` whose ``config`` has ``modes_x``,
+    ``modes_y``, ``modes_z`` and ``pad_y``: ``ValueError`` unless the ``(X, Y, Z)`` grid
+    holds ``2·modes`` points per axis (``Y`` counted with its padding)."""
+    nx, ny, nz = check_space(name, 3, space)
+    grid = f"{nx}×{ny}×{nz}"
+    for axis, n, modes, extra in (
+        ("x", nx, config.modes_x, ""),
+        ("y", ny + config.pad_y, config.modes_y, f" (padding of {config.pad_y} included)"),
+        ("z", nz, config.modes_z, ""),
+    ):
+        if n < 2 * modes:
+            raise ValueError(
+                f"a {grid} grid is too coarse for {name} with modes_{axis} = {modes}: the "
+                f"{axis} axis needs at least 2·modes_{axis} = {2 * modes} points{extra} "
+                f"and has {n}; use fewer modes or a finer grid"
+            )
+
+
+def fourier_layer_3d_parameter_count(config: Any) -> int:
+    """Parameters of one 3D Fourier layer (a :class:`~models.layers.SpectralConv3d` and
+    the pointwise map beside it) of ``config``: ``8·w²·modes_x·modes_y·modes_z + w² + w``."""
+    w = config.width
+    return 8 * w * w * config.modes_x * config.modes_y * config.modes_z + w * w + w
+
+
+def channel_grid() -> GridEmbedding3d:
+    """The coordinate channels of a channel-flow grid: x and z periodic, y wall to wall."""
+    return GridEmbedding3d(periodic=(True, False, True))
+
+
+def pad_wall_normal(z: torch.Tensor, pad_y: int) -> torch.Tensor:
+    """``(B, C, X, Y, Z)`` with ``pad_y`` zero points appended to ``Y`` (domain padding:
+    the spectral layers then see a periodic box in which the walls are separated by the
+    padding instead of touching); crop with ``z[..., :Y, :]``."""
+    return F.pad(z, (0, 0, 0, pad_y)) if pad_y else z
+
+
 # --- 2D -------------------------------------------------------------------------------
 
 
@@ -330,41 +420,13 @@ class FNO3dConfig(OperatorConfig):
     channels: int = channels_field(3, "3 for velocity u, v, w")
     history: int = history_field()
     width: int = width_field(20)
-    modes_x: int = param(
-        8,
-        "Fourier modes kept along x (streamwise, periodic), for each sign of the wavenumber. "
-        "The grid needs at least 2·modes_x points along x.",
-        min=1,
-    )
-    modes_y: int = param(
-        8,
-        "Fourier modes kept along y (wall-normal), for each sign of the wavenumber, on the "
-        "padded axis. The grid needs at least 2·modes_y points along y, padding included.",
-        min=1,
-    )
-    modes_z: int = param(
-        8,
-        "Fourier modes kept along z (spanwise, periodic). The grid needs at least "
-        "2·modes_z points along z.",
-        min=1,
-    )
+    modes_x: int = modes_x_field(8)
+    modes_y: int = modes_y_field(8)
+    modes_z: int = modes_z_field(8)
     n_layers: int = n_layers_field(4)
-    add_grid: bool = param(
-        True,
-        "Append the coordinates of each point as three extra input channels (x, z in "
-        "[0, 1), y from 0 at one wall to 1 at the other), so the model knows where the "
-        "walls are.",
-        advanced=True,
-    )
+    add_grid: bool = add_grid_3d_field()
     residual: bool = residual_field()
-    pad_y: int = param(
-        8,
-        "Zero points appended to the wall-normal axis inside the network and cropped off "
-        "after it, so the Fourier layers (which assume periodicity) do not couple the two "
-        "walls. 0 treats y as periodic.",
-        min=0,
-        advanced=True,
-    )
+    pad_y: int = pad_y_field(8)
 
     def contract(self) -> Contract:
         return Contract(dims=3, channels=self.channels, history=self.history, out_steps=1)
@@ -372,24 +434,11 @@ class FNO3dConfig(OperatorConfig):
     def check_grid(self, space: tuple[int, ...]) -> None:
         """``ValueError`` unless an ``(X, Y, Z)`` grid holds ``2·modes`` points per axis
         (``Y`` counted with its padding)."""
-        nx, ny, nz = check_space("FNO3d", 3, space)
-        grid = f"{nx}×{ny}×{nz}"
-        for axis, n, modes, extra in (
-            ("x", nx, self.modes_x, ""),
-            ("y", ny + self.pad_y, self.modes_y, f" (padding of {self.pad_y} included)"),
-            ("z", nz, self.modes_z, ""),
-        ):
-            if n < 2 * modes:
-                raise ValueError(
-                    f"a {grid} grid is too coarse for FNO3d with modes_{axis} = {modes}: the "
-                    f"{axis} axis needs at least 2·modes_{axis} = {2 * modes} points{extra} "
-                    f"and has {n}; use fewer modes or a finer grid"
-                )
+        check_channel_grid("FNO3d", self, space)
 
     def parameter_count(self) -> int:
         """The number of parameters of ``FNO3d(self)``; see :class:`FNO3d` for the formula."""
-        w, n = self.width, self.n_layers
-        blocks = n * (8 * w * w * self.modes_x * self.modes_y * self.modes_z + w * w + w)
+        blocks = self.n_layers * fourier_layer_3d_parameter_count(self)
         return ends_parameter_count(self, 3) + blocks
 
 
@@ -429,7 +478,7 @@ class FNO3d(FourierOperator):
         config = config or FNO3dConfig()
         super().__init__(config)
         w = config.width
-        self.build_lift(GridEmbedding3d(periodic=(True, False, True)), dims=3)
+        self.build_lift(channel_grid(), dims=3)
         modes = (config.modes_x, config.modes_y, config.modes_z)
         self.spectral = nn.ModuleList(SpectralConv3d(w, w, *modes) for _ in range(config.n_layers))
         self.pointwise = nn.ModuleList(pointwise(w, w, dims=3) for _ in range(config.n_layers))
@@ -438,8 +487,6 @@ class FNO3d(FourierOperator):
     def body(self, z: torch.Tensor) -> torch.Tensor:
         pad_y = self.config.pad_y
         ny = z.shape[-2]
-        z = self.lifted(z)
-        if pad_y:
-            z = F.pad(z, (0, 0, 0, pad_y))  # (z: none, y: pad_y at the end)
+        z = pad_wall_normal(self.lifted(z), pad_y)
         z = fourier_layers(z, self.spectral, self.pointwise)
         return self.projected(z[..., :ny, :])
