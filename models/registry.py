@@ -96,6 +96,16 @@ MODELS: dict[str, ModelSpec] = dict(
             "h ← h + σ(Kh + Wh + b)/L.",
         ),
         _spec(
+            "ifno3d",
+            "Implicit FNO (3D)",
+            3,
+            "models.ifno",
+            "IFNO3d",
+            "IFNO3dConfig",
+            "Implicit FNO on 3D velocity fields: one Fourier layer shared across L "
+            "iterations, with domain padding on the non-periodic (wall-normal) axis.",
+        ),
+        _spec(
             "factformer2d",
             "FactFormer (2D)",
             2,

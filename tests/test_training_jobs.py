@@ -163,6 +163,7 @@ def test_data_parallel_training_through_the_api(tmp_path, redis_url, start_worke
 TINY = {
     "fno2d": {"width": 4, "modes": 4, "n_layers": 1},
     "ifno": {"width": 4, "modes": 4, "n_iterations": 2},
+    "ifno3d": {"width": 4, "modes_x": 2, "modes_y": 2, "modes_z": 2, "n_iterations": 2, "pad_y": 2},
     "sfno": {
         "history": 2,
         "out_steps": 2,
