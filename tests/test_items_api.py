@@ -51,9 +51,7 @@ def _train_job(state, dataset_id: str, status: str = "succeeded", owner_id=None)
 
 
 def _model_from(state, dataset_id: str, job_id: str | None, name: str, owner_id=None) -> str:
-    model_id = register_model(
-        state.db, state.artifacts, *fno(0), name=name, dataset_id=dataset_id
-    )
+    model_id = register_model(state.db, state.artifacts, *fno(0), name=name, dataset_id=dataset_id)
     with state.db.session() as session:
         row = session.get(Model, model_id)
         row.job_id, row.owner_id = job_id, owner_id
@@ -181,7 +179,7 @@ def test_a_dataset_used_by_a_model_is_refused_then_cascades(client: TestClient, 
     gone = client.delete(f"/api/datasets/{w['dataset_a']}", params={"cascade": "true"})
     assert gone.status_code == 200, gone.text
     out = gone.json()
-    assert [(d["kind"], d["id"]) for d in out["deleted"]][0] == ("dataset", w["dataset_a"])
+    assert next((d["kind"], d["id"]) for d in out["deleted"]) == ("dataset", w["dataset_a"])
     assert {d["id"] for d in out["deleted"]} == {
         w["dataset_a"],
         w["model_a"],
@@ -317,7 +315,12 @@ def secured(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str]]]:
     db = get_database(settings.resolved_database_url)
     tokens = {}
     with db.session() as session:
-        for name, role in [("ada", "admin"), ("mia", "member"), ("max", "member"), ("vic", "viewer")]:
+        for name, role in [
+            ("ada", "admin"),
+            ("mia", "member"),
+            ("max", "member"),
+            ("vic", "viewer"),
+        ]:
             auth.add_user(session, name, PASSWORD, role)
             tokens[name] = auth.create_token(session, name, "test")[1]
     with TestClient(create_app(settings, with_ui=False)) as client:

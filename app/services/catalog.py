@@ -64,6 +64,8 @@ def initial_condition_dict(row: InitialCondition) -> dict[str, Any]:
         "stats": dict(row.stats or {}),
         "created_at": iso_time(row.created_at),
         "example": row.name.lower().startswith("example"),
+        "tags": list(row.tags or []),
+        "notes": row.notes or "",
     }
 
 
@@ -104,6 +106,8 @@ def dataset_dict(d: Dataset) -> dict[str, Any]:
         "params": dict(d.params or {}),
         "job_id": d.job_id,
         "created_at": iso_time(d.created_at),
+        "tags": list(d.tags or []),
+        "notes": d.notes or "",
     }
 
 
@@ -149,6 +153,8 @@ def model_dict(m: Model) -> dict[str, Any]:
         "dataset_id": m.dataset_id,
         "job_id": m.job_id,
         "created_at": iso_time(m.created_at),
+        "tags": list(m.tags or []),
+        "notes": m.notes or "",
     }
 
 

@@ -456,3 +456,37 @@ def delete_item(
         detail += f" and, with it, {describe_all(the_plan.taken)}"
     detail += f" ({removed} {'file or folder' if removed == 1 else 'files or folders'} removed)."
     return {"detail": detail, "deleted": deleted}
+
+
+# --- for the pages ----------------------------------------------------------------------
+
+
+def editable(session: Session, kind: str, item_id: str) -> dict[str, Any]:
+    """An item's name, tags and notes as the edit form shows them; raises NotFound."""
+    row = _get(session, kind, item_id)
+    return {
+        "name": row.name or "",
+        "title": title(kind, row),
+        "tags": list(row.tags or []),
+        "notes": row.notes or "",
+    }
+
+
+def preview_delete(
+    session: Session, kind: str, item_id: str, user: auth.Principal | None = None
+) -> dict[str, Any]:
+    """What deleting the item would take: ``{"item", "taken", "blocked"}``, ``taken`` the
+    dependants a cascade deletes too (refs), ``blocked`` the sentence of a refusal that a
+    cascade would not lift (a running job, another owner's item), else None."""
+    the_plan = plan(session, kind, item_id)
+    blocked = None
+    try:
+        check(session, the_plan, True, user)
+    except (Conflict, auth.Forbidden) as exc:
+        blocked = str(exc)
+    return {
+        "item": ref(*the_plan.item),
+        "taken": [ref(k, r) for k, r in the_plan.taken],
+        "blocked": blocked,
+        "sentence": describe_all(the_plan.taken),
+    }

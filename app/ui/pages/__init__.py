@@ -30,7 +30,16 @@ def _register(
 
 def register_pages() -> None:
     """Register every page with Dash (called once by ``mount_ui``)."""
-    from app.ui.pages import compare, datasets, models, rollout, runs, train, upload
+    from app.ui.pages import (
+        compare,
+        datasets,
+        models,
+        rollout,
+        runs,
+        train,
+        training_runs,
+        upload,
+    )
 
     _register("runs", "Runs", runs.layout, 0, path="/")
     _register("rollout", "Rollout", rollout.layout, 1, path="/rollout")
@@ -38,6 +47,7 @@ def register_pages() -> None:
     _register("upload", "Upload", upload.layout, 3, path="/upload")
     _register("data", "Data", datasets.layout, 4, path="/data")
     _register("train", "Train", train.layout, 5, path="/train")
+    _register("training-runs", "Training runs", training_runs.layout, 9, path="/train/runs")
     _register("models", "Models", models.layout, 6, path="/models")
     _register("compare", "Compare", compare.layout, 7, path="/compare")
     _register("compare-reopen", "Compare", compare.layout, 8, template="/compare/<compare_id>")

@@ -12,6 +12,7 @@ from typing import Any
 from dash import Input, Output, State, callback, dcc, html
 
 from app.services import catalog
+from app.ui import manage
 from app.ui.components import card, data_table, fmt_count, fmt_number, fmt_time, page
 from app.ui.context import get_state
 from models.channel_skill import headline
@@ -50,6 +51,7 @@ def layout(sort: str | None = None, order: str | None = None, **_query: Any) -> 
             html.Div(id="models-table", className="table-wrap"),
             dcc.Interval(id="models-refresh", interval=REFRESH_MS),
         ),
+        manage.dialog(),  # Edit, Lineage and Delete of each row (app.ui.manage)
     )
 
 
@@ -240,10 +242,16 @@ def model_row(m: dict[str, Any]) -> html.Tr:
             html.Td(long_horizon_cell(m), className="num model-long-horizon"),
             html.Td(fmt_time(m["created_at"]), title=m["created_at"] or ""),
             html.Td(
-                dcc.Link(
-                    "Roll out →",
-                    href=f"/rollout?model={m['id']}",
-                    className="button button-small button-primary",
+                html.Div(
+                    [
+                        dcc.Link(
+                            "Roll out →",
+                            href=f"/rollout?model={m['id']}",
+                            className="button button-small button-primary",
+                        ),
+                        *manage.item_actions("model", m["id"]),
+                    ],
+                    className="row-actions",
                 )
             ),
         ],

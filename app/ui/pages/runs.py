@@ -1,5 +1,12 @@
 """``/``: every job with its status and progress, refreshed each second, with a way in
-for a first visit (a reference rollout of the shipped example)."""
+for a first visit (a reference rollout of the shipped example).
+
+The table is filtered by kind, status, owner and flow and searched (id, name, tags, notes,
+message) through ``app.services.run_filters``; the filters live in the address
+(``/?kind=train&q=sweep``), so a view can be bookmarked, and at most ``run_filters.PAGE``
+newest matching runs are listed. Each row opens its run (a training run's curves at
+``/train?job=<id>``) and has Edit (name, tags, notes), Lineage and, once finished, Delete
+(``app.ui.manage``)."""
 
 from __future__ import annotations
 
@@ -7,10 +14,11 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from dash import ALL, Input, Output, callback, ctx, dcc, html
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from app.services import jobs_view
+from app.services import jobs_view, run_filters
+from app.ui import manage
 from app.ui.components import (
     alert,
     card,
@@ -33,7 +41,8 @@ KIND_LABELS = {
 }
 
 
-def layout(**_query: Any) -> html.Main:
+def layout(**query: Any) -> html.Main:
+    chosen = run_filters.parse(query)
     return page(
         "Runs",
         "Every job on this server: data generation, training, rollouts and comparisons, live.",
@@ -61,6 +70,7 @@ def layout(**_query: Any) -> html.Main:
         ),
         card(
             "Jobs",
+            filters_row(chosen),
             html.Div(id="runs-summary", className="summary-line"),
             html.Div(id="runs-feedback"),
             html.Div(
@@ -68,8 +78,64 @@ def layout(**_query: Any) -> html.Main:
                 id="runs-table",
                 className="table-wrap",
             ),
+            dcc.Store(id="runs-table-key"),
+            dcc.Store(id="runs-address"),
+            dcc.Store(id="runs-address-sink"),
             dcc.Interval(id="runs-interval", interval=REFRESH_MS),
         ),
+        manage.dialog(),
+    )
+
+
+FILTERS = ("kind", "status", "owner", "flow")
+
+
+def filters_row(chosen: run_filters.RunFilter) -> html.Div:
+    """Kind, status, owner and flow pickers and the search box, set from the address."""
+
+    def picker(name: str, placeholder: str, options: list[Any]) -> dcc.Dropdown:
+        value = getattr(chosen, name)
+        if value and value not in [o["value"] for o in options]:
+            options = [*options, {"label": value, "value": value}]
+        return dcc.Dropdown(
+            id=f"runs-filter-{name}",
+            options=options,
+            value=value,
+            placeholder=placeholder,
+            clearable=True,
+            searchable=False,
+            className="dropdown",
+        )
+
+    return html.Div(
+        [
+            picker(
+                "kind",
+                "Any kind",
+                [{"label": KIND_LABELS.get(k, k), "value": k} for k in run_filters.KINDS],
+            ),
+            picker(
+                "status", "Any status", [{"label": s, "value": s} for s in run_filters.STATUSES]
+            ),
+            picker("owner", "Anyone", []),
+            picker("flow", "Any flow", []),
+            dcc.Input(
+                id="runs-search",
+                type="search",
+                value=chosen.q or "",
+                placeholder="Search id, name, tags, notes…",
+                debounce=0.4,
+                maxLength=run_filters.MAX_SEARCH,
+                className="input",
+            ),
+            dcc.Link(
+                "Overlay training runs →",
+                href="/train/runs",
+                id="runs-overlay-link",
+                className="button button-small",
+            ),
+        ],
+        className="runs-filters",
     )
 
 
@@ -85,9 +151,10 @@ def _open_link(job: dict[str, Any]) -> Any:
         ref = result.get("rollout_id") or job["id"]
         return dcc.Link("Open comparison", href=f"/compare/{ref}", className="link")
     if kind in ("train", "finetune"):
+        curves = dcc.Link("Curves", href=f"/train?job={job['id']}", className="link")
         if result.get("model_id") and job["status"] == "succeeded":
-            return dcc.Link("Model", href="/models", className="link")
-        return dcc.Link("Loss curve", href=f"/train?job={job['id']}", className="link")
+            return html.Span([curves, " · ", dcc.Link("Model", href="/models", className="link")])
+        return curves
     if kind == "generate":
         return dcc.Link("Datasets", href="/data", className="link")
     return None
@@ -135,7 +202,7 @@ def job_detail(job: dict[str, Any]) -> str:
 def job_row(job: dict[str, Any], now: datetime) -> html.Tr:
     active = job["status"] in ("queued", "running")
     message = job["error"] if job["status"] == "failed" and job["error"] else job["message"]
-    actions = [_open_link(job)]
+    actions = [_open_link(job), *manage.item_actions("job", job["id"], delete=not active)]
     if active:
         actions.append(
             html.Button(
@@ -148,7 +215,21 @@ def job_row(job: dict[str, Any], now: datetime) -> html.Tr:
     duration = job_duration(job, now)
     return html.Tr(
         [
-            html.Td(html.Code(job["id"][:8], title=job["id"]), className="mono"),
+            html.Td(
+                [
+                    html.Span(job["name"], className="strong run-name")
+                    if job.get("name")
+                    else None,
+                    html.Br() if job.get("name") else None,
+                    html.Code(job["id"][:8], title=job["id"]),
+                    tag_list(job.get("tags")),
+                    html.Small(job["owner"], className="muted run-owner")
+                    if job.get("owner")
+                    else None,
+                ],
+                className="mono",
+                title=job.get("notes") or None,
+            ),
             html.Td(
                 [
                     KIND_LABELS.get(job["kind"], job["kind"]),
@@ -213,14 +294,102 @@ def summary(jobs: list[dict[str, Any]]) -> str:
     )
 
 
+def tag_list(tags: list[str] | None) -> Any:
+    if not tags:
+        return None
+    return html.Span([html.Span(t, className="tag") for t in tags], className="item-tags")
+
+
+def current_filter(kind, status, owner, flow, q) -> run_filters.RunFilter:
+    return run_filters.parse({"kind": kind, "status": status, "owner": owner, "flow": flow, "q": q})
+
+
+def table_key(jobs: list[dict[str, Any]], chosen: run_filters.RunFilter, now: float) -> list:
+    """The table is redrawn only when this changes: a row's state, or every 30 s for the
+    relative times (a stable table keeps its buttons under the pointer)."""
+    return [
+        chosen.query_string(),
+        int(now // 30),
+        *[
+            [
+                j["id"],
+                j["status"],
+                round(j["progress"], 2),
+                j.get("name"),
+                j.get("tags"),
+                j.get("notes"),
+                j.get("message"),
+                j.get("error"),
+            ]
+            for j in jobs
+        ],
+    ]
+
+
+def summary_text(jobs: list[dict[str, Any]], chosen: run_filters.RunFilter) -> str:
+    text = summary(jobs)
+    if len(jobs) >= run_filters.PAGE:
+        text += f" · the newest {run_filters.PAGE} shown"
+    if chosen.active:
+        text += " matching the filters"
+    return text
+
+
 @callback(
     Output("runs-table", "children"),
     Output("runs-summary", "children"),
+    Output("runs-table-key", "data"),
+    Output("runs-address", "data"),
     Input("runs-interval", "n_intervals"),
+    Input("runs-filter-kind", "value"),
+    Input("runs-filter-status", "value"),
+    Input("runs-filter-owner", "value"),
+    Input("runs-filter-flow", "value"),
+    Input("runs-search", "value"),
+    State("runs-table-key", "data"),
 )
-async def refresh(_n: int | None):
-    jobs = await asyncio.to_thread(jobs_view.list_jobs, get_state())
-    return jobs_table(jobs), summary(jobs)
+async def refresh(_n: int | None, kind, status, owner, flow, q, key):
+    chosen = current_filter(kind, status, owner, flow, q)
+    jobs = await asyncio.to_thread(run_filters.list_runs, get_state(), chosen)
+    new_key = table_key(jobs, chosen, datetime.now(UTC).timestamp())
+    if new_key == key:
+        return no_update, summary_text(jobs, chosen), no_update, chosen.query_string()
+    return jobs_table(jobs), summary_text(jobs, chosen), new_key, chosen.query_string()
+
+
+@callback(
+    Output("runs-filter-owner", "options"),
+    Output("runs-filter-flow", "options"),
+    Input("runs-table-key", "data"),
+    State("runs-filter-owner", "value"),
+    State("runs-filter-flow", "value"),
+)
+async def filter_choices(_key, owner, flow):
+    found = await asyncio.to_thread(run_filters.choices, get_state())
+    owners = [{"label": "me", "value": "me"}] + [{"label": u, "value": u} for u in found["owners"]]
+    flows = [{"label": f, "value": f} for f in found["flows"]]
+    for options, value in ((owners, owner), (flows, flow)):
+        if value and value not in [o["value"] for o in options]:
+            options.append({"label": value, "value": value})
+    return owners, flows
+
+
+# The filters go into the address without a page load (history.replaceState, not the
+# pages router), so reloading or bookmarking the address shows the same view.
+clientside_callback(
+    """
+    function(search) {
+        if (typeof search !== "string") { return window.dash_clientside.no_update; }
+        if (window.location.pathname === "/" && window.location.search !== search) {
+            window.history.replaceState(window.history.state, "", "/" + search);
+        }
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output("runs-address-sink", "data"),
+    Input("runs-address", "data"),
+    prevent_initial_call=True,
+)
 
 
 @callback(

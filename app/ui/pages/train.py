@@ -671,6 +671,17 @@ def summary(
                 className="muted small",
             )
         )
+    children.append(
+        html.Div(
+            dcc.Link(
+                "Overlay with other runs →",
+                href=f"/train/runs?jobs={job['id']}",
+                id="train-overlay-link",
+                className="link",
+            ),
+            className="muted small",
+        )
+    )
     if job["status"] == "succeeded" and job["result"].get("model_id"):
         model_id = job["result"]["model_id"]
         children.append(

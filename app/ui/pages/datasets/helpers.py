@@ -12,6 +12,7 @@ from dash import dcc, html
 
 from app.services import jobs_view
 from app.services.flows import channel_generate_flows, generate_form_flows, is_channel_flow
+from app.ui import manage
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
     data_table,
@@ -268,9 +269,11 @@ def datasets_table(rows: list[dict[str, Any]], now: datetime | None = None) -> h
             [
                 html.Td(
                     [
-                        html.Span(d["name"], className="strong"),
+                        html.Span(d["name"], className="strong dataset-name"),
+                        tag_list(d.get("tags")),
                         html.Br(),
                         html.Code(d["id"], className="muted small"),
+                        notes_line(d.get("notes")),
                     ]
                 ),
                 html.Td(d["flow"]),
@@ -311,6 +314,7 @@ def datasets_table(rows: list[dict[str, Any]], now: datetime | None = None) -> h
                                 href=f"/train?dataset={d['id']}",
                                 className="button button-small button-primary",
                             ),
+                            *manage.item_actions("dataset", d["id"]),
                         ],
                         className="row-actions",
                     )
@@ -332,7 +336,24 @@ def table_key(rows: list[dict[str, Any]]) -> list[Any]:
     # The table is redrawn only when this changes (not each second): a stable table keeps
     # its buttons under the pointer.
     today = datetime.now(UTC).date().isoformat()
-    return [today, *[[d["id"], d["job_status"]] for d in rows]]
+    return [
+        today,
+        *[[d["id"], d["job_status"], d["name"], d.get("tags"), d.get("notes")] for d in rows],
+    ]
+
+
+def tag_list(tags: list[str] | None) -> Any:
+    """An item's tags as small labels (None without)."""
+    if not tags:
+        return None
+    return html.Span([html.Span(t, className="tag") for t in tags], className="item-tags")
+
+
+def notes_line(notes: str | None) -> Any:
+    """The first line of an item's notes, cut short (the whole text on hover)."""
+    if not notes:
+        return None
+    return html.Small(notes.splitlines()[0], className="muted item-notes", title=notes)
 
 
 def generate_request(

@@ -9,6 +9,7 @@ from typing import Any
 from dash import dcc, html
 
 from app.services import training_options
+from app.ui import manage
 from app.ui.components import card, data_table, form_row, number_input, page
 from app.ui.pages.datasets.helpers import (
     ACTIVE_MS,
@@ -350,4 +351,5 @@ def layout(preview: str | None = None, trajectory: str | None = None, **_query: 
         dcc.Store(id="data-preview-target", data={"id": preview} if preview else None),
         dcc.Store(id="data-preview-hook"),
         dcc.Store(id="data-preview-scroll"),
+        manage.dialog(),  # Edit, Lineage and Delete of each dataset (app.ui.manage)
     )
