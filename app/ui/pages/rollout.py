@@ -436,8 +436,9 @@ def rollout_params(ic: str | None, model: str | None, steps: Any, dt: Any) -> di
 
 
 @callback(
-    Output("rollout-url", "pathname"),
-    Output("rollout-url", "search"),
+    # One change of address (href): setting the path and the query as two props made two
+    # navigations, the second back to the old path when the page had a query (?model=…).
+    Output("rollout-url", "href"),
     Output("rollout-feedback", "children"),
     Input("rollout-start", "n_clicks"),
     State("rollout-ic", "value"),
@@ -455,18 +456,18 @@ async def start(n_clicks: int, ic: str | None, model: str | None, steps: Any, dt
         message = alert(
             "Initial condition: choose one (or upload one on the Upload page).", "error"
         )
-        return no_update, no_update, message
+        return no_update, message
     if steps in (None, ""):
         message = alert("Steps: enter how many steps to roll out (1 to 10,000).", "error")
-        return no_update, no_update, message
+        return no_update, message
     try:
         job = await asyncio.to_thread(
             jobs_view.submit_job, get_state(), "rollout", rollout_params(ic, model, steps, dt)
         )
     except jobs_view.InvalidParams as exc:
-        return no_update, no_update, alert(str(exc), "error")
+        return no_update, alert(str(exc), "error")
     # The query (?ic=…, ?example=1) only prefilled the form: it is not part of the address.
-    return f"/rollout/{job['id']}", "", None
+    return f"/rollout/{job['id']}", None
 
 
 # --- poll -----------------------------------------------------------------------------
@@ -638,16 +639,23 @@ async def poll(_n: int, run: dict[str, Any] | None, store: dict[str, Any] | None
     Output("rollout-cancel-feedback", "children"),
     Output("rollout-cancel", "disabled"),
     Input("rollout-cancel", "n_clicks"),
-    State("rollout-run", "data"),
+    State("_pages_location", "pathname"),
     prevent_initial_call=True,
 )
-async def cancel(n_clicks: int, run: dict[str, Any] | None):
-    """Cancel the run through the same service as the Runs page's Cancel; the next poll
-    shows it cancelled."""
-    job_id = (run or {}).get("job_id")
-    if not n_clicks or not job_id:
+async def cancel(n_clicks: int, pathname: str | None):
+    """Cancel the run shown (its address names it: /rollout/<job or rollout id>) through the
+    same service as the Runs page's Cancel; the next poll shows it cancelled."""
+    ref = (pathname or "").rstrip("/").rsplit("/", 1)[-1]
+    if not n_clicks or not (pathname or "").startswith("/rollout/") or not ref:
         raise PreventUpdate
-    job = await asyncio.to_thread(jobs_view.cancel_job, get_state(), job_id)
+
+    def stop():
+        found = rollouts.resolve(get_state(), ref)
+        if not found or not found["job"]:
+            return None
+        return jobs_view.cancel_job(get_state(), found["job"]["id"])
+
+    job = await asyncio.to_thread(stop)
     if job is None:
         return alert("The job was deleted.", "error"), True
     if job["status"] == "cancelled":

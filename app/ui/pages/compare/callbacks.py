@@ -206,8 +206,9 @@ def update_precisions(chosen, catalog, values, ids, prefill):
 
 
 @callback(
-    Output("compare-url", "pathname"),
-    Output("compare-url", "search"),
+    # One change of address (href): setting the path and the query as two props made two
+    # navigations, the second back to the old path when the page had a query (?model=…).
+    Output("compare-url", "href"),
     Output("compare-feedback", "children"),
     Input("compare-start", "n_clicks"),
     State("compare-source", "value"),
@@ -251,7 +252,7 @@ async def start(
         raise PreventUpdate
 
     def refuse(message: str):
-        return no_update, no_update, alert(message, "error")
+        return no_update, alert(message, "error")
 
     if source == DATASET and not dataset:
         return refuse("Initial condition: choose a dataset and a trajectory.")
@@ -291,7 +292,7 @@ async def start(
         job = await asyncio.to_thread(jobs_view.submit_job, get_state(), "compare", params)
     except jobs_view.InvalidParams as exc:
         return refuse(str(exc))
-    return f"/compare/{job['id']}", "", None
+    return f"/compare/{job['id']}", None
 
 
 @callback(
