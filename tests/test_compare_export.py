@@ -181,6 +181,81 @@ def test_animation_shows_every_panel(api, comparison):
     assert frame_indices(10_001)[-1] == 10_000
 
 
+def test_animation_names_each_panel_by_its_model_on_a_robust_colour_range(
+    api, comparison, monkeypatch
+):
+    """The GIF's panels are titled with the models' names ("error: <name>" under each),
+    a diverged model's panels say so, the colour range is the 99th percentile of the
+    reference's |ω| over the frames drawn (not one frame's max), and a colour bar (the
+    whole diverging ramp) sits under the panels."""
+    import physics.formats.gif as gif
+    from app.db.tables import Rollout
+
+    _, rollout_id = comparison
+    state = api.app.state.eddyscope
+    calls = {}
+    real = gif.render_gif
+
+    def spy(h5_path, out_path, labels=None, max_frames=100, frame_ms=100, notes=None):
+        calls.update(labels=dict(labels or {}), notes=dict(notes or {}))
+        return real(h5_path, out_path, labels, max_frames=max_frames, notes=notes)
+
+    monkeypatch.setattr(gif, "render_gif", spy)
+    ranges = []
+    real_limit = gif.robust_limit
+    monkeypatch.setattr(gif, "robust_limit", lambda frames: ranges.append(list(frames)) or
+                        real_limit(ranges[-1]))  # fmt: skip
+    response = api.get(f"/api/rollouts/{rollout_id}/animation.gif?max_frames=3")
+    assert response.status_code == 200
+    labels, notes = calls["labels"], calls["notes"]
+    assert labels["reference"] == "reference solver"
+    assert labels["model:0"] == "good (float32)" and labels["model:1"] == "good (int8)"
+    assert labels["model:2"] == "coarse (float32)" and labels["model:3"] == "b (float32)"
+    assert labels["error:0"] == "error: good (float32)"
+    assert labels["error:3"] == "error: b (float32)"
+    assert not any(v.startswith("error:") and v[6:].strip().isdigit() for v in labels.values())
+    assert notes == {"model:3": "diverged at step 2"}
+    # The range: the 99th percentile of |ω| of the reference over the frames drawn.
+    with state.db.session() as session:
+        path = state.artifacts.resolve(session.get(Rollout, rollout_id).path)
+    drawn = gif.frame_indices(STEPS + 1, 3)
+    reference = [frame_of(api, rollout_id, k, "reference") for k in drawn]
+    assert len(ranges[0]) == len(drawn)
+    expected = np.percentile(np.abs(np.stack(reference)), 99)
+    assert gif.robust_limit(reference) == pytest.approx(expected, rel=1e-6)
+    assert expected < np.abs(np.stack(reference)).max()
+    # Titles are wrapped, never cut: every word of the labels fits a line of a panel.
+    font = __import__("PIL.ImageFont", fromlist=["x"]).load_default(size=11)
+    long = "a-model-with-a-rather-long-name-that-needs-two-lines (bfloat16)"
+    lines = gif.wrap_text(long, 128, font.getlength)
+    assert len(lines) >= 2 and "".join(lines).replace(" ", "") == long.replace(" ", "")
+    assert all(font.getlength(line) <= 128 for line in lines)
+    assert gif.panel_labels(["reference", "model"], ["model"], {"model": "m1"}) == {
+        "reference": "reference",
+        "model": "m1",
+        "error": "error: m1",
+    }
+    # The colour bar: one row of the first frame holds (almost) every level of the ramp.
+    image = Image.open(io.BytesIO(response.content))
+    pixels = np.asarray(image.convert("P"))
+    levels = max(len(set(row[row < 251].tolist())) for row in pixels)
+    assert levels > 200
+    assert path.exists()
+
+
+def test_robust_limit_ignores_a_few_extreme_cells():
+    from physics.formats.gif import robust_limit
+
+    rng = np.random.default_rng(0)
+    frames = [rng.standard_normal((32, 32)) for _ in range(4)]
+    frames[2][3, 3] = 1e6  # one cell of one frame blows up
+    frames[3][:] = np.nan
+    limit = robust_limit(frames)
+    assert 2.0 < limit < 4.0
+    assert robust_limit([np.full((4, 4), np.nan)]) == 1.0
+    assert robust_limit([np.zeros((4, 4))]) == 1.0
+
+
 def test_exports_of_a_single_model_rollout(api):
     state = api.app.state.eddyscope
     good = register_model(state.db, state.artifacts, *fno(0), name="good")

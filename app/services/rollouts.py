@@ -255,7 +255,9 @@ def export_gif(
     session: Session, artifacts: ArtifactStore, rollout: Rollout, max_frames: int = 100
 ) -> Path:
     """The panels (reference, each model, each error) as an animated GIF, at most
-    ``max_frames`` frames. 2D rollouts only (``ExportUnavailable`` for a channel rollout)."""
+    ``max_frames`` frames, each panel titled with its model's name (``gif_labels``) and a
+    stopped model's panels with why (``gif_notes``). 2D rollouts only
+    (``ExportUnavailable`` for a channel rollout)."""
     from physics.formats.gif import render_gif
 
     _only_2d(rollout, "GIF")
@@ -263,10 +265,59 @@ def export_gif(
     relative, fresh = _cached(session, artifacts, rollout, f".{max_frames}.gif")
     if fresh:
         return artifacts.resolve(relative)
-    labels = {s["name"]: s.get("label") or s["name"] for s in sources_of(rollout)}
+    labels = gif_labels(session, rollout)
+    notes = gif_notes(session, rollout)
     with artifacts.atomic_write(relative) as tmp:
-        render_gif(source, tmp, labels, max_frames=max_frames)
+        render_gif(source, tmp, labels, max_frames=max_frames, notes=notes)
     return artifacts.resolve(relative)
+
+
+def gif_labels(session: Session, rollout: Rollout) -> dict[str, str]:
+    """Panel titles by source: the reference "reference solver", a model its model's name
+    (a comparison's stored label, "name (precision)"), an error "error: <that model's
+    title>"; a model whose row is gone keeps its id."""
+    from app.db.tables import Model
+
+    def model_name(model_id: str | None) -> str:
+        row = session.get(Model, model_id) if model_id else None
+        return (row.name if row is not None and row.name else None) or (model_id or "model")
+
+    labels: dict[str, str] = {}
+    for s in sources_of(rollout):
+        name, role = s["name"], s.get("role")
+        if role == "reference":
+            labels[name] = "reference solver"
+        elif role == "model":
+            labels[name] = s.get("label") or (
+                f"{model_name(s.get('model_id'))} ({s.get('precision') or 'float32'})"
+                if rollout.kind == "compare"
+                else model_name(s.get("model_id"))
+            )
+    for s in sources_of(rollout):
+        if s.get("role") == "error":
+            model = "model" if s["name"] == "error" else "model:" + s["name"].split(":", 1)[-1]
+            labels[s["name"]] = f"error: {labels.get(model, model)}"
+    return labels
+
+
+def gif_notes(session: Session, rollout: Rollout) -> dict[str, str]:
+    """Why a model source has no frame, by source: the message of its last status in the
+    newest metrics event ("diverged at step 7", "failed: …")."""
+    payload = session.scalar(
+        select(JobEvent.payload)
+        .where(JobEvent.job_id == rollout.job_id, JobEvent.type == "metrics")
+        .order_by(JobEvent.seq.desc())
+        .limit(1)
+    )
+    notes: dict[str, str] = {}
+    for index, m in ((payload or {}).get("models") or {}).items():
+        status = (m or {}).get("status")
+        if status in ("diverged", "failed"):
+            message = m.get("message") or status
+            notes[f"model:{index}"] = (
+                message if message.startswith(status) else f"{status}: {message}"
+            )
+    return notes
 
 
 # --- the pages: a run from either id, live updates, one step's metrics, frames ---------------
