@@ -45,9 +45,22 @@ class TrainingStopped(Exception):
 SCHEDULERS = ("onecycle", "step", "constant")
 
 
+# A run reports at least this many train events (every step when it has fewer steps), so
+# that the warm-up of a short run on small data shows on its curves.
+MIN_TRAIN_POINTS = 50
+
+
+def event_interval(events_every: int, total_steps: int) -> int:
+    """Optimiser steps between train events: ``events_every``, or fewer when the run has
+    under ``MIN_TRAIN_POINTS`` × that many steps (every step for a run of at most 50)."""
+    return max(1, min(events_every, total_steps // MIN_TRAIN_POINTS))
+
+
 @dataclass
 class TrainConfig:
-    """Optimisation settings. ``events_every`` counts optimiser steps; ``batch_size`` is the
+    """Optimisation settings. ``events_every`` counts optimiser steps, at most: a short run
+    reports more often, so that it has at least ``MIN_TRAIN_POINTS`` train events
+    (``event_interval``); ``batch_size`` is the
     global batch (split over the ranks of data-parallel training). ``length`` is the side of
     the periodic box, used by the Sobolev losses."""
 
@@ -215,7 +228,8 @@ def train(
     Events passed to ``on_event`` (epochs numbered from 1, ``step`` = optimiser steps done):
 
     * ``{"type": "resumed", "epoch", "step"}`` when resuming from a checkpoint;
-    * every ``events_every`` steps: ``{"type": "train", "epoch", "step", "total_steps",
+    * every ``event_interval(events_every, total_steps)`` steps (``events_every``, fewer
+      on a short run): ``{"type": "train", "epoch", "step", "total_steps",
       "train_loss", "lr", "samples_per_s", "eta_s"}`` (loss and throughput averaged over the
       steps since the previous train event);
     * at each epoch end: ``{"type": "epoch", "epoch", "epochs", "train_loss", "val_rel_l2",
@@ -260,6 +274,7 @@ def train(
     n_train = len(train_windows)
     steps_per_epoch = math.ceil(n_train / config.batch_size)
     total_steps = config.epochs * steps_per_epoch
+    every = event_interval(config.events_every, total_steps)
 
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -316,10 +331,10 @@ def train(
             epoch_loss += loss.detach() * local.numel()
             window_loss += loss.detach()
             window_samples += rows.numel()
-            if report is not None and state.step % config.events_every == 0:
-                mean_loss = window_loss.item() / config.events_every  # waits for the device
+            if report is not None and state.step % every == 0:
+                mean_loss = window_loss.item() / every  # waits for the device
                 elapsed = time.perf_counter() - window_start
-                step_seconds.append(elapsed / config.events_every)
+                step_seconds.append(elapsed / every)
                 recent = sum(step_seconds[-5:]) / len(step_seconds[-5:])
                 report(
                     {

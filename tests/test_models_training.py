@@ -14,7 +14,14 @@ import torch
 
 from models.registry import build_model
 from models.train_state import latest_directory
-from models.training import TrainConfig, TrainingStopped, train, unrolled_predictions
+from models.training import (
+    MIN_TRAIN_POINTS,
+    TrainConfig,
+    TrainingStopped,
+    event_interval,
+    train,
+    unrolled_predictions,
+)
 from tests.learning import advect_diffuse, smooth_fields
 
 SPACE = (16, 16)
@@ -82,9 +89,27 @@ def test_events_carry_loss_rate_throughput_and_eta(trained):
         "samples_per_s",
         "eta_s",
     }
-    assert all(e["step"] % FAST.events_every == 0 for e in train_events)
+    # A short run reports more often than events_every: at least 50 points (every step
+    # here, where the whole run has fewer than 50 × 4 steps).
+    total = train_events[0]["total_steps"]
+    every = event_interval(FAST.events_every, total)
+    assert every == max(1, min(FAST.events_every, total // MIN_TRAIN_POINTS))
+    assert [e["step"] for e in train_events] == list(range(every, total + 1, every))
+    assert len(train_events) >= min(total, MIN_TRAIN_POINTS)
     assert train_events[-1]["eta_s"] < train_events[0]["eta_s"]
     assert all(e["samples_per_s"] > 0 for e in train_events)
+
+
+def test_event_interval_gives_a_short_run_at_least_50_points():
+    assert event_interval(10, 30) == 1  # 30 steps: every step
+    assert event_interval(10, 50) == 1
+    assert event_interval(10, 120) == 2  # 60 points
+    assert event_interval(10, 499) == 9
+    assert event_interval(10, 100_000) == 10  # a long run keeps events_every
+    assert event_interval(1, 100_000) == 1
+    for total in (1, 7, 50, 51, 99, 100, 333, 501, 2000):
+        every = event_interval(10, total)
+        assert total // every >= min(total, MIN_TRAIN_POINTS) or every == 10
 
 
 def test_same_seed_gives_identical_weights(trajectories):

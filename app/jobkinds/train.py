@@ -65,7 +65,12 @@ class TrainingOptions(JobParams):
         "max_gpus and the worker's GPUs (CPU cores without one).",
     )
     events_every: int = Field(
-        default=10, ge=1, le=100_000, description="Optimiser steps between progress events."
+        default=10,
+        ge=1,
+        le=100_000,
+        description="Optimiser steps between progress events, at most: a run of fewer than "
+        "50 × this many steps reports more often (every step when it has at most 50), so "
+        "its curves show at least 50 points and the warm-up shows on small data.",
     )
     long_horizon_steps: int | None = Field(
         default=None,
