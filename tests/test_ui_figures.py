@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 
 import numpy as np
 import plotly.graph_objects as go
@@ -226,6 +228,46 @@ def test_loss_figure_has_train_validation_and_persistence_on_log_y():
     assert list(fig.data[1].x) == [1, 2]
     assert fig.data[2].line.dash == "dash"
     _roundtrip(fig)
+
+
+def test_lr_figure_ticks_are_few_short_and_apart():
+    """The LR plot (220 px tall, about 100 px of plot): a one-cycle schedule spans 4+
+    decades; its y ticks are at most four round values with short labels in one style,
+    spaced at least 20 px apart, so they never overlap."""
+    import torch
+
+    from models.training import TrainConfig, make_scheduler
+
+    total = 200
+    for config in (
+        TrainConfig(epochs=10, lr=1e-3),
+        TrainConfig(epochs=10, lr=3e-3, scheduler="constant"),
+        TrainConfig(epochs=10, lr=1e-3, scheduler="step", step_epochs=2),
+    ):
+        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
+        scheduler, per_step = make_scheduler(config, optimizer, total // config.epochs)
+        events = []
+        for step in range(1, total + 1):
+            optimizer.step()
+            if per_step or step % (total // config.epochs) == 0:
+                scheduler.step()
+            events.append({"epoch": 1 + step // 20, "step": step, "total_steps": total,
+                           "lr": optimizer.param_groups[0]["lr"]})  # fmt: skip
+        fig = training_figures.lr_figure(events, epochs=config.epochs)
+        ticks, labels = list(fig.layout.yaxis.tickvals), list(fig.layout.yaxis.ticktext)
+        lrs = [e["lr"] for e in events]
+        assert 1 <= len(ticks) <= 4 and len(set(labels)) == len(labels)
+        assert all(len(label) <= 6 for label in labels), labels
+        assert all(min(lrs) * 0.999 <= t <= max(lrs) * 1.001 for t in ticks)
+        if len(ticks) >= 2:
+            span = math.log10(max(lrs) / min(lrs))
+            gaps = [math.log10(b / a) for a, b in itertools.pairwise(ticks)]
+            assert min(gaps) / span * 100 >= 20, (ticks, span)
+        _roundtrip(fig)
+    assert training_figures.log_ticks(1e-4, 1e-3) == [1e-4, 2e-4, 5e-4, 1e-3]
+    assert training_figures.tick_labels([1e-4, 1e-3]) == ["1e-4", "1e-3"]
+    assert training_figures.tick_labels([0.002, 0.01]) == ["0.002", "0.01"]
+    assert len(training_figures.log_ticks(1e-12, 1.0)) <= 4
 
 
 def test_empty_loss_figure_does_not_crash():

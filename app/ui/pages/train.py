@@ -36,6 +36,7 @@ from app.ui.components import (
     fmt_number,
     fmt_shape,
     form_row,
+    graph,
     page,
     parse_time,
     progress_bar,
@@ -174,7 +175,7 @@ def layout(
                         ),
                         card(
                             None,
-                            dcc.Graph(
+                            graph(
                                 id="train-loss",
                                 figure=figures.empty_figure(
                                     "The loss curves appear when training starts."
@@ -182,7 +183,7 @@ def layout(
                                 config=CHART_GRAPH,
                                 className="graph graph-tall",
                             ),
-                            dcc.Graph(
+                            graph(
                                 id="train-lr",
                                 figure=figures.empty_figure(
                                     "The learning rate appears when training starts."
