@@ -288,3 +288,65 @@ def test_graphs_offer_png_download():
     assert config["toImageButtonOptions"]["filename"] == "eddyscope-compare-spectra"
     assert len(set(cf.PALETTE)) == len(cf.PALETTE) == 8
     assert cf.entry_color(0) != cf.COLORS["reference"]
+
+
+def test_overlay_legends_sit_beside_the_plot_and_the_mode_bar_above_the_fields():
+    """Legends never overlap titles or take the plot's height: one entry a line, to the
+    right of the plot (outside it); the title alone above. Field panels leave room at the
+    top for the mode bar, so it never covers a field."""
+    t, series = _series()
+    entries = _entries(6)
+    k = [0, 1, 2, 3, 4, 5, 6, 7]
+    spectrum = [0.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01]
+    figures = [
+        cf.spectra_figure(k, spectrum, [(e["label"], e["color"], spectrum) for e in entries]),
+        cf.error_growth_figure(t, entries, series),
+        cf.correlation_figure(t, entries, series),
+        cf.energy_enstrophy_figure(
+            t, {"energy": [1.0] * 4, "enstrophy": [2.0] * 4}, entries, series
+        ),
+    ]
+    for fig in figures:
+        legend = fig.layout.legend
+        assert legend.orientation == "v" and legend.x >= 1.0 and legend.xanchor == "left"
+        assert fig.layout.margin.t == cf.TITLE_ROOM
+        _roundtrip(fig)
+    column = cf.column_figure(
+        np.ones((8, 8)), np.ones((8, 8)), with_error_row=True, limit=1.0, error_limit=1.0
+    )
+    assert column.layout.margin.t >= cf.MODEBAR_ROOM >= 26
+
+
+def test_run_page_puts_the_fields_first_and_names_models_and_initial_condition():
+    from dash import html
+
+    from app.ui.pages.compare import helpers
+    from app.ui.pages.compare.layout import layout
+
+    def ids(component) -> list[str]:
+        out = []
+        if getattr(component, "id", None) and isinstance(component.id, str):
+            out.append(component.id)
+        children = getattr(component, "children", None)
+        for child in children if isinstance(children, list | tuple) else [children]:
+            if child is not None and not isinstance(child, str | int | float):
+                out += ids(child)
+        return out
+
+    run = ids(layout(compare_id="r" * 32))
+    assert (
+        run.index("compare-status") < run.index("compare-fields-card") < run.index("compare-start")
+    )
+    fresh = ids(layout())
+    assert fresh.index("compare-start") < fresh.index("compare-fields-card")
+    setup = {
+        "models": [
+            {"index": 0, "model_id": "a" * 32, "name": "fno-a", "precision": "float32"},
+            {"index": 1, "model_id": "b" * 32, "name": None, "precision": "int8"},
+        ],
+        "initial_condition": {"kind": "upload", "name": "example.npy"},
+    }
+    details = helpers.run_details({"job_id": "j"}, setup)[0]
+    text = " ".join(str(c.children) for c in details.children if isinstance(c, html.Dd))
+    assert "fno-a (float32)" in text and "bbbbbbbb (int8)" in text
+    assert "example.npy" in text

@@ -268,6 +268,34 @@ if (!gd || !gd.data) { return 0; }
 return gd.data.filter(t => t.type === 'heatmap' && !(t.meta && t.meta.blank)).length;
 """
 
+FIELDS_IN_VIEW_JS = """
+const card = document.getElementById('compare-fields-card');
+if (!card) { return false; }
+const r = card.getBoundingClientRect();
+return r.top >= 0 && r.top < window.innerHeight * 0.7;
+"""
+TABLE_CLIP_JS = """
+const card = document.getElementById('compare-summary-card');
+const table = card.querySelector('table');
+const boxes = [...card.querySelectorAll('.dash-spreadsheet-container, .dash-table-container')];
+const scroller = boxes.find(b => b.scrollWidth > b.clientWidth + 1 &&
+    ['auto', 'scroll'].includes(getComputedStyle(b).overflowX));
+const heads = [...card.querySelectorAll('th')].map(th => th.innerText.trim()).filter(t => t);
+let scrolls = false;
+if (scroller) {
+    scroller.scrollLeft = scroller.scrollWidth;
+    const last = [...card.querySelectorAll('th')].pop().getBoundingClientRect();
+    const box = scroller.getBoundingClientRect();
+    scrolls = last.right <= box.right + 1 && last.left >= box.left - 1;
+    scroller.scrollLeft = 0;
+}
+return JSON.stringify({
+    headers: heads,
+    fits: table.getBoundingClientRect().right <= card.getBoundingClientRect().right + 1,
+    scrolls: scrolls,
+});
+"""
+
 
 def _wait_job(base: str, job_id: str, timeout: float = 240) -> dict:
     deadline = time.monotonic() + timeout
@@ -376,6 +404,7 @@ def test_compare_two_models_live_and_reopen_from_runs(
     browser, live_server: str, two_models: list[str], example_ic: str
 ):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     from tests.test_ui_browser import _choose, _text, _wait
 
@@ -393,9 +422,12 @@ def test_compare_two_models_live_and_reopen_from_runs(
     box.clear()
     box.send_keys(str(STEPS))
     time.sleep(0.3)
+    browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")
     browser.find_element(By.ID, "compare-start").click()
     _wait(lambda: "/compare/" in browser.current_url, 30, "the comparison's address")
     job_id = browser.current_url.rsplit("/", 1)[1]
+    # The live fields are in view after Start (even from a window scrolled to the bottom).
+    _wait(lambda: browser.execute_script(FIELDS_IN_VIEW_JS), 15, "the fields in view")
 
     # Both model columns and the reference fill in; the spectra overlay every column and
     # change while the job runs.
@@ -432,6 +464,20 @@ def test_compare_two_models_live_and_reopen_from_runs(
     )
     table = _text(browser, "compare-table")
     assert "Decorrelation t" in table and "Speedup" in table
+    # No column is cut off: the table fits its card, or scrolls sideways to its last column.
+    clip = json.loads(browser.execute_script(TABLE_CLIP_JS))
+    assert clip["headers"][-1] == "Status", clip
+    assert clip["fits"] or clip["scrolls"], clip
+    # A frame number typed into the slider's box applies without leaving the box.
+    box = browser.find_elements(By.CSS_SELECTOR, "#compare-slider-wrap input[type='number']")
+    if box:
+        box[0].send_keys(Keys.CONTROL, "a")
+        box[0].send_keys("3")
+        _wait(
+            lambda: "step 3 " in _text(browser, "compare-frame-label") + " ",
+            10,
+            "the typed frame to show",
+        )
     assert browser.find_elements(By.CSS_SELECTOR, "#compare-table .column-header--sort")
     assert (
         browser.find_element(By.ID, "compare-export-netcdf")

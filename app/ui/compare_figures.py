@@ -223,7 +223,7 @@ def column_figure(
         annotations=annotations,
         hovermode="closest",
         showlegend=False,
-        margin=dict(l=4, r=4, t=4, b=34),
+        margin=dict(l=4, r=4, t=MODEBAR_ROOM, b=34),
         uirevision=uirevision,
     )
     return go.Figure({"data": data, "layout": layout})
@@ -424,12 +424,31 @@ def _stop_markers(
     return out
 
 
-def _legend_room(fig: go.Figure, per_row: int = 3) -> None:
-    """Room above the plot for the title and a legend of as many rows as its entries need
-    (about ``per_row`` to a row on a half-width card), so they never overlap."""
-    items = sum(1 for t in fig.data if t.showlegend is not False)
-    rows = max(1, math.ceil(items / per_row))
-    fig.update_layout(margin=dict(t=44 + 22 * rows))
+# Room above a field panel for the mode bar (zoom, PNG download), so it never covers the
+# field: plotly draws the bar over the top right of the figure, about 26 px tall.
+MODEBAR_ROOM = 30
+# The overlays' legend: one entry per line, outside the plot on the right, under the mode
+# bar; the title alone on the line above the plot.
+LEGEND = dict(
+    orientation="v",
+    x=1.02,
+    xanchor="left",
+    xref="paper",
+    y=1.0,
+    yanchor="top",
+    yref="paper",
+    font=dict(size=11),
+    itemwidth=30,
+    tracegroupgap=2,
+)
+TITLE_ROOM = 56
+
+
+def _legend_room(fig: go.Figure) -> None:
+    """The legend to the right of the plot, one entry a line (plotly widens the right
+    margin to fit it), the title alone above the plot: they never overlap, and an exported
+    PNG keeps its plot however many columns the comparison has."""
+    fig.update_layout(legend=LEGEND, margin=dict(t=TITLE_ROOM, r=8))
 
 
 def _marker(fig: go.Figure, marker_t: float | None) -> None:

@@ -363,7 +363,8 @@ def run_details(run: dict[str, Any], setup: dict[str, Any] | None) -> list[Any]:
     setup = setup or {}
     ic = setup.get("initial_condition") or {}
     if ic.get("kind") == "dataset":
-        origin = f"dataset {str(ic.get('dataset_id'))[:8]} · trajectory {ic.get('trajectory')}"
+        dataset = ic.get("dataset_name") or f"dataset {str(ic.get('dataset_id'))[:8]}"
+        origin = f"{dataset} · trajectory {ic.get('trajectory')}"
     elif ic.get("kind") == "upload":
         origin = ic.get("name") or ic.get("initial_condition_id")
     elif ic.get("kind") == "random":
@@ -375,7 +376,8 @@ def run_details(run: dict[str, Any], setup: dict[str, Any] | None) -> list[Any]:
         ("Job", run.get("job_id")),
         ("Rollout", run.get("rollout_id")),
         ("Flow", run.get("flow")),
-        ("Start", origin),
+        ("Initial condition", origin),
+        ("Models", models_text(setup)),
         ("Grid", f"{n_ref}²" if n_ref else None),
         ("Δt", f"{setup['interval']:g}" if setup.get("interval") else None),
         ("ν", f"{setup['nu']:.3g}" if setup.get("nu") else None),
@@ -387,6 +389,14 @@ def run_details(run: dict[str, Any], setup: dict[str, Any] | None) -> list[Any]:
             className="details",
         )
     ]
+
+
+def models_text(setup: dict[str, Any] | None) -> str | None:
+    """The models of a comparison by name, each with its precision ("fno-a (float32),
+    fno-a (int8)"): what the columns show, never their ids (an id only for a model that
+    has no name)."""
+    models = (setup or {}).get("models") or []
+    return ", ".join(cf.entry_label(m) for m in models) or None
 
 
 def ic_note(setup: dict[str, Any] | None) -> Any:

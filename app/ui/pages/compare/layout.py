@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import dash_table, dcc, html
+from dash import Input, Output, State, clientside_callback, dash_table, dcc, html
 
 from app.ui.components import (
     cancel_button,
@@ -63,10 +63,33 @@ def layout(
         dcc.Store(id="compare-shown", data=None),
         dcc.Interval(id="compare-interval", interval=POLL_MS, disabled=compare_id is None),
         dcc.Interval(id="compare-play-timer", interval=PLAY_MS, disabled=True),
-        html.Div(
-            [setup_card(), run_card()],
-            className="grid-compare-top",
-        ),
+        # A run's page (after Start, or reopened) puts the run and its live fields first,
+        # the set-up form last, so the fields are in view without scrolling;
+        # "compare-scroll" brings them into view if the window was scrolled down.
+        dcc.Store(id="compare-scroll", data=bool(compare_id)),
+        dcc.Store(id="compare-scrolled", data=False),
+        dcc.Store(id="compare-typed", data=None),
+        *(_run_page() if compare_id else _setup_page()),
+    )
+
+
+def _setup_page() -> list[Any]:
+    return [
+        html.Div([setup_card(), run_card()], className="grid-compare-top"),
+        *_results(),
+    ]
+
+
+def _run_page() -> list[Any]:
+    return [
+        html.Div(run_card(), className="compare-run-top"),
+        *_results(),
+        html.Div(setup_card(), className="compare-setup-bottom"),
+    ]
+
+
+def _results() -> list[Any]:
+    return [
         card(
             None,
             html.Div(
@@ -121,15 +144,27 @@ def layout(
                 sort_action="native",
                 sort_mode="single",
                 style_as_list_view=True,
-                style_table={"overflowX": "auto"},
+                # Headers wrap onto two or three lines (narrow columns); what is still too
+                # wide for the card scrolls sideways inside it, every column reachable.
+                style_table={"overflowX": "auto", "maxWidth": "100%", "minWidth": "100%"},
                 style_cell={
                     "fontFamily": FONT,
                     "fontSize": "13px",
-                    "padding": "6px 10px",
+                    "padding": "6px 8px",
                     "textAlign": "right",
                     "whiteSpace": "nowrap",
                 },
-                style_header={"fontWeight": 600, "backgroundColor": "#f8fafc", "fontFamily": FONT},
+                style_header={
+                    "fontWeight": 600,
+                    "backgroundColor": "#f8fafc",
+                    "fontFamily": FONT,
+                    "whiteSpace": "normal",
+                    "height": "auto",
+                    "minWidth": "64px",
+                    "maxWidth": "110px",
+                    "lineHeight": "1.25",
+                    "verticalAlign": "bottom",
+                },
                 style_cell_conditional=[
                     {"if": {"column_id": c}, "textAlign": "left"}
                     for c in ("model", "arch", "precision", "status")
@@ -137,7 +172,7 @@ def layout(
             ),
             id="compare-summary-card",
         ),
-    )
+    ]
 
 
 def _graph(graph_id: str, message: str, tall: bool = False) -> Any:
@@ -269,3 +304,77 @@ def run_card() -> html.Section:
         html.Div(id="compare-cancel-feedback"),
         className="status-card",
     )
+
+
+# After Start (or on reopening a run), bring the live fields into view once if they are not:
+# the run page puts them near the top, but a window scrolled down to the Start button
+# stays scrolled after the address changes.
+clientside_callback(
+    """
+    function(scroll, done) {
+        const no = window.dash_clientside.no_update;
+        if (!scroll || done) { return no; }
+        window.requestAnimationFrame(() => {
+            const card = document.getElementById("compare-fields-card");
+            if (!card) { return; }
+            const top = card.getBoundingClientRect().top;
+            const bar = document.querySelector(".navbar");
+            const below = bar ? bar.getBoundingClientRect().height + 8 : 8;
+            if (top < below || top > window.innerHeight * 0.6) {
+                window.scrollBy({top: top - below, behavior: "instant"});
+            }
+        });
+        return true;
+    }
+    """,
+    Output("compare-scrolled", "data"),
+    Input("compare-scroll", "data"),
+    State("compare-scrolled", "data"),
+)
+
+# A frame number typed into the slider's box applies after a pause in typing (and on
+# Enter), not only when the box loses focus: the slider reports each keystroke as its
+# drag_value; once it has not changed for TYPED_MS it becomes the value. A drag ends on
+# mouse-up as before (the slider sets the value itself then).
+TYPED_MS = 400
+clientside_callback(
+    """
+    function(typed, value) {
+        const dc = window.dash_clientside;
+        if (typed === null || typed === undefined || typed === value) { return dc.no_update; }
+        window._eddyscopeTyped = (window._eddyscopeTyped || 0) + 1;
+        const mine = window._eddyscopeTyped;
+        return new Promise(resolve => setTimeout(() => {
+            if (mine !== window._eddyscopeTyped) { resolve(dc.no_update); return; }
+            const n = Number(typed);
+            if (Number.isFinite(n)) { dc.set_props("compare-slider", {value: Math.round(n)}); }
+            resolve(n);
+        }, TYPED_MS));
+    }
+    """.replace("TYPED_MS", str(TYPED_MS)),
+    Output("compare-typed", "data"),
+    Input("compare-slider", "drag_value"),
+    State("compare-slider", "value"),
+    prevent_initial_call=True,
+)
+
+# Enter in the slider's box applies the number at once (blurring the box, which commits it).
+clientside_callback(
+    """
+    function(id) {
+        if (!window._eddyscopeEnter) {
+            window._eddyscopeEnter = true;
+            document.addEventListener("keydown", event => {
+                const box = event.target;
+                if (event.key === "Enter" && box && box.closest &&
+                        box.closest("#compare-slider-wrap") && box.tagName === "INPUT") {
+                    box.blur();
+                }
+            });
+        }
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output("compare-slider-wrap", "title"),
+    Input("compare-slider-wrap", "id"),
+)
