@@ -133,6 +133,12 @@ def test_generate_follow_and_preview_a_dataset(browser, live_server: str):
     )[0]
     done = _wait(job_item, 10, "the finished job")
     assert "2/2 shards done" in done.text and "succeeded" in done.text
+    # The "Started." note gives way to the outcome once the job has ended.
+    outcome = _wait(
+        lambda: browser.find_elements(By.ID, "data-feedback-done"), 15, "the job's outcome"
+    )[0]
+    assert "succeeded" in outcome.text and job_short in outcome.text
+    assert not browser.find_elements(By.ID, "data-feedback-ok")
     preview.click()
 
     anim = _wait(lambda: _js(browser, ANIMATION_JS), 30, "the animation")

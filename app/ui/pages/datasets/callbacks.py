@@ -21,6 +21,7 @@ from app.ui.pages.datasets.channel import channel_clear, channel_preview
 from app.ui.pages.datasets.helpers import (
     ACTIVE_MS,
     CHANNEL,
+    FINAL_STATUSES,
     FINISHING,
     IDLE_MS,
     datasets_table,
@@ -31,6 +32,7 @@ from app.ui.pages.datasets.helpers import (
     ic_description,
     jobs_list,
     missing_values,
+    outcome_note,
     preview_note,
     table_key,
 )
@@ -203,6 +205,7 @@ dash.clientside_callback(
     Output("data-refresh", "interval", allow_duplicate=True),
     Output(CHANNEL.source, "data", allow_duplicate=True),
     Output("data-channel-controls", "className", allow_duplicate=True),
+    Output("data-started", "data"),
     Input("data-generate", "n_clicks"),
     State("data-flow", "value"),
     State("data-nu", "value"),
@@ -291,6 +294,7 @@ async def generate(
             no_update,
             no_update,
             no_update,
+            no_update,
         )
     schemes = (await asyncio.to_thread(training_options.generate_defaults))["schemes"]
     raw = generate_request(
@@ -299,7 +303,8 @@ async def generate(
     try:
         job = await asyncio.to_thread(jobs_view.submit_job, get_state(), "generate", raw)
     except jobs_view.InvalidParams as exc:
-        return alert(str(exc), "error", id="data-feedback-error"), no_update, no_update, no_update
+        error = alert(str(exc), "error", id="data-feedback-error")
+        return error, no_update, no_update, no_update, no_update
     shards = math.ceil(job["params"]["n_trajectories"] / job["params"]["shard_size"])
     # A channel job's statistics are followed live in the channel card at once.
     follow = (
@@ -320,7 +325,26 @@ async def generate(
         ),
         ACTIVE_MS,
         *follow,
+        {"job_id": job["id"]},
     )
+
+
+@callback(
+    Output("data-feedback", "children", allow_duplicate=True),
+    Output("data-started", "data", allow_duplicate=True),
+    Input("data-jobs", "children"),
+    State("data-started", "data"),
+    prevent_initial_call=True,
+)
+async def started_outcome(_jobs, started):
+    """The "Started." note gives way to the job's outcome once it ends."""
+    job_id = (started or {}).get("job_id")
+    if not job_id:
+        raise PreventUpdate
+    job = await asyncio.to_thread(jobs_view.get_job, get_state(), job_id)
+    if job is not None and job["status"] not in FINAL_STATUSES:
+        raise PreventUpdate
+    return outcome_note(job, job_id), None
 
 
 # --- the preview ----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from app.services.flows import channel_generate_flows, generate_form_flows, is_c
 from app.ui import manage
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
+    alert,
     data_table,
     fmt_shape,
     fmt_time,
@@ -495,3 +496,30 @@ def preview_note(p: dict[str, Any]) -> list[Any]:
         ),
         html.Span(f"Spectra at full resolution; {curves}."),
     ]
+
+
+FINAL_STATUSES = ("succeeded", "failed", "cancelled")
+
+
+def outcome_note(job: dict[str, Any] | None, job_id: str) -> Any:
+    """What replaces a generate job's "Started." note once the job ends: its outcome, with
+    the dataset it made or why it failed (nothing when the job was deleted)."""
+    if job is None:
+        return None
+    short = job_id[:8]
+    status = job["status"]
+    if status == "succeeded":
+        dataset = (job.get("result") or {}).get("dataset_id")
+        where = f" dataset {dataset[:8]} is in the table below." if dataset else ""
+        text = f"Job {short} succeeded;{where}" if where else f"Job {short} succeeded."
+        return alert(
+            [html.Strong("Done. "), text],
+            "success",
+            id="data-feedback-done",
+        )
+    if status == "cancelled":
+        return alert(f"Job {short} was cancelled.", "info", id="data-feedback-done")
+    reason = job.get("error") or job.get("message") or "no reason recorded."
+    return alert(
+        [html.Strong("Failed. "), f"Job {short}: {reason}"], "error", id="data-feedback-done"
+    )

@@ -215,6 +215,8 @@ def generate_form(flows: dict[str, dict[str, Any]], defaults: dict[str, Any]) ->
         html.Div(id="data-summary", className="form-summary"),
         html.Button("Start generation", id="data-generate", className="button button-primary"),
         html.Div(id="data-feedback"),
+        # The job the "Started." note is about, until the note gives way to its outcome.
+        dcc.Store(id="data-started", data=None),
     ]
 
 
