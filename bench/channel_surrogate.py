@@ -1,21 +1,23 @@
 """The IFactFormer-m paper's channel experiment in miniature: learned surrogates against the
 LES closures on the same coarse grid, judged by wall-unit statistics over a long rollout.
 
-Budget (full run, this 2-core CPU machine, 2 threads, shared with other work): about 25
-minutes of wall time: ~8 for the data, 2 × ``--budget-s`` (210 s) for training, ~4 for the
-long-horizon columns. ``--quick`` is a smoke run of about two minutes on tiny grids.
+Budget (full run, this 2-core CPU machine, one thread, shared with other work): about 25
+minutes of wall time: ~8–10 for the data, 2 × ``--budget-s`` (180 s) for training, ~5 for
+the long-horizon columns. ``--quick`` is a smoke run of a minute or two on tiny grids.
 
 1. Data. Re_τ = 180, ``physics.channel.solver.ChannelSolver`` on a "fine" grid 32 × 49 × 32
    (4π × 2 × 4π/3) with the Smagorinsky closure: a fine LES, not a DNS (a DNS at Re_τ 180,
-   ~128 × 129 × 128 at this box, is out of reach on two CPU cores). Spun up ``--spinup``
-   time units h/u_τ (discarded), then a snapshot every ``--interval`` for ``--sample``
-   units, each filtered onto the coarse training grid 16 × 25 × 16 by the product's filter
-   (``app.channel_params.channel_filter``: x–z sharp spectral cut, y top-hat over the
-   coarse cells). The long trajectory is cut into segments of ``--segment`` frames; the last
-   ``--held-out`` segments are held out (the split of ``models.training.train`` is made to
-   pick exactly them, so its validation numbers are on them). The frames and what they are
-   are cached in the work folder (``np.save``, ``allow_pickle=False``; JSON); ``--skip-data``
-   reuses them.
+   ~128 × 129 × 128 at this box, is out of reach on two CPU cores). The product's
+   configuration (``app.channel_params.channel_config``) except the Courant number, 0.7
+   instead of 0.5 (``--cfl``; RK3's bound here is about 0.83). Spun up ``--spinup`` (10)
+   time units h/u_τ (discarded), then a snapshot every ``--interval`` (0.5) for
+   ``--sample`` (30) units, each filtered onto the coarse training grid 16 × 25 × 16 by the
+   product's filter (``app.channel_params.channel_filter``: x–z sharp spectral cut, y
+   top-hat over the coarse cells). The long trajectory is cut into segments of ``--segment``
+   (10) frames; the last ``--held-out`` (2) segments are held out (the split of
+   ``models.training.train`` is made to pick exactly them, so its validation numbers are on
+   them). The frames, the spun-up state and what they are are cached in the work folder
+   (``np.save``, ``allow_pickle=False``; JSON); ``--skip-data`` reuses the frames.
 2. Training. IFactFormer-m 3D (``ifactformer3d``) and FNO3d (``fno3d``), one input frame,
    one interval per call, each for the same wall-clock budget with the product's loop
    (``models.training.train``): epochs sized from a timed warm-up (85 % of the budget, as
@@ -48,6 +50,7 @@ long-horizon columns. ``--quick`` is a smoke run of about two minutes on tiny gr
     python bench/channel_surrogate.py --quick                  # smoke run, ~2 minutes
     python bench/channel_surrogate.py > /tmp/channel_surrogate.jsonl
     python bench/channel_surrogate.py --skip-data              # reuse the cached frames
+    python bench/channel_surrogate.py --table /tmp/channel_surrogate.jsonl   # markdown table
 """
 
 from __future__ import annotations
@@ -66,14 +69,22 @@ import numpy as np
 import torch
 
 from app.channel_params import channel_config, channel_filter, filter_attrs, stored_y_grid
+from models.checkpoint import save_model
 from models.registry import build_model, parameter_count
 from models.rollout import autoregressive_rollout
 from models.training import TrainConfig, TrainingStopped, evaluate, train
 from models.windows import Windows, split_trajectories
 from physics.channel.columns import CoarseLES
-from physics.channel.skill import Guard, WindowedStatistics, bulk_weights, profile_errors
+from physics.channel.skill import (
+    PROFILES,
+    Guard,
+    WindowedStatistics,
+    bulk_weights,
+    dimensional_profiles,
+    profile_errors,
+)
 from physics.channel.solver import ChannelSolver
-from physics.channel.stats import MKM_RE180, ChannelStatistics
+from physics.channel.stats import MKM_RE180, ChannelStatistics, quadrature_weights
 
 CLOSURES = ("none", "smagorinsky", "wale", "dynamic")
 PEER = "dynamic"
@@ -105,18 +116,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fine", default="32x49x32", help="solver grid nx x ny x nz")
     p.add_argument("--coarse", default="16x25x16", help="stored (training) grid")
     p.add_argument("--closure", default="smagorinsky", help="the fine run's closure")
-    p.add_argument("--spinup", type=float, default=15.0, help="time units discarded")
-    p.add_argument("--sample", type=float, default=35.0, help="time units of snapshots")
+    p.add_argument("--spinup", type=float, default=10.0, help="time units discarded")
+    p.add_argument("--sample", type=float, default=30.0, help="time units of snapshots")
+    p.add_argument("--cfl", type=float, default=0.7, help="the fine run's Courant number")
     p.add_argument("--interval", type=float, default=0.5, help="time units between frames")
     p.add_argument("--segment", type=int, default=10, help="frames per segment")
     p.add_argument("--held-out", type=int, default=2, help="last segments held out")
-    p.add_argument("--budget-s", type=float, default=210.0, help="training wall time per model")
+    p.add_argument("--budget-s", type=float, default=180.0, help="training wall time per model")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--models", nargs="+", choices=tuple(MODELS), default=list(MODELS))
     p.add_argument("--horizon", type=int, default=100, help="intervals of the long rollout")
-    p.add_argument("--threads", type=int, default=2)
+    # One thread: on this 2-core machine shared with other work, two OpenMP threads were
+    # measured 10–15 times slower per solver step than one (a thread that loses its core
+    # holds up the other at every parallel region).
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--table", type=Path, help="print the markdown tables of a run's JSON lines")
     args = p.parse_args(argv)
     args.model_configs = MODELS
     if args.quick:
@@ -151,20 +167,29 @@ def job_params(args: argparse.Namespace) -> dict:
 
 
 def make_data(args: argparse.Namespace, params: dict) -> tuple[np.ndarray, dict]:
-    config = channel_config(params)
+    config = dataclasses.replace(channel_config(params), cfl=args.cfl)
     solver = ChannelSolver(config)
     grid = solver.grid
     to_coarse = channel_filter(params, config)
-    u = solver.initial_condition(batch=1, seed=args.seed)
     start = time.perf_counter()
-    t, chunk = 0.0, min(2.5, args.spinup)
-    while t < args.spinup - 1e-9:
-        h = min(chunk, args.spinup - t)
-        u = solver.advance(u, h)
-        t += h
-        tau, _ = solver.wall_shear(u)
-        bulk = solver.bulk_velocity(u).item()
-        log(f"data: spin-up t={t:.1f} tau_w={tau.item():.3f} U_b={bulk:.2f}")
+    # The spun-up state is cached too, so a run stopped while sampling restarts there.
+    spun_path, spun_meta = args.work / "spinup.npy", args.work / "spinup.json"
+    key = {"params": params, "cfl": args.cfl, "spinup": args.spinup}
+    if spun_path.exists() and spun_meta.exists() and json.loads(spun_meta.read_text()) == key:
+        u = torch.from_numpy(np.load(spun_path, allow_pickle=False))
+        log(f"data: reusing the spun-up state {spun_path}")
+    else:
+        u = solver.initial_condition(batch=1, seed=args.seed)
+        t, chunk = 0.0, min(2.5, args.spinup)
+        while t < args.spinup - 1e-9:
+            h = min(chunk, args.spinup - t)
+            u = solver.advance(u, h)
+            t += h
+            tau, _ = solver.wall_shear(u)
+            bulk = solver.bulk_velocity(u).item()
+            log(f"data: spin-up t={t:.1f} tau_w={tau.item():.3f} U_b={bulk:.2f}")
+        np.save(spun_path, u.numpy(), allow_pickle=False)
+        spun_meta.write_text(json.dumps(key))
     spinup_s = time.perf_counter() - start
     fine_stats = ChannelStatistics(grid.y_centres, config.nu, config.lx, config.lz)
     n = round(args.sample / args.interval) + 1
@@ -190,6 +215,7 @@ def make_data(args: argparse.Namespace, params: dict) -> tuple[np.ndarray, dict]
     meta = {
         "params": params,
         "sample": args.sample,
+        "cfl": args.cfl,
         "frames": n,
         "fine_grid": [config.nx, config.ny, config.nz],
         "fine_re_tau": fine.re_tau,
@@ -210,7 +236,8 @@ def load_or_make_data(args: argparse.Namespace, params: dict) -> tuple[np.ndarra
     frames_path, meta_path = args.work / "frames.npy", args.work / "meta.json"
     if args.skip_data and frames_path.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        if meta.get("params") != params or meta.get("sample") != args.sample:
+        settings = (meta.get("params"), meta.get("sample"), meta.get("cfl"))
+        if settings != (params, args.sample, args.cfl):
             raise SystemExit(
                 f"--skip-data: the cache in {args.work} was made with other settings "
                 f"({meta.get('params')}, sample {meta.get('sample')}); rerun without it"
@@ -307,6 +334,7 @@ def train_model(arch: str, args: argparse.Namespace, data: torch.Tensor, val_pos
         windows = Windows(data, val_pos, 1, 1)
         val, persistence = evaluate(model, windows, args.batch_size, torch.device("cpu"))
     train_s = time.perf_counter() - started
+    save_model(args.work / arch, arch, config, model, {"val_rel_l2": val, "train_s": train_s})
     log(f"{arch}: trained {train_s:.0f} s, val {val:.4f} vs persistence {persistence:.4f}")
     return model, {
         "arch": arch,
@@ -339,6 +367,12 @@ class Column:
         self.stats = WindowedStatistics(
             ctx["y"], ctx["nu"], ctx["lx"], ctx["lz"], window=max(1, ctx["horizon"] // 4)
         )
+        # Plain dimensional moments beside the wall-unit statistics: a column whose mean
+        # profile has no positive wall shear has no wall units (``running()`` is None), but its
+        # U, rms and −u′v′ profiles still compare with the reference's.
+        ny = len(ctx["y"])
+        self.first = np.zeros((3, ny))
+        self.second = np.zeros((3, 3, ny))
         self.ms: list[float] = []
         self.diverged_at: int | None = None
         self.reason: str | None = None
@@ -353,9 +387,37 @@ class Column:
             self.diverged_at, self.reason = step, reason
             log(f"{self.name}: stopped at step {step}: {reason}")
             return False
-        self.stats.update(u.to(torch.float64))
+        u = u.to(torch.float64)
+        self.stats.update(u)
+        self.first += u[0].mean(dim=(1, 3)).numpy()
+        self.second += torch.einsum("ixyz,jxyz->ijy", u[0], u[0]).numpy() / (
+            u.shape[2] * u.shape[4]
+        )
         self.steps = step
         return True
+
+    def moment_errors(self, reference) -> dict[str, float]:
+        """``profile_errors``' numbers from the plain moments (no wall units needed): the
+        profiles folded as ``ChannelStatistics`` folds them (even; −u′v′ odd)."""
+        n = max(self.steps, 1)
+        mean = self.first / n
+        cov = self.second / n - np.einsum("iy,jy->ijy", mean, mean)
+        half = (mean.shape[1] + 1) // 2
+        lower, upper = np.arange(half), mean.shape[1] - 1 - np.arange(half)
+        even = lambda a: 0.5 * (a[lower] + a[upper])  # noqa: E731
+        mine = {
+            "u_mean": even(mean[0]),
+            "u_rms": np.sqrt(np.maximum(even(cov[0, 0]), 0)),
+            "v_rms": np.sqrt(np.maximum(even(cov[1, 1]), 0)),
+            "w_rms": np.sqrt(np.maximum(even(cov[2, 2]), 0)),
+            "uv": -0.5 * (cov[0, 1][lower] - cov[0, 1][upper]),
+        }
+        ref = dimensional_profiles(reference)
+        q = quadrature_weights(np.asarray(reference.y))
+        return {
+            k: math.sqrt(float(q @ (mine[k] - ref[k]) ** 2) / float(q @ ref[k] ** 2))
+            for k in PROFILES
+        }
 
     def row(self, reference) -> dict:
         out = {"name": f"channel_surrogate_{self.name}", "column": self.name, "kind": self.kind}
@@ -367,6 +429,11 @@ class Column:
                     value if value is not None and math.isfinite(value) else None
                 )
         running = self.stats.running()
+        out["wall_units"] = running is not None
+        if running is None and self.steps:
+            for key, value in self.moment_errors(reference).items():
+                out[f"err_{key}"] = value
+        out["u_first_cell"] = float(self.first[0, 0] / max(self.steps, 1))  # U at y⁺ ≈ 2
         out["re_tau"] = running.re_tau if running is not None else None
         out["centreline_u_plus"] = running.centreline_u_plus if running is not None else None
         out["diverged_at"] = self.diverged_at
@@ -414,8 +481,61 @@ def frozen_column(start: torch.Tensor, ctx: dict) -> Column:
     return column
 
 
+def _cell(value, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e4 else f"{value:.0f}"
+    return str(value)
+
+
+def markdown_tables(path: Path) -> str:
+    """The columns' statistics errors and costs, and the models' training, as markdown."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+    head = (
+        "| column | kind | U | u′rms | v′rms | w′rms | −u′v′ | u′rms, last ¼ | −u′v′, last ¼ "
+        "| Re_τ | diverged at | ms / interval | speedup vs dynamic |"
+    )
+    lines = [head, "|" + " --- |" * 13]
+    for r in rows:
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["column"],
+                    r["kind"],
+                    *(_cell(r.get(f"err_{k}"), 2) for k in ("u_mean", "u_rms", "v_rms")),
+                    *(_cell(r.get(f"err_{k}"), 2) for k in ("w_rms", "uv")),
+                    _cell(r.get("last_u_rms"), 2),
+                    _cell(r.get("last_uv"), 2),
+                    _cell(r.get("re_tau"), 4),
+                    _cell(r.get("diverged_at")) if r["kind"] != "reference" else "",
+                    _cell(r.get("ms"), 3) if r["kind"] != "frozen" else "",
+                    _cell(r.get("speedup"), 3) if r["kind"] != "frozen" else "",
+                ]
+            )
+            + " |"
+        )
+    models = [r for r in rows if r["kind"] == "model"]
+    if models:
+        lines += [
+            "",
+            "| model | parameters | epochs | train s | val rel L2 | persistence | ratio |",
+            "|" + " --- |" * 7,
+        ]
+        for r in models:
+            cells = [r["column"], f"{r['parameters']:,}", _cell(r["epochs"]), _cell(r["train_s"])]
+            cells += [_cell(r[k], 3) for k in ("val_rel_l2", "persistence_rel_l2")]
+            cells.append(_cell(r["val_over_persistence"], 3))
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.table is not None:
+        print(markdown_tables(args.table))
+        return
     torch.set_num_threads(args.threads)
     wall = time.perf_counter()
     params = job_params(args)
