@@ -28,14 +28,19 @@ from app.settings import get_settings
 from models import distributed
 from models.channel_skill import data_statistics, long_horizon_skill
 from models.checkpoint import load_model, save_model
+from models.input_stats import training_statistics
 from models.registry import build_model, get_spec, parameter_count
+from models.rollout_skill import rollout_skill
 from models.training import TrainConfig, TrainingStopped, train
+from physics.diagnostics import kinetic_energy
 from physics.flows import UnknownFlowError, get_flow
 from workers.context import JobCancelled, JobContext, JobError
 
 FINAL_DIR = "final"
 # The longest skill rollout a channel model gets when the job does not say.
 LONG_HORIZON_DEFAULT_MAX = 400
+# A 2D model's rollout skill is averaged over at most this many held-out trajectories.
+SKILL_TRAJECTORIES = 4
 RESULT_FILE = "ddp_result.json"
 
 
@@ -186,6 +191,10 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     if _is_channel(dataset.flow) and trained.contract.dims == 3:
         result["long_horizon"] = _long_horizon(ctx, trained, trajectories, dataset, attrs, result)
+    elif trained.contract.dims == 2:
+        length = _domain_length(dataset.flow)
+        result["input_stats"] = _input_stats(trajectories, result, length)
+        result["rollout_skill"] = _rollout_skill(ctx, trained, trajectories, result, length, attrs)
     return _register(ctx, arch, config, trained, dataset, base, attrs, result, seconds)
 
 
@@ -239,6 +248,42 @@ def _long_horizon(ctx, model, trajectories, dataset, attrs, result) -> dict[str,
     return skill
 
 
+def _input_stats(trajectories, result, length: float) -> dict[str, Any] | None:
+    """The statistics of a 2D model's training inputs (``models.input_stats``): every frame
+    of its training trajectories but the last, which is only ever a target."""
+    train_idx = result.get("train_trajectories") or list(range(trajectories.shape[0]))
+    inputs = trajectories[train_idx, :-1]
+    if inputs.shape[2] != 1 or inputs.numel() == 0:
+        return None  # input statistics are of one vorticity channel
+    try:
+        return training_statistics(inputs, length)
+    except ValueError:
+        return None
+
+
+def _rollout_skill(ctx, model, trajectories, result, length: float, attrs) -> dict[str, Any]:
+    """A 2D model's rollout skill (``models.rollout_skill``): rolled out from the first
+    frame(s) of up to ``SKILL_TRAJECTORIES`` held-out trajectories (training ones when none
+    was held out) along all their frames, its relative L2 against persistence's at several
+    horizons and the step a divergence guard (energy > 10× the start's, or NaN) stops it;
+    reported as a ``rollout_skill`` event."""
+    held = result.get("val_trajectories") or result.get("train_trajectories") or [0]
+    chosen = trajectories[[int(i) for i in held[:SKILL_TRAJECTORIES]]]
+    ctx.report("progress", {"stage": "rollout_skill"}, message="rollout skill")
+    try:
+        skill = rollout_skill(
+            model.to(ctx.device),
+            chosen,
+            energy=lambda w: kinetic_energy(w.double(), length),
+            interval=float(attrs["interval"]),
+            should_stop=ctx.should_stop,
+        )
+    except ValueError as exc:  # trajectories too short for any horizon
+        skill = {"error": str(exc)}
+    ctx.report("rollout_skill", skill)
+    return skill
+
+
 def _resolution(shape: list[int] | None, attrs: dict[str, Any]) -> int:
     """The one grid size a model row keeps: n of a 2D (traj, time, n, n) dataset; nx of a
     channel dataset (traj, time, nx, ny, nz, component), whose full grid the pages read
@@ -279,8 +324,9 @@ def _register(ctx, arch, config, model, dataset, base, attrs, result, seconds) -
         "resumed_from_epoch": result["resumed_from_epoch"],
         "training": training,
     }
-    if result.get("long_horizon") is not None:
-        metrics["long_horizon"] = result["long_horizon"]
+    for key in ("long_horizon", "rollout_skill", "input_stats"):
+        if result.get(key) is not None:
+            metrics[key] = result[key]
     resolution = _resolution(dataset.shape, attrs)
     metadata = {
         "flow": dataset.flow,
@@ -293,6 +339,8 @@ def _register(ctx, arch, config, model, dataset, base, attrs, result, seconds) -
         "finetuned_from": base.id if base else None,
         "training": training,
     }
+    if result.get("input_stats") is not None:
+        metadata["input_stats"] = result["input_stats"]
     try:
         save_model(directory, arch, config, model.cpu(), metadata)
         with ctx.db.session() as session:

@@ -16,6 +16,7 @@ from app.ui import manage
 from app.ui.components import card, data_table, fmt_count, fmt_number, fmt_time, page
 from app.ui.context import get_state
 from models.channel_skill import headline
+from models.rollout_skill import headline as rollout_headline
 
 REFRESH_MS = 5000
 
@@ -28,6 +29,7 @@ COLUMNS: list[tuple[str | None, str]] = [
     ("flow", "Flow · training data"),
     ("val", "Validation rel. L2"),
     ("skill", "vs persistence"),
+    ("rollout", "Rollout skill"),
     ("horizon", "Long-horizon statistics"),
     ("created", "Created"),
     (None, ""),
@@ -42,7 +44,10 @@ def layout(sort: str | None = None, order: str | None = None, **_query: Any) -> 
         "Models",
         "Trained neural operators. Validation error is the one-step relative L2 on held-out "
         "trajectories; persistence (the next frame equals the last one) is the baseline to "
-        "beat. Channel models also get a long rollout (ten times their training window) "
+        "beat. 2D models are also rolled out from a held-out trajectory's first frame: "
+        "their relative L2 at several horizons against persistence's, and the step a "
+        "divergence guard (energy over 10× the start's, or NaN) would stop them. Channel "
+        "models also get a long rollout (ten times their training window) "
         "from a held-out frame: the errors of its mean-velocity (U) and u′rms profiles "
         "against the training data's statistics, and the step at which a guard stopped it.",
         dcc.Store(id="models-sort", data={"sort": key, "order": direction}),
@@ -78,6 +83,7 @@ def _sort_value(model: dict[str, Any], key: str) -> Any:
         "flow": ((model.get("flow") or ""), (model.get("dataset_name") or "").lower()),
         "val": model.get("val_rel_l2"),
         "skill": skill(model),
+        "rollout": rollout_headline((model.get("metrics") or {}).get("rollout_skill")),
         "horizon": headline((model.get("metrics") or {}).get("long_horizon")),
         "created": model.get("created_at") or "",
     }[key]
@@ -196,6 +202,58 @@ def long_horizon_cell(m: dict[str, Any]) -> list[Any]:
     ]
 
 
+def _t(value: float) -> str:
+    return f"{value:g}"
+
+
+def rollout_skill_cell(m: dict[str, Any], shown: int = 3) -> list[Any]:
+    """A 2D model's rollout skill (``models.rollout_skill``): its relative L2 against
+    persistence's at a few horizons (the first, one between, the last), whether it stays
+    below persistence and until when, and whether the guard stopped it. "—" for models that
+    have none (channel models, models trained before it was measured)."""
+    skill = (m.get("metrics") or {}).get("rollout_skill")
+    if not skill:
+        return ["—"]
+    if skill.get("error"):
+        return [html.Small(skill["error"], className="muted")]
+    horizons = skill.get("horizons") or []
+    times = skill.get("t") or horizons
+    errors, baseline = skill.get("rel_l2") or [], skill.get("persistence_rel_l2") or []
+    cells: list[Any] = []
+    if horizons:
+        picks = sorted({0, len(horizons) // 2, len(horizons) - 1})[:shown]
+        lines = [
+            f"t {_t(times[i])}: {fmt_number(errors[i], 3)} vs {fmt_number(baseline[i], 3)}"
+            for i in picks
+        ]
+        cells += [html.Span(" · ".join(lines), className="rollout-skill-errors"), html.Br()]
+        worse = [i for i, (a, b) in enumerate(zip(errors, baseline, strict=False)) if a >= b]
+        if worse:
+            first = worse[0]
+            cells.append(
+                html.Span(
+                    f"worse than persistence from t {_t(times[first])}",
+                    className="tag tag-bad",
+                )
+            )
+        else:
+            cells.append(
+                html.Span(f"beats persistence to t {_t(times[-1])}", className="tag tag-good")
+            )
+        cells.append(html.Br())
+    if skill.get("stopped_at"):
+        cells.append(
+            html.Span(
+                f"guard stops it at step {skill['stopped_at']}",
+                className="tag tag-bad",
+                title=skill.get("guard") or "",
+            )
+        )
+    else:
+        cells.append(html.Small(f"no blow-up in {skill.get('steps', 0)} steps", className="muted"))
+    return cells
+
+
 def _training_data(m: dict[str, Any]) -> list[Any]:
     grid = m.get("grid") or (f"{m['resolution']}²" if m.get("resolution") else "—")
     dt = f"Δt {m['interval']:g}" if m.get("interval") is not None else ""
@@ -239,6 +297,7 @@ def model_row(m: dict[str, Any]) -> html.Tr:
                 ],
                 className="num",
             ),
+            html.Td(rollout_skill_cell(m), className="num model-rollout-skill"),
             html.Td(long_horizon_cell(m), className="num model-long-horizon"),
             html.Td(fmt_time(m["created_at"]), title=m["created_at"] or ""),
             html.Td(
