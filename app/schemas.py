@@ -106,6 +106,46 @@ class InitialConditionStats(TypedDict, total=False, extra_items=float):
     re_tau_nominal: float
 
 
+class FitItem(BaseModel):
+    """One statistic of a field against a model's training inputs."""
+
+    stat: str = Field(description="energy, enstrophy, spectrum_slope or amplitude.")
+    value: float = Field(description="The field's value.")
+    min: float = Field(description="The smallest the model saw in training.")
+    max: float = Field(description="The largest the model saw in training.")
+    factor: float | None = Field(
+        default=None, description="Scale statistics: how many times outside the range (1 inside)."
+    )
+    distance: float | None = Field(
+        default=None, description="The slope: how far outside the range (0 inside)."
+    )
+    far: bool
+    text: str
+
+
+class ModelFitOut(BaseModel):
+    """How a 2D field sits against a model's training inputs (``models.input_stats``):
+    far when a scale statistic (energy, enstrophy, 99th percentile of |ω|) is more than 2×
+    outside the range seen in training, or the spectrum slope more than 1 outside it."""
+
+    model_id: str
+    model_name: str
+    known: bool = Field(description="False when the model recorded no training statistics.")
+    far: bool
+    items: list[FitItem]
+    message: str = Field(
+        description="'far from <model>'s training data: energy 3.2× the largest it saw; …', "
+        "or '' when nothing is far."
+    )
+
+
+class ModelFitDetail(ModelFitOut):
+    initial_condition_id: str
+    field: dict[str, float] = Field(
+        description="The field's statistics: energy, enstrophy, spectrum_slope, amplitude."
+    )
+
+
 class InitialConditionOut(Out):
     id: str
     name: str
@@ -116,6 +156,11 @@ class InitialConditionOut(Out):
     created_at: UtcTime
     tags: list[str] = Field(default_factory=list, description="A user's labels (PATCH).")
     notes: str = Field(default="", description="A user's notes (PATCH).")
+    model_fit: list[ModelFitOut] = Field(
+        default_factory=list,
+        description="On upload only: the models of its flow whose training data the field is "
+        "far from (GET /api/models/{id}/fit?initial_condition_id= asks any one model).",
+    )
 
 
 class DatasetOut(Out):

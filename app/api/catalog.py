@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from app.api import items
 from app.api.errors import errors
 from app.db.tables import Dataset, Model
-from app.schemas import DatasetOut, DeletedOut, ItemPatch, LineageOut, ModelOut
+from app.schemas import DatasetOut, DeletedOut, ItemPatch, LineageOut, ModelFitDetail, ModelOut
 from app.security import current_user
-from app.services import catalog
+from app.services import catalog, model_fit
 from app.services.auth import Principal
 from app.state import AppState, get_state
 
@@ -52,6 +52,32 @@ def get_model(model_id: str, state: AppState = Depends(get_state)) -> Model:
     if row is None:
         raise HTTPException(404, f"There is no model with id {model_id!r}.")
     return row
+
+
+@router.get(
+    "/models/{model_id}/fit",
+    response_model=ModelFitDetail,
+    responses=errors(
+        (404, "There is no model, or no initial condition, with that id."),
+        (
+            422,
+            "The initial condition is of another flow than the model, or either is a "
+            "channel flow (input statistics are of 2D vorticity).",
+        ),
+    ),
+)
+def get_model_fit(
+    model_id: str,
+    initial_condition_id: str = Query(..., description="The initial condition to place."),
+    state: AppState = Depends(get_state),
+) -> dict:
+    """Whether the initial condition is far from the model's training data: its energy,
+    enstrophy, spectrum slope and amplitude against the ranges the model saw in training,
+    with a sentence naming what is far and by how much."""
+    try:
+        return model_fit.model_fit(state, model_id, initial_condition_id)
+    except model_fit.FitError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
 
 
 @router.patch(

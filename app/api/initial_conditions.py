@@ -11,8 +11,9 @@ from app.api.errors import errors
 from app.db.tables import InitialCondition
 from app.schemas import DeletedOut, InitialConditionOut, ItemPatch, LineageOut
 from app.security import current_user
-from app.services import auth, catalog, initial_conditions
+from app.services import auth, catalog, initial_conditions, model_fit
 from app.services.auth import Principal
+from app.services.flows import is_channel_flow
 from app.services.uploads import UploadError
 from app.state import AppState, get_state
 
@@ -65,7 +66,9 @@ async def upload_initial_condition(
     ),
     state: AppState = Depends(get_state),
     user: Principal | None = Depends(current_user),
-) -> InitialCondition:
+) -> dict:
+    """Store the field. A 2D field's answer lists under ``model_fit`` the models of its flow
+    whose training inputs it is far from, with the numbers."""
     auth.require_create(user)  # a viewer: 403 before the file is read
     settings = state.settings
     content = await _read_limited(file, settings.max_upload_bytes)
@@ -88,12 +91,17 @@ async def upload_initial_condition(
 
 def _store(
     state: AppState, flow: str, filename: str, content: bytes, nu: str | None
-) -> tuple[InitialCondition | None, tuple[int, str] | None]:
+) -> tuple[dict | None, tuple[int, str] | None]:
     try:
         row = initial_conditions.store(state, flow, filename, content, nu=nu)
     except UploadError as exc:
         return None, (exc.status, str(exc))
-    return row, None
+    out = catalog.initial_condition_dict(row)
+    out["created_at"] = row.created_at
+    if not is_channel_flow(row.flow):
+        array = initial_conditions.load_initial_condition(state.artifacts, row)
+        out["model_fit"] = model_fit.fits_for_field(state, row.flow, array)
+    return out, None
 
 
 @router.get("", response_model=list[InitialConditionOut])

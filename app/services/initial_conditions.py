@@ -303,11 +303,16 @@ def store_upload(
     state: AppState, filename: str, content: bytes, flow: str
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Store an uploaded 2D field (``store``): its row as ``catalog.initial_condition_dict``
-    and the stored field."""
+    with ``model_fit`` (the models of its flow whose training inputs it is far from,
+    ``app.services.model_fit.fits_for_field``), and the stored field."""
     from app.services.catalog import initial_condition_dict
+    from app.services.model_fit import fits_for_field
 
     row = store(state, flow, filename, content)
-    return initial_condition_dict(row), load_initial_condition(state.artifacts, row)
+    field = load_initial_condition(state.artifacts, row)
+    out = initial_condition_dict(row)
+    out["model_fit"] = fits_for_field(state, row.flow, field)
+    return out, field
 
 
 def store_channel_upload(

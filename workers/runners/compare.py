@@ -36,8 +36,11 @@ Events (``ctx.report``; JSON, NaN/Inf written as null):
 
 * once, first: ``{"type": "compare_setup", "models": [{"index", "model_id", "name", "arch",
   "parameters", "precision", "resolution", "resampled_from", "history", "out_steps",
-  "device", "quantized_fraction", "status", "message"}], "reference": bool, "steps",
-  "interval", "nu", "rollout_id", "reference_resolution", "initial_condition": {...}}``.
+  "device", "quantized_fraction", "status", "message", "input_fit"}], "reference": bool,
+  "steps", "interval", "nu", "rollout_id", "reference_resolution", "initial_condition":
+  {...}, "warnings": [...]}``. ``input_fit`` is ``models.input_stats.input_fit`` of the
+  starting field against the model's training inputs (``known`` false when it recorded
+  none); ``warnings`` has its ``message`` for each model the start is far from.
   ``resampled_from`` is the reference grid size when the model's grid differs (the
   initial condition was resampled "64→32"), else null; ``quantized_fraction`` is set for
   int8 (the share of the parameters stored as int8); ``status`` is "running" or "failed".
@@ -78,6 +81,7 @@ from torch import nn
 from app.db.tables import Dataset, InitialCondition, Model
 from app.services.flows import is_channel_flow
 from models.checkpoint import load_model
+from models.input_stats import field_summary, input_fit
 from models.quantize import InferenceModel, PrecisionUnavailable, prepare
 from physics.diagnostics import enstrophy, kinetic_energy
 from physics.flows import get_flow
@@ -158,6 +162,7 @@ class Column:
     band_count: np.ndarray = field(default_factory=lambda: np.zeros(3))
     errors_at: dict[int, float | None] = field(default_factory=dict)
     decorrelation_time: float | None = None
+    input_fit: dict[str, Any] | None = None  # models.input_stats.input_fit of the start
 
     def __post_init__(self) -> None:
         self.ms = np.full(self.steps + 1, np.nan)
@@ -395,6 +400,7 @@ def _setup_row(column: Column) -> dict[str, Any]:
         "quantized_fraction": column.quantized_fraction,
         "status": column.status,
         "message": column.message,
+        "input_fit": column.input_fit,
     }
 
 
@@ -473,6 +479,9 @@ def run_compare(ctx: JobContext) -> dict[str, Any]:
         sources=sources,
     )
     ctx.set_result({"rollout_id": rollout_id})
+    start = field_summary(w0.cpu(), length)
+    for column in columns:
+        column.input_fit = input_fit(start, column.metadata.get("input_stats"), column.name)
     ctx.report(
         "compare_setup",
         _clean(
@@ -486,6 +495,8 @@ def run_compare(ctx: JobContext) -> dict[str, Any]:
                 "rollout_id": rollout_id,
                 "reference_resolution": n_ref,
                 "initial_condition": ic_info,
+                # One sentence per model whose training inputs the start is far from.
+                "warnings": [c.input_fit["message"] for c in columns if c.input_fit["far"]],
             }
         ),
     )

@@ -1,5 +1,11 @@
 """rollout: a model stepped autoregressively beside the reference solver, frame by frame.
 
+Once, before the first frame, a ``rollout_setup`` event: ``{"rollout_id", "model_id",
+"model_name", "initial_condition_id", "interval", "steps", "resolution", "input_fit",
+"warnings"}``, where ``input_fit`` is ``models.input_stats.input_fit`` of the starting field
+against the model's training inputs (null without a model) and ``warnings`` its message
+when the start is far from them ([] otherwise).
+
 Each step appends one frame per source to a SWMR HDF5 file (visible to readers at once)
 and records one ``metrics`` event: relative L2 of model vs reference, kinetic energy and
 enstrophy of both, and both energy spectra.
@@ -15,6 +21,7 @@ import torch
 from app.db.tables import Dataset, InitialCondition, Model
 from app.services.flows import is_channel_flow
 from models.checkpoint import load_model
+from models.input_stats import field_summary, input_fit
 from models.rollout import autoregressive_rollout
 from physics.diagnostics import enstrophy, kinetic_energy, relative_l2
 from physics.flows import get_flow
@@ -123,6 +130,25 @@ def run_rollout(ctx: JobContext) -> dict[str, Any]:
         resolution=n,
     )
     ctx.set_result({"rollout_id": rollout_id})
+
+    fit = None
+    if model_row is not None:
+        stats = (model_row.metrics or {}).get("input_stats")
+        fit = input_fit(field_summary(w0.cpu(), flow.length), stats, model_row.name)
+    ctx.report(
+        "rollout_setup",
+        {
+            "rollout_id": rollout_id,
+            "model_id": p["model_id"],
+            "model_name": model_row.name if model_row is not None else None,
+            "initial_condition_id": p["initial_condition_id"],
+            "interval": interval,
+            "steps": p["steps"],
+            "resolution": n,
+            "input_fit": fit,
+            "warnings": [fit["message"]] if fit and fit["far"] else [],
+        },
+    )
 
     sources = ("reference", "model") if model is not None else ("reference",)
     attrs = {

@@ -246,6 +246,20 @@ def ic_table(rows: list[dict[str, Any]]) -> html.Table:
     return table(HEADERS, body)
 
 
+def fit_warnings(fits: list[dict[str, Any]]) -> list[Any]:
+    """One line per model whose training inputs the field is far from
+    (``app.services.model_fit``), with the numbers; nothing when none is."""
+    return [
+        html.P(
+            [html.Strong("⚠ "), html.Span(fit["message"][:1].upper() + fit["message"][1:] + ".")],
+            className="small fit-warning",
+            id=f"upload-fit-{fit['model_id']}",
+        )
+        for fit in fits
+        if fit.get("far")
+    ]
+
+
 def success_note(ic: dict[str, Any]) -> html.Div:
     stats = ic["stats"]
     items = [
@@ -276,6 +290,7 @@ def success_note(ic: dict[str, Any]) -> html.Div:
                 ],
                 className="stats",
             ),
+            *fit_warnings(ic.get("model_fit") or []),
             dcc.Link(
                 "Roll it out →",
                 href=f"/rollout?ic={ic['id']}",
