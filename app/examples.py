@@ -1,6 +1,7 @@
 """What ships in ``static/``, registered on start so the first screen is useful at once:
 example initial conditions (``static/examples``) and a small demo model
-(``static/demo_model``: safetensors weights, their config, and a card with its metrics)."""
+(``static/demo_model``: safetensors weights, their config, a card with its metrics and how
+it was trained, and ``make_demo_model.py``, the script that made it)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def register_demo_model(db: Database, artifacts: ArtifactStore) -> str | None:
     relative = artifacts.model_dir(model_id)
     target = artifacts.resolve(relative)
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(DEMO_MODEL, target, ignore=shutil.ignore_patterns("card.json"))
+    shutil.copytree(DEMO_MODEL, target, ignore=shutil.ignore_patterns("card.json", "*.py"))
     meta = info["metadata"]
     with db.session() as session:
         session.add(
