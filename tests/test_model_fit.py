@@ -238,6 +238,13 @@ def test_a_trained_model_keeps_its_input_statistics_and_warns_far_fields(
         no_ic = client.get(f"/api/models/{model_id}/fit", params={"initial_condition_id": "x"})
         assert no_ic.status_code == 404 and "no initial condition" in no_ic.json()["detail"]
         assert client.get(f"/api/models/{model_id}/fit").status_code == 422
+        # What the Rollout and Compare pages call before a start.
+        from app.services.model_fit import start_warnings
+
+        state = client.app.state.eddyscope
+        assert start_warnings(state, far_id, [model_id, model_id, "gone"]) == [fit["message"]]
+        assert start_warnings(state, near.json()["id"], [model_id]) == []
+        assert start_warnings(state, None, [model_id]) == []
         paths = client.get("/openapi.json").json()["paths"]
         assert {"200", "404", "422"} <= set(paths["/api/models/{model_id}/fit"]["get"]["responses"])
 
@@ -269,3 +276,16 @@ def test_a_trained_model_keeps_its_input_statistics_and_warns_far_fields(
         [setup] = events_of(client, compare["id"], "compare_setup")
         assert setup["warnings"] == [fit["message"]]
         assert setup["models"][0]["input_fit"]["far"]
+
+
+def test_the_upload_page_states_each_far_model_with_its_numbers():
+    from app.ui.pages.upload import fit_warnings
+
+    fits = [
+        {"model_id": "a", "far": True, "message": "far from demo's training data: energy 3.2×"},
+        {"model_id": "b", "far": False, "message": ""},
+    ]
+    [line] = fit_warnings(fits)
+    assert line.id == "upload-fit-a"
+    assert "Far from demo's training data: energy 3.2×." in str(line)
+    assert fit_warnings([]) == []
