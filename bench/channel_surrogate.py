@@ -433,7 +433,7 @@ class Column:
         if running is None and self.steps:
             for key, value in self.moment_errors(reference).items():
                 out[f"err_{key}"] = value
-        out["u_first_cell"] = float(self.first[0, 0] / max(self.steps, 1))  # U at y⁺ ≈ 2
+        out["u_first_cell"] = float(self.first[0, 0] / max(self.steps, 1))  # U, first cell centre
         out["re_tau"] = running.re_tau if running is not None else None
         out["centreline_u_plus"] = running.centreline_u_plus if running is not None else None
         out["diverged_at"] = self.diverged_at
