@@ -2,7 +2,7 @@
 LES closures on the same coarse grid, judged by wall-unit statistics over a long rollout.
 
 Budget (full run, this 2-core CPU machine, one thread, shared with other work): about 25
-minutes of wall time: ~8–10 for the data, 2 × ``--budget-s`` (180 s) for training, ~5 for
+minutes of wall time: ~8–10 for the data, 3 × ``--budget-s`` (180 s) for training, ~5 for
 the long-horizon columns. ``--quick`` is a smoke run of a minute or two on tiny grids.
 
 1. Data. Re_τ = 180, ``physics.channel.solver.ChannelSolver`` on a "fine" grid 32 × 49 × 32
@@ -18,12 +18,12 @@ the long-horizon columns. ``--quick`` is a smoke run of a minute or two on tiny 
    ``models.training.train`` is made to pick exactly them, so its validation numbers are on
    them). The frames, the spun-up state and what they are are cached in the work folder
    (``np.save``, ``allow_pickle=False``; JSON); ``--skip-data`` reuses the frames.
-2. Training. IFactFormer-m 3D (``ifactformer3d``) and FNO3d (``fno3d``), one input frame,
+2. Training. IFactFormer-m 3D (``ifactformer3d``), FNO3d (``fno3d``) and the implicit FNO3d
+   (``ifno3d``: one Fourier layer shared over the iterations), one input frame,
    one interval per call, each for the same wall-clock budget with the product's loop
    (``models.training.train``): epochs sized from a timed warm-up (85 % of the budget, as
    ``bench/zoo_budget.py``), stopped at the deadline otherwise. Both are miniatures (the
    paper-size IFactFormer-m, 1.16 M parameters, takes seconds per step on this machine).
-   There is no IFNO3d in the zoo (``ifno`` is 2D only), so it is not run.
 3. Long horizon. From the first frame of the first held-out segment: each model rolls out
    ``--horizon`` intervals (≥ 10 × the segment, far beyond the one-interval training
    window); each closure (none, smagorinsky, wale, dynamic) runs the channel solver on the
@@ -96,11 +96,14 @@ MODELS = {
     "ifactformer3d": {"dim": 48, "heads": 4, "head_dim": 32, "kernel_multiplier": 2,
                       "n_iterations": 4},
     "fno3d": {"width": 16, "modes_x": 6, "modes_y": 8, "modes_z": 6, "n_layers": 4},
+    # The implicit FNO of LESnets: FNO3d's modes, one layer iterated.
+    "ifno3d": {"width": 16, "modes_x": 6, "modes_y": 8, "modes_z": 6, "n_iterations": 4},
 }  # fmt: skip
 QUICK_MODELS = {
     "ifactformer3d": {"dim": 24, "heads": 2, "head_dim": 16, "kernel_multiplier": 2,
                       "n_iterations": 2},
     "fno3d": {"width": 8, "modes_x": 3, "modes_y": 4, "modes_z": 3, "n_layers": 2},
+    "ifno3d": {"width": 8, "modes_x": 3, "modes_y": 4, "modes_z": 3, "n_iterations": 2},
 }  # fmt: skip
 
 
