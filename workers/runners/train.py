@@ -41,6 +41,8 @@ FINAL_DIR = "final"
 LONG_HORIZON_DEFAULT_MAX = 400
 # A 2D model's rollout skill is averaged over at most this many held-out trajectories.
 SKILL_TRAJECTORIES = 4
+# A 2D model's input statistics are measured on at most this many training frames.
+INPUT_STATS_FRAMES = 2000
 RESULT_FILE = "ddp_result.json"
 
 
@@ -251,12 +253,16 @@ def _long_horizon(ctx, model, trajectories, dataset, attrs, result) -> dict[str,
 def _input_stats(trajectories, result, length: float) -> dict[str, Any] | None:
     """The statistics of a 2D model's training inputs (``models.input_stats``): every frame
     of its training trajectories but the last, which is only ever a target."""
-    train_idx = result.get("train_trajectories") or list(range(trajectories.shape[0]))
-    inputs = trajectories[train_idx, :-1]
-    if inputs.shape[2] != 1 or inputs.numel() == 0:
+    train_idx = torch.tensor(result.get("train_trajectories") or range(trajectories.shape[0]))
+    n_time = trajectories.shape[1] - 1
+    if trajectories.shape[2] != 1 or n_time < 1 or len(train_idx) == 0:
         return None  # input statistics are of one vorticity channel
+    # At most INPUT_STATS_FRAMES frames, evenly spread, gathered without copying the rest.
+    total = len(train_idx) * n_time
+    pick = torch.linspace(0, total - 1, min(total, INPUT_STATS_FRAMES)).long()
+    frames = trajectories[train_idx[pick // n_time], pick % n_time]
     try:
-        return training_statistics(inputs, length)
+        return training_statistics(frames, length)
     except ValueError:
         return None
 
