@@ -22,6 +22,7 @@ passes, and the headers every response carries.
 from __future__ import annotations
 
 import html
+import time
 from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Form, Request
@@ -41,6 +42,9 @@ SESSION_COOKIE = "eddyscope_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN_PATHS = frozenset({"/login", "/logout", "/api/health"})
 CALLBACK_PATH = "/_dash-update-component"
+# How often an open UI WebSocket's session is checked again, at the least (every callback
+# request on it is checked).
+RECHECK_S = 10.0
 
 SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
@@ -140,6 +144,9 @@ class AuthGate:
             return auth.principal(user) if user is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -199,6 +206,60 @@ class AuthGate:
             await self.app(scope, receive, send)
         finally:
             auth.reset_current_user(reset)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The UI's WebSocket (Dash's callbacks pushed live): allowed exactly as the HTTP
+        callbacks are. The handshake must come from this origin (a browser always sends
+        ``Origin``), and with auth on it must carry a valid session cookie or bearer token;
+        every callback request on the open socket is checked again (an expired session or a
+        deleted user closes it, code 4401), and the others at least every
+        ``RECHECK_S``."""
+        headers = Headers(scope=scope)
+        token = _bearer(headers)
+        if token is None and (headers.get("origin") is None or not same_origin(headers)):
+            await send({"type": "websocket.close", "code": 1008, "reason": "Origin refused"})
+            return
+        cookie = _cookie(headers, SESSION_COOKIE)
+        user = None
+        if self.enabled:
+            user = await self._ws_user(token, cookie)
+            if user is None:
+                # Refused before the handshake completes: the browser sees the socket fail
+                # and the pages go on polling over HTTP, where the gate answers 401.
+                await send({"type": "websocket.close", "code": 1008, "reason": "Log in first"})
+                return
+        scope.setdefault("state", {})["user"] = user
+        reset = auth.set_current_user(user)
+        checked = [time.monotonic()]
+
+        async def receive_checked() -> Message:
+            message = await receive()
+            if not self.enabled or message["type"] != "websocket.receive":
+                return message
+            text = message.get("text") or ""
+            now = time.monotonic()
+            if '"callback_request"' in text or now - checked[0] >= RECHECK_S:
+                checked[0] = now
+                current = await self._ws_user(token, cookie)
+                if current is None:
+                    await send({"type": "websocket.close", "code": 4401, "reason": "Log in again"})
+                    return {"type": "websocket.disconnect", "code": 4401}
+                scope["state"]["user"] = current
+                auth.set_current_user(current)
+            return message
+
+        try:
+            await self.app(scope, receive_checked, send)
+        finally:
+            auth.reset_current_user(reset)
+
+    async def _ws_user(self, token: str | None, cookie: str | None) -> auth.Principal | None:
+        if token is not None:
+            return await run_in_threadpool(self._lookup, token, None)
+        user_id = self.sessions.load(cookie) if cookie else None
+        if user_id is None:
+            return None
+        return await run_in_threadpool(self._lookup, None, user_id)
 
 
 def _cookie(headers: Headers, name: str) -> str | None:

@@ -129,6 +129,19 @@ class Settings(BaseSettings):
         "API's sweep puts it back in the queue, and a redelivered message may take it over.",
     )
 
+    # The live pages (Rollout, Compare): frames pushed over the UI's WebSocket.
+    ui_push: bool = Field(
+        default=True,
+        description="Push live frames and metrics to the Rollout and Compare pages over a "
+        "WebSocket; off: the pages poll (500 ms / 700 ms), as they also do when a proxy "
+        "refuses the WebSocket.",
+    )
+    ui_push_max_per_connection: int = Field(
+        default=4,
+        gt=0,
+        description="How many live runs one browser connection may follow by push at once.",
+    )
+
     # Accounts and access control (app.security, app.services.auth).
     host: str = Field(
         default="127.0.0.1",

@@ -402,6 +402,13 @@ def poll_comparison(state: AppState, job_id: str, after: int, limit: int = 500) 
         }
 
 
+def newest_event(state: AppState, job_id: str) -> int:
+    """The newest event's ``seq`` of a job (0 when it has none): one indexed query, what a
+    page's push loop asks between its reads to learn that something new was recorded."""
+    with state.db.session() as session:
+        return session.scalar(select(func.max(JobEvent.seq)).where(JobEvent.job_id == job_id)) or 0
+
+
 def step_metrics(state: AppState, job_id: str, step: int) -> dict[str, Any] | None:
     """The metrics event of one step (the step-th metrics event, checked by its payload)."""
     with state.db.session() as session:

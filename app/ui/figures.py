@@ -136,6 +136,48 @@ def downsample(field: np.ndarray, max_pixels: int = MAX_PIXELS) -> tuple[np.ndar
     return field[::stride, ::stride], stride
 
 
+def _field_limits(panels: list[tuple[str, np.ndarray]]) -> tuple[dict[str, float], list, list]:
+    vorticity = [a for name, a in panels if name == "reference"] or [
+        a for name, a in panels if name != "error"
+    ]
+    errors = [a for name, a in panels if name == "error"]
+    limits = {"coloraxis": symmetric_limit(*vorticity), "coloraxis2": symmetric_limit(*errors)}
+    return limits, vorticity, errors
+
+
+def _fields_label(t: float, step: int | None) -> str:
+    return f"t = {t:.4g}" + (f"  ·  step {step}" if step is not None else "")
+
+
+def fields_update(
+    fields: Mapping[str, np.ndarray | None],
+    *,
+    t: float | None,
+    step: int | None,
+    max_pixels: int = MAX_PIXELS,
+) -> dict[str, Any] | None:
+    """What changes from one frame to the next in a ``fields_figure`` of the same panels (the
+    heatmaps' values, the colour ranges, the title), as ``{path: value}`` for a Patch: a live
+    page sends this instead of the whole figure. None when the panels differ (``panels``
+    names them) or there is no time: draw the whole figure then."""
+    panels = [(name, np.asarray(a)) for name, a in fields.items() if a is not None]
+    if not panels or t is None:
+        return None
+    limits, vorticity, errors = _field_limits(panels)
+    out: dict[str, Any] = {"panels": [name for name, _ in panels]}
+    for i, (_, array) in enumerate(panels):
+        shown, _stride = downsample(array, max_pixels)
+        out[f"data.{i}.z"] = shown.astype(np.float32)
+    if vorticity:
+        out["layout.coloraxis.cmin"] = -limits["coloraxis"]
+        out["layout.coloraxis.cmax"] = limits["coloraxis"]
+    if errors:
+        out["layout.coloraxis2.cmin"] = -limits["coloraxis2"]
+        out["layout.coloraxis2.cmax"] = limits["coloraxis2"]
+    out["layout.title.text"] = _fields_label(t, step)
+    return out
+
+
 def fields_figure(
     fields: Mapping[str, np.ndarray | None],
     *,
@@ -158,11 +200,7 @@ def fields_figure(
     if not panels:
         return empty_figure("No field to show yet.", uirevision)
     titles = {**FIELD_TITLES, **(titles or {})}
-    vorticity = [a for name, a in panels if name == "reference"] or [
-        a for name, a in panels if name != "error"
-    ]
-    errors = [a for name, a in panels if name == "error"]
-    limits = {"coloraxis": symmetric_limit(*vorticity), "coloraxis2": symmetric_limit(*errors)}
+    limits, vorticity, errors = _field_limits(panels)
 
     fig = make_subplots(
         rows=1,
@@ -245,8 +283,7 @@ def fields_figure(
         margin=dict(l=8, r=8, t=36 if t is None else 56, b=56),
     )
     if t is not None:
-        label = f"t = {t:.4g}" + (f"  ·  step {step}" if step is not None else "")
-        fig.update_layout(title=dict(text=label, y=0.98, yanchor="top"))
+        fig.update_layout(title=dict(text=_fields_label(t, step), y=0.98, yanchor="top"))
     for annotation in fig.layout.annotations:
         annotation.font = dict(size=12, color=INK)
     return fig
@@ -334,6 +371,53 @@ def spectrum_figure(
 # --- time series ----------------------------------------------------------------------
 
 
+MARKERS_UP_TO = 60  # points per curve drawn with markers; more: lines only
+
+
+def present_series(series: Mapping[str, Sequence[float | None] | None]) -> dict[str, Sequence]:
+    """The series a ``time_series_figure`` draws (one trace each, in this order)."""
+    return {
+        name: s for name, s in series.items() if s is not None and any(v is not None for v in s)
+    }
+
+
+def _curve_values(values: Sequence[Any], log_y: bool = False) -> list[float | None]:
+    y = [None if v is None or not math.isfinite(float(v)) else float(v) for v in values]
+    if log_y:
+        y = [v if v is not None and v > 0 else None for v in y]
+    return y
+
+
+def time_series_update(
+    t: Sequence[float],
+    series: Mapping[str, Sequence[float | None] | None],
+    shown: int,
+    log_y: bool = False,
+) -> dict[str, Any] | None:
+    """The points after the first ``shown`` of a ``time_series_figure`` already drawn with
+    them, as ``{"extend": {trace index: (x, y)}, "names": [...]}`` for a Patch that extends
+    each trace; None when the whole figure must be drawn (nothing shown yet, the curves
+    present changed, or the markers go at ``MARKERS_UP_TO`` points)."""
+    present = present_series(series)
+    n = len(t)
+    if not shown or not present or (shown <= MARKERS_UP_TO < n):
+        return None
+    x = [float(v) for v in t[shown:]]
+    extend = {
+        i: (x, _curve_values(values[shown:], log_y)) for i, values in enumerate(present.values())
+    }
+    return {"names": list(present), "extend": extend}
+
+
+def error_curve_series(series: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any] | None]:
+    has_model = any(v is not None for v in series.get("rel_l2") or [])
+    return {"model vs reference": series.get("rel_l2")} if has_model else {}
+
+
+def energy_curve_series(series: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any] | None]:
+    return {"reference": series.get("energy_reference"), "model": series.get("energy_model")}
+
+
 def time_series_figure(
     t: Sequence[float] | None,
     series: Mapping[str, Sequence[float | None] | None],
@@ -349,23 +433,19 @@ def time_series_figure(
 ) -> go.Figure:
     """Curves against time, one per named series (missing or None series are skipped);
     ``marker_t`` draws a vertical line at the frame being shown."""
-    present = {
-        name: s for name, s in series.items() if s is not None and any(v is not None for v in s)
-    }
+    present = present_series(series)
     if not t or not present:
         return empty_figure(empty_message, uirevision)
     fig = go.Figure()
     x = [float(v) for v in t]
     for name, values in present.items():
         key = name.lower().split()[0]
-        y = [None if v is None or not math.isfinite(float(v)) else float(v) for v in values]
-        if log_y:
-            y = [v if v is not None and v > 0 else None for v in y]
+        y = _curve_values(values, log_y)
         fig.add_trace(
             go.Scatter(
                 x=x[: len(y)],
                 y=y,
-                mode="lines+markers" if len(y) <= 60 else "lines",
+                mode="lines+markers" if len(y) <= MARKERS_UP_TO else "lines",
                 marker=dict(size=4),
                 name=name,
                 line=dict(
@@ -385,10 +465,9 @@ def error_curve_figure(
     series: Mapping[str, Sequence[Any]], *, marker_t: float | None = None, uirevision: Any = None
 ) -> go.Figure:
     """Relative L2 error of the model against the reference solver, against time."""
-    has_model = any(v is not None for v in series.get("rel_l2") or [])
     return time_series_figure(
         series.get("t"),
-        {"model vs reference": series.get("rel_l2")} if has_model else {},
+        error_curve_series(series),
         y_title="relative L2 error",
         title="Error growth",
         marker_t=marker_t,
@@ -407,10 +486,7 @@ def energy_curve_figure(
     """Kinetic energy of the reference and (when present) the model against time."""
     return time_series_figure(
         series.get("t"),
-        {
-            "reference": series.get("energy_reference"),
-            "model": series.get("energy_model"),
-        },
+        energy_curve_series(series),
         y_title="kinetic energy ½⟨|u|²⟩",
         title="Energy",
         marker_t=marker_t,

@@ -1,10 +1,14 @@
 """``/rollout`` and ``/rollout/<id>``: start a rollout and watch it live, or reopen one.
 
-Live updates: an Interval (500 ms) polls the job row and the per-step metrics recorded
-after the last event already read (``seq``), and appends them to the ``rollout-series``
-store with a Patch, so each poll moves only what is new. A second callback redraws the
-fields (read from the SWMR HDF5 file), the spectra and the curves whenever the series grows
-or, once the run has ended, when the frame slider moves.
+Live updates by push (``app.ui.live``): a WebSocket callback follows the run on the
+server, waits for the job's next event, reads only the metrics recorded after the last one
+sent (``seq``) and sends the newest frame's fields, spectra, status line and curves in one
+batch, so they always show the same step; when it falls behind it skips to the newest frame,
+while every step's metrics go into the curves and, with a Patch, into the ``rollout-series``
+store. Fallback (push off, or no push within a few seconds): an Interval (500 ms) polls the
+job row and the metrics after ``seq`` and appends them to ``rollout-series``; the ``views``
+callback then redraws the fields (read from the SWMR HDF5 file), the spectra and the curves.
+Once the run has ended, ``views`` also redraws when the frame slider moves.
 
 ``<id>`` is a rollout id or the id of a rollout job (a queued job has no rollout yet).
 Start submits the job and moves to ``/rollout/<job id>``, so a live run and a reopened one
@@ -14,15 +18,16 @@ are the same page.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
-from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update, set_props
 from dash.exceptions import PreventUpdate
 
 from app.services import catalog, channel_views, jobs_view, rollouts
 from app.services.flows import flow_length, is_channel_flow
 from app.services.jobs_view import grid_label
-from app.ui import figures
+from app.ui import figures, live
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
     CHART_GRAPH,
@@ -85,7 +90,12 @@ def layout(
         dcc.Store(id="rollout-catalog"),
         dcc.Store(id="rollout-run", data={"ref": rollout_id} if rollout_id else {}),
         dcc.Store(id="rollout-series", data=empty_series()),
-        dcc.Interval(id="rollout-interval", interval=POLL_MS, disabled=rollout_id is None),
+        # What the polling fallback bumps when the series grew: views redraws then.
+        dcc.Store(id="rollout-redraw", data=None),
+        dcc.Interval(
+            id="rollout-interval", interval=POLL_MS, disabled=not live.polls_first(rollout_id)
+        ),
+        *live.components("rollout", rollout_id),
         html.Div(
             [
                 html.Div(
@@ -539,44 +549,24 @@ def series_patch(new: list[dict[str, Any]]) -> Patch:
     return patch
 
 
-@callback(
-    Output("rollout-run", "data"),
-    Output("rollout-series", "data"),
-    Output("rollout-status", "children"),
-    Output("rollout-details", "children"),
-    Output("rollout-interval", "disabled"),
-    Output("rollout-slider", "max"),
-    Output("rollout-slider", "value"),
-    Output("rollout-slider", "marks"),
-    Output("rollout-slider-wrap", "className"),
-    Output("rollout-cancel", "hidden"),
-    Input("rollout-interval", "n_intervals"),
-    State("rollout-run", "data"),
-    State("rollout-catalog", "data"),
-    prevent_initial_call=True,
-)
-async def poll(_n: int, run: dict[str, Any] | None, store: dict[str, Any] | None):
-    run = dict(run or {})
-    if not run.get("ref"):
-        raise PreventUpdate
-    reset_series = False
-    if not run.get("job_id"):
-        found = await asyncio.to_thread(rollouts.resolve, get_state(), run["ref"])
-        if found is None or found["job"] is None:
-            message = alert(f"There is no rollout or rollout job with id {run['ref']!r}.", "error")
-            return ({}, no_update, message, [], True) + (no_update,) * 4 + (True,)
-        run["job_id"] = found["job"]["id"]
-        run["seq"] = 0
-        reset_series = True
-    update = await asyncio.to_thread(
-        rollouts.poll_rollout, get_state(), run["job_id"], run.get("seq") or 0
-    )
-    job, rollout, new = update["job"], update["rollout"], update["metrics"]
-    if update["replaced"]:
-        reset_series = True  # a re-run (lost worker) started again at step 0
-    if job is None:
-        gone = alert("The job was deleted.", "error")
-        return ({}, no_update, gone, [], True) + (no_update,) * 4 + (True,)
+def series_of(new: list[dict[str, Any]]) -> dict[str, Any]:
+    """A fresh series store holding ``new``."""
+    series = empty_series()
+    for key in SERIES_KEYS:
+        series[key] = [m.get(key) for m in new]
+    series["latest"] = new[-1] if new else None
+    return series
+
+
+def extend_series(series: dict[str, Any], new: list[dict[str, Any]]) -> None:
+    for key in SERIES_KEYS:
+        series[key].extend(m.get(key) for m in new)
+    if new:
+        series["latest"] = new[-1]
+
+
+def run_with(run: dict[str, Any], job: dict[str, Any], rollout: dict[str, Any] | None) -> None:
+    """``run`` (the page's run store) updated with the job row and its rollout row."""
     run.update(
         status=job["status"],
         progress=job["progress"],
@@ -589,10 +579,6 @@ async def poll(_n: int, run: dict[str, Any] | None, store: dict[str, Any] | None
         initial_condition_id=job["params"].get("initial_condition_id"),
         started_at=job.get("started_at"),
     )
-    if job["status"] == "queued":
-        run["place"] = await asyncio.to_thread(
-            jobs_view.queue_place, get_state(), job["id"], job["queue"]
-        )
     if rollout is not None:
         run.update(
             rollout_id=rollout["id"],
@@ -600,39 +586,192 @@ async def poll(_n: int, run: dict[str, Any] | None, store: dict[str, Any] | None
             resolution=rollout["resolution"],
             interval=rollout["interval"],
         )
-        if is_channel_flow(rollout["flow"]) and not run.get("grid"):
-            # The row keeps one resolution; a channel grid is nx×ny×nz, read from its file.
-            run["grid"] = await asyncio.to_thread(
-                channel_views.rollout_grid, get_state(), rollout["id"]
-            )
+
+
+async def _run_extras(run: dict[str, Any]) -> None:
+    """The queue place of a queued job, and a channel rollout's nx×ny×nz grid."""
+    if run.get("status") == "queued":
+        run["place"] = await asyncio.to_thread(
+            jobs_view.queue_place, get_state(), run["job_id"], run.get("queue")
+        )
+    if run.get("rollout_id") and is_channel_flow(run.get("flow")) and not run.get("grid"):
+        # The row keeps one resolution; a channel grid is nx×ny×nz, read from its file.
+        run["grid"] = await asyncio.to_thread(
+            channel_views.rollout_grid, get_state(), run["rollout_id"]
+        )
+
+
+def names_of(store: dict[str, Any] | None) -> dict[str, str]:
+    store = store or {}
+    names = {m["id"]: m["name"] for m in store.get("models") or []}
+    return names | {i["id"]: i["name"] for i in store.get("ics") or []}
+
+
+def final_slider(frames: int) -> tuple[Any, ...]:
+    last = frames - 1
+    return last, last, slider_marks(last), "slider-wrap"
+
+
+@callback(
+    Output("rollout-run", "data"),
+    Output("rollout-series", "data"),
+    Output("rollout-status", "children"),
+    Output("rollout-details", "children"),
+    Output("rollout-interval", "disabled"),
+    Output("rollout-slider", "max"),
+    Output("rollout-slider", "value"),
+    Output("rollout-slider", "marks"),
+    Output("rollout-slider-wrap", "className"),
+    Output("rollout-cancel", "hidden"),
+    Output("rollout-redraw", "data"),
+    Input("rollout-interval", "n_intervals"),
+    State("rollout-run", "data"),
+    State("rollout-catalog", "data"),
+    prevent_initial_call=True,
+)
+async def poll(_n: int, run: dict[str, Any] | None, store: dict[str, Any] | None):
+    """The polling fallback (push off or unavailable): one HTTP update per tick."""
+    run = dict(run or {})
+    if not run.get("ref"):
+        raise PreventUpdate
+    reset_series = False
+    # A run store this poll did not fill (the page's first tick, or one the push wrote
+    # before the page fell back to polling) is read again from the first step.
+    if not run.get("job_id") or not run.get("polled"):
+        found = await asyncio.to_thread(rollouts.resolve, get_state(), run["ref"])
+        if found is None or found["job"] is None:
+            message = alert(f"There is no rollout or rollout job with id {run['ref']!r}.", "error")
+            return ({}, no_update, message, [], True) + (no_update,) * 4 + (True, no_update)
+        run = {"ref": run["ref"], "job_id": found["job"]["id"], "seq": 0, "polled": True}
+        reset_series = True
+    update = await asyncio.to_thread(
+        rollouts.poll_rollout, get_state(), run["job_id"], run.get("seq") or 0
+    )
+    job, rollout, new = update["job"], update["rollout"], update["metrics"]
+    if update["replaced"]:
+        reset_series = True  # a re-run (lost worker) started again at step 0
+    if job is None:
+        gone = alert("The job was deleted.", "error")
+        return ({}, no_update, gone, [], True) + (no_update,) * 4 + (True, no_update)
+    run_with(run, job, rollout)
+    await _run_extras(run)
     if new:
         run["seq"] = new[-1]["seq"]
         run["frames"] = (0 if reset_series else run.get("frames", 0)) + len(new)
     final = job["status"] in FINAL and update["complete"]
 
     if reset_series:
-        series: Any = empty_series()
-        if new:
-            for key in SERIES_KEYS:
-                series[key] = [m.get(key) for m in new]
-            series["latest"] = new[-1]
+        series: Any = series_of(new)
     else:
         series = series_patch(new) if new else no_update
 
     frames = run.get("frames", 0)
-    if final and frames > 0:
-        last = frames - 1
-        marks = slider_marks(last)
-        slider = (last, last, marks, "slider-wrap")
-    else:
-        slider = (no_update,) * 4
+    slider = final_slider(frames) if final and frames > 0 else (no_update,) * 4
     run["final"] = final
-    store = store or {}
-    names = {m["id"]: m["name"] for m in store.get("models") or []}
-    names |= {i["id"]: i["name"] for i in store.get("ics") or []}
     active = job["status"] in ("queued", "running")
-    details = run_details(run, names)
-    return (run, series, status_line(run), details, final, *slider, not active)
+    details = run_details(run, names_of(store))
+    redraw = frames if (new or reset_series) else no_update
+    return (run, series, status_line(run), details, final, *slider, not active, redraw)
+
+
+@callback(
+    # An output, so the callback also fires when the pages router draws the page (Dash
+    # fires output-less callbacks only on the app's first load); the push sets it as it goes.
+    Output("rollout-push-beat", "data"),
+    Input("rollout-push", "data"),
+    State("rollout-catalog", "data"),
+    websocket=True,
+)
+async def push(data: dict[str, Any] | None, store: dict[str, Any] | None):
+    """Follow the run on the server and push what is new (see the module docstring and
+    ``app.ui.live``); nothing when there is no socket (the page then polls)."""
+    ws = ctx.websocket
+    if ws is None or not isinstance(data, dict) or not data.get("ref") or data.get("off"):
+        raise PreventUpdate
+    async with live.slot(ws) as free:
+        if free:
+            await follow(live.Push(ws, "rollout", data["token"]), data["ref"], store)
+    return no_update
+
+
+async def follow(push_: live.Push, ref: str, store: dict[str, Any] | None) -> None:
+    state = get_state()
+    found = await asyncio.to_thread(rollouts.resolve, state, ref)
+    if found is None or found["job"] is None:
+        message = alert(f"There is no rollout or rollout job with id {ref!r}.", "error")
+        set_props("rollout-status", {"children": message})
+        set_props("rollout-cancel", {"hidden": True})
+        push_.beat(final=True)
+        return
+    run: dict[str, Any] = {"ref": ref, "job_id": found["job"]["id"], "seq": 0, "frames": 0}
+    series = empty_series()
+    pending: list[dict[str, Any]] = []  # metrics not yet in the page's series store
+    series_sent = False  # whether the page's store holds the series up to ``pending``
+    sent: dict[str, Any] = {}  # what the page was last sent: run store, details, status
+    names = names_of(store)
+    drawn: dict[str, Any] = {}  # what the page's figures hold (live_views)
+    newest = 0
+    next_place = 0.0
+    while await push_.page_shows_run():
+        update = await asyncio.to_thread(rollouts.poll_rollout, state, run["job_id"], run["seq"])
+        job, new = update["job"], update["metrics"]
+        if job is None:
+            set_props("rollout-status", {"children": alert("The job was deleted.", "error")})
+            set_props("rollout-cancel", {"hidden": True})
+            push_.beat(final=True)
+            return
+        if update["replaced"]:  # a re-run (lost worker) started again at step 0
+            series, pending, series_sent, run["frames"] = empty_series(), [], False, 0
+        run_with(run, job, update["rollout"])
+        if run["status"] != "queued" or time.monotonic() >= next_place:
+            await _run_extras(run)
+            next_place = time.monotonic() + live.HEARTBEAT_S
+        if new:
+            run["seq"] = new[-1]["seq"]
+            run["frames"] += len(new)
+            extend_series(series, new)
+            pending.extend(new)
+        final = job["status"] in FINAL and update["complete"]
+        run["final"] = final
+        if not update["complete"]:
+            continue  # more than one page of metrics behind: read on before drawing
+        status = status_line(run)
+        details = run_details(run, names)
+        skip = ("seq", "frames", "progress", "place", "message")
+        meta = {k: v for k, v in run.items() if k not in skip}
+        changed = bool(new) or final or status != sent.get("status")
+        if changed:
+            # One batch: the renderer applies it in one render, so the field, the status
+            # line and the curves always show the same step.
+            if series["step"] and run.get("rollout_id"):
+                shown = series["step"][-1]
+                figs = await asyncio.to_thread(live_views, run, series, shown, drawn)
+                for graph_id, fig in figs.items():
+                    set_props(graph_id, {"figure": fig})
+            set_props("rollout-status", {"children": status})
+            if details != sent.get("details"):
+                set_props("rollout-details", {"children": details})
+            set_props("rollout-cancel", {"hidden": job["status"] not in ("queued", "running")})
+            if pending:
+                value = series_patch(pending) if series_sent else series
+                set_props("rollout-series", {"data": value})
+                pending, series_sent = [], True
+            if meta != sent.get("meta") or final:
+                set_props("rollout-run", {"data": run})
+            if final and run["frames"] > 0:
+                slider = final_slider(run["frames"])
+                set_props(
+                    "rollout-slider", {"max": slider[0], "value": slider[1], "marks": slider[2]}
+                )
+                set_props("rollout-slider-wrap", {"className": slider[3]})
+            push_.beat(final=final)
+            sent.update(status=status, details=details, meta=meta)
+            if not final and not await push_.page_shows_run(now=True):
+                return
+        if final:
+            return
+        push_.beat_if_due()
+        newest = await push_.wait_for_news(run["job_id"], newest, run["status"] == "queued")
 
 
 @callback(
@@ -665,63 +804,156 @@ async def cancel(n_clicks: int, pathname: str | None):
 
 # --- views ----------------------------------------------------------------------------
 
+VIEW_GRAPHS = ("rollout-fields", "rollout-spectrum", "rollout-error-curve", "rollout-energy-curve")
 
-@callback(
-    Output("rollout-fields", "figure"),
-    Output("rollout-spectrum", "figure"),
-    Output("rollout-error-curve", "figure"),
-    Output("rollout-energy-curve", "figure"),
-    Input("rollout-series", "data"),
-    Input("rollout-slider", "value"),
-    State("rollout-run", "data"),
-    prevent_initial_call=True,
-)
-async def views(series: dict[str, Any] | None, slider: int | None, run: dict[str, Any] | None):
-    run = run or {}
-    series = series or empty_series()
-    steps = series.get("step") or []
-    if not steps or not run.get("rollout_id"):
-        raise PreventUpdate
+
+def draw(run: dict[str, Any], series: dict[str, Any], shown: int) -> tuple[Any, ...]:
+    """The fields, spectra, error and energy figures of step ``shown`` (the fields read from
+    the SWMR file); the push and ``views`` both draw with it. Blocking: call it in a thread."""
     latest = series.get("latest") or {}
-    shown = steps[-1]
-    if run.get("final") and slider is not None and 0 <= slider < len(steps):
-        shown = steps[slider]
     has_model = bool(run.get("has_model"))
     sources = ("model", "reference", "error") if has_model else ("reference",)
     revision = run["rollout_id"]
-
-    def load():
-        frames, t = rollouts.rollout_frames(get_state(), run["rollout_id"], int(shown), sources)
-        metrics = (
-            latest
-            if latest.get("step") == shown
-            else rollouts.step_metrics(get_state(), run["job_id"], int(shown))
-        )
-        return frames, t, metrics or {}
-
+    marker_on = bool(run.get("final"))
     if is_channel_flow(run.get("flow")):
         # 3D velocity: the channel section below shows statistics and slices.
         error = figures.error_curve_figure(series, uirevision=revision)
         energy = figures.energy_curve_figure(series, uirevision=revision)
         note = "Channel flow: statistics and slices of the 3D velocity are below."
         return figures.empty_figure(note), figures.empty_figure(note), error, energy
-    frames, t, metrics = await asyncio.to_thread(load)
+    frames, t = rollouts.rollout_frames(get_state(), run["rollout_id"], int(shown), sources)
+    metrics = (
+        latest
+        if latest.get("step") == shown
+        else rollouts.step_metrics(get_state(), run["job_id"], int(shown))
+    ) or {}
     length = flow_length(run.get("flow") or "ns2d-forced")
     fields = figures.fields_figure(frames, length=length, t=t, step=shown, uirevision=revision)
+    # The step each figure shows, for tests and bench/ui_latency.py (Plotly keeps `meta`).
+    fields.update_layout(meta={"step": shown})
+    spectrum = spectrum_of(run, metrics, shown)
+    error, energy = curve_figures(run, series, metrics.get("t") if marker_on else None)
+    return fields, spectrum, error, energy
+
+
+def _patch(changes: dict[str, Any], meta: dict[str, Any]) -> Patch:
+    patch = Patch()
+    for path, value in changes.items():
+        target = patch
+        *head, last = path.split(".")
+        for part in head:
+            target = target[int(part) if part.isdigit() else part]
+        target[int(last) if last.isdigit() else last] = value
+    patch["layout"]["meta"] = meta
+    return patch
+
+
+LIVE_CURVES = (
+    ("rollout-error-curve", figures.error_curve_series),
+    ("rollout-energy-curve", figures.energy_curve_series),
+)
+
+
+def live_views(
+    run: dict[str, Any], series: dict[str, Any], shown: int, drawn: dict[str, Any]
+) -> dict[str, Any]:
+    """The push's figures of the newest step ``shown``: after the first frame only what
+    changed (the heatmaps' values and ranges, the new points of each curve) as Patches, so a
+    frame costs little to build, send and draw; whole figures when the panels or the curves
+    change and at the end (``draw``). ``drawn`` remembers what the page holds."""
+    if run.get("final") or is_channel_flow(run.get("flow")):
+        drawn.clear()
+        return dict(zip(VIEW_GRAPHS, draw(run, series, shown), strict=True))
+    has_model = bool(run.get("has_model"))
+    sources = ("model", "reference", "error") if has_model else ("reference",)
+    frames, t = rollouts.rollout_frames(get_state(), run["rollout_id"], int(shown), sources)
+    latest = series.get("latest") or {}
+    metrics = (
+        latest
+        if latest.get("step") == shown
+        else rollouts.step_metrics(get_state(), run["job_id"], int(shown))
+    ) or {}
+    out: dict[str, Any] = {}
+    update = figures.fields_update(frames, t=t, step=shown)
+    if update is not None and update.pop("panels") == drawn.get("panels"):
+        out["rollout-fields"] = _patch(update, {"step": shown})
+    else:
+        length = flow_length(run.get("flow") or "ns2d-forced")
+        fig = figures.fields_figure(
+            frames, length=length, t=t, step=shown, uirevision=run["rollout_id"]
+        )
+        fig.update_layout(meta={"step": shown})
+        out["rollout-fields"] = fig
+        drawn["panels"] = [name for name, a in frames.items() if a is not None]
+    out["rollout-spectrum"] = spectrum_of(run, metrics, shown)
+    last = series["step"][-1]
+    for graph_id, curves_of in LIVE_CURVES:
+        curves = curves_of(series)
+        names, points = drawn.get(graph_id) or ([], 0)
+        update = figures.time_series_update(series["t"], curves, points)
+        if update is not None and update["names"] == names:
+            patch = Patch()
+            for i, (x, y) in update["extend"].items():
+                patch["data"][i]["x"].extend(x)
+                patch["data"][i]["y"].extend(y)
+            patch["layout"]["meta"] = {"step": last}
+            out[graph_id] = patch
+        else:
+            error, energy = curve_figures(run, series, None)
+            out[graph_id] = error if graph_id == "rollout-error-curve" else energy
+        drawn[graph_id] = (list(figures.present_series(curves)), len(series["t"]))
+    return out
+
+
+def spectrum_of(run: dict[str, Any], metrics: dict[str, Any], shown: int) -> Any:
     spectra = {"reference": metrics.get("spectrum_reference")}
-    if has_model:
+    if run.get("has_model"):
         spectra = {"model": metrics.get("spectrum_model"), **spectra}
     t_label = f"t = {metrics['t']:.4g}" if "t" in metrics else ""
     spectrum = figures.spectrum_figure(
         metrics.get("k"),
         spectra,
         title=f"Energy spectra · {t_label}".rstrip(" ·"),
-        uirevision=revision,
+        uirevision=run["rollout_id"],
     )
-    marker = metrics.get("t") if run.get("final") else None
+    spectrum.update_layout(meta={"step": shown})
+    return spectrum
+
+
+def curve_figures(run: dict[str, Any], series: dict[str, Any], marker: float | None) -> tuple:
+    revision = run["rollout_id"]
     error = figures.error_curve_figure(series, marker_t=marker, uirevision=revision)
     energy = figures.energy_curve_figure(series, marker_t=marker, uirevision=revision)
-    return fields, spectrum, error, energy
+    for curve in (error, energy):
+        curve.update_layout(meta={"step": series["step"][-1]})
+    return error, energy
+
+
+@callback(
+    Output("rollout-fields", "figure"),
+    Output("rollout-spectrum", "figure"),
+    Output("rollout-error-curve", "figure"),
+    Output("rollout-energy-curve", "figure"),
+    Input("rollout-redraw", "data"),
+    Input("rollout-slider", "value"),
+    State("rollout-series", "data"),
+    State("rollout-run", "data"),
+    prevent_initial_call=True,
+)
+async def views(
+    _redraw: Any, slider: int | None, series: dict[str, Any] | None, run: dict[str, Any] | None
+):
+    """Redraw when the polling fallback read new steps, or when the slider moves once the
+    run has ended (the push draws the live frames itself)."""
+    run = run or {}
+    series = series or empty_series()
+    steps = series.get("step") or []
+    if not steps or not run.get("rollout_id"):
+        raise PreventUpdate
+    shown = steps[-1]
+    if run.get("final") and slider is not None and 0 <= slider < len(steps):
+        shown = steps[slider]
+    return await asyncio.to_thread(draw, run, series, shown)
 
 
 @callback(
@@ -741,3 +973,6 @@ async def channel_section(run: dict[str, Any] | None, of: str | None, current: A
     if not run.get("has_model"):
         source["source"] = "reference"
     return False, (no_update if source == current else source)
+
+
+live.register_watchdog("rollout")
