@@ -119,10 +119,16 @@ def test_rollout_skill_against_persistence_and_the_guard():
     assert still["ratio"] == pytest.approx([1.0, 1.0]) and not still["beats_persistence"]
     assert headline(still) == pytest.approx(1.0)
 
-    # ×3 per step: energy (mean square) 9× the start's at step 1, 81× at step 2 (guard: 10×).
-    blow = rollout_skill(Scale(3.0), decay)
+    # Against a steady reference, ×3 per step: energy (mean square) 9× the reference's at
+    # step 1, 81× at step 2 (guard: 10×).
+    steady = w0.expand(1, 11, *w0.shape[2:])
+    blow = rollout_skill(Scale(3.0), steady)
     assert blow["stopped_at"] == 2 and blow["completed"] == 1 and blow["horizons"] == [1]
-    assert "81× the starting frame's at step 2" in blow["guard"]
+    assert "81× the reference's at step 2" in blow["guard"]
+    # The yardstick is the reference at the same time, not the start: a reference that grows
+    # ×4 per step (16× the energy) does not trip the guard when the model follows it.
+    growing = torch.cat([w0 * 4.0**k for k in range(4)], dim=1)
+    assert rollout_skill(Scale(4.0), growing)["stopped_at"] is None
     assert headline(blow) == math.inf and not blow["beats_persistence"]
     nan = rollout_skill(Scale(math.nan), decay)
     assert nan["stopped_at"] == 1 and "non-finite" in nan["guard"]
