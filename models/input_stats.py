@@ -122,9 +122,10 @@ def _scale_item(name: str, value: float, seen: dict[str, float], factor: float):
         item |= {"factor": times, "far": times > factor}
         item["text"] = f"{LABELS[name]} {times:.2g}× the largest it saw"
     elif value < low and value >= 0:
-        times = low / value if value > 0 else math.inf
-        item |= {"factor": times, "far": times > factor}
-        share = "none" if value == 0 else f"1/{times:.2g}"
+        # A zero field is infinitely far below: no factor (JSON has no infinity), far.
+        times = low / value if value > 0 else None
+        item |= {"factor": times, "far": times is None or times > factor}
+        share = "none" if times is None else f"1/{times:.2g}"
         item["text"] = f"{LABELS[name]} {share} of the smallest it saw"
     else:
         item |= {"factor": 1.0, "far": False, "text": f"{LABELS[name]} within its range"}

@@ -84,6 +84,13 @@ def test_training_statistics_span_the_frames_and_the_verdict_names_the_numbers()
 
     small = input_fit(field_summary(frames[:1] * 0.1), stats, "m")
     assert small["far"] and "of the smallest it saw" in small["message"]
+    zero = input_fit(field_summary(torch.zeros(32, 32)), stats, "m")
+    energy = next(i for i in zero["items"] if i["stat"] == "energy")
+    assert (
+        zero["far"]
+        and energy["factor"] is None
+        and "energy none of the smallest" in zero["message"]
+    )
     unknown = input_fit(big, None, "m")
     assert unknown == {"known": False, "far": False, "items": [], "message": ""}
 
