@@ -4,15 +4,18 @@ grid and the overlays, play the frames and fill the summary table."""
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from typing import Any
 
-from dash import ALL, Input, Output, State, callback, ctx, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, html, no_update, set_props
 from dash.exceptions import PreventUpdate
 
 from app.services import jobs_view, rollouts
 from app.services.catalog import compare_catalog
 from app.services.flows import flow_length
 from app.ui import compare_figures as cf
+from app.ui import live
 from app.ui.components import alert, graph, png_config, slider_marks
 from app.ui.context import get_state
 from app.ui.figures import empty_figure
@@ -45,8 +48,10 @@ from app.ui.pages.compare.helpers import (
     run_details,
     series_from,
     series_patch,
+    series_values,
     shown_step,
     source_flow,
+    status_after,
     status_line,
     trajectory_options,
 )
@@ -311,6 +316,7 @@ async def start(
     Output("compare-slider-wrap", "className"),
     Output("compare-ch-stats", "data"),
     Output("compare-cancel", "hidden"),
+    Output("compare-redraw", "data"),
     Input("compare-interval", "n_intervals"),
     State("compare-run", "data"),
     State("compare-setup", "data"),
@@ -325,7 +331,9 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
     if not run.get("ref"):
         raise PreventUpdate
     reset = False
-    if not run.get("job_id"):
+    # A run store this poll did not fill (the page's first tick, or one the push wrote
+    # before the page fell back to polling) is read again from the first event.
+    if not run.get("job_id") or not run.get("polled"):
         found = await asyncio.to_thread(rollouts.resolve, get_state(), run["ref"], "compare")
         if found is None or found["job"] is None:
             message = alert(
@@ -334,10 +342,9 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
             return (
                 ({}, no_update, no_update, no_update, message, [], None, None, True)
                 + (no_update,) * 5
-                + (True,)
+                + (True, no_update)
             )
-        run["job_id"] = found["job"]["id"]
-        run["seq"] = 0
+        run = {"ref": run["ref"], "job_id": found["job"]["id"], "seq": 0, "polled": True}
         reset = True
     update = await asyncio.to_thread(
         rollouts.poll_comparison, get_state(), run["job_id"], run.get("seq") or 0
@@ -348,7 +355,7 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
         return (
             ({}, no_update, no_update, no_update, gone, [], None, None, True)
             + (no_update,) * 5
-            + (True,)
+            + (True, no_update)
         )
     events = update["events"]
     rollout = update["rollout"]
@@ -418,6 +425,7 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
         if is_channel
         else no_update,
         job["status"] not in ("queued", "running"),
+        run.get("frames", 0) if (metrics or reset or new_setup is not None) else no_update,
     )
 
 
@@ -483,74 +491,104 @@ def build_grid(setup):
     Output("compare-energy", "figure"),
     Output("compare-frame-label", "children"),
     Output("compare-shown", "data"),
-    Input("compare-series", "data"),
+    Input("compare-redraw", "data"),
     Input("compare-slider", "value"),
     Input("compare-grid", "children"),
     Input("compare-summary", "data"),
+    State("compare-series", "data"),
     State("compare-setup", "data"),
     State("compare-run", "data"),
     State("compare-shown", "data"),
     prevent_initial_call=True,
 )
-async def views(series, slider, _grid, summary, setup, run, shown_before):
+async def views(_redraw, slider, _grid, summary, series, setup, run, shown_before):
+    """Redraw when the polling fallback read new steps, the slider moves, the grid is laid
+    out or the summary arrives (the push draws the live frames itself)."""
     run = run or {}
     series = series or empty_series()
     if channel.is_channel_setup(setup) or series.get("geometry") == channel.CHANNEL:
         raise PreventUpdate
-    columns = columns_of(setup)
     field_ids = [o["id"]["col"] for o in ctx.outputs_list[0]]
     head_ids = [o["id"]["col"] for o in ctx.outputs_list[1]]
-    if not columns or not field_ids:
+    if not columns_of(setup) or not field_ids:
         raise PreventUpdate
-    by_key = {c["key"]: c for c in columns}
+    step = shown_step(series, slider)
+    if (
+        run.get("push")
+        and ctx.triggered_id == "compare-slider"
+        and step is not None
+        and step == shown_before
+    ):
+        raise PreventUpdate  # the push moved the slider to the frame it has just drawn
+    if step is None:
+        headers = head_views(series, summary, setup, run, head_ids)
+        return ([no_update] * len(field_ids), headers) + (no_update,) * 6
+    redraw = bool(run.get("rollout_id")) and (
+        step != shown_before or ctx.triggered_id in ("compare-grid", "compare-summary")
+    )
+    steps = series.get("step") or []
+    following = slider is None or bool(steps and slider >= len(steps) - 1)
+    drawn = await asyncio.to_thread(
+        render, series, step, setup, run, summary, field_ids, head_ids, redraw, following
+    )
+    fields = [drawn["fields"].get(k, no_update) for k in field_ids]
+    return (
+        fields,
+        drawn["headers"],
+        drawn["spectra"],
+        drawn["error"],
+        drawn["corr"],
+        drawn["energy"],
+        drawn["label"],
+        step,
+    )
+
+
+def _states(series, summary, setup, run) -> dict[str, dict[str, Any]]:
     rows = {str(r.get("index")): r for r in (summary or {}).get("rows") or []}
-    states = {
+    return {
         c["key"]: column_status(
             c, (series.get("status") or {}).get(c["key"]), rows.get(c["key"]), run.get("status")
         )
         if c["key"] != REFERENCE
         else column_status(c, None, None, run.get("status"))
-        for c in columns
+        for c in columns_of(setup)
     }
-    headers = [
-        column_header(by_key[k], states[k], setup) if k in by_key else None for k in head_ids
-    ]
 
-    step = shown_step(series, slider)
-    steps = series.get("step") or []
+
+def head_views(series, summary, setup, run, head_ids) -> list[Any]:
+    by_key = {c["key"]: c for c in columns_of(setup)}
+    states = _states(series, summary, setup, run)
+    return [column_header(by_key[k], states[k], setup) if k in by_key else None for k in head_ids]
+
+
+def render(series, step, setup, run, summary, field_ids, head_ids, redraw, following):
+    """The grid's figures (when ``redraw``), the column headers, the overlays and the frame
+    label of ``step``: what ``views`` returns and the push sends. Each figure's
+    ``layout.meta.step`` names the step it shows. Blocking (reads frames): call it in a
+    thread."""
+    columns = columns_of(setup)
+    states = _states(series, summary, setup, run)
     latest = series.get("latest") or {}
     revision = run.get("rollout_id") or run.get("job_id")
     with_error = bool((setup or {}).get("reference", True))
-    redraw = (
-        step is not None
-        and run.get("rollout_id")
-        and (step != shown_before or ctx.triggered_id in ("compare-grid", "compare-summary"))
-    )
-    if step is None:
-        return ([no_update] * len(field_ids), headers) + (no_update,) * 6
-
-    def load():
-        frames, t = ({}, None)
-        if redraw:
-            sources = []
-            for c in columns:
-                if c["key"] == REFERENCE:
-                    sources.append("reference")
-                else:
-                    sources.append(f"model:{c['key']}")
-                    if with_error:
-                        sources.append(f"error:{c['key']}")
-            frames, t = rollouts.comparison_frames(
-                get_state(), run["rollout_id"], int(step), sources
-            )
-        metrics = (
-            latest
-            if latest.get("step") == step
-            else rollouts.step_metrics(get_state(), run["job_id"], int(step))
-        )
-        return frames, t, metrics or {}
-
-    frames, _t, metrics = await asyncio.to_thread(load)
+    frames: dict[str, Any] = {}
+    if redraw:
+        sources = []
+        for c in columns:
+            if c["key"] == REFERENCE:
+                sources.append("reference")
+            else:
+                sources.append(f"model:{c['key']}")
+                if with_error:
+                    sources.append(f"error:{c['key']}")
+        frames, _t = rollouts.comparison_frames(get_state(), run["rollout_id"], int(step), sources)
+    metrics = (
+        latest
+        if latest.get("step") == step
+        else rollouts.step_metrics(get_state(), run["job_id"], int(step))
+    ) or {}
+    field_figs: dict[str, Any] = {}
     if redraw:
         fields = {
             c["key"]: frames.get("reference" if c["key"] == REFERENCE else f"model:{c['key']}")
@@ -569,7 +607,7 @@ async def views(series, slider, _grid, summary, setup, run, shown_before):
             for c in columns
         ]
         length = flow_length(run.get("flow") or "ns2d-forced")
-        figs = cf.grid_figures(
+        field_figs = cf.grid_figures(
             grid_columns,
             fields,
             errors,
@@ -577,9 +615,7 @@ async def views(series, slider, _grid, summary, setup, run, shown_before):
             length=length,
             uirevision=revision,
         )
-        field_figs = [figs.get(k, no_update) for k in field_ids]
-    else:
-        field_figs = [no_update] * len(field_ids)
+        field_figs = {k: _with_step(fig, step) for k, fig in field_figs.items() if k in field_ids}
 
     entries = [c for c in columns if c["key"] != REFERENCE]
     entry_views = [{**c, **states[c["key"]]} for c in entries]
@@ -598,9 +634,9 @@ async def views(series, slider, _grid, summary, setup, run, shown_before):
         title=f"Energy spectra · t = {t_now:.4g}" if t_now is not None else "Energy spectra",
         uirevision=revision,
     )
-    following = slider is None or (steps and slider >= len(steps) - 1)
     marker = None if following and not run.get("final") else t_now
     models = series.get("models") or {}
+    last = (series.get("step") or [None])[-1]
     if with_error:
         error = cf.error_growth_figure(
             series.get("t"), entry_views, models, marker_t=marker, uirevision=revision
@@ -628,7 +664,28 @@ async def views(series, slider, _grid, summary, setup, run, shown_before):
     )
     if following and not run.get("final"):
         label += " · following the newest frame"
-    return field_figs, headers, spectra, error, corr, energy, label, step
+    by_key = {c["key"]: c for c in columns}
+    headers = [
+        column_header(by_key[k], states[k], setup) if k in by_key else None for k in head_ids
+    ]
+    return {
+        "fields": field_figs,
+        "headers": headers,
+        "spectra": _with_step(spectra, step),
+        "error": _with_step(error, last),
+        "corr": _with_step(corr, last),
+        "energy": _with_step(energy, last),
+        "label": label,
+    }
+
+
+def _with_step(fig: Any, step: Any) -> Any:
+    """``fig`` with ``layout.meta.step`` (tests and bench/ui_latency.py read it)."""
+    if hasattr(fig, "update_layout"):
+        fig.update_layout(meta={"step": step})
+    elif isinstance(fig, dict):
+        fig = {**fig, "layout": {**(fig.get("layout") or {}), "meta": {"step": step}}}
+    return fig
 
 
 @callback(
@@ -705,3 +762,223 @@ def summary_table(summary):
         "the relative L2²); times: medians per step on this worker. Click a header to sort."
     )
     return table["columns"], table["data"], styles, note
+
+
+# --- push -------------------------------------------------------------------------------
+
+
+@callback(
+    # An output, so the callback also fires when the pages router draws the page.
+    Output("compare-push-beat", "data"),
+    Input("compare-push", "data"),
+    websocket=True,
+)
+async def push(data):
+    """Follow the comparison on the server and push what is new (``app.ui.live``); nothing
+    when there is no socket (the page then polls)."""
+    ws = ctx.websocket
+    if ws is None or not isinstance(data, dict) or not data.get("ref") or data.get("off"):
+        raise PreventUpdate
+    async with live.slot(ws) as free:
+        if free:
+            await follow(live.Push(ws, "compare", data["token"]), data["ref"])
+    return no_update
+
+
+def _extend(series: dict[str, Any], metrics: list[dict[str, Any]], is_channel: bool) -> None:
+    """``series`` (a local copy of the page's series store) with ``metrics`` appended."""
+    if is_channel:
+        values = channel.series_values(metrics, list(series.get("columns") or {}))
+        for key, columns in values["columns"].items():
+            for name, new in columns.items():
+                series["columns"].setdefault(key, {}).setdefault(name, []).extend(new)
+        for name, new in values["reference"].items():
+            series["reference"].setdefault(name, []).extend(new)
+        series["status"] = channel.status_after(series["status"], metrics)
+    else:
+        values = series_values(metrics, list(series.get("models") or {}))
+        for key, columns in values["models"].items():
+            for name, new in columns.items():
+                series["models"][key][name].extend(new)
+        for name, new in values["reference"].items():
+            series["reference"][name].extend(new)
+        series["status"] = status_after(series["status"], metrics)
+    series["t"].extend(values["t"])
+    series["step"].extend(values["step"])
+    series["latest"] = metrics[-1]
+
+
+async def _grid_ready(push_: live.Push, setup: dict[str, Any]) -> bool:
+    """Whether the page laid out the grid's graphs (``build_grid``, over HTTP) for ``setup``."""
+    keys = [c["key"] for c in columns_of(setup)]
+    if not keys:
+        return False
+    try:
+        # The renderer takes a dict id stringified as Dash writes it (sorted, compact).
+        graph_id = json.dumps({"col": keys[-1], "type": "compare-field"}, separators=(",", ":"))
+        found = await push_.ws.get_prop(graph_id, "id")
+    except Exception:
+        return False
+    return found is not None
+
+
+async def follow(push_: live.Push, ref: str) -> None:
+    state = get_state()
+    found = await asyncio.to_thread(rollouts.resolve, state, ref, "compare")
+    if found is None or found["job"] is None:
+        message = alert(f"There is no comparison or compare job with id {ref!r}.", "error")
+        set_props("compare-status", {"children": message})
+        set_props("compare-cancel", {"hidden": True})
+        push_.beat(final=True)
+        return
+    run: dict[str, Any] = {
+        "ref": ref,
+        "job_id": found["job"]["id"],
+        "seq": 0,
+        "frames": 0,
+        "push": True,
+    }
+    setup: dict[str, Any] | None = None
+    series: dict[str, Any] = empty_series()
+    summary: dict[str, Any] | None = None
+    stats: Any = None
+    pending: list[dict[str, Any]] = []  # metrics not yet in the page's series store
+    page_status: dict[str, Any] = {}  # the column statuses the page's store holds
+    sent: dict[str, Any] = {}
+    grid_ready = False
+    following = True
+    newest = 0
+    next_place = 0.0
+    while await push_.page_shows_run():
+        update = await asyncio.to_thread(rollouts.poll_comparison, state, run["job_id"], run["seq"])
+        job = update["job"]
+        if job is None:
+            set_props("compare-status", {"children": alert("The job was deleted.", "error")})
+            set_props("compare-cancel", {"hidden": True})
+            push_.beat(final=True)
+            return
+        events, rollout = update["events"], update["rollout"]
+        first = run["seq"] == 0
+        run.update(
+            status=job["status"],
+            progress=job["progress"],
+            message=job["message"],
+            error=job["error"],
+            queue=job["queue"],
+            steps=job["params"].get("steps"),
+            started_at=job.get("started_at"),
+        )
+        if job["status"] == "queued" and time.monotonic() >= next_place:
+            run["place"] = await asyncio.to_thread(
+                jobs_view.queue_place, state, job["id"], job["queue"]
+            )
+            next_place = time.monotonic() + live.HEARTBEAT_S
+        if rollout is not None:
+            run.update(
+                rollout_id=rollout["id"], flow=rollout["flow"], resolution=rollout["resolution"]
+            )
+        new_setup = next((e for e in events if e["type"] == "compare_setup"), None)
+        metrics = [e for e in events if e["type"] == "metrics"]
+        new_summary = next((e for e in events if e["type"] == "summary"), None)
+        if new_summary is None and first and job["status"] in FINAL:
+            new_summary = (job.get("result") or {}).get("summary")
+        if events:
+            run["seq"] = events[-1]["seq"]
+        is_channel = channel.is_channel_setup(new_setup or setup)
+        reset_series = False
+        if new_setup is not None:
+            setup = new_setup
+            run["rollout_id"] = run.get("rollout_id") or new_setup.get("rollout_id")
+            series = channel.series_from(setup, []) if is_channel else series_from(setup, [])
+            pending, page_status, reset_series, grid_ready = [], {}, True, False
+        if metrics:
+            _extend(series, metrics, is_channel)
+            pending.extend(metrics)
+            run["frames"] += len(metrics)
+        if is_channel:
+            changed_stats = channel.stats_update(stats, events, new_setup is not None)
+            if changed_stats is not no_update:
+                stats = changed_stats
+        else:
+            changed_stats = no_update
+        final = job["status"] in FINAL and update["complete"]
+        run["final"] = final
+        if not update["complete"]:
+            continue  # more than one page of events behind: read on before drawing
+        status = status_line(run)
+        if not (metrics or new_setup or new_summary or final or status != sent.get("status")):
+            push_.beat_if_due()
+            newest = await push_.wait_for_news(run["job_id"], newest, job["status"] == "queued")
+            continue
+        # One batch: the renderer applies it in one render (fields, status, curves agree).
+        if new_setup is not None:
+            set_props("compare-setup", {"data": setup})
+            set_props("compare-ic-note", {"children": None if is_channel else ic_note(setup)})
+        if new_summary is not None:
+            summary = new_summary
+            set_props("compare-summary", {"data": summary})
+        if reset_series or pending:
+            if reset_series or not sent.get("series"):
+                value: Any = series
+            elif is_channel:
+                value = channel.series_patch({**series, "status": page_status}, pending)
+            else:
+                value = series_patch(list(series.get("models") or {}), page_status, pending)
+            set_props("compare-series", {"data": value})
+            page_status, pending, sent["series"] = dict(series["status"]), [], True
+        if changed_stats is not no_update:
+            set_props("compare-ch-stats", {"data": changed_stats})
+        set_props("compare-status", {"children": status})
+        details = channel.run_details(run, setup) if is_channel else run_details(run, setup)
+        if details != sent.get("details"):
+            set_props("compare-details", {"children": details})
+        exports = export_links(run.get("rollout_id"), channel=is_channel, partial=partial_note(run))
+        if exports != sent.get("exports"):
+            set_props("compare-exports", {"children": exports})
+        set_props("compare-cancel", {"hidden": job["status"] not in ("queued", "running")})
+        set_props("compare-run", {"data": run})
+        frames = run["frames"]
+        if frames > 0:
+            last = frames - 1
+            slider = {"max": last, "marks": slider_marks(last)}
+            if following:
+                slider["value"] = last
+            set_props("compare-slider", slider)
+            set_props("compare-slider-wrap", {"className": "compare-player"})
+        if not is_channel and setup and series["step"] and following:
+            if not grid_ready:
+                grid_ready = await _grid_ready(push_, setup)
+            if grid_ready:
+                step = series["step"][-1]
+                keys = [c["key"] for c in columns_of(setup)]
+                drawn = await asyncio.to_thread(
+                    render, series, step, setup, run, summary, keys, keys, True, True
+                )
+                for key in keys:
+                    if key in drawn["fields"]:
+                        set_props(
+                            {"type": "compare-field", "col": key},
+                            {"figure": drawn["fields"][key]},
+                        )
+                for key, head in zip(keys, drawn["headers"], strict=True):
+                    set_props({"type": "compare-head", "col": key}, {"children": head})
+                for graph_id in ("spectra", "error", "corr", "energy"):
+                    set_props(f"compare-{graph_id}", {"figure": drawn[graph_id]})
+                set_props("compare-frame-label", {"children": drawn["label"]})
+                set_props("compare-shown", {"data": step})
+        push_.beat(final=final)
+        sent.update(status=status, details=details, exports=exports)
+        if final:
+            return
+        # The page answers after it applied this batch (one frame in flight), and says
+        # where its slider is: away from the newest frame, the push leaves the fields alone.
+        try:
+            at = await push_.ws.get_prop("compare-slider", "value", timeout=10.0)
+        except Exception:
+            return
+        following = at is None or at >= run["frames"] - 1
+        push_.beat_if_due()
+        newest = await push_.wait_for_news(run["job_id"], newest, job["status"] == "queued")
+
+
+live.register_watchdog("compare")

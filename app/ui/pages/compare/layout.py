@@ -7,6 +7,7 @@ from typing import Any
 
 from dash import Input, Output, State, clientside_callback, dash_table, dcc, html
 
+from app.ui import live
 from app.ui.components import (
     cancel_button,
     card,
@@ -61,7 +62,13 @@ def layout(
         dcc.Store(id="compare-series", data=empty_series()),
         dcc.Store(id="compare-summary", data=None),
         dcc.Store(id="compare-shown", data=None),
-        dcc.Interval(id="compare-interval", interval=POLL_MS, disabled=compare_id is None),
+        # Live updates by push (app.ui.live; callbacks.push), else this Interval polls.
+        dcc.Interval(
+            id="compare-interval", interval=POLL_MS, disabled=not live.polls_first(compare_id)
+        ),
+        *live.components("compare", compare_id),
+        # What the polling fallback bumps when the series grew: views redraws then.
+        dcc.Store(id="compare-redraw", data=None),
         dcc.Interval(id="compare-play-timer", interval=PLAY_MS, disabled=True),
         # A run's page (after Start, or reopened) puts the run and its live fields first,
         # the set-up form last, so the fields are in view without scrolling;
