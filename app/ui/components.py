@@ -160,7 +160,8 @@ def eta_seconds(
 
 
 def eta_text(progress: float | None, started_at: str | None, now: datetime | None = None) -> str:
-    """" · about 1 min 05 s left" (empty while there is no pace yet)."""
+    """The ETA as the status line appends it, e.g. ' · about 1 min 05 s left' (empty while
+    there is no pace yet)."""
     left = eta_seconds(progress, started_at, now)
     return "" if left is None else f" · about {fmt_duration(left)} left"
 
