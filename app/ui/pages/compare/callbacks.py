@@ -847,6 +847,7 @@ async def follow(push_: live.Push, ref: str) -> None:
     sent: dict[str, Any] = {}
     grid_ready = False
     following = True
+    slider_at = None  # where the page's slider is (None: untouched, following)
     newest = 0
     next_place = 0.0
     while await push_.page_shows_run():
@@ -941,7 +942,9 @@ async def follow(push_: live.Push, ref: str) -> None:
         if frames > 0:
             last = frames - 1
             slider = {"max": last, "marks": slider_marks(last)}
-            if following:
+            if following and slider_at is not None:
+                # Left at the end by the user: it follows. (Left empty, it follows anyway,
+                # and views is not asked to redraw what the push draws.)
                 slider["value"] = last
             set_props("compare-slider", slider)
             set_props("compare-slider-wrap", {"className": "compare-player"})
@@ -976,6 +979,7 @@ async def follow(push_: live.Push, ref: str) -> None:
             at = await push_.ws.get_prop("compare-slider", "value", timeout=10.0)
         except Exception:
             return
+        slider_at = at
         following = at is None or at >= run["frames"] - 1
         push_.beat_if_due()
         newest = await push_.wait_for_news(run["job_id"], newest, job["status"] == "queued")
