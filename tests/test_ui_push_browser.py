@@ -2,7 +2,7 @@
 real server and worker (``live_server``): while the demo model rolls out, no HTTP polling
 callback fires, yet the page shows every step's metrics in its curves at the end, and the
 field, the status line and the curves name the same, last step. With the WebSocket blocked
-(as by a proxy that refuses it) the page falls back to polling and still shows the run."""
+(as behind a proxy that refuses it) the page falls back to polling and still shows the run."""
 
 from __future__ import annotations
 
@@ -103,8 +103,11 @@ def test_without_a_websocket_the_page_polls(recording, live_server: str):
         120,
         "the rollout job",
     )
-    page.execute_cdp_cmd("Network.enable", {})
-    page.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*_dash-ws-callback*"]})
+    # No SharedWorker, no WebSocket for Dash: as when a proxy refuses the socket, the push
+    # cannot start and the page's watchdog switches it to polling.
+    script = page.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": "window.SharedWorker = undefined;"}
+    )
     try:
         page.get(f"{live_server}/rollout/{job['id']}")
         _wait(lambda: "succeeded" in _text(page, "rollout-status").lower(), 60, "the run")
@@ -113,4 +116,6 @@ def test_without_a_websocket_the_page_polls(recording, live_server: str):
         view = _wait(lambda: page.execute_script(FINAL_VIEW), 30, "the fields")
         assert view["field_step"] == view["curve_step"] == 5
     finally:
-        page.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        page.execute_cdp_cmd(
+            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": script["identifier"]}
+        )

@@ -45,7 +45,13 @@ _active: dict[int, int] = {}
 
 
 def enabled() -> bool:
-    return bool(get_state().settings.ui_push)
+    try:
+        settings = get_state().settings
+    except RuntimeError:  # a layout built without the app (tests of the pages' layouts)
+        from app.settings import get_settings
+
+        settings = get_settings()
+    return bool(settings.ui_push)
 
 
 def components(prefix: str, ref: str | None) -> list[Any]:
