@@ -181,6 +181,7 @@ def lr_figure(
         ticktext=tick_labels(ticks),
     )
     return fig
+    return fig
 
 
 def log_ticks(low: float, high: float, max_ticks: int = 4) -> list[float]:
@@ -221,3 +222,140 @@ def tick_labels(values: Sequence[float]) -> list[str]:
         mantissa, exponent = f"{v:.1e}".split("e")
         out.append(f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}")
     return out
+
+
+# --- several runs overlaid ----------------------------------------------------------------
+
+# One colour per run (validation's red and training's blue stay distinct from the first two).
+RUN_COLORS = (
+    "#1f4e79",
+    "#d1495b",
+    "#2a9d8f",
+    "#e9a23b",
+    "#6c5b7b",
+    "#3d8bd4",
+    "#8c564b",
+    "#7a9c3a",
+)
+OVERLAY_METRICS = {
+    "loss": "training loss",
+    "val": "validation rel. L2",
+    "lr": "learning rate",
+}
+OVERLAY_LABELS = {
+    "loss": "Training loss",
+    "val": "Validation rel. L2",
+    "lr": "Learning rate",
+}
+OVERLAY_X = {"step": "optimiser step", "time": "wall time (s)"}
+
+
+def smooth(values: Sequence[float | None], weight: float) -> list[float | None]:
+    """An exponential moving average with weight ``weight`` in [0, 1) (0: unchanged), the
+    bias of its start removed; gaps (None, NaN) are skipped and stay gaps."""
+    if not weight:
+        return list(values)
+    out: list[float | None] = []
+    mean, norm = 0.0, 0.0
+    for v in values:
+        if v is None or not math.isfinite(v):
+            out.append(None)
+            continue
+        mean = weight * mean + (1 - weight) * v
+        norm = weight * norm + (1 - weight)
+        out.append(mean / norm)
+    return out
+
+
+def _steps_per_epoch(run: Mapping[str, Any]) -> float | None:
+    total = next((e["total_steps"] for e in run.get("train") or [] if e.get("total_steps")), None)
+    epochs = run.get("epochs")
+    return total / epochs if total and epochs else None
+
+
+def overlay_points(
+    run: Mapping[str, Any], metric: str, x: str
+) -> tuple[list[float | None], list[float | None]]:
+    """(x, y) of one run's ``metric`` ("loss", "val", "lr") against ``x`` ("step": the
+    optimiser step, an epoch's end for validation; "time": seconds since the start)."""
+    if metric == "val":
+        events = latest_pass(run.get("epoch") or [], "epoch")
+        per_epoch = _steps_per_epoch(run)
+        xs = [
+            e.get("t")
+            if x == "time"
+            else (e["epoch"] * per_epoch if per_epoch else float(e["epoch"]))
+            for e in events
+        ]
+        return xs, [e.get("val_rel_l2") for e in events]
+    events = latest_pass(run.get("train") or [], "step")
+    key = "train_loss" if metric == "loss" else "lr"
+    events = [e for e in events if e.get(key) is not None]
+    xs = [e.get("t") if x == "time" else float(e["step"]) for e in events]
+    return xs, [float(e[key]) for e in events]
+
+
+def overlay_figure(
+    runs: Sequence[Mapping[str, Any]],
+    *,
+    metric: str = "loss",
+    x: str = "step",
+    scale: str = "log",
+    smoothing: float = 0.0,
+    uirevision: Any = None,
+) -> go.Figure:
+    """Several training runs' ``metric`` on one plot, one colour per run, against the step
+    or the wall time, on a log or linear y axis. With ``smoothing`` > 0 each curve is the
+    moving average (``smooth``) over its raw points, drawn faint behind it."""
+    metric = metric if metric in OVERLAY_METRICS else "loss"
+    x = x if x in OVERLAY_X else "step"
+    if not runs:
+        return empty_figure("Choose training runs to overlay.", uirevision)
+    fig = go.Figure()
+    drawn = 0
+    for i, run in enumerate(runs):
+        xs, ys = overlay_points(run, metric, x)
+        if not xs:
+            continue
+        drawn += 1
+        color = RUN_COLORS[i % len(RUN_COLORS)]
+        ys = [None if v is None or not math.isfinite(v) else v for v in ys]
+        if scale == "log":
+            ys = _positive([v if v is not None else math.nan for v in ys], 0.0)
+        label = f"{run['name']}"
+        if smoothing:
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    name=f"{label} (raw)",
+                    line=dict(color=color, width=1),
+                    opacity=0.25,
+                    showlegend=False,
+                    hoverinfo="skip",
+                    legendgroup=run["id"],
+                )
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=smooth(ys, smoothing),
+                mode="lines+markers" if metric == "val" else "lines",
+                name=label,
+                line=dict(color=color, width=2),
+                marker=dict(size=5),
+                legendgroup=run["id"],
+                meta=run["id"],
+            )
+        )
+    if not drawn:
+        return empty_figure(f"The chosen runs have no {OVERLAY_METRICS[metric]} yet.", uirevision)
+    _base_layout(fig, uirevision, OVERLAY_LABELS[metric])
+    fig.update_xaxes(title_text=OVERLAY_X[x], rangemode="tozero")
+    fig.update_yaxes(
+        title_text=OVERLAY_METRICS[metric],
+        type="log" if scale == "log" else "linear",
+        tickformat=".3g",
+    )
+    return fig
