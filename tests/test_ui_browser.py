@@ -278,7 +278,9 @@ def _screenshot(browser) -> None:
 def test_reference_rollout_live(browser, live_server: str, uploaded_ic: str):
     from selenium.webdriver.common.by import By
 
-    seen = _run_rollout(browser, live_server, uploaded_ic, "__reference__")
+    # The solver alone runs hundreds of steps a second: enough of them that the page is
+    # sampled several times while the job runs.
+    seen = _run_rollout(browser, live_server, uploaded_ic, "__reference__", steps=1500)
     _check_live_run(browser, seen, {"reference"})
     # Reference only: one field panel, and the error curve says why it is empty.
     fields = browser.execute_script(
