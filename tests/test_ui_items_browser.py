@@ -203,8 +203,12 @@ def test_overlay_two_training_runs(browser, live_server: str, live_store):  # no
     _click(browser, "//label[normalize-space()='by wall time']")
     traces = _wait(lambda: names([[0.4, 0.2], [0.5]]), 30, "the validation curves")
     _wait(lambda: (names() or [{}])[0].get("x") == [2, 4], 30, "wall-time x")
-    _wait(lambda: "metric=val" in browser.current_url, 10, "the address")
-    assert "x=time" in browser.current_url
+    # The address follows each choice in turn: wait for both.
+    _wait(
+        lambda: "metric=val" in browser.current_url and "x=time" in browser.current_url,
+        10,
+        "the address",
+    )
 
     # The address reopens the same view.
     browser.get(browser.current_url)
