@@ -20,6 +20,42 @@ def existing(session: Session, table, data: dict[str, Any], key: str, label: str
     return row
 
 
+def start_initial_condition(session: Session, data: dict[str, Any], flow_name: str):
+    """The ``initial_condition_id`` row of a run whose models were trained on ``flow_name``:
+    it exists (404-style sentence otherwise) and holds a field of that flow."""
+    from app.db.tables import InitialCondition
+
+    ic = existing(session, InitialCondition, data, "initial_condition_id", "initial condition")
+    if ic.flow != flow_name:
+        raise InvalidParams(
+            f"params.initial_condition_id: the initial condition is a {ic.flow!r} field; "
+            f"the models were trained on {flow_name!r}."
+        )
+    return ic
+
+
+def start_dataset(session: Session, data: dict[str, Any], flow_name: str):
+    """The ``dataset_id`` row a run starts from: it exists and holds ``flow_name``."""
+    from app.db.tables import Dataset
+
+    dataset = existing(session, Dataset, data, "dataset_id", "dataset")
+    if dataset.flow != flow_name:
+        raise InvalidParams(
+            f"params.dataset_id: the dataset holds {dataset.flow!r}; the models were "
+            f"trained on {flow_name!r}."
+        )
+    return dataset
+
+
+def check_trajectory(dataset, trajectory: int | None) -> None:
+    """``trajectory`` (None: the default) is one of the dataset's trajectories."""
+    if trajectory is not None and trajectory >= dataset.shape[0]:
+        raise InvalidParams(
+            f"params.trajectory: the dataset has {dataset.shape[0]} trajectories "
+            f"(0–{dataset.shape[0] - 1}); got {trajectory}."
+        )
+
+
 def known_flow(name: str):
     try:
         return get_flow(name)

@@ -12,7 +12,13 @@ from sqlalchemy.orm import Session
 from app.db.tables import Dataset, InitialCondition, Model
 from app.jobkinds import compare_channel, limits
 from app.jobkinds.base import InvalidParams, JobKind, JobParams
-from app.jobkinds.checks import allowed_variant, existing, known_flow
+from app.jobkinds.checks import (
+    allowed_variant,
+    check_trajectory,
+    known_flow,
+    start_dataset,
+    start_initial_condition,
+)
 from app.services.flows import is_channel_flow
 from app.settings import Settings
 from models.registry import contract_of
@@ -194,34 +200,20 @@ def check(session: Session, params: CompareParams, data: dict[str, Any], queue: 
                 f"{contract.channels} channel(s)."
             )
     if params.initial_condition_id is not None:
-        ic = existing(session, InitialCondition, data, "initial_condition_id", "initial condition")
-        if ic.flow != flow_name:
-            raise InvalidParams(
-                f"params.initial_condition_id: the initial condition is a {ic.flow!r} field; "
-                f"the models were trained on {flow_name!r}."
-            )
+        ic = start_initial_condition(session, data, flow_name)
         if len(ic.shape) != 2:
             raise InvalidParams(
                 "params.initial_condition_id: comparisons start from one 2D vorticity "
                 f"field; this initial condition is shaped {ic.shape}."
             )
     if params.dataset_id is not None:
-        dataset = existing(session, Dataset, data, "dataset_id", "dataset")
-        if dataset.flow != flow_name:
-            raise InvalidParams(
-                f"params.dataset_id: the dataset holds {dataset.flow!r}; the models were "
-                f"trained on {flow_name!r}."
-            )
+        dataset = start_dataset(session, data, flow_name)
         if len(dataset.shape) != 4:
             raise InvalidParams(
                 f"params.dataset_id: the dataset holds fields shaped {dataset.shape[2:]}; "
                 "comparisons run on 2D vorticity."
             )
-        if params.trajectory is not None and params.trajectory >= dataset.shape[0]:
-            raise InvalidParams(
-                f"params.trajectory: the dataset has {dataset.shape[0]} trajectories "
-                f"(0–{dataset.shape[0] - 1}); got {params.trajectory}."
-            )
+        check_trajectory(dataset, params.trajectory)
     allowed_variant(flow, params.nu)
     return data, queue
 

@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.channel_params import channel_config, training_grid
-from app.db.tables import Dataset, InitialCondition, Model
+from app.db.tables import Dataset, Model
 from app.jobkinds.base import InvalidParams
-from app.jobkinds.checks import existing
+from app.jobkinds.checks import check_trajectory, start_dataset, start_initial_condition
 from models.registry import MODELS, Contract
 
 DEFAULT_DRIFT = 0.5
@@ -140,12 +140,7 @@ def check_channel(
         )
 
     if params.initial_condition_id is not None:
-        ic = existing(session, InitialCondition, data, "initial_condition_id", "initial condition")
-        if ic.flow != flow_name:
-            raise InvalidParams(
-                f"params.initial_condition_id: the initial condition is a {ic.flow!r} field; "
-                f"the models were trained on {flow_name!r}."
-            )
+        ic = start_initial_condition(session, data, flow_name)
         shape = tuple(int(n) for n in ic.shape)
         if len(shape) != 4 or shape[0] != 3 or shape[1:] not in (fine, grid):
             raise InvalidParams(
@@ -154,12 +149,7 @@ def check_channel(
                 f"solver grid {shown(fine)} or on the models' grid {shown(grid)}."
             )
     if params.dataset_id is not None:
-        dataset = existing(session, Dataset, data, "dataset_id", "dataset")
-        if dataset.flow != flow_name:
-            raise InvalidParams(
-                f"params.dataset_id: the dataset holds {dataset.flow!r}; the models were "
-                f"trained on {flow_name!r}."
-            )
+        dataset = start_dataset(session, data, flow_name)
         if len(dataset.shape or []) != 6:
             raise InvalidParams(
                 f"params.dataset_id: the dataset holds fields shaped {dataset.shape[2:]}, "
@@ -171,11 +161,7 @@ def check_channel(
                 f"velocity; the models run on {shown(grid)}. Start from a dataset on the "
                 "models' grid."
             )
-        if params.trajectory is not None and params.trajectory >= dataset.shape[0]:
-            raise InvalidParams(
-                f"params.trajectory: the dataset has {dataset.shape[0]} trajectories "
-                f"(0–{dataset.shape[0] - 1}); got {params.trajectory}."
-            )
+        check_trajectory(dataset, params.trajectory)
     if data.get("window") is None:
         data["window"] = max(1, data["steps"] // 4)
     if data.get("drift") is None:
