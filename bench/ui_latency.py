@@ -1,7 +1,7 @@
 """Frame-written → pixel latency of the live Rollout and Compare pages.
 
 Starts `eddyscope up` (the API/UI and a worker) on a free port with a data directory of its
-own, Redis db 14 as broker when Redis answers (else the embedded broker), opens the page in
+own, Redis db 15 as broker when Redis answers (else the embedded broker), opens the page in
 headless Chromium and runs two scenarios through the UI's own Start button:
 
 * rollout: the shipped demo model from the shipped 64² example initial condition;
@@ -44,7 +44,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-REDIS_DB = "redis://127.0.0.1:6379/14"
+# Not 13 or 14: the test suite's default database and its live server's (tests/conftest.py);
+# this bench flushes its own.
+REDIS_DB = "redis://127.0.0.1:6379/15"
 FIELD_FLOOR_MS = 500.0
 CURVES_FLOOR_MS = 700.0
 
@@ -104,7 +106,7 @@ class Server:
         if redis_answers():
             import redis
 
-            redis.Redis.from_url(REDIS_DB).flushdb()  # db 14 is this bench's own
+            redis.Redis.from_url(REDIS_DB).flushdb()  # db 15 is this bench's own
             env["EDDYSCOPE_BROKER_URL"] = REDIS_DB
         self.broker = env.get("EDDYSCOPE_BROKER_URL", "embedded")
         self.log = open(self.data_dir / "server.log", "wb")  # noqa: SIM115 (closed in stop)
