@@ -169,17 +169,28 @@ def test_upload_shows_the_exact_reason_for_a_refused_file(
 
 def _choose(browser, dropdown_id: str, value: str) -> None:
     """``_choose_once``, again when Dash re-rendered the dropdown under the pointer (the
-    element went stale, or was briefly absent from the page while a callback redrew it)."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    element went stale, or was briefly absent from the page while a callback redrew it) or
+    when another element covered the option as it was clicked."""
+    from selenium.common.exceptions import (
+        ElementClickInterceptedException,
+        NoSuchElementException,
+        StaleElementReferenceException,
+    )
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     for attempt in range(3):
         _wait(lambda: browser.find_elements(By.ID, dropdown_id), 15, dropdown_id)
         try:
             return _choose_once(browser, dropdown_id, value)
-        except (StaleElementReferenceException, NoSuchElementException):
+        except (
+            StaleElementReferenceException,
+            NoSuchElementException,
+            ElementClickInterceptedException,  # another element over the option for a moment
+        ):
             if attempt == 2:
                 raise
+            browser.switch_to.active_element.send_keys(Keys.ESCAPE)  # close what is open
             time.sleep(0.5)
 
 
@@ -308,8 +319,9 @@ def model_id(live_server: str) -> str:
 
 
 def test_model_rollout_live(browser, live_server: str, uploaded_ic: str, model_id: str):
-    # 60 steps of Δt = 1: past the demo model's training window (t ≤ 40), still close.
-    seen = _run_rollout(browser, live_server, uploaded_ic, model_id, steps=60)
+    # 300 steps of Δt = 1, far past the demo model's training pieces (10 steps): a run long
+    # enough that the page is sampled several times while it goes.
+    seen = _run_rollout(browser, live_server, uploaded_ic, model_id, steps=300)
     _check_live_run(browser, seen, {"model", "reference"})
     fields = browser.execute_script(
         "return document.querySelector('#rollout-fields .js-plotly-plot').data.length"
