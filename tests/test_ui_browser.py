@@ -209,6 +209,9 @@ def _choose_once(browser, dropdown_id: str, value: str) -> None:
     )[0]
     label = option.text.strip()
     if option.get_attribute("aria-selected") != "true":
+        # The list scrolls under its own sticky search box: bring the option to the middle
+        # of the list first, so the box never sits over it when it is clicked.
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", option)
         option.click()
     if dropdown.get_attribute("aria-expanded") == "true":
         browser.switch_to.active_element.send_keys(Keys.ESCAPE)

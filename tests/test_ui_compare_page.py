@@ -388,6 +388,8 @@ def _choose_models(browser, model_ids: list[str]) -> None:
             f"option {model_id}",
         )[0]
         if option.get_attribute("aria-selected") != "true":
+            # clear of the list's sticky search box (see tests/test_ui_browser.py::_choose_once)
+            browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", option)
             option.click()
         browser.switch_to.active_element.send_keys(Keys.ESCAPE)
         _wait(
