@@ -326,6 +326,12 @@ class JobCreated(BaseModel):
     id: str
     kind: str
     status: str
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Advice that did not stop the start: for a rollout or comparison from an "
+        "uploaded field, one sentence with the numbers per model whose training inputs the "
+        "field is far from (GET /api/models/{id}/fit).",
+    )
 
 
 class EventOut(Out):

@@ -261,17 +261,35 @@ def test_a_trained_model_keeps_its_input_statistics_and_warns_far_fields(
         paths = client.get("/openapi.json").json()["paths"]
         assert {"200", "404", "422"} <= set(paths["/api/models/{model_id}/fit"]["get"]["responses"])
 
-        rollout = wait_for(
-            client,
-            submit(
-                client,
-                "rollout",
-                model_id=model_id,
-                initial_condition_id=far_id,
-                steps=2,
-                flow="ns2d-forced",
-            ),
+        # The start's answer carries the same advice (the job still starts).
+        started = client.post(
+            "/api/jobs",
+            json={
+                "kind": "rollout",
+                "params": {
+                    "model_id": model_id,
+                    "initial_condition_id": far_id,
+                    "steps": 2,
+                    "flow": "ns2d-forced",
+                },
+            },
         )
+        assert started.status_code == 202, started.text
+        assert started.json()["warnings"] == [fit["message"]]
+        plain = client.post(
+            "/api/jobs",
+            json={
+                "kind": "rollout",
+                "params": {
+                    "model_id": model_id,
+                    "initial_condition_id": near.json()["id"],
+                    "steps": 2,
+                    "flow": "ns2d-forced",
+                },
+            },
+        )
+        assert plain.status_code == 202 and plain.json()["warnings"] == []
+        rollout = wait_for(client, started.json()["id"])
         assert rollout["status"] == "succeeded", rollout["error"]
         [setup] = events_of(client, rollout["id"], "rollout_setup")
         assert setup["warnings"] == [fit["message"]] and setup["input_fit"]["far"]

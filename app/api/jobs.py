@@ -18,7 +18,7 @@ from app.jobkinds import InvalidParams, validate_params
 from app.jobkinds.generate import retry
 from app.schemas import DeletedOut, EventOut, ItemPatch, JobCreate, JobCreated, JobOut, LineageOut
 from app.security import current_user
-from app.services import auth, run_filters
+from app.services import auth, model_fit, run_filters
 from app.services.auth import Principal
 from app.state import AppState, get_state
 
@@ -49,7 +49,8 @@ def create_job(
         except InvalidParams as exc:
             raise HTTPException(422, str(exc)) from exc
     job = jobs.submit(state.db, state.dispatcher, body.kind, params, queue, owner_id=owner_id)
-    return JobCreated(id=job.id, kind=job.kind, status="queued")
+    warnings = model_fit.job_start_warnings(state, job.kind, params)
+    return JobCreated(id=job.id, kind=job.kind, status="queued", warnings=warnings)
 
 
 @router.get("", response_model=list[JobOut])

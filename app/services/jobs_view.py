@@ -16,7 +16,7 @@ from sqlalchemy import Select, func, select
 from app import jobs
 from app.db.tables import Job, JobEvent, Rollout, utcnow
 from app.jobkinds import InvalidParams, validate_params
-from app.services import auth, iso_time
+from app.services import auth, iso_time, model_fit
 from app.state import AppState
 
 __all__ = ["InvalidParams"]
@@ -134,7 +134,14 @@ def submit_job(state: AppState, kind: str, raw: dict[str, Any]) -> dict[str, Any
     with state.db.session() as session:
         params, queue = validate_params(session, kind, raw, settings=state.settings, owner=owner_id)
     job = jobs.submit(state.db, state.dispatcher, kind, params, queue, owner_id=owner_id)
-    return {"id": job.id, "kind": job.kind, "status": job.status, "params": params}
+    warnings = model_fit.job_start_warnings(state, kind, params)
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "params": params,
+        "warnings": warnings,
+    }
 
 
 def check_may_change(state: AppState, job_id: str) -> None:

@@ -120,3 +120,21 @@ def start_warnings(
         if fit["far"]:
             out.append(fit["message"])
     return out
+
+
+def job_start_warnings(state: AppState, kind: str, params: dict[str, Any]) -> list[str]:
+    """``start_warnings`` for a validated job's parameters: a rollout's model, or every
+    model column of a comparison, against its uploaded initial condition ([] for other
+    kinds, for a start from a dataset's trajectory, or when the fit cannot be computed).
+    What ``POST /api/jobs`` and the pages' Start answer beside the new job's id."""
+    ic = params.get("initial_condition_id")
+    if kind == "rollout":
+        model_ids = [params["model_id"]] if params.get("model_id") else []
+    elif kind == "compare":
+        model_ids = [entry.get("model_id") for entry in params.get("models") or []]
+    else:
+        return []
+    try:
+        return start_warnings(state, ic, [m for m in model_ids if m])
+    except (OSError, ValueError):  # an unreadable field: advice never fails a valid start
+        return []

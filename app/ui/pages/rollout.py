@@ -27,7 +27,7 @@ from dash.exceptions import PreventUpdate
 from app.services import catalog, channel_views, jobs_view, rollouts
 from app.services.flows import flow_length, is_channel_flow
 from app.services.jobs_view import grid_label
-from app.ui import figures, live
+from app.ui import figures, fit_advice, live
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
     CHART_GRAPH,
@@ -158,6 +158,7 @@ def layout(
                                 className="button button-primary",
                                 n_clicks=0,
                             ),
+                            html.Div(id="rollout-fit"),
                             html.Div(id="rollout-feedback"),
                             className="setup-card",
                         ),
@@ -429,6 +430,16 @@ def update_models(ic: str | None, store: dict[str, Any] | None, current: str | N
     wanted = store.get("model") if ctx.triggered_id == "rollout-catalog" else current
     value = wanted if wanted in offered else REFERENCE_ONLY
     return options, value, model_note(models, flow)
+
+
+@callback(
+    Output("rollout-fit", "children"),
+    Input("rollout-ic", "value"),
+    Input("rollout-model", "value"),
+)
+async def update_fit(ic: str | None, model: str | None):
+    """Before Start: is the chosen field far from what the chosen model was trained on?"""
+    return await fit_advice.advice_for(ic, [model] if model else [], "rollout")
 
 
 # --- start ----------------------------------------------------------------------------

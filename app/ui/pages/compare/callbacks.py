@@ -15,7 +15,7 @@ from app.services import jobs_view, rollouts
 from app.services.catalog import compare_catalog
 from app.services.flows import flow_length
 from app.ui import compare_figures as cf
-from app.ui import live
+from app.ui import fit_advice, live
 from app.ui.components import alert, graph, png_config, slider_marks
 from app.ui.context import get_state
 from app.ui.figures import empty_figure
@@ -165,6 +165,20 @@ def update_models(catalog, source, ic, dataset, chosen, prefill):
     flow = source_flow(catalog, source, ic, dataset)
     options, kept, note = model_options(catalog["models"], flow, chosen or [])
     return options, kept, note
+
+
+@callback(
+    Output("compare-fit", "children"),
+    Input("compare-source", "value"),
+    Input("compare-ic", "value"),
+    Input("compare-models", "value"),
+)
+async def update_fit(source, ic, chosen):
+    """Before Start: the chosen models whose training inputs the uploaded field is far
+    from (a dataset's trajectory is the models' own kind of data: no advice)."""
+    if source != UPLOAD:
+        return []
+    return await fit_advice.advice_for(ic, list(chosen or []), "compare")
 
 
 @callback(

@@ -287,6 +287,7 @@ def setup_card() -> html.Section:
         html.Button(
             "Start comparison", id="compare-start", className="button button-primary", n_clicks=0
         ),
+        html.Div(id="compare-fit"),
         html.Div(id="compare-feedback"),
         className="setup-card",
     )
