@@ -331,6 +331,7 @@ async def start(
     Output("compare-ch-stats", "data"),
     Output("compare-cancel", "hidden"),
     Output("compare-redraw", "data"),
+    Output("compare-ch-tick", "data"),
     Input("compare-interval", "n_intervals"),
     State("compare-run", "data"),
     State("compare-setup", "data"),
@@ -356,7 +357,7 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
             return (
                 ({}, no_update, no_update, no_update, message, [], None, None, True)
                 + (no_update,) * 5
-                + (True, no_update)
+                + (True, no_update, no_update)
             )
         run = {"ref": run["ref"], "job_id": found["job"]["id"], "seq": 0, "polled": True}
         reset = True
@@ -369,7 +370,7 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
         return (
             ({}, no_update, no_update, no_update, gone, [], None, None, True)
             + (no_update,) * 5
-            + (True, no_update)
+            + (True, no_update, no_update)
         )
     events = update["events"]
     rollout = update["rollout"]
@@ -416,6 +417,8 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
     final = job["status"] in FINAL and update["complete"]
     run["final"] = final
 
+    # What tells the views to draw again: the 2D grid (``views``) or the channel views.
+    redraw = run.get("frames", 0) if (metrics or reset or new_setup is not None) else no_update
     frames = run.get("frames", 0)
     if frames > 0 and (metrics or reset):
         last = frames - 1
@@ -439,7 +442,8 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
         if is_channel
         else no_update,
         job["status"] not in ("queued", "running"),
-        run.get("frames", 0) if (metrics or reset or new_setup is not None) else no_update,
+        redraw if not is_channel else no_update,
+        redraw if is_channel else no_update,
     )
 
 
@@ -466,6 +470,7 @@ async def cancel(n_clicks, run):
 @callback(
     Output("compare-grid", "children"),
     Output("compare-grid", "style"),
+    Output("compare-grid-ready", "data"),
     Input("compare-setup", "data"),
     prevent_initial_call=True,
 )
@@ -493,7 +498,9 @@ def build_grid(setup):
         )
         for c in columns
     ]
-    return shells, grid_style(len(columns))
+    # The views redraw when this changes: an input lighter than the grid itself, whose
+    # children (every figure in it) the browser would send with each call.
+    return shells, grid_style(len(columns)), [c["key"] for c in columns]
 
 
 @callback(
@@ -507,7 +514,7 @@ def build_grid(setup):
     Output("compare-shown", "data"),
     Input("compare-redraw", "data"),
     Input("compare-slider", "value"),
-    Input("compare-grid", "children"),
+    Input("compare-grid-ready", "data"),
     Input("compare-summary", "data"),
     State("compare-series", "data"),
     State("compare-setup", "data"),
@@ -534,11 +541,15 @@ async def views(_redraw, slider, _grid, summary, series, setup, run, shown_befor
         and step == shown_before
     ):
         raise PreventUpdate  # the push moved the slider to the frame it has just drawn
+    if run.get("push") and ctx.triggered_id == "compare-grid-ready":
+        # The push draws the newest frame into the new grid itself (``follow``): drawing it
+        # here too would render every figure twice while the run's first frames come in.
+        raise PreventUpdate
     if step is None:
         headers = head_views(series, summary, setup, run, head_ids)
         return ([no_update] * len(field_ids), headers) + (no_update,) * 6
     redraw = bool(run.get("rollout_id")) and (
-        step != shown_before or ctx.triggered_id in ("compare-grid", "compare-summary")
+        step != shown_before or ctx.triggered_id in ("compare-grid-ready", "compare-summary")
     )
     steps = series.get("step") or []
     following = slider is None or bool(steps and slider >= len(steps) - 1)
@@ -822,18 +833,25 @@ def _extend(series: dict[str, Any], metrics: list[dict[str, Any]], is_channel: b
     series["latest"] = metrics[-1]
 
 
-async def _grid_ready(push_: live.Push, setup: dict[str, Any]) -> bool:
-    """Whether the page laid out the grid's graphs (``build_grid``, over HTTP) for ``setup``."""
+async def _grid_ready(push_: live.Push, setup: dict[str, Any], patience: float = 0.0) -> bool:
+    """Whether the page laid out the grid's graphs (``build_grid``, over HTTP) for
+    ``setup``, asking again for up to ``patience`` seconds."""
     keys = [c["key"] for c in columns_of(setup)]
     if not keys:
         return False
-    try:
-        # The renderer takes a dict id stringified as Dash writes it (sorted, compact).
-        graph_id = json.dumps({"col": keys[-1], "type": "compare-field"}, separators=(",", ":"))
-        found = await push_.ws.get_prop(graph_id, "id")
-    except Exception:
-        return False
-    return found is not None
+    # The renderer takes a dict id stringified as Dash writes it (sorted, compact).
+    graph_id = json.dumps({"col": keys[-1], "type": "compare-field"}, separators=(",", ":"))
+    until = time.monotonic() + patience
+    while True:
+        try:
+            found = await push_.ws.get_prop(graph_id, "id")
+        except Exception:
+            return False
+        if found is not None:
+            return True
+        if time.monotonic() >= until or push_.ws.is_shutdown:
+            return False
+        await asyncio.sleep(0.1)
 
 
 async def follow(push_: live.Push, ref: str) -> None:
@@ -943,6 +961,8 @@ async def follow(push_: live.Push, ref: str) -> None:
             page_status, pending, sent["series"] = dict(series["status"]), [], True
         if changed_stats is not no_update:
             set_props("compare-ch-stats", {"data": changed_stats})
+        if is_channel and (reset_series or metrics):
+            set_props("compare-ch-tick", {"data": run["frames"]})
         set_props("compare-status", {"children": status})
         details = channel.run_details(run, setup) if is_channel else run_details(run, setup)
         if details != sent.get("details"):
@@ -963,8 +983,11 @@ async def follow(push_: live.Push, ref: str) -> None:
             set_props("compare-slider", slider)
             set_props("compare-slider-wrap", {"className": "compare-player"})
         if not is_channel and setup and series["step"] and following:
-            if not grid_ready:
-                grid_ready = await _grid_ready(push_, setup)
+            # The grid's graphs are laid out over HTTP when the setup arrives: wait for them
+            # (briefly while the run goes on, for as long as a page takes when it ended, as
+            # ``views`` leaves a followed run's frames to this loop).
+            patience = 10.0 if final else 0.0
+            grid_ready = grid_ready or await _grid_ready(push_, setup, patience)
             if grid_ready:
                 step = series["step"][-1]
                 keys = [c["key"] for c in columns_of(setup)]

@@ -575,13 +575,14 @@ def statistics_figures(held, which, setup, run):
 @callback(
     Output("compare-ch-status", "children"),
     Output("compare-ch-error", "figure"),
-    Input("compare-series", "data"),
+    Input("compare-ch-tick", "data"),
     Input("compare-summary", "data"),
+    State("compare-series", "data"),
     State("compare-setup", "data"),
     State("compare-run", "data"),
     prevent_initial_call=True,
 )
-def columns_view(series, summary, setup, run):
+def columns_view(_tick, summary, series, setup, run):
     if not is_channel_setup(setup) or (series or {}).get("geometry") != CHANNEL:
         raise PreventUpdate
     run = run or {}
@@ -602,10 +603,11 @@ def columns_view(series, summary, setup, run):
 @callback(
     Output("compare-ch-slices", "figure"),
     Output("compare-ch-shown", "data"),
-    Input("compare-series", "data"),
+    Input("compare-ch-tick", "data"),
     Input("compare-slider", "value"),
     Input("compare-ch-component", "value"),
     Input("compare-ch-plane", "value"),
+    State("compare-series", "data"),
     State("compare-setup", "data"),
     State("compare-run", "data"),
     State("compare-ch-stats", "data"),
@@ -613,7 +615,7 @@ def columns_view(series, summary, setup, run):
     State("compare-summary", "data"),
     prevent_initial_call=True,
 )
-async def slices(series, slider, component, plane, setup, run, held, shown, summary):
+async def slices(_tick, slider, component, plane, series, setup, run, held, shown, summary):
     """The shown step's frame of every source, side by side (read again only when the step,
     the component or the plane changes)."""
     if not is_channel_setup(setup) or (series or {}).get("geometry") != CHANNEL:

@@ -69,6 +69,10 @@ def layout(
         *live.components("compare", compare_id),
         # What the polling fallback bumps when the series grew: views redraws then.
         dcc.Store(id="compare-redraw", data=None),
+        # Bumped only when a channel comparison's series grew: the channel views listen to
+        # it, not to the series store, so a 2D run's live updates never call them.
+        dcc.Store(id="compare-ch-tick", data=None),
+        dcc.Store(id="compare-grid-ready", data=None),
         dcc.Interval(id="compare-play-timer", interval=PLAY_MS, disabled=True),
         # A run's page (after Start, or reopened) puts the run and its live fields first,
         # the set-up form last, so the fields are in view without scrolling;
