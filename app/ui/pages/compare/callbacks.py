@@ -4,7 +4,6 @@ grid and the overlays, play the frames and fill the summary table."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -467,27 +466,28 @@ async def cancel(n_clicks, run):
     return alert(f"The job had already ended ({job['status']}).", "info"), True
 
 
-@callback(
-    Output("compare-grid", "children"),
-    Output("compare-grid", "style"),
-    Output("compare-grid-ready", "data"),
-    Input("compare-setup", "data"),
-    prevent_initial_call=True,
-)
-def build_grid(setup):
+def grid_shells(
+    setup: dict[str, Any], drawn: dict[str, Any] | None = None
+) -> tuple[list[Any], dict[str, Any], list[str]]:
+    """The grid of a 2D comparison: one column per source (its header and its field graph,
+    drawn from ``drawn``, a ``render`` result, or waiting for the first frame), the grid's
+    style and its column keys."""
     columns = columns_of(setup)
-    if not columns or channel.is_channel_setup(setup):
-        raise PreventUpdate
     height = graph_height(len(columns), bool(setup.get("reference", True)))
+    keys = [c["key"] for c in columns]
+    figures = (drawn or {}).get("fields") or {}
+    heads = dict(zip(keys, (drawn or {}).get("headers") or [None] * len(keys), strict=True))
     shells = [
         html.Div(
             [
                 html.Div(
-                    id={"type": "compare-head", "col": c["key"]}, className="compare-col-head"
+                    heads[c["key"]],
+                    id={"type": "compare-head", "col": c["key"]},
+                    className="compare-col-head",
                 ),
                 graph(
                     id={"type": "compare-field", "col": c["key"]},
-                    figure=empty_figure("Waiting for the first frame."),
+                    figure=figures.get(c["key"]) or empty_figure("Waiting for the first frame."),
                     config=png_config(f"eddyscope-compare-{c['key']}"),
                     style={"height": f"{height}px"},
                     className="compare-col-graph",
@@ -498,9 +498,28 @@ def build_grid(setup):
         )
         for c in columns
     ]
-    # The views redraw when this changes: an input lighter than the grid itself, whose
-    # children (every figure in it) the browser would send with each call.
-    return shells, grid_style(len(columns)), [c["key"] for c in columns]
+    return shells, grid_style(len(columns)), keys
+
+
+@callback(
+    Output("compare-grid", "children"),
+    Output("compare-grid", "style"),
+    Output("compare-grid-ready", "data"),
+    Input("compare-setup", "data"),
+    State("compare-grid-ready", "data"),
+    prevent_initial_call=True,
+)
+def build_grid(setup, built):
+    """Lay out the grid when a setup arrives by polling (a followed run's push lays it out
+    itself, with its first frame drawn, before it sends the setup: nothing to do then).
+    ``compare-grid-ready`` (the column keys) is what ``views`` waits on: an input lighter
+    than the grid, whose children (every figure in it) the browser would send each call."""
+    columns = columns_of(setup)
+    if not columns or channel.is_channel_setup(setup):
+        raise PreventUpdate
+    if built == [c["key"] for c in columns]:
+        raise PreventUpdate
+    return grid_shells(setup)
 
 
 @callback(
@@ -541,9 +560,18 @@ async def views(_redraw, slider, _grid, summary, series, setup, run, shown_befor
         and step == shown_before
     ):
         raise PreventUpdate  # the push moved the slider to the frame it has just drawn
-    if run.get("push") and ctx.triggered_id == "compare-grid-ready":
-        # The push draws the newest frame into the new grid itself (``follow``): drawing it
-        # here too would render every figure twice while the run's first frames come in.
+    triggers = {t["prop_id"] for t in ctx.triggered}
+    steps = series.get("step") or []
+    following = slider is None or bool(steps and slider >= len(steps) - 1)
+    if run.get("push") and (
+        "compare-grid-ready.data" in triggers
+        or (triggers == {"compare-summary.data"} and following)
+    ):
+        # The push lays out the grid with the newest frame drawn in it, and draws the last
+        # frame with the summary's verdicts (``follow``): drawing them here too would
+        # render every figure twice. (Dash calls this for the grid's new graphs with every
+        # input marked as triggered.) A summary while the user looks at an earlier frame
+        # still redraws that frame's headers here.
         raise PreventUpdate
     if step is None:
         headers = head_views(series, summary, setup, run, head_ids)
@@ -551,8 +579,6 @@ async def views(_redraw, slider, _grid, summary, series, setup, run, shown_befor
     redraw = bool(run.get("rollout_id")) and (
         step != shown_before or ctx.triggered_id in ("compare-grid-ready", "compare-summary")
     )
-    steps = series.get("step") or []
-    following = slider is None or bool(steps and slider >= len(steps) - 1)
     drawn = await asyncio.to_thread(
         render, series, step, setup, run, summary, field_ids, head_ids, redraw, following
     )
@@ -701,6 +727,7 @@ def render(series, step, setup, run, summary, field_ids, head_ids, redraw, follo
         "corr": _with_step(corr, last),
         "energy": _with_step(energy, last),
         "label": label,
+        "step": step,
     }
 
 
@@ -833,27 +860,6 @@ def _extend(series: dict[str, Any], metrics: list[dict[str, Any]], is_channel: b
     series["latest"] = metrics[-1]
 
 
-async def _grid_ready(push_: live.Push, setup: dict[str, Any], patience: float = 0.0) -> bool:
-    """Whether the page laid out the grid's graphs (``build_grid``, over HTTP) for
-    ``setup``, asking again for up to ``patience`` seconds."""
-    keys = [c["key"] for c in columns_of(setup)]
-    if not keys:
-        return False
-    # The renderer takes a dict id stringified as Dash writes it (sorted, compact).
-    graph_id = json.dumps({"col": keys[-1], "type": "compare-field"}, separators=(",", ":"))
-    until = time.monotonic() + patience
-    while True:
-        try:
-            found = await push_.ws.get_prop(graph_id, "id")
-        except Exception:
-            return False
-        if found is not None:
-            return True
-        if time.monotonic() >= until or push_.ws.is_shutdown:
-            return False
-        await asyncio.sleep(0.1)
-
-
 async def follow(push_: live.Push, ref: str) -> None:
     state = get_state()
     found = await asyncio.to_thread(rollouts.resolve, state, ref, "compare")
@@ -945,7 +951,6 @@ async def follow(push_: live.Push, ref: str) -> None:
             continue
         # One batch: the renderer applies it in one render (fields, status, curves agree).
         if new_setup is not None:
-            set_props("compare-setup", {"data": setup})
             set_props("compare-ic-note", {"children": None if is_channel else ic_note(setup)})
         if new_summary is not None:
             summary = new_summary
@@ -982,30 +987,35 @@ async def follow(push_: live.Push, ref: str) -> None:
                 slider["value"] = last
             set_props("compare-slider", slider)
             set_props("compare-slider-wrap", {"className": "compare-player"})
-        if not is_channel and setup and series["step"] and following:
-            # The grid's graphs are laid out over HTTP when the setup arrives: wait for them
-            # (briefly while the run goes on, for as long as a page takes when it ended, as
-            # ``views`` leaves a followed run's frames to this loop).
-            patience = 10.0 if final else 0.0
-            grid_ready = grid_ready or await _grid_ready(push_, setup, patience)
-            if grid_ready:
-                step = series["step"][-1]
-                keys = [c["key"] for c in columns_of(setup)]
-                drawn = await asyncio.to_thread(
-                    render, series, step, setup, run, summary, keys, keys, True, True
-                )
-                for key in keys:
-                    if key in drawn["fields"]:
-                        set_props(
-                            {"type": "compare-field", "col": key},
-                            {"figure": drawn["fields"][key]},
-                        )
-                for key, head in zip(keys, drawn["headers"], strict=True):
-                    set_props({"type": "compare-head", "col": key}, {"children": head})
-                for graph_id in ("spectra", "error", "corr", "energy"):
-                    set_props(f"compare-{graph_id}", {"figure": drawn[graph_id]})
-                set_props("compare-frame-label", {"children": drawn["label"]})
-                set_props("compare-shown", {"data": step})
+        keys = [c["key"] for c in columns_of(setup)] if setup and not is_channel else []
+        drawn = None
+        if keys and series["step"] and run.get("rollout_id") and (following or not grid_ready):
+            step = series["step"][-1]
+            drawn = await asyncio.to_thread(
+                render, series, step, setup, run, summary, keys, keys, True, True
+            )
+        if keys and not grid_ready:
+            # The push lays out the grid itself, its first frame drawn in it (no empty plots
+            # redrawn a moment later, no wait for an HTTP call), before the setup: build_grid
+            # then finds it built, and views (the run store says push) leaves it alone.
+            shells, style, _keys = grid_shells(setup, drawn)
+            set_props("compare-grid", {"children": shells, "style": style})
+            set_props("compare-grid-ready", {"data": keys})
+            grid_ready = True
+        elif drawn is not None:
+            for key in keys:
+                if key in drawn["fields"]:
+                    figure = drawn["fields"][key]
+                    set_props({"type": "compare-field", "col": key}, {"figure": figure})
+            for key, head in zip(keys, drawn["headers"], strict=True):
+                set_props({"type": "compare-head", "col": key}, {"children": head})
+        if drawn is not None:
+            for graph_id in ("spectra", "error", "corr", "energy"):
+                set_props(f"compare-{graph_id}", {"figure": drawn[graph_id]})
+            set_props("compare-frame-label", {"children": drawn["label"]})
+            set_props("compare-shown", {"data": drawn["step"]})
+        if new_setup is not None:
+            set_props("compare-setup", {"data": setup})
         push_.beat(final=final)
         sent.update(status=status, details=details, exports=exports)
         if final:
