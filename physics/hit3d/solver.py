@@ -33,8 +33,7 @@ Forcing (on the "band" of modes whose shell round(|κ|) is 1, …, ``k_forcing``
   stage as (ε + ε_sgs)/(2E_band), so that dE/dt = 0 exactly (the energy-holding variant,
   cf. Carroll & Blanquart 2013).
 - ``"band"``: f̂ = (P/(2E_band)) û on the band, which injects the fixed power P = ``power``
-  whatever the field (the "negative viscosity" band forcing of Jiménez et al. 1993 and
-  Machiels 1997).
+  whatever the field (a band-limited "negative viscosity" forcing, as in Machiels 1997).
 
 Closures (``physics.hit3d.les``): "smagorinsky", "dynamic" or an object with
 ``eddy_viscosity(u, grid, gradient)``; ν_t is evaluated on the grid at every stage and its
@@ -70,8 +69,9 @@ _REST_SPEED = 1.0
 # has shrunk below _REPLAN_FRACTION of the step in use (as ``VorticitySolver2D.advance``).
 _CHECK_EVERY = 16
 _REPLAN_FRACTION = 0.8
-# The explicit subgrid diffusion is kept at |λ|Δt ≤ this, λ ≈ ν_t,max |k|²_max: below the
-# real-axis stability limits of both explicit parts (2 for Heun, about 2.8 for RK4).
+# The explicit subgrid diffusion is kept at |λ|Δt ≤ this, λ ≈ ν_t,max |k|²_max (an estimate
+# where ν_t varies in space): below the real-axis stability limits of both explicit parts
+# (2 for Heun; about 4.6 for Carpenter & Kennedy's five-stage RK4, measured with imex_step).
 _DIFFUSION_NUMBER = 1.5
 
 # (i, j) → index of the SYMMETRIC component list of physics.channel.les.
