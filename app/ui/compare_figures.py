@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from app.ui.figures import (
     COLORS,
@@ -25,8 +24,8 @@ from app.ui.figures import (
     INK,
     MUTED,
     SPECTRUM_FLOOR,
-    _base_layout,
     _positive,
+    base_layout_dict,
     downsample,
     empty_figure,
     symmetric_limit,
@@ -306,7 +305,10 @@ def spectra_figure(
     on one log-log plot, with the k⁻³ and k⁻⁵ᐟ³ guide lines (dotted, grey) anchored to the
     reference (else to the first entry with a spectrum). k = 0 and round-off values are
     dropped as in ``figures.spectrum_figure``; an entry without a spectrum (stopped) keeps
-    its legend entry with no line, so the legend always lists every column."""
+    its legend entry with no line, so the legend always lists every column.
+
+    Built as a plain figure dict wrapped once (like ``column_figure``): the live page
+    rebuilds it on every pushed frame."""
     spectra = [(REFERENCE_LABEL, COLORS["reference"], reference)] if reference is not None else []
     spectra += list(entries)
     present = [s for _, _, s in spectra if s is not None and len(s)]
@@ -315,10 +317,11 @@ def spectra_figure(
     k = np.asarray(k, dtype=float)
     keep = k > 0
     ks = k[keep]
+    x = ks.tolist()
     peaks = [np.nanmax(np.asarray(s, dtype=float)) for s in present]
     peak = max((float(p) for p in peaks if np.isfinite(p)), default=0.0)
     floor = peak * SPECTRUM_FLOOR if peak > 0 else 0.0
-    fig = go.Figure()
+    data: list[dict[str, Any]] = []
     for label, color, values in spectra:
         is_reference = label == REFERENCE_LABEL
         y = (
@@ -326,9 +329,10 @@ def spectra_figure(
             if values is not None and len(values)
             else [None] * len(ks)
         )
-        fig.add_trace(
-            go.Scatter(
-                x=ks.tolist(),
+        data.append(
+            dict(
+                type="scatter",
+                x=list(x),
                 y=y,
                 mode="lines",
                 name=label,
@@ -339,11 +343,12 @@ def spectra_figure(
         )
     if guides:
         anchor = np.asarray(present[0], dtype=float)[keep]
-        for label, x, y in guide_lines(ks, anchor, floor):
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=y,
+        for label, gx, gy in guide_lines(ks, anchor, floor):
+            data.append(
+                dict(
+                    type="scatter",
+                    x=gx,
+                    y=gy,
                     mode="lines",
                     name=label,
                     line=dict(color=COLORS["guide"], width=1.2, dash="dot"),
@@ -351,15 +356,20 @@ def spectra_figure(
                     meta={"guide": True},
                 )
             )
-    _base_layout(fig, uirevision, title)
-    fig.update_layout(hovermode="closest")
-    _legend_room(fig)
+    layout = base_layout_dict(uirevision, title)
+    layout["hovermode"] = "closest"
+    _legend_room(layout)
     ticks = [m * 10**e for e in range(0, 5) for m in (1, 2, 5) if m * 10**e <= ks.max() * 1.5]
-    fig.update_xaxes(
-        type="log", title_text="wavenumber k", tickvals=ticks, ticktext=[str(t) for t in ticks]
+    layout["xaxis"] = dict(
+        type="log",
+        title=dict(text="wavenumber k"),
+        tickvals=ticks,
+        ticktext=[str(t) for t in ticks],
     )
-    fig.update_yaxes(type="log", title_text="energy spectrum E(k)", exponentformat="power")
-    return fig
+    layout["yaxis"] = dict(
+        type="log", title=dict(text="energy spectrum E(k)"), exponentformat="power"
+    )
+    return go.Figure({"data": data, "layout": layout})
 
 
 # --- curves against time -------------------------------------------------------------------
@@ -376,27 +386,32 @@ def _curve(
     log_y: bool = False,
     legendgroup: str | None = None,
     showlegend: bool = True,
-) -> go.Scatter:
+) -> dict[str, Any]:
+    """One curve against time, as a plain scatter trace dict."""
     y = _finite(values)
     if log_y:
         y = [v if v is not None and v > 0 else None for v in y]
-    return go.Scatter(
+    trace: dict[str, Any] = dict(
+        type="scatter",
         x=x[: len(y)],
         y=y,
         mode="lines+markers" if len(y) <= 60 else "lines",
         marker=dict(size=3.5),
         name=name,
         line=dict(color=color, width=width, dash=dash),
-        legendgroup=legendgroup,
         showlegend=showlegend,
         hovertemplate="t=%{x:.4g}  %{y:.4g}<extra>" + name + "</extra>",
     )
+    if legendgroup is not None:
+        trace["legendgroup"] = legendgroup
+    return trace
 
 
 def _stop_markers(
     x: list[float], entries: Sequence[Mapping[str, Any]], values_of: Any, log_y: bool = False
-) -> list[go.Scatter]:
-    """An ✕ at the last value of each entry that diverged, with its message on hover."""
+) -> list[dict[str, Any]]:
+    """An ✕ at the last value of each entry that diverged, with its message on hover (plain
+    scatter trace dicts)."""
     out = []
     for entry in entries:
         if entry.get("status") != "diverged":
@@ -408,7 +423,8 @@ def _stop_markers(
         if last is None or last >= len(x):
             continue
         out.append(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=[x[last]],
                 y=[y[last]],
                 mode="markers",
@@ -442,18 +458,42 @@ LEGEND = dict(
     tracegroupgap=2,
 )
 TITLE_ROOM = 56
+# make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08), written out: the
+# energy on top, the enstrophy under it, both on the bottom row's time axis.
+_STACKED_AXES = dict(
+    xaxis=dict(anchor="y", domain=[0.0, 1.0], matches="x2", showticklabels=False),
+    yaxis=dict(anchor="x", domain=[0.54, 1.0]),
+    xaxis2=dict(anchor="y2", domain=[0.0, 1.0]),
+    yaxis2=dict(anchor="x2", domain=[0.0, 0.46]),
+)
 
 
-def _legend_room(fig: go.Figure) -> None:
+def _legend_room(layout: dict[str, Any]) -> None:
     """The legend to the right of the plot, one entry a line (plotly widens the right
     margin to fit it), the title alone above the plot: they never overlap, and an exported
     PNG keeps its plot however many columns the comparison has."""
-    fig.update_layout(legend=LEGEND, margin=dict(t=TITLE_ROOM, r=8))
+    layout["legend"] = dict(LEGEND)
+    layout["margin"] = {**layout.get("margin", {}), "t": TITLE_ROOM, "r": 8}
 
 
-def _marker(fig: go.Figure, marker_t: float | None) -> None:
+def _vline(x: float, yref: str = "y domain") -> dict[str, Any]:
+    """A dotted vertical line at time ``x`` over the plot's height (what ``add_vline``
+    draws)."""
+    return dict(
+        type="line",
+        x0=x,
+        x1=x,
+        xref="x",
+        y0=0,
+        y1=1,
+        yref=yref,
+        line=dict(color=MUTED, width=1, dash="dot"),
+    )
+
+
+def _marker(layout: dict[str, Any], marker_t: float | None) -> None:
     if marker_t is not None:
-        fig.add_vline(x=float(marker_t), line=dict(color=MUTED, width=1, dash="dot"))
+        layout.setdefault("shapes", []).append(_vline(float(marker_t)))
 
 
 def error_growth_figure(
@@ -480,10 +520,10 @@ def error_growth_figure(
             else "The error curves appear when the comparison starts.",
             uirevision,
         )
-    fig = go.Figure()
+    data: list[dict[str, Any]] = []
     for e in entries:
         s = series.get(e["key"]) or {}
-        fig.add_trace(
+        data.append(
             _curve(
                 x,
                 s.get("rel_l2"),
@@ -494,7 +534,7 @@ def error_growth_figure(
             )
         )
         if any(v is not None for v in s.get("rel_h1") or []):
-            fig.add_trace(
+            data.append(
                 _curve(
                     x,
                     s.get("rel_h1"),
@@ -507,16 +547,15 @@ def error_growth_figure(
                     showlegend=False,
                 )
             )
-    for trace in _stop_markers(
+    data += _stop_markers(
         x, entries, lambda e: (series.get(e["key"]) or {}).get("rel_l2"), log_y=True
-    ):
-        fig.add_trace(trace)
-    _base_layout(fig, uirevision, "Error growth · relative L2 (solid), H1 (dotted)")
-    _legend_room(fig)
-    fig.update_xaxes(title_text="time t")
-    fig.update_yaxes(title_text="relative error", type="log", exponentformat="power")
-    _marker(fig, marker_t)
-    return fig
+    )
+    layout = base_layout_dict(uirevision, "Error growth · relative L2 (solid), H1 (dotted)")
+    _legend_room(layout)
+    layout["xaxis"] = dict(title=dict(text="time t"))
+    layout["yaxis"] = dict(title=dict(text="relative error"), type="log", exponentformat="power")
+    _marker(layout, marker_t)
+    return go.Figure({"data": data, "layout": layout})
 
 
 def correlation_figure(
@@ -536,23 +575,40 @@ def correlation_figure(
     )
     if not x or not has:
         return empty_figure("The correlation curves appear when the comparison starts.", uirevision)
-    fig = go.Figure()
-    for e in entries:
-        fig.add_trace(
-            _curve(x, (series.get(e["key"]) or {}).get("corr"), name=e["label"], color=e["color"])
+    data = [
+        _curve(x, (series.get(e["key"]) or {}).get("corr"), name=e["label"], color=e["color"])
+        for e in entries
+    ]
+    data += _stop_markers(x, entries, lambda e: (series.get(e["key"]) or {}).get("corr"))
+    layout = base_layout_dict(uirevision, "Correlation with the reference")
+    _legend_room(layout)
+    # The threshold across the plot's width, labelled under its left end (what add_hline
+    # with annotation_position="bottom left" draws).
+    layout["shapes"] = [
+        dict(
+            type="line",
+            x0=0,
+            x1=1,
+            xref="x domain",
+            y0=threshold,
+            y1=threshold,
+            yref="y",
+            line=dict(color=COLORS["error"], width=1.2, dash="dash"),
         )
-    for trace in _stop_markers(x, entries, lambda e: (series.get(e["key"]) or {}).get("corr")):
-        fig.add_trace(trace)
-    _base_layout(fig, uirevision, "Correlation with the reference")
-    _legend_room(fig)
-    fig.add_hline(
-        y=threshold,
-        line=dict(color=COLORS["error"], width=1.2, dash="dash"),
-        annotation=dict(
-            text=f"{threshold:g} (decorrelated below)", font=dict(size=11, color=MUTED)
-        ),
-        annotation_position="bottom left",
-    )
+    ]
+    layout["annotations"] = [
+        dict(
+            text=f"{threshold:g} (decorrelated below)",
+            font=dict(size=11, color=MUTED),
+            showarrow=False,
+            x=0,
+            xanchor="left",
+            xref="x domain",
+            y=threshold,
+            yanchor="top",
+            yref="y",
+        )
+    ]
     values = [
         v
         for e in entries
@@ -560,10 +616,10 @@ def correlation_figure(
         if v is not None
     ]
     low = min([threshold - 0.1, *values]) if values else threshold - 0.1
-    fig.update_yaxes(title_text="correlation", range=[max(-1.0, low - 0.05), 1.02])
-    fig.update_xaxes(title_text="time t")
-    _marker(fig, marker_t)
-    return fig
+    layout["yaxis"] = dict(title=dict(text="correlation"), range=[max(-1.0, low - 0.05), 1.02])
+    layout["xaxis"] = dict(title=dict(text="time t"))
+    _marker(layout, marker_t)
+    return go.Figure({"data": data, "layout": layout})
 
 
 def energy_enstrophy_figure(
@@ -580,43 +636,34 @@ def energy_enstrophy_figure(
     x = [float(v) for v in t or []]
     if not x:
         return empty_figure("Energy and enstrophy appear when the comparison starts.", uirevision)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     lines = []
     if reference and any(v is not None for v in reference.get("energy") or []):
         lines.append((REFERENCE_LABEL, COLORS["reference"], reference, 3.0, REFERENCE))
     lines += [(e["label"], e["color"], series.get(e["key"]) or {}, 1.8, e["key"]) for e in entries]
+    data: list[dict[str, Any]] = []
     for name, color, s, width, group in lines:
         for row, key in ((1, "energy"), (2, "enstrophy")):
-            fig.add_trace(
-                _curve(
-                    x,
-                    s.get(key),
-                    name=name,
-                    color=color,
-                    width=width,
-                    legendgroup=group,
-                    showlegend=row == 1,
-                ),
-                row=row,
-                col=1,
+            trace = _curve(
+                x,
+                s.get(key),
+                name=name,
+                color=color,
+                width=width,
+                legendgroup=group,
+                showlegend=row == 1,
             )
-    _base_layout(fig, uirevision, "Energy and enstrophy")
-    _legend_room(fig)
-    fig.update_yaxes(title_text="energy E", exponentformat="power", row=1, col=1)
-    fig.update_yaxes(title_text="enstrophy Z", exponentformat="power", row=2, col=1)
-    fig.update_xaxes(title_text="time t", row=2, col=1)
+            trace["xaxis"], trace["yaxis"] = ("x", "y") if row == 1 else ("x2", "y2")
+            data.append(trace)
+    layout = base_layout_dict(uirevision, "Energy and enstrophy")
+    _legend_room(layout)
+    axes = {name: dict(axis) for name, axis in _STACKED_AXES.items()}
+    axes["yaxis"].update(title=dict(text="energy E"), exponentformat="power")
+    axes["yaxis2"].update(title=dict(text="enstrophy Z"), exponentformat="power")
+    axes["xaxis2"]["title"] = dict(text="time t")
+    layout.update(axes)
     if marker_t is not None:
-        fig.add_shape(
-            type="line",
-            x0=float(marker_t),
-            x1=float(marker_t),
-            xref="x",
-            y0=0,
-            y1=1,
-            yref="paper",
-            line=dict(color=MUTED, width=1, dash="dot"),
-        )
-    return fig
+        layout["shapes"] = [_vline(float(marker_t), yref="paper")]
+    return go.Figure({"data": data, "layout": layout})
 
 
 # --- the summary table ---------------------------------------------------------------------

@@ -87,6 +87,19 @@ def _base_layout(fig: go.Figure, uirevision: Any, title: str | None = None) -> g
     return fig
 
 
+def base_layout_dict(uirevision: Any, title: str | None = None) -> dict[str, Any]:
+    """What ``_base_layout`` sets, as a plain layout dict, for figures built as one dict and
+    wrapped once (``go.Figure({"data": ..., "layout": ...})``): the same template,
+    ``uirevision`` and title."""
+    layout: dict[str, Any] = {"template": TEMPLATE}
+    if uirevision is not None:
+        layout["uirevision"] = uirevision
+    if title:
+        layout["title"] = dict(text=title, y=1.0, yref="container", yanchor="top", pad=dict(t=10))
+        layout["margin"] = dict(t=72)
+    return layout
+
+
 def empty_figure(message: str = "No data yet.", uirevision: Any = None) -> go.Figure:
     """A blank figure that says why it is blank (no axes, one centred note)."""
     fig = go.Figure()
