@@ -20,7 +20,8 @@ and builds the reference solver and initial conditions for a resolution. The reg
   of the full equations (``Flow.exact_vorticity``), for checks.
 
 The 3D velocity flows: ``channel3d``, turbulent channel flow between walls at y = ±1
-(``physics.channel.flow.ChannelFlow``).
+(``physics.channel.flow.ChannelFlow``), and ``hit3d``, homogeneous isotropic turbulence in
+the triply periodic box [0, 2π)³ (``physics.hit3d.flow.HITFlow``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import torch
 from physics.channel.flow import CHANNEL3D
 from physics.flow_protocol import FlowProtocol, check_flow, describe_flow
 from physics.grid import Grid2D
+from physics.hit3d.flow import HIT3D
 from physics.ns2d.random_fields import (
     filtered_random_vorticity,
     gaussian_random_field,
@@ -488,12 +490,12 @@ _FLOWS_2D = (
 # The registry: every flow by name, the 2D vorticity flows first, then the 3D velocity
 # flows. A new flow is one module that defines it plus its entry here (or a
 # ``register_flow`` call).
-FLOWS: dict[str, FlowProtocol] = {flow.name: flow for flow in (*_FLOWS_2D, CHANNEL3D)}
+FLOWS: dict[str, FlowProtocol] = {flow.name: flow for flow in (*_FLOWS_2D, CHANNEL3D, HIT3D)}
 
 
 def get_flow(name: str) -> Any:
-    """The registered flow called ``name`` (a ``FlowProtocol``: a 2D ``Flow`` or e.g. a
-    ``ChannelFlow``); raises UnknownFlowError naming the known ones."""
+    """The registered flow called ``name`` (a ``FlowProtocol``: a 2D ``Flow``, a
+    ``ChannelFlow`` or a ``HITFlow``); raises UnknownFlowError naming the known ones."""
     try:
         return FLOWS[name]
     except (KeyError, TypeError):

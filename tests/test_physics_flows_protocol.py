@@ -27,7 +27,7 @@ FLOWS_2D = ("ns2d-forced", "kolmogorov2d", "decaying2d", "taylor-green2d")
 
 
 def test_every_registered_flow_satisfies_the_protocol_and_describes_itself_as_json():
-    assert set(FLOWS_2D) | {"channel3d"} <= set(FLOWS)
+    assert set(FLOWS_2D) | {"channel3d", "hit3d"} <= set(FLOWS)
     for name, flow in FLOWS.items():
         assert isinstance(flow, FlowProtocol), name
         check_flow(flow)
@@ -41,9 +41,9 @@ def test_every_registered_flow_satisfies_the_protocol_and_describes_itself_as_js
 def test_flows_of_separates_2d_vorticity_from_3d_velocity_flows():
     assert [f.name for f in flows_of(dims=2)] == list(FLOWS_2D)
     assert all(isinstance(f, Flow) and f.fields == ("vorticity",) for f in flows_of(dims=2))
-    assert [f.name for f in flows_of(dims=3)] == ["channel3d"]
+    assert [f.name for f in flows_of(dims=3)] == ["channel3d", "hit3d"]
     assert [f.name for f in flows_of(geometry="channel")] == ["channel3d"]
-    assert flows_of(dims=3, geometry="periodic") == []
+    assert [f.name for f in flows_of(dims=3, geometry="periodic")] == ["hit3d"]
     assert find_flow("channel3d") is CHANNEL3D and find_flow("nope") is None
     assert find_flow(None) is None
 
