@@ -100,14 +100,21 @@ def check_channel_generate(p: dict[str, Any]) -> None:
             )
 
 
+# Of those, the ones every 3D velocity flow takes (hit3d's generator too: its filter onto
+# the stored grid and its LES closure).
+VELOCITY_KEYS = ("filter", "filter_width", "closure")
+
+
 def check_not_channel_params(p: dict[str, Any]) -> None:
     """ValueError "params.<key>: applies to the channel3d flow only." (naming the
-    registered channel flows) for a channel-only parameter set on another flow."""
+    registered channel flows, or every 3D flow for ``VELOCITY_KEYS``) for a channel-only
+    parameter set on another flow."""
     from physics.flows import flows_of
 
     for key in CHANNEL_ONLY:
         if p.get(key) not in (None, "pressure"):
-            names = " or ".join(flow.name for flow in flows_of(geometry="channel"))
+            flows = flows_of(dims=3) if key in VELOCITY_KEYS else flows_of(geometry="channel")
+            names = " or ".join(flow.name for flow in flows)
             raise ValueError(f"params.{key}: applies to the {names} flow only.")
 
 

@@ -113,7 +113,7 @@ def test_channel_dataset_through_the_api(tmp_path, redis_url, start_worker):
 @pytest.mark.parametrize(
     ("params", "phrase"),
     [
-        ({"flow": "ns2d-forced", "closure": "wale"}, "applies to the channel3d flow only"),
+        ({"flow": "ns2d-forced", "closure": "wale"}, "applies to the channel3d or hit3d flow only"),
         ({"flow": "channel3d", "channel_grid": [2, 12, 8]}, "nx and nz must be 4–512"),
         (
             {"flow": "channel3d", "channel_grid": [8, 12, 8], "output_grid": [16, 4]},
@@ -128,7 +128,8 @@ def test_channel_dataset_through_the_api(tmp_path, redis_url, start_worker):
             {"flow": "channel3d", "filter": "box", "filter_width": 20},
             "params.filter_width",
         ),
-        ({"flow": "ns2d-forced", "filter": "box"}, "applies to the channel3d flow only"),
+        ({"flow": "ns2d-forced", "filter": "box"}, "applies to the channel3d or hit3d flow only"),
+        ({"flow": "ns2d-forced", "re_tau": 395}, "applies to the channel3d flow only"),
         ({"flow": "channel3d", "initial_condition": "grf"}, "channel3d offers 'turbulent'"),
         ({"flow": "channel3d", "closure": "vreman"}, "params.closure"),
     ],

@@ -19,12 +19,13 @@ from app.artifacts import ArtifactStore
 from app.channel_params import channel_flow, check_channel_generate, check_not_channel_params
 from app.db.session import Database
 from app.db.tables import Job, new_id, utcnow
+from app.hit3d_params import check_hit3d_generate, check_not_hit3d_params
 from app.jobkinds import limits
 from app.jobkinds.base import InvalidParams, JobKind, JobParams
 from app.jobkinds.checks import allowed_variant, fitting_grid, known_flow
 from app.jobkinds.generate_shard import SHARD_KIND, join_shards
 from app.jobs import Dispatcher
-from app.services.flows import is_channel_flow
+from app.services.flows import is_channel_flow, is_hit3d_flow
 from app.settings import Settings
 
 
@@ -47,7 +48,8 @@ class GenerateParams(JobParams):
         default=None,
         ge=16,
         le=2048,
-        description="Finer grid the solver runs on; output is spectrally truncated.",
+        description="Finer grid the solver runs on; output is spectrally truncated "
+        "(hit3d: filtered, see filter).",
     )
     interval: float = Field(default=1.0, gt=0, le=1000, description="Time between saved snapshots.")
     warmup: float = Field(default=0.0, ge=0, le=10_000)
@@ -75,27 +77,54 @@ class GenerateParams(JobParams):
     filter: Literal["spectral", "box"] | None = Field(
         default=None,
         description="Channel flows: the x–z filter onto the stored grid: a sharp spectral "
-        "cut (default) or a top-hat (box) filter then the cut.",
+        "cut (default) or a top-hat (box) filter then the cut. hit3d: the same 3D filters "
+        "from solver_resolution onto resolution.",
     )
     filter_width: float | None = Field(
         default=None,
         gt=0,
         le=8,
-        description="Channel flows, box filter: its width in cells of the stored grid (default 1).",
+        description="Channel flows and hit3d, box filter: its width in cells of the stored "
+        "grid (default 1).",
     )
     re_tau: float | None = Field(
         default=None, gt=0, le=5000, description="Channel flows: friction Reynolds number (180)."
     )
     closure: Literal["smagorinsky", "wale", "dynamic"] | None = Field(
-        default=None, description="Channel flows: LES closure; none is coarse DNS."
+        default=None,
+        description="Channel flows (and hit3d: smagorinsky, dynamic): LES closure; none is "
+        "coarse DNS.",
     )
     drive: Literal["pressure", "flow_rate"] = Field(
         default="pressure",
         description="Channel flows: constant mean pressure gradient or constant flow rate.",
     )
 
+    # hit3d only (the triply periodic box; see physics/hit3d/flow.py and app/hit3d_params.py).
+    k_peak: float | None = Field(
+        default=None,
+        gt=0,
+        le=1024,
+        description="hit3d, random initial condition: the peak k_p of its spectrum "
+        "E(k) ~ k^4 exp(-2(k/k_p)^2); default 2.",
+    )
+    u_rms: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="hit3d, random initial condition: the rms of one velocity component; "
+        "default 1.",
+    )
+    forcing: Literal["none", "linear"] | None = Field(
+        default=None,
+        description="hit3d: none (decaying) or linear forcing of the shells k <= 2 that "
+        "holds the kinetic energy constant (forced HIT).",
+    )
+
     @model_validator(mode="after")
     def _resolutions(self) -> GenerateParams:
+        if is_hit3d_flow(self.flow):  # its grid defaults are the flow's: check_hit3d_generate
+            return self
         if self.solver_resolution is not None and self.solver_resolution < self.resolution:
             raise ValueError("solver_resolution must be at least the output resolution")
         return self
@@ -103,6 +132,10 @@ class GenerateParams(JobParams):
 
 def check(session: Session, params: GenerateParams, data: dict[str, Any], queue: str):
     try:
+        if is_hit3d_flow(data["flow"]):
+            check_hit3d_generate(data, params.model_fields_set)
+            return data, queue
+        check_not_hit3d_params(data)
         if is_channel_flow(data["flow"]):
             check_channel_generate(data)
             return data, queue
@@ -130,6 +163,8 @@ def bounds(session: Session, data: dict[str, Any], settings: Settings) -> None:
         stored = data.get("output_grid") or (nx, nz)
         ox, oy, oz = stored if len(stored) == 3 else (stored[0], ny, stored[1])
         per_snapshot = ox * oy * oz * 3  # velocity (u, v, w)
+    elif is_hit3d_flow(data["flow"]):
+        per_snapshot = 3 * data["resolution"] ** 3
     else:
         per_snapshot = data["resolution"] ** 2
     limits.check_generate(data, per_snapshot, settings)

@@ -17,7 +17,7 @@ from app.artifacts import ArtifactStore
 from app.db.session import Database
 from app.db.tables import Dataset, Job, utcnow
 from app.jobkinds.base import JobKind
-from app.services.flows import is_channel_flow
+from app.services.flows import is_channel_flow, is_hit3d_flow
 from physics.flows import get_flow
 from physics.formats.store import write_virtual_dataset
 
@@ -112,6 +112,9 @@ def join_shards(db: Database, artifacts: ArtifactStore, parent_id: str) -> None:
     if is_channel_flow(p["flow"]):
         _complete_channel(db, artifacts, parent_id, p, shards)
         return
+    if is_hit3d_flow(p["flow"]):
+        _complete_hit3d(db, artifacts, parent_id, p, shards)
+        return
     flow = flow_for(p)
     n = p["resolution"]
     times = snapshot_times(p)
@@ -205,6 +208,35 @@ def _complete_channel(db, artifacts, parent_id: str, p: dict[str, Any], shards) 
         attrs,
         default_name=f"{attrs['flow']} Re_τ={config.re_tau:g} {attrs['closure']} "
         f"{p['n_trajectories']}×{p['n_snapshots']} @ {shape[2]}×{shape[3]}×{shape[4]}",
+    )
+
+
+def _complete_hit3d(db, artifacts, parent_id: str, p: dict[str, Any], shards) -> None:
+    from app.hit3d_params import hit3d_attrs
+    from physics.formats.hit3d_store import write_virtual_hit3d_dataset
+
+    attrs = hit3d_attrs(p)
+    n = p["resolution"]
+    dataset_id = p["dataset_id"]
+    relative = artifacts.dataset(dataset_id)
+    with artifacts.atomic_write(relative) as tmp:
+        write_virtual_hit3d_dataset(
+            tmp, shard_members(dataset_id, shards), snapshot_times(p), n, attrs["length"], attrs
+        )
+    shape = [p["n_trajectories"], p["n_snapshots"], n, n, n, 3]
+    filtered = f" ({attrs['filter']} filter from {p['solver_resolution']}³)"
+    _register(
+        db,
+        parent_id,
+        p,
+        shards,
+        dataset_id,
+        relative,
+        shape,
+        attrs,
+        default_name=f"{attrs['flow']} {attrs['initial_condition']} ν={attrs['nu']:g} "
+        f"{p['n_trajectories']}×{p['n_snapshots']} @ {n}³"
+        + (filtered if attrs["filter"] != "none" else ""),
     )
 
 

@@ -73,6 +73,8 @@ def check(session: Session, params: RolloutParams, data: dict[str, Any], queue: 
         data["flow"] = flow_name
         return data, queue
     flow = known_flow(flow_name or DEFAULT_FLOW)
+    if flow.dims != 2:  # a 3D flow that is not a channel (hit3d): no rollout runner yet
+        raise InvalidParams(f"params.flow: rollouts of {flow.name} are not built yet.")
     allowed_variant(flow, params.nu)
     if params.initial_condition_id is None:
         fitting_grid(flow, params.resolution, "resolution")

@@ -1,8 +1,8 @@
 """The questions the API and the pages ask about flows: which there are and what each says
 about itself, what the forms offer per flow, a flow's domain length, whether it is a
-channel flow. Every answer is read from the flow registry (``physics.flows``), through
-``flow_catalog`` where a client sees it: ``GET /api/flows`` serves that list and the
-pages' flow pickers are built from it, so both always agree.
+channel flow or a periodic-box 3D flow. Every answer is read from the flow registry
+(``physics.flows``), through ``flow_catalog`` where a client sees it: ``GET /api/flows``
+serves that list and the pages' flow pickers are built from it, so both always agree.
 """
 
 from __future__ import annotations
@@ -58,6 +58,15 @@ def is_channel_flow(flow_name: str | None) -> bool:
 
     flow = find_flow(flow_name)
     return flow is not None and flow.geometry == "channel"
+
+
+def is_hit3d_flow(flow_name: str | None) -> bool:
+    """Whether the flow is a registered 3D velocity flow in a triply periodic box (hit3d):
+    its generate jobs run ``app.hit3d_params`` and store velocity on a cube."""
+    from physics.flows import find_flow
+
+    flow = find_flow(flow_name)
+    return flow is not None and flow.dims == 3 and flow.geometry == "periodic"
 
 
 def upload_flows() -> list[tuple[str, str]]:

@@ -88,6 +88,8 @@ def store_initial_condition(
         flow = get_flow(flow_name)
     except UnknownFlowError as exc:
         raise UploadError(str(exc)) from exc
+    if flow.snapshot_format != "vorticity2d":  # e.g. hit3d: no reader of its snapshots yet
+        raise UploadError(f"Snapshots of {flow.name} cannot be uploaded yet.")
     parsed = parse_upload(filename, content, limits)
     try:
         flow.check_grid(parsed.array.shape)

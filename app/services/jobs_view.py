@@ -68,9 +68,13 @@ def channel_stored_grid(p: dict[str, Any]) -> list[int]:
 
 def generate_grid_label(p: dict[str, Any]) -> str:
     """The grid a generate job's dataset is stored on: ``nx×ny×nz`` for a channel flow
-    (with ``, solver nx×ny×nz`` when that differs), ``N²`` for a 2D flow."""
-    from app.services.flows import is_channel_flow
+    (with ``, solver nx×ny×nz`` when that differs), ``N³`` for hit3d (with ``(solver M³)``
+    when filtered from a finer grid), ``N²`` for a 2D flow."""
+    from app.services.flows import is_channel_flow, is_hit3d_flow
 
+    if is_hit3d_flow(p.get("flow")):
+        n, solver = p.get("resolution"), p.get("solver_resolution")
+        return f"{n}³" + (f" (solver {solver}³)" if solver and solver != n else "")
     if not is_channel_flow(p.get("flow")):
         return f"{p.get('resolution', 64)}²"
     stored = channel_stored_grid(p)

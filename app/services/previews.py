@@ -83,6 +83,11 @@ def dataset_preview(
     except OSError as exc:
         raise ValueError(f"The dataset's file {relative} cannot be read ({exc}).") from exc
     with f:
+        if "vorticity" not in f.get("t0_fields", {}):  # e.g. hit3d's velocity
+            raise ValueError(
+                f"The preview of {dataset['flow']} datasets is not built yet; the dataset "
+                "holds no 2D vorticity."
+            )
         data = f["t0_fields"]["vorticity"]
         n_traj, n_snap, ny, nx = data.shape
         if not 0 <= index < n_traj:

@@ -22,7 +22,7 @@ from app.jobkinds.generate_shard import (
     snapshot_times,
     update_parent_progress,
 )
-from app.services.flows import is_channel_flow
+from app.services.flows import is_channel_flow, is_hit3d_flow
 from physics.formats.store import DatasetWriter
 from physics.resample import spectral_truncate
 from workers.context import JobContext
@@ -58,6 +58,10 @@ def run_generate_shard(ctx: JobContext) -> dict[str, Any]:
         from workers.runners.generate_channel import run_channel_shard
 
         return {**run_channel_shard(ctx), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    if is_hit3d_flow(p["flow"]):
+        from workers.runners.generate_hit3d import run_hit3d_shard
+
+        return {**run_hit3d_shard(ctx), "peak_rss_mb": round(peak_rss_mb(), 1)}
     relative = shard_file(p["dataset_id"], p["shard"])
     if ctx.artifacts.resolve(relative).is_file():
         return {"shard": p["shard"], "path": relative, "reused": True, "peak_rss_mb": peak_rss_mb()}
