@@ -34,7 +34,7 @@ from app.services import rollouts
 from app.ui.context import get_state
 
 WAIT_S = 0.04  # between two looks for a new event while a run is followed
-QUEUED_WAIT_S = 0.5  # the same while the job waits in the queue
+QUEUED_WAIT_S = 0.1  # the same while the job waits in the queue (one indexed query)
 HEARTBEAT_S = 2.0  # at least this often the push says it is alive
 CHECK_PAGE_S = 1.0  # how often the push asks the page whether it still shows the run
 STALE_MS = 7000  # the watchdog's patience before it falls back to polling

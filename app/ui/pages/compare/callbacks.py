@@ -467,7 +467,7 @@ async def cancel(n_clicks, run):
 
 
 def grid_shells(
-    setup: dict[str, Any], drawn: dict[str, Any] | None = None
+    setup: dict[str, Any], run: dict[str, Any], drawn: dict[str, Any] | None = None
 ) -> tuple[list[Any], dict[str, Any], list[str]]:
     """The grid of a 2D comparison: one column per source (its header and its field graph,
     drawn from ``drawn``, a ``render`` result, or waiting for the first frame), the grid's
@@ -476,6 +476,20 @@ def grid_shells(
     height = graph_height(len(columns), bool(setup.get("reference", True)))
     keys = [c["key"] for c in columns]
     figures = (drawn or {}).get("fields") or {}
+    if not figures:
+        # Blank panels of the same layout as a frame's (axes, colour axes, bars): the first
+        # frame then only changes their data instead of drawing every graph anew.
+        waiting = [
+            {"key": k, "note": "waiting for the first frame", "error_note": "waiting"} for k in keys
+        ]
+        figures = cf.grid_figures(
+            waiting,
+            {},
+            {},
+            with_error_row=bool(setup.get("reference", True)),
+            length=flow_length(run.get("flow") or "ns2d-forced"),
+            uirevision=run.get("rollout_id") or run.get("job_id"),
+        )
     heads = dict(zip(keys, (drawn or {}).get("headers") or [None] * len(keys), strict=True))
     shells = [
         html.Div(
@@ -487,7 +501,7 @@ def grid_shells(
                 ),
                 graph(
                     id={"type": "compare-field", "col": c["key"]},
-                    figure=figures.get(c["key"]) or empty_figure("Waiting for the first frame."),
+                    figure=figures.get(c["key"]),
                     config=png_config(f"eddyscope-compare-{c['key']}"),
                     style={"height": f"{height}px"},
                     className="compare-col-graph",
@@ -507,9 +521,10 @@ def grid_shells(
     Output("compare-grid-ready", "data"),
     Input("compare-setup", "data"),
     State("compare-grid-ready", "data"),
+    State("compare-run", "data"),
     prevent_initial_call=True,
 )
-def build_grid(setup, built):
+def build_grid(setup, built, run):
     """Lay out the grid when a setup arrives by polling (a followed run's push lays it out
     itself, with its first frame drawn, before it sends the setup: nothing to do then).
     ``compare-grid-ready`` (the column keys) is what ``views`` waits on: an input lighter
@@ -519,7 +534,7 @@ def build_grid(setup, built):
         raise PreventUpdate
     if built == [c["key"] for c in columns]:
         raise PreventUpdate
-    return grid_shells(setup)
+    return grid_shells(setup, run or {})
 
 
 @callback(
@@ -998,7 +1013,7 @@ async def follow(push_: live.Push, ref: str) -> None:
             # The push lays out the grid itself, its first frame drawn in it (no empty plots
             # redrawn a moment later, no wait for an HTTP call), before the setup: build_grid
             # then finds it built, and views (the run store says push) leaves it alone.
-            shells, style, _keys = grid_shells(setup, drawn)
+            shells, style, _keys = grid_shells(setup, run, drawn)
             set_props("compare-grid", {"children": shells, "style": style})
             set_props("compare-grid-ready", {"data": keys})
             grid_ready = True
