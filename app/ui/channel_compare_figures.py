@@ -34,16 +34,15 @@ from plotly.subplots import make_subplots
 from app.ui.channel_figures import (
     COMPONENT_LABELS,
     COMPONENTS,
-    LOG_LAW_MIN_YPLUS,
     PLANE_LABELS,
     PLANES,
     SEQUENTIAL,
-    SUBLAYER_MAX_YPLUS,
     component_field,
+    wall_law_traces,
 )
 from app.ui.compare_figures import PALETTE
 from app.ui.figures import COLORS, DIVERGING, MAX_PIXELS, _base_layout, empty_figure
-from physics.channel.stats import LOG_LAW_B, LOG_LAW_KAPPA, MKM_RE180, log_law, viscous_sublayer
+from physics.channel.stats import MKM_RE180
 
 REFERENCE = "reference"
 REFERENCE_LABEL = "reference (fine solver, filtered)"
@@ -200,32 +199,11 @@ def mean_overlay_figure(
         )
     lo = min(min(x) for _, x, _ in curves)
     hi = max(max(x) for _, x, _ in curves)
-    sub = _geom(lo, min(hi, SUBLAYER_MAX_YPLUS))
-    if sub.size:
-        fig.add_trace(
-            go.Scatter(
-                x=sub.tolist(),
-                y=viscous_sublayer(sub).tolist(),
-                mode="lines",
-                name="U⁺ = y⁺",
-                meta="guide:sublayer",
-                line=dict(color="#8d99ae", width=1.2, dash="dot"),
-                hoverinfo="skip",
-            )
-        )
-    log = _geom(max(lo, LOG_LAW_MIN_YPLUS), max(hi, MKM_RE180.re_tau))
-    if log.size:
-        fig.add_trace(
-            go.Scatter(
-                x=log.tolist(),
-                y=log_law(log).tolist(),
-                mode="lines",
-                name=f"U⁺ = ln(y⁺)/{LOG_LAW_KAPPA:g} + {LOG_LAW_B:g}",
-                meta="guide:log-law",
-                line=dict(color="#6c5b7b", width=1.2, dash="dot"),
-                hoverinfo="skip",
-            )
-        )
+    guides = wall_law_traces(
+        lo, hi, log_hi=max(hi, MKM_RE180.re_tau), width=1.2, dash="dot", tagged=True
+    )
+    for trace in guides:
+        fig.add_trace(trace)
     if marks:
         ref = MKM_RE180
         fig.add_trace(
@@ -330,10 +308,6 @@ def rms_overlay_figure(
         margin=dict(t=64, r=16),
     )
     return fig
-
-
-def _geom(lo: float, hi: float, n: int = 48) -> np.ndarray:
-    return np.geomspace(lo, hi, n) if hi > lo > 0 else np.asarray([], dtype=np.float64)
 
 
 def _note(fig: go.Figure, text: str) -> None:

@@ -62,6 +62,49 @@ def _guide_points(lo: float, hi: float, n: int = 48) -> np.ndarray:
     return np.geomspace(lo, hi, n) if hi > lo > 0 else np.asarray([], dtype=np.float64)
 
 
+def wall_law_traces(
+    lo: float,
+    hi: float,
+    *,
+    log_hi: float | None = None,
+    width: float = 1.5,
+    dash: str = "dash",
+    tagged: bool = False,
+) -> list[go.Scatter]:
+    """The law-of-the-wall guides of a U⁺(y⁺) plot over the profiles' range [lo, hi]: the
+    viscous sublayer U⁺ = y⁺ up to y⁺ = ``SUBLAYER_MAX_YPLUS`` and the log law from y⁺ =
+    ``LOG_LAW_MIN_YPLUS`` to ``log_hi`` (default ``hi``), each only where its range meets
+    the profiles'. ``tagged`` puts ``meta`` "guide:sublayer" / "guide:log-law" on them."""
+    out = []
+    sub = _guide_points(lo, min(hi, SUBLAYER_MAX_YPLUS))
+    if sub.size:
+        out.append(
+            go.Scatter(
+                x=sub.tolist(),
+                y=viscous_sublayer(sub).tolist(),
+                mode="lines",
+                name="U⁺ = y⁺",
+                line=dict(color="#8d99ae", width=width, dash=dash),
+                hoverinfo="skip",
+                **({"meta": "guide:sublayer"} if tagged else {}),
+            )
+        )
+    log = _guide_points(max(lo, LOG_LAW_MIN_YPLUS), hi if log_hi is None else log_hi)
+    if log.size:
+        out.append(
+            go.Scatter(
+                x=log.tolist(),
+                y=log_law(log).tolist(),
+                mode="lines",
+                name=f"U⁺ = ln(y⁺)/{LOG_LAW_KAPPA:g} + {LOG_LAW_B:g}",
+                line=dict(color="#6c5b7b", width=width, dash=dash),
+                hoverinfo="skip",
+                **({"meta": "guide:log-law"} if tagged else {}),
+            )
+        )
+    return out
+
+
 def mean_profile_figure(
     stats: Mapping[str, Any] | None,
     *,
@@ -91,30 +134,8 @@ def mean_profile_figure(
             hovertemplate="y⁺=%{x:.3g}  U⁺=%{y:.3g}<extra></extra>",
         )
     )
-    sub = _guide_points(lo, min(hi, SUBLAYER_MAX_YPLUS))
-    if sub.size:
-        fig.add_trace(
-            go.Scatter(
-                x=sub.tolist(),
-                y=viscous_sublayer(sub).tolist(),
-                mode="lines",
-                name="U⁺ = y⁺",
-                line=dict(color="#8d99ae", width=1.5, dash="dash"),
-                hoverinfo="skip",
-            )
-        )
-    log = _guide_points(max(lo, LOG_LAW_MIN_YPLUS), hi)
-    if log.size:
-        fig.add_trace(
-            go.Scatter(
-                x=log.tolist(),
-                y=log_law(log).tolist(),
-                mode="lines",
-                name=f"U⁺ = ln(y⁺)/{LOG_LAW_KAPPA:g} + {LOG_LAW_B:g}",
-                line=dict(color="#6c5b7b", width=1.5, dash="dash"),
-                hoverinfo="skip",
-            )
-        )
+    for trace in wall_law_traces(lo, hi):
+        fig.add_trace(trace)
     if reference:
         ref = MKM_RE180
         fig.add_trace(
