@@ -25,15 +25,21 @@ term on ∇·u¹. Per sample and predicted frame,
     loss = ‖R‖ / ‖N(u_in)‖  +  w_div · ‖∇·u¹‖ / ‖∇u_in‖,
 
 u_in the last input frame, ‖f‖ = ⟨|f|²⟩^½ the rms over the box (by Parseval, in Fourier
-space), ‖∇u‖² = Σ_ij ‖∂u_i/∂x_j‖², w_div = ``DIVERGENCE_WEIGHT`` (1) unless the flow parameters give
-``divergence_weight``. Both denominators depend on the inputs only, so shrinking or inflating
-the prediction cannot lower the loss; persistence scores exactly 1 on the first term, a
-solenoidal prediction 0 on the second. The loss is the mean over samples and frames (a 0-d
-tensor), differentiable with respect to the prediction.
+space), ‖∇u‖² = Σ_ij ‖∂u_i/∂x_j‖², w_div = ``DIVERGENCE_WEIGHT`` (1) unless the flow
+parameters give ``divergence_weight``. Both denominators depend on the inputs only, so
+shrinking or inflating the prediction cannot lower the loss; persistence scores exactly 1
+on the first term, a solenoidal prediction 0 on the second. The loss is the mean over
+samples and frames (a 0-d tensor), differentiable with respect to the prediction.
 
-Flow parameters read (all optional): ``nu`` (the flow's ν), ``closure`` ("smagorinsky",
-the default; "dynamic"; "none"), ``forcing`` ("none" or "linear", the energy-holding linear
-forcing of the shells 1 … ``k_forcing``), ``k_forcing``, ``divergence_weight``.
+Flow parameters read (all optional; a hit3d dataset's attributes are such parameters):
+``nu`` (default the flow's ν), ``forcing`` ("none" or "linear", the energy-holding linear
+forcing of the shells 1 … ``k_forcing``), ``k_forcing``, ``divergence_weight``, and the
+closure (``closure_for``): ``pde_closure`` when given; else, for filtered DNS (``filter``
+"spectral" or "box": data stored on a grid coarser than its solver's), the data's
+``closure`` when it is an LES closure and otherwise "smagorinsky", since a coarse grid needs
+a subgrid model and the generating run's "none" meant "resolved on the fine grid"; else
+``closure`` ("smagorinsky" when not given). Data stored on the grid their solver ran on
+(``filter`` "none") thus get that solver's own equation, a coarse DNS's "none" included.
 """
 
 from __future__ import annotations
@@ -131,8 +137,11 @@ class HITResidual:
     def terms(self, inputs: torch.Tensor, preds: torch.Tensor) -> dict[str, torch.Tensor]:
         """The two relative terms of the loss, each (B, T): ``momentum`` ‖R‖/‖N(u_in)‖ and
         ``divergence`` ‖∇·u¹‖/‖∇u_in‖, frame t paired with frame t − 1 (the last input
-        frame for t = 0)."""
-        u_in, preds = self._check(inputs, preds)
+        frame for t = 0). Computed in float32 at least, with autocast off."""
+        with torch.autocast(preds.device.type, enabled=False):
+            return self._terms(*self._check(inputs, preds))
+
+    def _terms(self, u_in: torch.Tensor, preds: torch.Tensor) -> dict[str, torch.Tensor]:
         n = preds.shape[-1]
         solver = self.solver(n)
         frames = torch.cat([u_in[:, None], preds], dim=1)  # (B, T+1, 3, n, n, n)
@@ -190,6 +199,17 @@ class HITResidual:
         return inputs[:, -1].detach().to(dtype), preds.to(dtype)
 
 
+def closure_for(params: Mapping[str, Any]) -> str:
+    """The closure of the residual for the flow parameters ``params`` (see the module
+    docstring): "smagorinsky", "dynamic" or "none"."""
+    if params.get("pde_closure") is not None:
+        return str(params["pde_closure"])
+    closure = params.get("closure")
+    if params.get("filter") not in (None, "none"):
+        return DEFAULT_CLOSURE if closure in (None, "none") else str(closure)
+    return DEFAULT_CLOSURE if closure is None else str(closure)
+
+
 def make_hit3d_pde_loss(
     flow_params: Mapping[str, Any] | None, frame_dt: float, length: float
 ) -> HITResidual:
@@ -200,7 +220,7 @@ def make_hit3d_pde_loss(
     return HITResidual(
         float(_option(params, "nu", HIT3D.nu)),
         float(frame_dt),
-        closure=_option(params, "closure", DEFAULT_CLOSURE),
+        closure=closure_for(params),
         forcing=_option(params, "forcing", "none"),
         k_forcing=int(_option(params, "k_forcing", HIT3D.k_forcing) or HIT3D.k_forcing),
         length=float(length),

@@ -15,7 +15,12 @@ import math
 import pytest
 import torch
 
-from models.pde_loss_hit3d import DIVERGENCE_WEIGHT, HITResidual, make_hit3d_pde_loss
+from models.pde_loss_hit3d import (
+    DIVERGENCE_WEIGHT,
+    HITResidual,
+    closure_for,
+    make_hit3d_pde_loss,
+)
 from physics.hit3d.diagnostics import velocity_gradient
 from physics.hit3d.grid import Grid3D, rfftn
 from physics.hit3d.initial import abc_flow, random_velocity
@@ -91,6 +96,26 @@ def test_the_closure_is_part_of_the_residual(u0):
     assert smagorinsky.closure == "smagorinsky"
     own = smagorinsky.terms(inputs, preds)["momentum"]
     assert (none.terms(inputs, preds)["momentum"] > 10 * own).all()
+
+
+@pytest.mark.parametrize(
+    ("params", "closure"),
+    [
+        ({}, "smagorinsky"),
+        ({"closure": "none"}, "none"),
+        ({"closure": "dynamic"}, "dynamic"),
+        # A hit3d dataset's attributes: DNS stored on its own grid keeps its equation ...
+        ({"closure": "none", "filter": "none"}, "none"),
+        ({"closure": "smagorinsky", "filter": "none"}, "smagorinsky"),
+        # ... filtered DNS needs a subgrid model on the coarse grid.
+        ({"closure": "none", "filter": "box"}, "smagorinsky"),
+        ({"closure": "dynamic", "filter": "spectral"}, "dynamic"),
+        ({"closure": "none", "filter": "box", "pde_closure": "dynamic"}, "dynamic"),
+    ],
+)
+def test_the_closure_follows_how_the_data_were_made(params, closure):
+    assert closure_for(params) == closure
+    assert make_hit3d_pde_loss(params, 0.1, TWO_PI).closure == closure
 
 
 def test_the_declared_forcing_is_part_of_the_residual(u0):
