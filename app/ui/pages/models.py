@@ -15,6 +15,7 @@ from app.services import catalog
 from app.ui import manage
 from app.ui.components import card, data_table, fmt_count, fmt_number, fmt_time, page
 from app.ui.context import get_state
+from app.ui.finetune_gain import finetune_card
 from models.channel_skill import headline
 from models.rollout_skill import headline as rollout_headline
 
@@ -49,7 +50,9 @@ def layout(sort: str | None = None, order: str | None = None, **_query: Any) -> 
         "divergence guard (energy over 10× the start's, or NaN) would stop them. Channel "
         "models also get a long rollout (ten times their training window) "
         "from a held-out frame: the errors of its mean-velocity (U) and u′rms profiles "
-        "against the training data's statistics, and the step at which a guard stopped it.",
+        "against the training data's statistics, and the step at which a guard stopped it. "
+        "A fine-tuned model shows, under its row, its base's errors and its own on the "
+        "trajectories the fine-tune held out, beside persistence's.",
         dcc.Store(id="models-sort", data={"sort": key, "order": direction}),
         card(
             None,
@@ -318,11 +321,32 @@ def model_row(m: dict[str, Any]) -> html.Tr:
     )
 
 
+def finetune_row(m: dict[str, Any], present: set[str]) -> html.Tr | None:
+    """Under a fine-tuned model's row: what the fine-tune gained over its base
+    (``app.ui.finetune_gain``); None for other models."""
+    report = (m.get("metrics") or {}).get("finetune_report")
+    if not report:
+        return None
+    base_id = (report.get("base") or {}).get("id")
+    return html.Tr(
+        html.Td(finetune_card(report, base_id in present), colSpan=len(COLUMNS)),
+        id=f"model-finetune-{m['id']}",
+        className="finetune-row",
+    )
+
+
 def models_table(models: list[dict[str, Any]], sort: str = "created", order: str = "desc"):
     key, order = normalise_sort(sort, order)
+    present = {m["id"] for m in models}
+    rows = [
+        row
+        for m in sort_models(models, key, order)
+        for row in (model_row(m), finetune_row(m, present))
+        if row is not None
+    ]
     return data_table(
         header_cells(key, order),
-        [model_row(m) for m in sort_models(models, key, order)],
+        rows,
         empty="No models yet. Train one on the Train page.",
         className="models-table",
     )
