@@ -11,6 +11,11 @@ contract and the unroll count). The model is called ``unroll`` times, each time 
 predicted frame. With ``push_forward`` the first ``unroll − 1`` calls run without gradient
 and only the last call's frames enter the loss (Brandstetter et al., 2022): the model learns
 to correct the distribution of its own inputs without back-propagating through the chain.
+
+Physics-informed training: with a physics loss (``models.pde_loss``) the objective is
+``data_weight·data_loss + pde_weight·pde_loss(inputs, preds)``, the physics loss taking the
+window and the predicted frames in physical units (the models return physical units). With
+``data_weight = 0`` training is label-free (see :func:`train`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from models import distributed
 from models.losses import make_loss, relative_l2
+from models.pde_loss import PdeLoss
 from models.train_state import TrainingState, load_training_state, save_training_state
 from models.windows import Windows, channel_statistics, split_trajectories
 
@@ -62,7 +68,9 @@ class TrainConfig:
     reports more often, so that it has at least ``MIN_TRAIN_POINTS`` train events
     (``event_interval``); ``batch_size`` is the
     global batch (split over the ranks of data-parallel training). ``length`` is the side of
-    the periodic box, used by the Sobolev losses."""
+    the periodic box, used by the Sobolev losses. The objective is ``data_weight`` × the
+    data loss plus ``pde_weight`` × the physics loss (``train``'s ``pde_loss``): both
+    non-negative, not both zero."""
 
     epochs: int = 20
     batch_size: int = 16
@@ -80,6 +88,8 @@ class TrainConfig:
     push_forward: bool = False
     amp: bool = True
     length: float = 1.0
+    data_weight: float = 1.0
+    pde_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if min(self.epochs, self.batch_size, self.events_every, self.unroll, self.step_epochs) < 1:
@@ -94,6 +104,12 @@ class TrainConfig:
             raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}")
         if self.push_forward and self.unroll < 2:
             raise ValueError("push_forward needs unroll of at least 2")
+        for name in ("data_weight", "pde_weight"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be finite and non-negative, got {value}")
+        if self.data_weight == 0 and self.pde_weight == 0:
+            raise ValueError("data_weight and pde_weight cannot both be 0: nothing to minimise")
         make_loss(self.loss, self.length)  # raises for an unknown loss
 
     @classmethod
@@ -110,6 +126,8 @@ class TrainResult:
     ``history`` holds the ``"epoch"`` events. ``val_rel_l2`` and ``persistence_rel_l2`` are
     one-step (one model call) relative L2 errors over the validation windows at the end.
     ``validated_on_training_data`` is True when there was no trajectory to hold out.
+    ``val_pde_residual`` is the physics loss of the one-step validation predictions at the
+    end, when training had a physics loss (else None).
     """
 
     model: nn.Module
@@ -121,6 +139,7 @@ class TrainResult:
     validated_on_training_data: bool = False
     resumed_from_epoch: int = 0
     notes: list[str] = field(default_factory=list)
+    val_pde_residual: float | None = None
 
 
 def make_scheduler(
@@ -144,9 +163,12 @@ def unrolled_predictions(
     unroll: int,
     push_forward: bool = False,
     final: nn.Module | None = None,
-) -> torch.Tensor:
+    with_last_window: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """The frames of ``unroll`` autoregressive calls from window ``x``, stacked in time:
     ``(B, unroll·out_steps, C, *space)`` (with ``push_forward``: the last call's only).
+    ``with_last_window`` also returns the window the last call was given (the frames the
+    returned ones follow with ``push_forward``: what a physics loss pairs them with).
 
     ``final`` (default ``model``) makes the last call: the DDP wrapper, which expects one
     forward per backward; its gradient hooks still see the earlier calls' contributions,
@@ -165,12 +187,42 @@ def unrolled_predictions(
                 window = window.detach()
                 continue
         frames.append(y)
-    return torch.cat(frames, dim=1)
+    out = torch.cat(frames, dim=1)
+    return (out, window) if with_last_window else out
 
 
 def _frames_loss(loss_fn, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     # Every predicted frame is one sample of the loss (see models.losses).
     return loss_fn(pred.flatten(0, 1), target.flatten(0, 1))
+
+
+def _objective(
+    config: TrainConfig,
+    loss_fn,
+    pde_loss: PdeLoss | None,
+    before: torch.Tensor,
+    pred: torch.Tensor,
+    y: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(data_weight·data + pde_weight·physics, the detached unweighted [data, physics]).
+
+    ``before`` is the window the predicted frames follow. With ``data_weight = 0`` the data
+    loss is measured without gradient, for the curves only: the targets never reach the
+    objective (label-free)."""
+    target = y[:, -pred.shape[1] :]
+    if config.data_weight > 0:
+        data = _frames_loss(loss_fn, pred, target)
+        loss = config.data_weight * data
+    else:
+        with torch.no_grad():
+            data = _frames_loss(loss_fn, pred.detach(), target)
+        loss = None
+    physics = torch.zeros((), device=pred.device)
+    if config.pde_weight > 0:
+        physics = pde_loss(before, pred)
+        weighted = config.pde_weight * physics
+        loss = weighted if loss is None else loss + weighted
+    return loss, torch.stack([data.detach(), physics.detach()])
 
 
 @torch.no_grad()
@@ -192,6 +244,20 @@ def evaluate(
     return model_sum / len(windows), persistence_sum / len(windows)
 
 
+@torch.no_grad()
+def evaluate_pde_residual(
+    model: nn.Module, windows: Windows, batch_size: int, device: torch.device, pde_loss: PdeLoss
+) -> float:
+    """The physics loss of the model's one-call predictions over every window (sample
+    weighted): how far its next frames are from satisfying the equations."""
+    model.eval()
+    total = 0.0
+    for start in range(0, len(windows), batch_size):
+        x, _ = windows.batch(torch.arange(start, min(start + batch_size, len(windows))), device)
+        total += pde_loss(x, model(x).float()).item() * x.shape[0]
+    return total / len(windows)
+
+
 def _autocast(device: torch.device, enabled: bool):
     # bfloat16 keeps float32's range, so no loss scaling is needed; the spectral layers
     # compute their FFTs in float32 regardless.
@@ -208,6 +274,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     device: str | torch.device | None = None,
     checkpoint_dir: str | Path | None = None,
+    pde_loss: PdeLoss | None = None,
 ) -> TrainResult:
     """Trains ``model`` on ``trajectories`` ``(n_traj, n_time, C, *space)`` (physical units).
 
@@ -216,6 +283,16 @@ def train(
     never by frame). Optimiser: AdamW; schedule per ``config.scheduler``; gradients clipped
     to ``grad_clip`` (global norm; 0 disables); bfloat16 autocast on CUDA when ``amp``.
     Deterministic for a given seed and initial model on the CPU.
+
+    The objective is ``config.data_weight`` × the data loss (``config.loss`` of the
+    predictions against the following frames) plus ``config.pde_weight`` × ``pde_loss``
+    (needed when ``pde_weight > 0``; see :mod:`models.pde_loss`) of (input window,
+    predictions), both in physical units. With ``push_forward`` the physics loss pairs the
+    last call's frames with that call's input window. With ``data_weight = 0`` training is
+    label-free: no frame that is only ever a target enters the loss or the normalisation
+    statistics (these come from the frames a window can take as input); the targets are
+    still read for the reported ``data_loss`` and validation error, computed without
+    gradient, where the trajectories hold reference frames.
 
     With ``checkpoint_dir``, the full training state is saved atomically after every epoch,
     and if the directory already holds a checkpoint training resumes from it (same weights,
@@ -230,10 +307,13 @@ def train(
     * ``{"type": "resumed", "epoch", "step"}`` when resuming from a checkpoint;
     * every ``event_interval(events_every, total_steps)`` steps (``events_every``, fewer
       on a short run): ``{"type": "train", "epoch", "step", "total_steps",
-      "train_loss", "lr", "samples_per_s", "eta_s"}`` (loss and throughput averaged over the
-      steps since the previous train event);
+      "train_loss", "lr", "samples_per_s", "eta_s"}``, plus ``"data_loss"`` and
+      ``"pde_loss"`` when ``pde_weight > 0`` (losses and throughput averaged over the steps
+      since the previous train event; ``train_loss`` is the weighted objective,
+      ``data_loss`` and ``pde_loss`` its unweighted parts);
     * at each epoch end: ``{"type": "epoch", "epoch", "epochs", "train_loss", "val_rel_l2",
-      "persistence_rel_l2"}``.
+      "persistence_rel_l2"}``, plus ``"val_pde_residual"`` (:func:`evaluate_pde_residual`
+      on the validation windows) when there is a ``pde_loss``.
 
     ``should_stop()`` is polled before every step; when it returns True this raises
     :class:`TrainingStopped` (the last checkpoint stays on disk).
@@ -255,6 +335,8 @@ def train(
     rank = distributed.current()
     report = on_event if (on_event is not None and rank.is_main) else None
     loss_fn = make_loss(config.loss, config.length)
+    if config.pde_weight > 0 and pde_loss is None:
+        raise ValueError("pde_weight > 0 needs a physics loss (pde_loss)")
 
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -266,9 +348,13 @@ def train(
             f"{trajectories.shape[0]} trajectory(ies) and val_fraction={config.val_fraction}: "
             "nothing held out, validation numbers are measured on the training data"
         )
-    model.set_normalization(*channel_statistics(trajectories, train_idx))
-
     targets = config.unroll * contract.out_steps
+    # Label-free: the statistics of the frames a window can take as input, never of the
+    # last ``targets`` frames of a trajectory, which are only ever targets.
+    n_inputs = max(1, trajectories.shape[1] - targets)
+    seen = trajectories if config.data_weight > 0 else trajectories[:, :n_inputs]
+    model.set_normalization(*channel_statistics(seen, train_idx))
+
     train_windows = Windows(trajectories, train_idx, contract.history, targets)
     val_windows = Windows(trajectories, val_idx, contract.history, contract.out_steps)
     n_train = len(train_windows)
@@ -292,6 +378,8 @@ def train(
     net = DistributedDataParallel(model) if rank.distributed else model
 
     window_loss = torch.zeros((), device=device)
+    # The unweighted parts of the objective, summed like window_loss: data, physics.
+    window_parts = torch.zeros(2, device=device)
     window_samples = 0
     window_start = time.perf_counter()
     step_seconds: list[float] = []
@@ -313,9 +401,13 @@ def train(
             local = rows[rank.rank :: rank.world_size]
             x, y = train_windows.batch(local, device)
             with _autocast(device, config.amp):
-                pred = unrolled_predictions(model, x, config.unroll, config.push_forward, final=net)
-            target = y[:, -pred.shape[1] :]
-            loss = _frames_loss(loss_fn, pred.float(), target)
+                pred, last_window = unrolled_predictions(
+                    model, x, config.unroll, config.push_forward, final=net, with_last_window=True
+                )
+            pred = pred.float()
+            loss, parts = _objective(
+                config, loss_fn, pde_loss, x if not config.push_forward else last_window, pred, y
+            )
             # DDP averages gradients over ranks; weighting by the local share makes that the
             # gradient of the global batch mean even when the batch does not split evenly.
             scaled = loss * (local.numel() * rank.world_size / rows.numel())
@@ -330,12 +422,17 @@ def train(
 
             epoch_loss += loss.detach() * local.numel()
             window_loss += loss.detach()
+            window_parts += parts
             window_samples += rows.numel()
             if report is not None and state.step % every == 0:
                 mean_loss = window_loss.item() / every  # waits for the device
                 elapsed = time.perf_counter() - window_start
                 step_seconds.append(elapsed / every)
                 recent = sum(step_seconds[-5:]) / len(step_seconds[-5:])
+                data_part, pde_part = (window_parts / every).tolist()
+                # A physics-informed run shows its objective's parts; a data-only run's
+                # data loss is its train_loss already.
+                shown = {"data_loss": data_part, "pde_loss": pde_part}
                 report(
                     {
                         "type": "train",
@@ -343,12 +440,14 @@ def train(
                         "step": state.step,
                         "total_steps": total_steps,
                         "train_loss": mean_loss,
+                        **(shown if config.pde_weight > 0 else {}),
                         "lr": optimizer.param_groups[0]["lr"],
                         "samples_per_s": window_samples / elapsed if elapsed > 0 else 0.0,
                         "eta_s": recent * (total_steps - state.step),
                     }
                 )
                 window_loss.zero_()
+                window_parts.zero_()
                 window_samples = 0
                 window_start = time.perf_counter()
         if not per_step:
@@ -356,6 +455,11 @@ def train(
 
         eval_start = time.perf_counter()
         val_rel_l2, persistence_rel_l2 = evaluate(model, val_windows, config.batch_size, device)
+        residual = {}
+        if pde_loss is not None:
+            residual["val_pde_residual"] = evaluate_pde_residual(
+                model, val_windows, config.batch_size, device, pde_loss
+            )
         train_loss = epoch_loss
         if rank.distributed:
             torch.distributed.all_reduce(train_loss)
@@ -366,6 +470,7 @@ def train(
             "train_loss": train_loss.item() / n_train,
             "val_rel_l2": val_rel_l2,
             "persistence_rel_l2": persistence_rel_l2,
+            **residual,
         }
         state.history.append(event)
         state.epoch = epoch
@@ -382,6 +487,13 @@ def train(
         persistence_rel_l2 = state.history[-1]["persistence_rel_l2"]
     else:  # resumed from a checkpoint of the final epoch: nothing left to train
         val_rel_l2, persistence_rel_l2 = evaluate(model, val_windows, config.batch_size, device)
+    val_pde_residual = None
+    if pde_loss is not None:
+        val_pde_residual = state.history[-1].get("val_pde_residual") if state.history else None
+        if val_pde_residual is None:
+            val_pde_residual = evaluate_pde_residual(
+                model, val_windows, config.batch_size, device, pde_loss
+            )
     return TrainResult(
         model=model,
         history=state.history,
@@ -392,4 +504,5 @@ def train(
         validated_on_training_data=on_train,
         resumed_from_epoch=resumed_from,
         notes=notes,
+        val_pde_residual=val_pde_residual,
     )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.db.tables import Dataset, Model
 from app.jobkinds.base import InvalidParams, JobKind
 from app.jobkinds.checks import existing
-from app.jobkinds.train import TrainingOptions, bounds, check_long_horizon
+from app.jobkinds.train import TrainingOptions, bounds, check_long_horizon, check_pde_loss
 
 
 class FinetuneParams(TrainingOptions):
@@ -47,6 +47,7 @@ def check(session: Session, params: FinetuneParams, data: dict[str, Any], queue:
             f"is {dataset.flow!r}."
         )
     check_long_horizon(dataset, data)
+    check_pde_loss(dataset, data)
     return data, queue
 
 

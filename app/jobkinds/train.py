@@ -15,6 +15,7 @@ from app.jobkinds import limits
 from app.jobkinds.base import InvalidParams, JobKind, JobParams
 from app.jobkinds.checks import check_model_config, existing
 from app.settings import Settings
+from models.pde_loss import has_pde_loss, pde_loss_flows
 
 
 class TrainingOptions(JobParams):
@@ -53,6 +54,22 @@ class TrainingOptions(JobParams):
         description="With unroll > 1: no gradient through the first unroll − 1 calls, loss "
         "on the last (the push-forward trick).",
     )
+    data_weight: float = Field(
+        default=1.0,
+        ge=0,
+        le=1e6,
+        description="Weight of the data loss (the predictions against the dataset's next "
+        "frames) in the objective; 0 trains without labels, on the physics loss alone.",
+    )
+    pde_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=1e6,
+        description="Weight of the physics loss (physics-informed training, PINO): the "
+        "residual of the flow's equations between the input's last frame and the predicted "
+        "ones, relative to persistence's (persistence scores 1). Only for flows with a "
+        "physics loss; the frames must be close enough in time to resolve the flow.",
+    )
     amp: bool = Field(
         default=True, description="Mixed precision (bfloat16) on CUDA; ignored on CPU."
     )
@@ -85,6 +102,8 @@ class TrainingOptions(JobParams):
     def _push_forward_needs_unroll(self) -> TrainingOptions:
         if self.push_forward and self.unroll < 2:
             raise ValueError("push_forward needs unroll of at least 2")
+        if self.data_weight == 0 and self.pde_weight == 0:
+            raise ValueError("data_weight and pde_weight cannot both be 0: nothing to minimise")
         return self
 
 
@@ -99,7 +118,18 @@ def check(session: Session, params: TrainParams, data: dict[str, Any], queue: st
     dataset = existing(session, Dataset, data, "dataset_id", "dataset")
     check_model_config(data["arch"], data["config"], dataset.shape, data["unroll"])
     check_long_horizon(dataset, data)
+    check_pde_loss(dataset, data)
     return data, queue
+
+
+def check_pde_loss(dataset: Dataset, data: dict[str, Any]) -> None:
+    """``pde_weight > 0`` only on a dataset whose flow has a physics loss."""
+    if data.get("pde_weight", 0) > 0 and not has_pde_loss(dataset.flow):
+        raise InvalidParams(
+            f"params.pde_weight: there is no physics loss for flow {dataset.flow!r} "
+            f"(dataset {dataset.id}); flows with one: {', '.join(pde_loss_flows())}. "
+            "Set pde_weight to 0."
+        )
 
 
 def check_long_horizon(dataset: Dataset, data: dict[str, Any]) -> None:

@@ -23,6 +23,10 @@ it is the solver's P[u·∇ω] (Orszag's 2/3 rule: ω truncated before the produ
 product truncated after, ``Grid2D.dealias_mask``), so for a trajectory of
 ``VorticitySolver2D`` only the solver's time-stepping error and the finite-difference
 error remain.
+
+``balance_terms`` and ``vorticity_tendency`` (N(ω), the right-hand side of ∂ω/∂t = N(ω))
+are the spatial pieces on their own, for residuals with other time discretisations (the
+two-frame Crank–Nicolson residual of ``models.pde_loss``).
 """
 
 from __future__ import annotations
@@ -115,6 +119,56 @@ def time_derivative(
     return (picked * w).sum(dim=dim + 1)
 
 
+def balance_terms(
+    w: torch.Tensor, nu: float, drag: float = 0.0, length: float = 1.0, dealias: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(u·∇ω, νΔω, μω) of vorticity fields ω shaped (..., n, n), each in ω's layout.
+
+    Spectral derivatives (Nyquist first derivatives zeroed, Δ with the full symbol −|κ|²);
+    with ``dealias`` the advection is the solver's P[u·∇ω] (2/3 rule before and after the
+    product), otherwise the pointwise product on the grid. Follows ω's device and dtype.
+    """
+    grid = grid_of(w, length)
+    n = grid.n
+    w_hat = rfft2(w)
+    real = w.dtype
+    if dealias:
+        mask = grid.dealias_mask(w.device)
+        w_hat_adv = w_hat * mask
+    else:
+        w_hat_adv = w_hat
+    kx, ky = derivative_wavenumbers(grid, w.device, real)
+    u_hat, v_hat = velocity_hat_from_vorticity_hat(w_hat_adv, grid)
+    u, v = irfft2(u_hat, n), irfft2(v_hat, n)
+    dw_dx = irfft2(1j * kx * w_hat_adv, n)
+    dw_dy = irfft2(1j * ky * w_hat_adv, n)
+    advection = u * dw_dx + v * dw_dy
+    if dealias:
+        advection = irfft2(rfft2(advection) * mask, n)
+    viscous = irfft2(-nu * laplacian_symbol(grid, w.device, real) * w_hat, n)
+    return advection, viscous, drag * w
+
+
+def vorticity_tendency(
+    w: torch.Tensor,
+    nu: float,
+    drag: float = 0.0,
+    forcing: torch.Tensor | None = None,
+    length: float = 1.0,
+    dealias: bool = False,
+) -> torch.Tensor:
+    """N(ω) = −u·∇ω + νΔω − μω + f, the right-hand side of ∂ω/∂t = N(ω), for fields
+    shaped (..., n, n) (``balance_terms`` says how each term is discretised; ``forcing`` is
+    broadcastable to ω, or None). With ``dealias`` it is the solver's tendency, the sum of
+    ``VorticitySolver2D.explicit_terms`` and its implicit part −(ν|κ|² + μ)ω̂. Differentiable.
+    """
+    advection, viscous, damping = balance_terms(w, nu, drag, length, dealias)
+    tendency = viscous - advection - damping
+    if forcing is not None:
+        tendency = tendency + torch.as_tensor(forcing, dtype=w.dtype, device=w.device)
+    return tendency
+
+
 def vorticity_residual(
     frames: torch.Tensor,
     times: torch.Tensor | Sequence[float],
@@ -143,32 +197,13 @@ def vorticity_residual(
             f"Expected vorticity frames shaped (B, T, n, n) or (B, T, 1, n, n); got "
             f"{tuple(frames.shape)}."
         )
-    grid = grid_of(w, length)
-    n = grid.n
     dwdt = time_derivative(w, times, dim=1)
-
-    w_hat = rfft2(w)
-    real = w.dtype
-    if dealias:
-        mask = grid.dealias_mask(w.device)
-        w_hat_adv = w_hat * mask
-    else:
-        w_hat_adv = w_hat
-    kx, ky = derivative_wavenumbers(grid, w.device, real)
-    u_hat, v_hat = velocity_hat_from_vorticity_hat(w_hat_adv, grid)
-    u, v = irfft2(u_hat, n), irfft2(v_hat, n)
-    dw_dx = irfft2(1j * kx * w_hat_adv, n)
-    dw_dy = irfft2(1j * ky * w_hat_adv, n)
-    advection = u * dw_dx + v * dw_dy
-    if dealias:
-        advection = irfft2(rfft2(advection) * mask, n)
-    viscous = irfft2(-nu * laplacian_symbol(grid, w.device, real) * w_hat, n)  # νΔω
-    damping = drag * w
+    advection, viscous, damping = balance_terms(w, nu, drag, length, dealias)
     residual = dwdt + advection - viscous + damping
 
     terms = [dwdt, advection, viscous, damping]
     if forcing is not None:
-        f = torch.as_tensor(forcing, dtype=real, device=w.device)
+        f = torch.as_tensor(forcing, dtype=w.dtype, device=w.device)
         residual = residual - f
         terms.append(f.expand_as(w))
     residual_norm = l2_norm(residual)

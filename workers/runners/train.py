@@ -29,13 +29,13 @@ from models import distributed
 from models.channel_skill import data_statistics, long_horizon_skill
 from models.checkpoint import load_model, save_model
 from models.input_stats import training_statistics
+from models.pde_loss import make_pde_loss
 from models.registry import build_model, get_spec, parameter_count
 from models.rollout_skill import rollout_skill
 from models.training import TrainConfig, TrainingStopped, train
 from physics.diagnostics import kinetic_energy
 from physics.flows import UnknownFlowError, get_flow
 from workers.context import JobCancelled, JobContext, JobError
-from workers.runners import finetune_gain
 
 FINAL_DIR = "final"
 # The longest skill rollout a channel model gets when the job does not say.
@@ -71,6 +71,21 @@ def _domain_length(flow_name: str) -> float:
         return float(get_flow(flow_name).length)
     except UnknownFlowError:
         return 1.0
+
+
+def pde_loss_for(flow_name: str, attrs: dict[str, Any], config: TrainConfig):
+    """The physics loss a job weights (``pde_weight > 0``, else None), from the dataset's
+    flow, its parameters (the file's attributes: ν, drag, …) and its snapshot spacing."""
+    if config.pde_weight <= 0:
+        return None
+    params = {
+        k: v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v
+        for k, v in attrs.items()
+    }
+    try:
+        return make_pde_loss(flow_name, params, float(attrs["interval"]), config.length)
+    except (KeyError, ValueError) as exc:
+        raise JobError(f"the physics loss cannot be built for this dataset: {exc}") from None
 
 
 def _build(ctx: JobContext, base: Model | None, trajectories: torch.Tensor):
@@ -159,8 +174,7 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
         train_config = TrainConfig.from_params(p, length=_domain_length(dataset.flow))
     except ValueError as exc:
         raise JobError(str(exc)) from None
-    # A fine-tune's base, scored before training on what the fine-tune will hold out.
-    baseline = finetune_gain.baseline(ctx, base, dataset, trajectories, train_config)
+    pde_loss = pde_loss_for(dataset.flow, attrs, train_config)
     checkpoints = ctx.artifacts.resolve(ctx.artifacts.training_checkpoints(ctx.job_id))
     started = time.perf_counter()
 
@@ -181,6 +195,7 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
                 should_stop=ctx.should_stop,
                 device=ctx.device,
                 checkpoint_dir=checkpoints,
+                pde_loss=pde_loss,
             )
         except TrainingStopped as exc:
             raise JobCancelled(ctx.job_id) from exc
@@ -192,6 +207,7 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
             "train_trajectories": outcome.train_trajectories,
             "val_trajectories": outcome.val_trajectories,
             "resumed_from_epoch": outcome.resumed_from_epoch,
+            "val_pde_residual": outcome.val_pde_residual,
         }
     seconds = time.perf_counter() - started
     if _is_channel(dataset.flow) and trained.contract.dims == 3:
@@ -200,10 +216,6 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
         length = _domain_length(dataset.flow)
         result["input_stats"] = _input_stats(trajectories, result, length)
         result["rollout_skill"] = _rollout_skill(ctx, trained, trajectories, result, length, attrs)
-    if baseline is not None:
-        result["finetune_report"] = finetune_gain.report(
-            ctx, baseline, trained, trajectories, result, train_config, float(attrs["interval"])
-        )
     return _register(ctx, arch, config, trained, dataset, base, attrs, result, seconds)
 
 
@@ -325,6 +337,8 @@ def _register(ctx, arch, config, model, dataset, base, attrs, result, seconds) -
             "push_forward",
             "gpus",
             "seed",
+            "data_weight",
+            "pde_weight",
         )
         if k in p
     }
@@ -337,7 +351,9 @@ def _register(ctx, arch, config, model, dataset, base, attrs, result, seconds) -
         "resumed_from_epoch": result["resumed_from_epoch"],
         "training": training,
     }
-    for key in ("long_horizon", "rollout_skill", "input_stats", "finetune_report"):
+    if result.get("val_pde_residual") is not None:
+        metrics["val_pde_residual"] = result["val_pde_residual"]
+    for key in ("long_horizon", "rollout_skill", "input_stats"):
         if result.get(key) is not None:
             metrics[key] = result[key]
     resolution = _resolution(dataset.shape, attrs)
@@ -384,7 +400,7 @@ def _register(ctx, arch, config, model, dataset, base, attrs, result, seconds) -
         "val_rel_l2": result["val_rel_l2"],
         "persistence_rel_l2": result["persistence_rel_l2"],
         "resumed_from_epoch": result["resumed_from_epoch"],
-    } | ({"finetune_report": result["finetune_report"]} if "finetune_report" in result else {})
+    }
 
 
 # --- data parallel ------------------------------------------------------------------------
@@ -401,6 +417,7 @@ def _train_data_parallel(ctx, arch, config, model, dataset, train_config, checkp
         "initial": str(initial),
         "checkpoints": str(checkpoints),
         "config": train_config.__dict__,
+        "flow": dataset.flow,
         "epochs": ctx.params["epochs"],
         "cuda": ctx.device.type == "cuda",
     }
@@ -425,7 +442,9 @@ def rank_main(rank: int, world_size: int, payload: dict[str, Any]) -> None:
         max(1, settings.torch_threads // world_size) if settings.torch_threads else 1
     )
     device = torch.device(f"cuda:{rank}") if payload["cuda"] else torch.device("cpu")
-    trajectories, _ = load_trajectories(Path(payload["dataset"]))
+    trajectories, attrs = load_trajectories(Path(payload["dataset"]))
+    config = TrainConfig(**payload["config"])
+    pde_loss = pde_loss_for(payload["flow"], attrs, config)
     model, _ = load_model(payload["initial"], device=device)
     db = get_database(settings.resolved_database_url) if rank == 0 else None
     job_id = payload["job_id"]
@@ -447,11 +466,12 @@ def rank_main(rank: int, world_size: int, payload: dict[str, Any]) -> None:
         outcome = train(
             model,
             trajectories,
-            TrainConfig(**payload["config"]),
+            config,
             on_event=on_event if rank == 0 else None,
             should_stop=should_stop if rank == 0 else None,
             device=device,
             checkpoint_dir=checkpoints,
+            pde_loss=pde_loss,
         )
     except TrainingStopped:
         if rank == 0:
@@ -467,6 +487,7 @@ def rank_main(rank: int, world_size: int, payload: dict[str, Any]) -> None:
             "train_trajectories": outcome.train_trajectories,
             "val_trajectories": outcome.val_trajectories,
             "resumed_from_epoch": outcome.resumed_from_epoch,
+            "val_pde_residual": outcome.val_pde_residual,
             "ranks": world_size,
         }
         (checkpoints / RESULT_FILE).write_text(json.dumps(summary))
