@@ -36,6 +36,7 @@ from models.training import TrainConfig, TrainingStopped, train
 from physics.diagnostics import kinetic_energy
 from physics.flows import UnknownFlowError, get_flow
 from workers.context import JobCancelled, JobContext, JobError
+from workers.runners import finetune_gain
 
 FINAL_DIR = "final"
 # The longest skill rollout a channel model gets when the job does not say.
@@ -175,6 +176,8 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
     except ValueError as exc:
         raise JobError(str(exc)) from None
     pde_loss = pde_loss_for(dataset.flow, attrs, train_config)
+    # A fine-tune's base, scored before training on what the fine-tune will hold out.
+    baseline = finetune_gain.baseline(ctx, base, dataset, trajectories, train_config)
     checkpoints = ctx.artifacts.resolve(ctx.artifacts.training_checkpoints(ctx.job_id))
     started = time.perf_counter()
 
@@ -216,6 +219,10 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
         length = _domain_length(dataset.flow)
         result["input_stats"] = _input_stats(trajectories, result, length)
         result["rollout_skill"] = _rollout_skill(ctx, trained, trajectories, result, length, attrs)
+    if baseline is not None:
+        result["finetune_report"] = finetune_gain.report(
+            ctx, baseline, trained, trajectories, result, train_config, float(attrs["interval"])
+        )
     return _register(ctx, arch, config, trained, dataset, base, attrs, result, seconds)
 
 
@@ -353,7 +360,7 @@ def _register(ctx, arch, config, model, dataset, base, attrs, result, seconds) -
     }
     if result.get("val_pde_residual") is not None:
         metrics["val_pde_residual"] = result["val_pde_residual"]
-    for key in ("long_horizon", "rollout_skill", "input_stats"):
+    for key in ("long_horizon", "rollout_skill", "input_stats", "finetune_report"):
         if result.get(key) is not None:
             metrics[key] = result[key]
     resolution = _resolution(dataset.shape, attrs)
@@ -400,7 +407,7 @@ def _register(ctx, arch, config, model, dataset, base, attrs, result, seconds) -
         "val_rel_l2": result["val_rel_l2"],
         "persistence_rel_l2": result["persistence_rel_l2"],
         "resumed_from_epoch": result["resumed_from_epoch"],
-    }
+    } | ({"finetune_report": result["finetune_report"]} if "finetune_report" in result else {})
 
 
 # --- data parallel ------------------------------------------------------------------------
