@@ -365,6 +365,8 @@ def test_training_options_come_from_the_api_schema():
         "amp",
         "gpus",
         "events_every",
+        "data_weight",
+        "pde_weight",
     }
     shown = train.options_form(training_options.train_options(), {"scheduler": "step"})
     step = next(n for n in walk(shown) if getattr(n, "id", None) == "train-step-settings")

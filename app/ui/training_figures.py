@@ -1,6 +1,7 @@
 """Plotly figures of a training run, built by pure functions of its events (``train``
 events per optimiser step or pass, ``epoch`` events with the validation error): the loss
-against epochs with the persistence baseline, and the learning rate; and several runs
+against epochs with the persistence baseline (and, for a physics-informed run, the PDE
+residual beside the data error), and the learning rate; and several runs
 overlaid (``overlay_figure``: loss, validation or learning rate, by step or wall time, log
 or linear, smoothed)."""
 
@@ -106,6 +107,67 @@ def latest_pass(events: Sequence[Mapping[str, Any]], key: str) -> list[Mapping[s
     return kept
 
 
+# The physics-informed curves (models.pde_loss): the PDE residual, relative to persistence's.
+RESIDUAL_COLOR = "#2a9d8f"
+
+
+def add_residual_traces(
+    fig: go.Figure,
+    train_events: Sequence[Mapping[str, Any]],
+    epoch_events: Sequence[Mapping[str, Any]],
+    epochs: int | None = None,
+) -> bool:
+    """Adds a physics-informed run's curves to a loss figure: per train event the two parts
+    of the objective, the data loss and the PDE residual (``data_loss``, ``pde_loss``); per
+    epoch the validation residual (``val_pde_residual``) and persistence's residual, which
+    is 1 by construction (the residual is measured relative to it). Events without these
+    keys add nothing; returns whether a trace was added."""
+    steps = [e for e in train_events if e.get("pde_loss") is not None]
+    if steps:
+        x = [_train_x(e, epochs) for e in steps]
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=_positive([e.get("data_loss", math.nan) for e in steps], 0.0),
+                mode="lines",
+                name="training data loss",
+                line=dict(color=COLORS["train"], width=1.5, dash="dot"),
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=_positive([e["pde_loss"] for e in steps], 0.0),
+                mode="lines",
+                name="training PDE residual",
+                line=dict(color=RESIDUAL_COLOR, width=1.5),
+            )
+        )
+    per_epoch = [e for e in epoch_events if e.get("val_pde_residual") is not None]
+    if per_epoch:
+        ex = [int(e["epoch"]) for e in per_epoch]
+        fig.add_trace(
+            go.Scatter(
+                x=ex,
+                y=_positive([e["val_pde_residual"] for e in per_epoch], 0.0),
+                mode="lines+markers",
+                name="validation PDE residual",
+                line=dict(color=RESIDUAL_COLOR, width=2),
+                marker=dict(size=6, symbol="diamond"),
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=ex,
+                y=[1.0] * len(ex),
+                mode="lines",
+                name="persistence residual",
+                line=dict(color=RESIDUAL_COLOR, width=1, dash="dash"),
+            )
+        )
+    return bool(steps or per_epoch)
+
+
 def training_figure(
     train_events: Sequence[Mapping[str, Any]],
     epoch_events: Sequence[Mapping[str, Any]],
@@ -117,18 +179,24 @@ def training_figure(
 ) -> go.Figure:
     """``loss_figure`` for a live run: the training loss named by what it minimises
     (``loss``, a TrainParams.loss), validation relative L2 and persistence per epoch on a
-    log y axis; steps repeated after a resume replace the earlier ones (``latest_pass``),
-    and a dotted line marks each point where the job resumed from its checkpoint."""
+    log y axis; for a physics-informed run the PDE residual beside the data error
+    (``add_residual_traces``), the training loss then being their weighted sum; steps
+    repeated after a resume replace the earlier ones (``latest_pass``), and a dotted line
+    marks each point where the job resumed from its checkpoint."""
     train = latest_pass(train_events, "step")
     per_epoch = latest_pass(epoch_events, "epoch")
     fig = loss_figure(train, per_epoch, epochs=epochs, uirevision=uirevision)
     if not train and not per_epoch:
         return fig
     name = LOSS_NAMES.get(loss or "rel_l2", loss)
+    physics = add_residual_traces(fig, train, per_epoch, epochs)
+    objective = "training objective (weighted sum)" if physics else f"training loss ({name})"
     for trace in fig.data:
         if trace.name == "training loss":
-            trace.name = f"training loss ({name})"
-    if loss and loss != "rel_l2":
+            trace.name = objective
+    if physics:
+        fig.update_yaxes(title_text=f"{name} · PDE residual")
+    elif loss and loss != "rel_l2":
         fig.update_yaxes(title_text=f"{name} · relative L2")
     total = next((e["total_steps"] for e in train_events if e.get("total_steps")), None)
     for event in resumed:

@@ -56,7 +56,16 @@ DEFAULT_ARCH = "fno2d"
 # field (a new option) is generated into the advanced group.
 BASIC = ("epochs", "lr", "batch_size", "scheduler", "loss", "unroll", "push_forward", "grad_clip")
 STEP_SETTINGS = ("step_epochs", "gamma")
-ADVANCED = ("seed", "weight_decay", "val_fraction", "amp", "gpus", "events_every")
+ADVANCED = (
+    "seed",
+    "weight_decay",
+    "val_fraction",
+    "amp",
+    "gpus",
+    "events_every",
+    "data_weight",
+    "pde_weight",
+)
 NOT_OPTIONS = ("queue", "dataset_id", "name", "arch", "config")
 LABELS = {
     "epochs": "Epochs",
@@ -75,6 +84,8 @@ LABELS = {
     "amp": "Mixed precision (bfloat16 on CUDA)",
     "gpus": "Processes (GPUs)",
     "events_every": "Steps per progress event",
+    "data_weight": "Data loss weight (0: no labels)",
+    "pde_weight": "Physics loss weight (PINO)",
 }
 CHOICE_LABELS = {
     "scheduler": {"onecycle": "one-cycle", "step": "step decay", "constant": "constant"},
@@ -659,6 +670,9 @@ def summary(
             ("Validation rel. L2", fmt_number(last_epoch.get("val_rel_l2"), 4)),
             ("Persistence rel. L2", fmt_number(last_epoch.get("persistence_rel_l2"), 4)),
         ]
+        if last_epoch.get("val_pde_residual") is not None:
+            # Relative to persistence's residual, which is 1.
+            items.append(("Validation PDE residual", fmt_number(last_epoch["val_pde_residual"], 4)))
     if job["result"].get("model_id"):
         items.append(("Trained model", job["result"]["model_id"]))
     children: list[Any] = [
