@@ -98,12 +98,14 @@ def test_the_models_table_puts_the_card_under_the_fine_tuned_row():
             "metrics": metrics,
         }
 
-    tuned = model("tuned", "2025-01-02T00:00:00", {"finetune_report": _report()})
+    refine = {"iterations": 8, "loss_before": 0.104, "loss_after": 0.0305}
+    tuned = model("tuned", "2025-01-02T00:00:00", {"finetune_report": _report(), "refine": refine})
     base = model("base1", "2025-01-01T00:00:00", {})
     table = models_page.models_table([base, tuned], "created", "desc")
     rows = table.children[1].children
     assert [r.id for r in rows] == ["model-row-tuned", "model-finetune-tuned", "model-row-base1"]
     assert rows[1].children.colSpan == len(models_page.COLUMNS)
+    assert "refined by 8 L-BFGS iterations, training H⁻¹: 0.104 → 0.0305 (−71 %)" in str(rows[1])
 
     alone = models_page.models_table([tuned], "created", "desc")
     card = str(alone.children[1].children[1])

@@ -31,6 +31,14 @@ class FinetuneParams(TrainingOptions):
     output_modes_t: int | None = Field(
         default=None, ge=1, le=512, description="With output_modes: temporal modes."
     )
+    refine_iterations: int = Field(
+        default=0,
+        ge=0,
+        le=50,
+        description="Spatiotemporal FNO only: after the epochs, this many full-batch L-BFGS "
+        "iterations of the output layer alone under the H⁻¹ objective, on the fine-tune's "
+        "training windows (Spectral-Refiner's refinement); 0 skips it.",
+    )
 
 
 def check(session: Session, params: FinetuneParams, data: dict[str, Any], queue: str):
@@ -39,6 +47,11 @@ def check(session: Session, params: FinetuneParams, data: dict[str, Any], queue:
     if data["output_modes"] is not None and model.arch != "sfno":
         raise InvalidParams(
             "params.output_modes: only a spatiotemporal FNO (sfno) has an output layer "
+            f"to refine; model {model.id} is {model.arch}."
+        )
+    if data.get("refine_iterations") and model.arch != "sfno":
+        raise InvalidParams(
+            "params.refine_iterations: only a spatiotemporal FNO (sfno) has an output layer "
             f"to refine; model {model.id} is {model.arch}."
         )
     if dataset.flow != model.flow:

@@ -107,10 +107,22 @@ def _base_link(base: dict[str, Any], present: bool) -> Any:
     return html.A(name, href=f"#model-row-{base['id']}", className="finetune-base-link")
 
 
-def finetune_card(report: dict[str, Any], base_present: bool = True) -> html.Div:
+def refine_text(refine: dict[str, Any]) -> str:
+    """The output-layer refinement (``models.refine``) in a line."""
+    return gain_text(
+        f"refined by {refine['iterations']} L-BFGS iterations, training H⁻¹",
+        refine.get("loss_before"),
+        refine.get("loss_after"),
+    )
+
+
+def finetune_card(
+    report: dict[str, Any], base_present: bool = True, refine: dict[str, Any] | None = None
+) -> html.Div:
     """The card under a fine-tuned model's row: its base (a link to the base's row, or the
-    name and "deleted"), the gain stated plainly and the table; or, when the job could not
-    report (nothing held out), the reason."""
+    name and "deleted"), the gain stated plainly and the table, and the output layer's
+    refinement when there was one; or, when the job could not report (nothing held out),
+    the reason."""
     base = report.get("base") or {}
     title = [html.Strong("Fine-tuned from "), _base_link(base, base_present)]
     if report.get("error"):
@@ -128,9 +140,10 @@ def finetune_card(report: dict[str, Any], base_present: bool = True) -> html.Div
         f"on {n} held-out trajector{'y' if n == 1 else 'ies'} of the fine-tune "
         f"(loss {report.get('loss', '?')})"
     )
+    lines = headline(report) + ([refine_text(refine)] if refine else [])
     parts: list[Any] = [
         html.Div([*title, " ", verdict]),
-        html.Ul([html.Li(line) for line in headline(report)], className="finetune-gain"),
+        html.Ul([html.Li(line) for line in lines], className="finetune-gain"),
         report_table(report),
         html.Small(scope, className="muted"),
     ]

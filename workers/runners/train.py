@@ -36,7 +36,7 @@ from models.training import TrainConfig, TrainingStopped, train
 from physics.diagnostics import kinetic_energy
 from physics.flows import UnknownFlowError, get_flow
 from workers.context import JobCancelled, JobContext, JobError
-from workers.runners import finetune_gain
+from workers.runners import finetune_gain, finetune_refine
 
 FINAL_DIR = "final"
 # The longest skill rollout a channel model gets when the job does not say.
@@ -212,6 +212,8 @@ def run_train(ctx: JobContext) -> dict[str, Any]:
             "resumed_from_epoch": outcome.resumed_from_epoch,
             "val_pde_residual": outcome.val_pde_residual,
         }
+    if ctx.kind == "finetune" and p.get("refine_iterations"):
+        result["refine"] = finetune_refine.refine(ctx, trained, trajectories, result, train_config)
     seconds = time.perf_counter() - started
     if _is_channel(dataset.flow) and trained.contract.dims == 3:
         result["long_horizon"] = _long_horizon(ctx, trained, trajectories, dataset, attrs, result)
@@ -360,7 +362,7 @@ def _register(ctx, arch, config, model, dataset, base, attrs, result, seconds) -
     }
     if result.get("val_pde_residual") is not None:
         metrics["val_pde_residual"] = result["val_pde_residual"]
-    for key in ("long_horizon", "rollout_skill", "input_stats", "finetune_report"):
+    for key in ("long_horizon", "rollout_skill", "input_stats", "finetune_report", "refine"):
         if result.get(key) is not None:
             metrics[key] = result[key]
     resolution = _resolution(dataset.shape, attrs)

@@ -324,12 +324,14 @@ def model_row(m: dict[str, Any]) -> html.Tr:
 def finetune_row(m: dict[str, Any], present: set[str]) -> html.Tr | None:
     """Under a fine-tuned model's row: what the fine-tune gained over its base
     (``app.ui.finetune_gain``); None for other models."""
-    report = (m.get("metrics") or {}).get("finetune_report")
+    metrics = m.get("metrics") or {}
+    report = metrics.get("finetune_report")
     if not report:
         return None
     base_id = (report.get("base") or {}).get("id")
+    card = finetune_card(report, base_id in present, metrics.get("refine"))
     return html.Tr(
-        html.Td(finetune_card(report, base_id in present), colSpan=len(COLUMNS)),
+        html.Td(card, colSpan=len(COLUMNS)),
         id=f"model-finetune-{m['id']}",
         className="finetune-row",
     )
