@@ -9,6 +9,9 @@ coarser than the solver's (``app.hit3d_params.hit3d_filter``: spectral cut or bo
 recorded in the attributes), components last. With each snapshot go the terms of the
 solver's energy budget of its own field (energy, dissipation, subgrid dissipation, forcing
 power). The first stored frame, at warmup 0, is the initial field itself (filtered).
+While it runs, the shard reports ``hit3d_stats`` events (``app.hit3d_summary.LiveSummaries``:
+the statistics, spectrum and vorticity PDFs of the newest stored snapshot, and its
+trajectory's E(t), ε(t) so far) that the Data page's HIT panels draw live.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from app.hit3d_params import (
     hit3d_solver,
     initial_fields,
 )
+from app.hit3d_summary import LiveSummaries
 from app.jobkinds.generate_shard import shard_file, snapshot_times, update_parent_progress
 from physics.formats.hit3d_store import STATISTICS, HITDatasetWriter
 from workers.context import JobContext
@@ -66,6 +70,7 @@ def run_hit3d_shard(ctx: JobContext) -> dict[str, Any]:
     total = count * n_snap
     done = 0
     last_report = 0.0
+    live = LiveSummaries(flow.nu, flow.length, p["shard"])
 
     def report_progress(final: bool = False) -> None:
         nonlocal last_report
@@ -96,6 +101,12 @@ def run_hit3d_shard(ctx: JobContext) -> dict[str, Any]:
                         series[name][:, t] = budget[name].double().cpu().numpy()
                     done += size
                     report_progress()
+                    so_far = {"t": times[: t + 1]}
+                    so_far |= {k: series[k][0, : t + 1] for k in ("energy", "dissipation")}
+                    last = t == n_snap - 1 and offset + size == count
+                    event = live.offer(block[0, t], times[t], first + offset, t, so_far, last)
+                    if event is not None:
+                        ctx.report("hit3d_stats", event)
                 writer.write(offset, block, series)
         finally:
             writer.close()

@@ -15,12 +15,20 @@ there, or with its Statistics button. The generate form offers the channel flows
 grid, stored x–z grid, Re_τ, closure, drive) and hides the 2D-only ones (ν, time stepper,
 resolutions); a channel job started there is followed in the channel card at once.
 
-The page is a package: ``layout`` (the components), ``callbacks`` and ``channel`` (the
-callbacks, registered once on import) and ``helpers`` (the pure functions they use, which
-tests call without a browser).
+Isotropic turbulence (``hit3d``): the form shows its parameters (ν, the random field's
+k_p and u_rms, forcing, closure, the filter onto a coarser stored grid; the grid is the
+Resolution box, n³); a hit3d job started there is followed live in the Isotropic
+turbulence card (its ``hit3d_stats`` events and the shards stored so far), and Preview on
+a hit3d dataset shows a snapshot there: the statistics card (E, ε, λ, Re_λ, L, skewness,
+max |∇·u|), the energy spectrum with its k^(−5/3) guide, the vorticity PDF, E(t) and ε(t),
+and the midplane slices of |ω| or Q (``app.ui.hit3d_panels``).
+
+The page is a package: ``layout`` (the components), ``callbacks``, ``channel`` and
+``hit3d`` (the callbacks, registered once on import) and ``helpers`` (the pure functions
+they use, which tests call without a browser).
 """
 
-from app.ui.pages.datasets import callbacks, channel
+from app.ui.pages.datasets import callbacks, channel, hit3d
 from app.ui.pages.datasets.layout import layout
 
-__all__ = ["callbacks", "channel", "layout"]
+__all__ = ["callbacks", "channel", "hit3d", "layout"]

@@ -13,7 +13,7 @@ from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.services import catalog, channel_views, jobs_view, previews, training_options
-from app.services.flows import is_channel_flow
+from app.services.flows import is_channel_flow, is_hit3d_flow
 from app.ui import figures
 from app.ui.components import CHART_GRAPH, FIELD_GRAPH, alert, graph
 from app.ui.context import get_state
@@ -36,6 +36,8 @@ from app.ui.pages.datasets.helpers import (
     preview_note,
     table_key,
 )
+from app.ui.pages.datasets.hit3d import PARAM, hit3d_request, hit3d_values
+from app.ui.pages.datasets.hit3d import preview_outputs as hit3d_preview
 
 
 @callback(
@@ -126,8 +128,9 @@ async def choose_flow(flow_name: str | None):
     flows = await asyncio.to_thread(flows_by_name)
     c = flow_choices(flows.get(flow_name or ""))
     channel = c["channel"]
+    hit3d = bool((flows.get(flow_name or "") or {}).get("hit3d"))  # its ν: a number box
     rows = (
-        _shown("form-row", not channel),
+        _shown("form-row", not (channel or hit3d)),
         _shown("form-row", not channel),
         _shown("form-inline form-pair", not channel),
         _shown("channel-params", channel),
@@ -154,9 +157,19 @@ async def choose_ic(family: str | None, flow_name: str | None):
 # A line under the form: what the request amounts to (shards, size on disk), as typed.
 dash.clientside_callback(
     """
-    function(n, t, res, shard, channelClass, nx, ny, nz, onx, ony, onz) {
+    function(n, t, res, shard, channelClass, nx, ny, nz, onx, ony, onz, hitClass, solver) {
         const channel = !(channelClass || '').split(' ').includes('hidden');
         const pos = v => typeof v === 'number' && v > 0;
+        if (!(hitClass || 'hidden').split(' ').includes('hidden')) {
+            if (![n, t, res].every(pos)) { return ''; }
+            const mb = n * t * res * res * res * 3 * 4 / (1024 * 1024);
+            const shards = pos(shard) ? Math.ceil(n / shard) : null;
+            let text = n + ' × ' + t + ' snapshots at ' + res + '³ (velocity) ≈ '
+                + (mb >= 100 ? mb.toFixed(0) : mb.toPrecision(3)) + ' MB';
+            if (pos(solver) && solver !== res) { text += ', solved on ' + solver + '³'; }
+            if (shards) { text += ' · ' + shards + ' shard' + (shards === 1 ? '' : 's'); }
+            return text;
+        }
         if (channel) {
             if (![n, t, nx, ny, nz].every(pos)) { return ''; }
             const stored = pos(onx) && pos(onz);
@@ -197,6 +210,8 @@ dash.clientside_callback(
     Input("data-ch-out-nx", "value"),
     Input("data-ch-out-ny", "value"),
     Input("data-ch-out-nz", "value"),
+    Input("data-hit3d-params", "className"),
+    Input("data-solver-resolution", "value"),
 )
 
 
@@ -231,6 +246,8 @@ dash.clientside_callback(
     State("data-ch-drive", "value"),
     State("data-ch-filter", "value"),
     State("data-ch-filter-width", "value"),
+    State({"type": PARAM, "name": ALL}, "id"),
+    State({"type": PARAM, "name": ALL}, "value"),
     prevent_initial_call=True,
 )
 async def generate(
@@ -259,6 +276,8 @@ async def generate(
     drive=None,
     xz_filter=None,
     filter_width=None,
+    hit_ids=None,
+    hit_values=None,
 ):
     if not n_clicks:
         raise PreventUpdate
@@ -297,9 +316,14 @@ async def generate(
             no_update,
         )
     schemes = (await asyncio.to_thread(training_options.generate_defaults))["schemes"]
-    raw = generate_request(
-        flows, flow, nu, ic, scheme if schemes else None, values, name, channel=channel
-    )
+    info = flows.get(flow or "") or {}
+    if info.get("hit3d"):
+        hit = hit3d_values(hit_ids, hit_values)
+        raw = hit3d_request(info, ic, scheme if schemes else None, values, hit, name)
+    else:
+        raw = generate_request(
+            flows, flow, nu, ic, scheme if schemes else None, values, name, channel=channel
+        )
     try:
         job = await asyncio.to_thread(jobs_view.submit_job, get_state(), "generate", raw)
     except jobs_view.InvalidParams as exc:
@@ -318,7 +342,13 @@ async def generate(
                 html.Strong("Started. "),
                 f"Job {job['id'][:8]} solves {job['params']['n_trajectories']} trajectories in "
                 f"{shards} shard{'s' if shards != 1 else ''}; follow it under Generation"
-                + (" and its statistics under Channel flow." if is_channel else "."),
+                + (
+                    " and its statistics under Channel flow."
+                    if is_channel
+                    else " and its statistics under Isotropic turbulence."
+                    if info.get("hit3d")
+                    else "."
+                ),
             ],
             "success",
             id="data-feedback-ok",
@@ -421,6 +451,10 @@ async def show_preview(
                 )
                 return error, no_update, None, no_update, keep, hidden, None
             return channel_preview(layout, int(index), time)
+    if found is not None and is_hit3d_flow(found["flow"]):  # shown in the HIT card
+        return await asyncio.to_thread(
+            hit3d_preview, get_state(), dataset_id, int(index), keep, hidden
+        )
     if ctx.triggered_id == "data-channel-time":
         raise PreventUpdate
     try:

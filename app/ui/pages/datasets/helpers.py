@@ -11,7 +11,13 @@ from typing import Any
 from dash import dcc, html
 
 from app.services import jobs_view
-from app.services.flows import channel_generate_flows, generate_form_flows, is_channel_flow
+from app.services.flows import (
+    channel_generate_flows,
+    flow_catalog,
+    generate_form_flows,
+    is_channel_flow,
+    is_hit3d_flow,
+)
 from app.ui import manage
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
@@ -122,9 +128,48 @@ def ic_description(flow: dict[str, Any] | None, family: str | None) -> str:
     return f"Initial condition: {text}." if text else ""
 
 
+def hit3d_form_flows() -> list[dict[str, Any]]:
+    """What the generate form offers per periodic-box 3D flow (hit3d): the keys of
+    ``generate_form_flows`` plus ``hit3d: True``, its default and limiting grid sides, ν's
+    range, the random field's k_p and u_rms, its forcings, closures and filters (the first
+    of each the default). Read from ``GET /api/flows``'s catalog."""
+    out = []
+    for f in flow_catalog():
+        if f["dims"] != 3 or f["geometry"] != "periodic":
+            continue
+        p, families, grid = f["parameters"], f["initial_conditions"], f["grid"]
+        out.append(
+            {
+                "name": f["name"],
+                "description": f["description"],
+                "nu": float(p["nu"]),
+                "allowed_nu": [float(p["nu"])],
+                "nu_min": float(p["nu_range"][0]),
+                "nu_max": float(p["nu_range"][1]),
+                "initial_conditions": [family["name"] for family in families],
+                "ic_descriptions": {x["name"]: str(x["description"] or "") for x in families},
+                "length": float(p["length"]),
+                "hit3d": True,
+                "default_n": int(grid["default"][0]),
+                "min_n": int(grid["min"][0]),
+                "max_n": int(grid["max"][0]),
+                "grid_rule": str(grid.get("rule") or ""),
+                "k_peak": float(p["k_peak"]),
+                "u_rms": float(p["u_rms"]),
+                "forcings": [str(x) for x in p.get("forcings") or ["none"]],
+                "closures": [str(x) for x in p.get("closures") or ["none"]],
+                "filters": [str(x) for x in p.get("filters") or ["spectral"]],
+            }
+        )
+    return out
+
+
 def flows_by_name() -> dict[str, dict[str, Any]]:
-    """The flows the generate form offers: the 2D flows, then the channel flows."""
-    return {f["name"]: f for f in [*generate_form_flows(), *channel_generate_flows()]}
+    """The flows the generate form offers: the 2D flows, the channel flows, then hit3d."""
+    return {
+        f["name"]: f
+        for f in [*generate_form_flows(), *channel_generate_flows(), *hit3d_form_flows()]
+    }
 
 
 # --- generation jobs --------------------------------------------------------------------
@@ -145,6 +190,11 @@ def job_detail(p: dict[str, Any]) -> str:
             box = p.get("filter") == "box"
             width = f" (width {p['filter_width']:g})" if box and p.get("filter_width") else ""
             parts.append(("box filter" + width) if box else "spectral cut")
+    if is_hit3d_flow(p.get("flow")):
+        if p.get("forcing") not in (None, "none"):
+            parts.append(f"{p['forcing']} forcing")
+        if p.get("closure") not in (None, "none"):
+            parts.append(str(p["closure"]))
     if p.get("initial_condition"):
         parts.append(str(p["initial_condition"]))
     return " · ".join(parts)
@@ -209,6 +259,17 @@ def job_item(job: dict[str, Any], now: datetime) -> html.Div:
                 id={"type": "data-channel-live", "id": job["id"]},
                 className="button button-small",
                 title="Follow this job's channel statistics (channel_stats events) below.",
+                n_clicks=0,
+            ),
+        )
+    if is_hit3d_flow((job.get("params") or {}).get("flow")):
+        actions.insert(
+            0,
+            html.Button(
+                "Statistics",
+                id={"type": "data-hit3d-live", "id": job["id"]},
+                className="button button-small",
+                title="Follow this job's isotropic-turbulence panels (hit3d_stats events) below.",
                 n_clicks=0,
             ),
         )
@@ -292,12 +353,7 @@ def datasets_table(rows: list[dict[str, Any]], now: datetime | None = None) -> h
                         else "trajectories × snapshots × ny × nx)"
                     ),
                 ),
-                html.Td(
-                    f"{d['shape'][-1]}²"
-                    if len(d["shape"]) == 4
-                    else fmt_shape(d["shape"][2:5] if len(d["shape"]) == 6 else d["shape"]),
-                    className="num",
-                ),
+                html.Td(grid_cell(d), className="num"),
                 html.Td(f"{d['params'].get('interval', '—')}", className="num"),
                 html.Td(status_badge(d["job_status"]) if d["job_status"] else "—"),
                 html.Td(fmt_time(d["created_at"], now), title=d["created_at"] or ""),
@@ -331,6 +387,18 @@ def datasets_table(rows: list[dict[str, Any]], now: datetime | None = None) -> h
         empty="No datasets yet. Generate one with the form.",
         className="datasets-table",
     )
+
+
+def grid_cell(d: dict[str, Any]) -> str:
+    """A dataset's stored grid: n² (2D), n³ (a cube: hit3d), nx×ny×nz (a channel)."""
+    shape = list(d["shape"])
+    if len(shape) == 4:
+        return f"{shape[-1]}²"
+    if len(shape) == 6:
+        space = shape[2:5]
+        cube = is_hit3d_flow(d.get("flow")) and space[0] == space[1] == space[2]
+        return f"{space[0]}³" if cube else fmt_shape(space)
+    return fmt_shape(shape)
 
 
 def table_key(rows: list[dict[str, Any]]) -> list[Any]:

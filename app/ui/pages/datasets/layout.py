@@ -1,6 +1,6 @@
 """The Data page's layout: the generate form, the generation list, the datasets table, the
-preview and the channel-flow card (no data access besides the flows' registry and the form's
-defaults, so navigation never waits)."""
+preview, the channel-flow card and the isotropic-turbulence (hit3d) card (no data access
+besides the flows' registry and the form's defaults, so navigation never waits)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from app.ui.pages.datasets.helpers import (
     flows_by_name,
     ic_description,
 )
+from app.ui.pages.datasets.hit3d import hit3d_card, hit3d_section
 
 
 def _dropdown(id: str, options: list[dict[str, Any]], value: Any, **kwargs: Any) -> dcc.Dropdown:
@@ -142,7 +143,7 @@ def generate_form(flows: dict[str, dict[str, Any]], defaults: dict[str, Any]) ->
             _with_id(
                 form_row("Viscosity ν", _dropdown("data-nu", choices["nu"], choices["nu_value"])),
                 "data-nu-row",
-                choices["channel"],
+                choices["channel"] or bool((flows.get(flow_name) or {}).get("hit3d")),
             ),
             form_row("Initial condition", _dropdown("data-ic", choices["ic"], choices["ic_value"])),
         ),
@@ -165,6 +166,7 @@ def generate_form(flows: dict[str, dict[str, Any]], defaults: dict[str, Any]) ->
             choices["channel"],
         ),
         channel_section(flows, choices["channel"]),
+        hit3d_section(flows, bool((flows.get(flow_name) or {}).get("hit3d"))),
         html.H3("Size", className="form-section"),
         _pair(
             form_row("Trajectories N", number_input("data-n", defaults["n_trajectories"], step=1)),
@@ -348,6 +350,7 @@ def layout(preview: str | None = None, trajectory: str | None = None, **_query: 
             id="data-channel-card",
             className="preview-card channel-card hidden",
         ),
+        hit3d_card(),
         dcc.Interval(id="data-refresh", interval=ACTIVE_MS),
         dcc.Store(id="data-table-key"),
         dcc.Store(id="data-preview-target", data={"id": preview} if preview else None),
