@@ -258,6 +258,21 @@ def evaluate_pde_residual(
     return total / len(windows)
 
 
+@torch.no_grad()
+def data_pde_residual(
+    windows: Windows, batch_size: int, device: torch.device, pde_loss: PdeLoss
+) -> float:
+    """The physics loss of the data's own next frames over every window (sample weighted):
+    the floor a perfect model would reach at this frame spacing. Near 0 the residual can
+    tell good predictions from poor ones; near 1 (persistence's score) the frames are too
+    far apart in time for the equations' discrete form to judge them."""
+    total = 0.0
+    for start in range(0, len(windows), batch_size):
+        x, y = windows.batch(torch.arange(start, min(start + batch_size, len(windows))), device)
+        total += pde_loss(x, y.float()).item() * x.shape[0]
+    return total / len(windows)
+
+
 def _autocast(device: torch.device, enabled: bool):
     # bfloat16 keeps float32's range, so no loss scaling is needed; the spectral layers
     # compute their FFTs in float32 regardless.
@@ -313,7 +328,8 @@ def train(
       ``data_loss`` and ``pde_loss`` its unweighted parts);
     * at each epoch end: ``{"type": "epoch", "epoch", "epochs", "train_loss", "val_rel_l2",
       "persistence_rel_l2"}``, plus ``"val_pde_residual"`` (:func:`evaluate_pde_residual`
-      on the validation windows) when there is a ``pde_loss``.
+      on the validation windows) and ``"data_pde_residual"`` (:func:`data_pde_residual`,
+      the data's own frames scored alike) when there is a ``pde_loss``.
 
     ``should_stop()`` is polled before every step; when it returns True this raises
     :class:`TrainingStopped` (the last checkpoint stays on disk).
@@ -384,6 +400,7 @@ def train(
     window_start = time.perf_counter()
     step_seconds: list[float] = []
 
+    data_residual = None  # the data's own residual on the validation windows, measured once
     for epoch in range(state.epoch + 1, config.epochs + 1):
         net.train()
         epoch_loss = torch.zeros((), device=device)
@@ -460,6 +477,9 @@ def train(
             residual["val_pde_residual"] = evaluate_pde_residual(
                 model, val_windows, config.batch_size, device, pde_loss
             )
+            if data_residual is None:
+                data_residual = data_pde_residual(val_windows, config.batch_size, device, pde_loss)
+            residual["data_pde_residual"] = data_residual
         train_loss = epoch_loss
         if rank.distributed:
             torch.distributed.all_reduce(train_loss)

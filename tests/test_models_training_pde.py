@@ -10,7 +10,13 @@ import torch
 
 from models.pde_loss import make_pde_loss
 from models.registry import build_model
-from models.training import TrainConfig, evaluate_pde_residual, train, unrolled_predictions
+from models.training import (
+    TrainConfig,
+    data_pde_residual,
+    evaluate_pde_residual,
+    train,
+    unrolled_predictions,
+)
 from models.windows import Windows
 from physics.flows import get_flow
 
@@ -140,3 +146,27 @@ def test_bad_weights_are_refused(overrides, message):
 def test_a_physics_weight_needs_a_physics_loss(trajectories):
     with pytest.raises(ValueError, match="needs a physics loss"):
         train(fno(), trajectories, config(pde_weight=1.0))
+
+
+def test_epochs_report_the_datas_own_residual(trajectories):
+    """``data_pde_residual`` is the physics loss of the validation windows' true next frames
+    (a perfect model's score), measured once and repeated on every epoch event."""
+    events: list[dict] = []
+    loss = pde_loss()
+    result = train(
+        fno(),
+        trajectories,
+        config(data_weight=0.0, pde_weight=1.0),
+        on_event=events.append,
+        pde_loss=loss,
+    )
+    epochs = [e for e in events if e["type"] == "epoch"]
+    val = Windows(trajectories, result.val_trajectories, 1, 1)
+    x, y = val.batch(torch.arange(len(val)), torch.device("cpu"))
+    with torch.no_grad():
+        truth = loss(x, y).item()
+        persistence = loss(x, x).item()
+    assert [e["data_pde_residual"] for e in epochs] == pytest.approx([truth] * len(epochs))
+    assert data_pde_residual(val, 1, torch.device("cpu"), loss) == pytest.approx(truth)
+    # The solver's frames satisfy the equations far better than persistence (which is 1).
+    assert persistence == pytest.approx(1.0, abs=1e-5) and truth < 0.1 * persistence

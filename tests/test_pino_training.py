@@ -127,6 +127,8 @@ def test_a_label_free_train_job_runs_on_the_worker_and_records_its_weights(
         training = model["metrics"]["training"]
         assert training["data_weight"] == 0.0 and training["pde_weight"] == 1.0
         assert model["metrics"]["val_pde_residual"] == epochs[-1]["val_pde_residual"]
+        # The data's own residual, kept with the model to read its residual against.
+        assert 0 < model["metrics"]["data_pde_residual"] == epochs[-1]["data_pde_residual"] < 1
 
 
 def add_channel_dataset(client) -> str:

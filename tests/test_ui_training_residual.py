@@ -89,3 +89,17 @@ def test_the_summary_names_the_validation_residual():
     assert "Validation PDE residual" not in str(
         train_page.summary(job, EPOCHS[-1] | {"val_pde_residual": None}, [])
     )
+
+
+def test_the_datas_own_residual_is_drawn_and_a_large_one_is_called_out():
+    floor = [e | {"data_pde_residual": 0.05} for e in EPOCHS]
+    line = traces(training_figures.training_figure(TRAIN, floor, epochs=4))[
+        "the data's own residual"
+    ]
+    assert list(line.x) == [1, 2] and list(line.y) == [0.05, 0.05]
+    job = {"id": "j1", "params": {"arch": "fno2d"}, "result": {}, "status": "running"}
+    small = str(train_page.summary(job, floor[-1], []))
+    assert "The data's own PDE residual" in small and "too far apart" not in small
+    # Frames far apart in time: the data fail the discrete equations themselves.
+    large = str(train_page.summary(job, EPOCHS[-1] | {"data_pde_residual": 0.6}, []))
+    assert "score 0.6 against the equations" in large and "smaller interval" in large

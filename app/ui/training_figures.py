@@ -165,6 +165,19 @@ def add_residual_traces(
                 line=dict(color=RESIDUAL_COLOR, width=1, dash="dash"),
             )
         )
+        floor = [e.get("data_pde_residual") for e in per_epoch]
+        if any(v is not None for v in floor):
+            # What the data's own frames score: a model cannot usefully go below it, and
+            # near 1 it says the frames are too far apart for the residual to judge.
+            fig.add_trace(
+                go.Scatter(
+                    x=ex,
+                    y=_positive([math.nan if v is None else v for v in floor], 0.0),
+                    mode="lines",
+                    name="the data's own residual",
+                    line=dict(color=RESIDUAL_COLOR, width=1, dash="dot"),
+                )
+            )
     return bool(steps or per_epoch)
 
 

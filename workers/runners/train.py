@@ -362,6 +362,9 @@ def _register(ctx, arch, config, model, dataset, base, attrs, result, seconds) -
     }
     if result.get("val_pde_residual") is not None:
         metrics["val_pde_residual"] = result["val_pde_residual"]
+    floor = (result["history"][-1] if result["history"] else {}).get("data_pde_residual")
+    if floor is not None:  # the data's own residual: what the model's is to be read against
+        metrics["data_pde_residual"] = floor
     for key in ("long_horizon", "rollout_skill", "input_stats", "finetune_report", "refine"):
         if result.get(key) is not None:
             metrics[key] = result[key]

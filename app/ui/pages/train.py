@@ -50,6 +50,9 @@ ACTIVE = ("queued", "running")
 OPTION = "train-opt"  # id type of the optimisation inputs
 EVENT_TYPES = ("train", "epoch", "resumed")
 DEFAULT_ARCH = "fno2d"
+# Above this the data's own frames fail the discretised equations too badly for the physics
+# loss to judge a prediction (persistence scores 1): the summary says so.
+DATA_RESIDUAL_WARNING = 0.2
 
 # The optimisation options: which are shown first, in what order, and what they are
 # called; step decay's settings appear only for the step schedule. Any other TrainParams
@@ -665,6 +668,7 @@ def summary(
     arch = job["params"].get("arch")
     label = MODELS[arch].label if arch in MODELS else arch
     items = [("Job", job["id"]), ("Architecture", label)]
+    warning = None
     if last_epoch:
         items += [
             ("Validation rel. L2", fmt_number(last_epoch.get("val_rel_l2"), 4)),
@@ -673,11 +677,22 @@ def summary(
         if last_epoch.get("val_pde_residual") is not None:
             # Relative to persistence's residual, which is 1.
             items.append(("Validation PDE residual", fmt_number(last_epoch["val_pde_residual"], 4)))
+        floor = last_epoch.get("data_pde_residual")
+        if floor is not None:
+            items.append(("The data's own PDE residual", fmt_number(floor, 4)))
+            if floor > DATA_RESIDUAL_WARNING:
+                warning = (
+                    f"The data's own frames score {floor:.2g} against the equations (persistence "
+                    "scores 1): they are too far apart in time for the physics loss to judge a "
+                    "prediction; generate with a smaller interval."
+                )
     if job["result"].get("model_id"):
         items.append(("Trained model", job["result"]["model_id"]))
     children: list[Any] = [
         html.Dl([el for k, v in items if v for el in (html.Dt(k), html.Dd(v))], className="details")
     ]
+    if warning:
+        children.append(html.P(warning, className="alert alert-warning train-residual-warning"))
     for event in resumed:
         children.append(
             html.P(
