@@ -260,8 +260,8 @@ def test_hit3d_dataset_through_the_api(tmp_path, redis_url, start_worker):
         # The trainer reads it as (trajectory, time, 3, n, n, n).
         trajectories, _ = load_trajectories(attrs["path"])
         assert tuple(trajectories.shape) == (2, 3, 3, 16, 16, 16)
-        # The Data page's 2D preview says it has none for it yet (no HIT panels).
-        with pytest.raises(ValueError, match="preview of hit3d datasets is not built yet"):
+        # The 2D vorticity preview refuses it with a sentence (the HIT card draws it).
+        with pytest.raises(ValueError, match="preview does not draw hit3d datasets"):
             dataset_preview(client.app.state.eddyscope, dataset["id"])
 
         # Forced HIT at 32³ stored box-filtered on 16³ (filtered DNS), the filter recorded.

@@ -85,8 +85,8 @@ def dataset_preview(
     with f:
         if "vorticity" not in f.get("t0_fields", {}):  # e.g. hit3d's velocity
             raise ValueError(
-                f"The preview of {dataset['flow']} datasets is not built yet; the dataset "
-                "holds no 2D vorticity."
+                f"The 2D vorticity preview does not draw {dataset['flow']} datasets (they "
+                "hold 3D velocity); their panels are on the Data page's flow card."
             )
         data = f["t0_fields"]["vorticity"]
         n_traj, n_snap, ny, nx = data.shape

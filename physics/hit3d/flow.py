@@ -21,8 +21,8 @@ resolved DNS (Re_λ ≈ 23 at t = 0).
 
 Statistics and panels: the names say what HIT runs are to show (the 3D energy spectrum with
 its k^(−5/3) guide, dissipation, Re_λ, integral scale, gradient skewness, the vorticity
-PDF; slices of |ω| on three planes); the functions exist (``physics.hit3d.diagnostics``),
-the UI panels that draw them are not built yet. Uploads: no reader of a periodic 3D
+PDF; slices of |ω| on three planes); the functions are ``physics.hit3d.diagnostics``, the
+Data page's panels that draw them ``app.ui.hit3d_figures``. Uploads: no reader of a periodic 3D
 velocity snapshot exists, so ``snapshot_format`` names one that
 ``app.services.uploads.SNAPSHOT_READERS`` does not hold and ``file_types`` is empty: the
 flow takes no uploads yet (the upload answers so in a sentence). ``physics.flows``
@@ -107,7 +107,7 @@ class HITFlow:
         "gradient_skewness",
         "vorticity_pdf",
     )
-    # Named for the UI; the panels themselves are not built yet.
+    # Named for the UI: the Data page's HIT card (app/ui/hit3d_panels.py) draws them.
     panels: ClassVar[tuple[str, ...]] = ("hit_spectrum", "hit_statistics", "hit_slices")
     snapshot_format: ClassVar[str] = "velocity3d-periodic"  # no upload reader for it yet
     file_types: ClassVar[tuple[str, ...]] = ()
