@@ -257,6 +257,27 @@ def test_train_config_is_checked_against_the_architecture_and_the_data(client):
         assert response.status_code == 422, response.text
         assert phrase.lower() in response.json()["detail"].lower()
     assert job_rows(client) == 0
+    # hit3d data are 6-D like a channel's, but a hit3d model gets no skill rollout.
+    with client.app.state.eddyscope.db.session() as session:
+        session.add(
+            Dataset(id="hit16", name="hit", flow="hit3d", shape=[2, 3, 16, 16, 16, 3], path="h.h5")
+        )
+        session.commit()
+    response = client.post(
+        "/api/jobs",
+        json={
+            "kind": "train",
+            "params": {
+                "dataset_id": "hit16",
+                "arch": "fno3d",
+                "config": {"pad_y": 0, "add_grid": False, "modes_x": 4, "modes_y": 4, "modes_z": 4},
+                "long_horizon_steps": 10,
+            },
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert "run for channel models only" in response.json()["detail"]
+    assert job_rows(client) == 0
     ok = client.post(
         "/api/jobs",
         json={"kind": "train", "params": {"dataset_id": "ds32", "config": {"modes": 8}}},

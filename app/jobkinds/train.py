@@ -133,9 +133,11 @@ def check_pde_loss(dataset: Dataset, data: dict[str, Any]) -> None:
 
 
 def check_long_horizon(dataset: Dataset, data: dict[str, Any]) -> None:
-    """``long_horizon_steps`` only where a skill rollout runs: on channel data (6-D shape:
-    trajectory, time, nx, ny, nz, component)."""
-    if data.get("long_horizon_steps") is not None and len(dataset.shape) != 6:
+    """``long_horizon_steps`` only where a skill rollout runs: on channel data (hit3d data
+    are 6-D too, but its models get no skill rollout)."""
+    from app.services.flows import is_channel_flow
+
+    if data.get("long_horizon_steps") is not None and not is_channel_flow(dataset.flow):
         raise InvalidParams(
             "params.long_horizon_steps: the long-horizon skill rollout is run for channel "
             f"models only; dataset {dataset.id} holds {dataset.flow!r}."
