@@ -421,8 +421,8 @@ def train_online(
     notes = []
     if ended_early:
         notes.append(
-            f"the stream ended after {state.step} of {total_steps} steps: every window was "
-            f"used ({buffer.policy} draws each window once)"
+            f"the stream ended after {state.step} of {total_steps} steps: the producers had "
+            f"finished and the {buffer.policy} buffer had drawn every window as often as it may"
         )
         if epoch_samples:
             end_epoch(epoch_loss, epoch_samples)

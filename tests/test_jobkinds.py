@@ -36,6 +36,7 @@ def test_the_built_in_kinds_and_what_is_generated_from_them():
         "finetune": "eddyscope.train",
         "rollout": "eddyscope.rollout",
         "compare": "eddyscope.compare",
+        "produce": "eddyscope.produce",
     }
     from workers.tasks import TASKS, runner_of
 

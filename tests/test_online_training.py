@@ -121,7 +121,7 @@ def test_a_fifo_stream_ends_the_run_when_every_window_was_used(data):
     # 6 trajectories × 5 windows = 30 windows, each drawn once in batches of 8: 4 steps.
     assert result.ended_early and result.steps == 4
     assert result.stream["consumed"] == 30
-    assert len(result.history) == 1 and "every window was used" in result.notes[0]
+    assert len(result.history) == 1 and "drawn every window" in result.notes[0]
 
 
 def test_a_stopped_run_resumes_from_its_checkpoint(data, tmp_path):

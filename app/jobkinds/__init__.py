@@ -26,6 +26,7 @@ BUILTIN = (
     "app.jobkinds.finetune",
     "app.jobkinds.rollout",
     "app.jobkinds.compare",
+    "app.jobkinds.produce",
 )
 
 _KINDS: dict[str, JobKind] = {}

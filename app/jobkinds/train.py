@@ -14,6 +14,7 @@ from app.db.tables import Dataset
 from app.jobkinds import limits
 from app.jobkinds.base import InvalidParams, JobKind, JobParams
 from app.jobkinds.checks import check_model_config, existing
+from app.jobkinds.online_params import OnlineOptions, check_online, check_online_bounds
 from app.settings import Settings
 from models.pde_loss import has_pde_loss, pde_loss_flows
 
@@ -112,12 +113,21 @@ class TrainParams(TrainingOptions):
     name: str | None = None
     arch: str = "fno2d"
     config: dict[str, Any] = Field(default_factory=dict)
+    online: OnlineOptions | None = Field(
+        default=None,
+        description="Online training: producer jobs step the reference solver from fresh "
+        "initial conditions and stream windows to the trainer, nothing stored; dataset_id is "
+        "then the held-out validation set and the producers' template "
+        "(app/jobkinds/online_params.py).",
+    )
 
 
 def check(session: Session, params: TrainParams, data: dict[str, Any], queue: str):
     dataset = existing(session, Dataset, data, "dataset_id", "dataset")
     check_model_config(data["arch"], data["config"], dataset.shape, data["unroll"])
     check_long_horizon(dataset, data)
+    if data.get("online") is not None:
+        check_online(dataset, data)
     check_pde_loss(dataset, data)
     return data, queue
 
@@ -149,6 +159,8 @@ def bounds(session: Session, data: dict[str, Any], settings: Settings) -> None:
     against its own GPUs again (``workers.runners.train``); a long-horizon rollout's steps ×
     grid points within the server's limit."""
     limits.check_gpus(data["gpus"], settings)
+    if data.get("online") is not None:
+        check_online_bounds(session.get(Dataset, data["dataset_id"]), data, settings)
     if data.get("long_horizon_steps"):
         dataset = session.get(Dataset, data["dataset_id"])
         if dataset is not None and len(dataset.shape) == 6:

@@ -148,6 +148,10 @@ def _progress(event: dict[str, Any], epochs: int) -> float | None:
 
 def run_train(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
+    if p.get("online"):  # trains on windows streamed by producer jobs, no dataset read
+        from workers.runners.train_online import run_train_online
+
+        return run_train_online(ctx)
     # Before anything is loaded or spawned: one process per GPU (per CPU core without CUDA).
     refused = worker_ranks_error(p.get("gpus", 1), ctx.device.type == "cuda")
     if refused:
