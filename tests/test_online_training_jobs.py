@@ -265,3 +265,98 @@ def test_online_jobs_are_queued_with_their_defaults_filled_in(client):
     online = job["params"]["online"]
     assert online["seed"] == 6 and online["min_fill"] == 20 and online["queue"] == "cpu"
     client.post(f"/api/jobs/{job['id']}/cancel")
+
+
+def test_a_killed_trainer_resumes_from_its_checkpoint_with_the_same_producers(
+    tmp_path, redis_url, start_worker
+):
+    settings = Settings(data_dir=tmp_path, broker_url=redis_url, lost_after_s=10)
+    env = service_env(
+        tmp_path,
+        EDDYSCOPE_BROKER_URL=redis_url,
+        EDDYSCOPE_HEARTBEAT_EVERY_S="1",
+        EDDYSCOPE_LOST_AFTER_S="10",
+    )
+    epochs = 6
+    with TestClient(_app(settings)) as client:
+        state = client.app.state.eddyscope
+        for _ in range(3):
+            start_worker(env)
+        generated = wait_for(
+            client,
+            submit(client, "generate", n_trajectories=2, n_snapshots=6, resolution=32, seed=3),
+        )
+        assert generated["status"] == "succeeded", generated
+        job_id = submit(
+            client,
+            "train",
+            dataset_id=generated["result"]["dataset_id"],
+            epochs=epochs,
+            batch_size=8,
+            lr=1e-2,
+            config=CONFIG,
+            # Enough trajectories that the stream is still flowing when the trainer dies
+            # (a reservoir takes a window only for one it has drawn).
+            online={**ONLINE, "trajectories": 200, "max_seen": None, "steps_per_epoch": 15},
+        )
+        wait_until(lambda: len(events_of(client, job_id, "epoch")) >= 2, 240, "two epochs")
+        with state.db.session() as session:
+            trainer_pid = session.get(Job, job_id).worker_pid
+        os.kill(trainer_pid, signal.SIGKILL)
+
+        job = wait_for(client, job_id, timeout=300)
+        assert job["status"] == "succeeded", job
+        assert job["attempts"] == 2
+        (resumed,) = events_of(client, job_id, "resumed")
+        assert resumed["epoch"] >= 2 and job["result"]["resumed_from_epoch"] == resumed["epoch"]
+        model = client.get(f"/api/models/{job['result']['model_id']}").json()
+        assert [e["epoch"] for e in model["metrics"]["history"]] == list(range(1, epochs + 1))
+        assert model["metrics"]["online"]["steps"] == epochs * 15
+        # The resumed trainer kept the producers it had (none made twice) and went on
+        # receiving from the stream they kept filling.
+        assert len(children(client, job_id)) == ONLINE["producers"]
+        last = events_of(client, job_id, "online")[-1]
+        assert last["received"] > 0 and last["stage"] == "done"
+        print(
+            f"trainer killed after epoch {resumed['epoch']}, resumed; val "
+            f"{model['metrics']['val_rel_l2']:.4f} vs persistence "
+            f"{model['metrics']['persistence_rel_l2']:.4f}"
+        )
+
+
+def test_online_training_on_the_embedded_broker_streams_through_the_local_spool(
+    tmp_path, start_worker, monkeypatch
+):
+    from tests.conftest import DEAD_REDIS
+
+    monkeypatch.setenv("EDDYSCOPE_REDIS_PROBE_URL", DEAD_REDIS)
+    settings = Settings(data_dir=tmp_path)
+    with TestClient(_app(settings)) as client:
+        assert client.app.state.eddyscope.broker.kind == "embedded"
+        env = service_env(tmp_path, EDDYSCOPE_REDIS_PROBE_URL=DEAD_REDIS)
+        for _ in range(3):
+            start_worker(env)
+        generated = wait_for(
+            client,
+            submit(client, "generate", n_trajectories=2, n_snapshots=6, resolution=32, seed=7),
+        )
+        assert generated["status"] == "succeeded", generated
+        job_id = submit(
+            client,
+            "train",
+            dataset_id=generated["result"]["dataset_id"],
+            epochs=2,
+            batch_size=8,
+            lr=1e-2,
+            config=CONFIG,
+            online={**ONLINE, "trajectories": 8, "max_seen": 3, "steps_per_epoch": 10},
+        )
+        spool = tmp_path / "scratch" / "online" / job_id / "spool.sqlite"
+        wait_until(spool.exists, 120, "the local spool")
+        job = wait_for(client, job_id, timeout=300)
+        assert job["status"] == "succeeded", job
+        online = client.get(f"/api/models/{job['result']['model_id']}").json()["metrics"]["online"]
+        assert online["unique_trajectories"] == online["complete_trajectories"] == 8
+        assert online["received"] == 8 * 5
+        assert not spool.parent.exists()  # removed when the trainer ended
+        assert all(r["status"] == "succeeded" for r in children(client, job_id))
