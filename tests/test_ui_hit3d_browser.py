@@ -105,24 +105,29 @@ def test_the_data_page_generates_and_shows_a_hit3d_dataset(
     button = browser.find_element(By.ID, "data-generate")
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
     button.click()
-    ok = _wait(lambda: browser.find_elements(By.ID, "data-feedback-ok"), 30, "the job to start")
-    assert "Isotropic turbulence" in ok[0].text, ok[0].text
-    job_short = ok[0].text.split("Job ", 1)[1].split()[0]
+    # Texts are read in one script call each: Dash may replace an element between a find
+    # and a .text (a stale element under load).
+    ok = _wait(lambda: _text(browser, "data-feedback-ok"), 30, "the job to start")
+    assert "Isotropic turbulence" in ok, ok
+    job_short = ok.split("Job ", 1)[1].split()[0]
     # The job is followed in the HIT card at once.
     _wait(
         lambda: f"generate job {job_short}" in _text(browser, "data-hit3d-title"),
         15,
         "the HIT card to follow the job",
     )
-    item = _wait(
-        lambda: browser.find_elements(
-            By.XPATH,
-            f"//*[@id='data-jobs']//*[contains(@class, 'gen-job')][.//code[text()='{job_short}']]",
+    item = f"//*[@id='data-jobs']//*[contains(@class, 'gen-job')][.//code[text()='{job_short}']]"
+    item_text = _wait(
+        lambda: browser.execute_script(
+            "const e = document.evaluate(arguments[0], document, null, "
+            "XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;"
+            "return e ? e.innerText : '';",
+            item,
         ),
         30,
         "the job in the generation list",
-    )[0]
-    assert f"@ {N}³" in item.text, item.text
+    )
+    assert f"@ {N}³" in item_text, item_text
     live = _wait(lambda: _panels(browser), 120, "the HIT panels of the running job")
     assert live["grid"] == f"{N}³"
 
