@@ -77,9 +77,10 @@ def test_the_data_page_generates_and_previews_a_channel_dataset(browser, live_se
     _fill(browser, "data-ch-nx", 8)
     browser.find_element(By.ID, "data-generate").click()
 
-    ok = _wait(lambda: browser.find_elements(By.ID, "data-feedback-ok"), 30, "the job to start")
-    assert "Started" in ok[0].text and "Channel flow" in ok[0].text
-    job_short = ok[0].text.split("Job ", 1)[1].split()[0]
+    # Read in one script call: Dash may replace the element between a find and a .text.
+    ok = _wait(lambda: _text(browser, "data-feedback-ok"), 30, "the job to start")
+    assert "Started" in ok and "Channel flow" in ok, ok
+    job_short = ok.split("Job ", 1)[1].split()[0]
     # The job is followed live in the channel card at once.
     _wait(
         lambda: (
