@@ -215,7 +215,7 @@ def train_online(
 
     * ``{"type": "resumed", "epoch", "step"}`` when resuming from a checkpoint;
     * ``train`` events as :func:`models.training.train` reports them;
-    * ``{"type": "online", "step", "stage", "received", "received_per_s", "consumed",
+    * ``{"type": "online", "step", "stage", "time", "received", "received_per_s", "consumed",
       "consumed_per_s", "buffer_fill", "buffer_size", "unique_trajectories",
       "complete_trajectories", "duplicates", …source.status()}`` with each train event, and
       every couple of seconds while waiting (``stage`` "filling" before the first batch);
@@ -296,6 +296,7 @@ def train_online(
         return {
             "type": "online",
             "stage": stage,
+            "time": time.time(),  # wall clock: the rates' time axis, across resumes
             "step": state.step,
             "total_steps": total_steps,
             "received": ledger.received,
@@ -443,6 +444,6 @@ def train_online(
         total_steps=total_steps,
         ended_early=ended_early,
         resumed_from_epoch=resumed_from,
-        stream={k: v for k, v in final.items() if k not in ("type", "stage")},
+        stream={k: v for k, v in final.items() if k not in ("type", "stage", "time")},
         notes=notes,
     )

@@ -27,7 +27,7 @@ from dash.exceptions import PreventUpdate
 
 from app.services import architectures, jobs_view, training_options
 from app.services.catalog import list_datasets
-from app.ui import config_form, figures, training_figures
+from app.ui import config_form, figures, online_view, training_figures
 from app.ui.components import (
     CHART_GRAPH,
     alert,
@@ -48,7 +48,8 @@ POLL_MS = 1000
 FINAL = ("succeeded", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 OPTION = "train-opt"  # id type of the optimisation inputs
-EVENT_TYPES = ("train", "epoch", "resumed")
+# "online" and "producers": an online training job's stream and producers.
+EVENT_TYPES = ("train", "epoch", "resumed", "online", "producers")
 DEFAULT_ARCH = "fno2d"
 # Above this the data's own frames fail the discretised equations too badly for the physics
 # loss to judge a prediction (persistence scores 1): the summary says so.
@@ -97,7 +98,7 @@ CHOICE_LABELS = {
 
 
 def empty_events() -> dict[str, list]:
-    return {"train": [], "epoch": [], "resumed": []}
+    return {kind: [] for kind in EVENT_TYPES}
 
 
 def layout(
@@ -172,6 +173,7 @@ def layout(
                             ),
                             html.Div(id="train-live", className="live-stats"),
                             html.Div(id="train-summary", className="run-details"),
+                            html.Div(id="train-online", className="online-view hidden"),
                             html.Div(
                                 [
                                     html.Button(
@@ -205,6 +207,17 @@ def layout(
                                 config=CHART_GRAPH,
                                 className="graph graph-short",
                             ),
+                        ),
+                        card(
+                            None,
+                            graph(
+                                id="train-online-rates",
+                                figure=online_view.rates_figure([]),
+                                config=CHART_GRAPH,
+                                className="graph",
+                            ),
+                            id="train-online-card",
+                            className="hidden",
                         ),
                     ],
                     className="side-column",
@@ -741,6 +754,10 @@ def absorb(run: dict[str, Any], new: list[dict[str, Any]]) -> None:
         elif event["type"] == "resumed":
             run["resumed"] = [*(run.get("resumed") or []), event]
             run["epochs_done"] = min(int(run.get("epochs_done") or 0), int(event.get("epoch") or 0))
+        elif event["type"] == "online":
+            run["last_online"] = event
+        elif event["type"] == "producers":
+            run["producers"] = event.get("producers") or []
 
 
 @callback(
@@ -751,6 +768,9 @@ def absorb(run: dict[str, Any], new: list[dict[str, Any]]) -> None:
     Output("train-summary", "children"),
     Output("train-cancel-wrap", "className"),
     Output("train-interval", "disabled"),
+    Output("train-online", "children"),
+    Output("train-online", "className"),
+    Output("train-online-card", "className"),
     Input("train-interval", "n_intervals"),
     State("train-run", "data"),
     prevent_initial_call=True,
@@ -772,7 +792,18 @@ async def poll(_n: int, run: dict[str, Any] | None):
     job, new = await asyncio.to_thread(read)
     if job is None or job["kind"] not in ("train", "finetune"):
         message = alert(f"There is no training job {run['job_id']!r}.", "error")
-        return {}, no_update, message, [], [], "hidden", True
+        return (
+            {},
+            no_update,
+            message,
+            [],
+            [],
+            "hidden",
+            True,
+            [],
+            "online-view hidden",
+            "card hidden",
+        )
     run["epochs"] = job["params"].get("epochs")
     run["loss"] = job["params"].get("loss")
     patch: Any = no_update
@@ -785,6 +816,7 @@ async def poll(_n: int, run: dict[str, Any] | None):
             if added:
                 patch[kind].extend(added)
     final = job["status"] in FINAL and len(new) < limit
+    online = bool(job["params"].get("online"))
     return (
         run,
         patch,
@@ -793,7 +825,24 @@ async def poll(_n: int, run: dict[str, Any] | None):
         summary(job, run.get("last_epoch"), run.get("resumed") or []),
         "cancel-wrap" if job["status"] in ACTIVE else "hidden",
         final,
+        online_view.online_panel(run.get("last_online"), run.get("producers")) if online else [],
+        "online-view" if online else "online-view hidden",
+        "card" if online else "card hidden",
     )
+
+
+@callback(
+    Output("train-online-rates", "figure"),
+    Input("train-events", "data"),
+    State("train-run", "data"),
+    prevent_initial_call=True,
+)
+async def online_rates(events: dict[str, Any] | None, run: dict[str, Any] | None):
+    """The online stream's rates and buffer fill (an online training job only)."""
+    online = (events or {}).get("online") or []
+    if not online:
+        raise PreventUpdate
+    return await asyncio.to_thread(online_view.rates_figure, online, (run or {}).get("job_id"))
 
 
 @callback(
