@@ -352,18 +352,6 @@ def hit3d_view(state: AppState, source: dict[str, Any] | None) -> dict[str, Any]
 def active_hit3d_job(state: AppState) -> str | None:
     """The newest queued or running generate job of hit3d (not a shard), or None."""
     from app.services.flows import is_hit3d_flow
+    from app.services.jobs_view import active_generate_job
 
-    with state.db.session() as session:
-        rows = session.execute(
-            select(Job.id, Job.params)
-            .where(
-                Job.kind == "generate",
-                Job.parent_id.is_(None),
-                Job.status.in_((*jobs.ACTIVE, "finishing")),
-            )
-            .order_by(Job.created_at.desc())
-        ).all()
-    for job_id, params in rows:
-        if is_hit3d_flow((params or {}).get("flow")):
-            return job_id
-    return None
+    return active_generate_job(state, is_hit3d_flow)

@@ -8,6 +8,7 @@ only reads rows and calls it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -286,6 +287,12 @@ def active_channel_job(state: AppState) -> str | None:
     """The newest queued or running generate job of a channel flow (not a shard), or None."""
     from app.services.flows import is_channel_flow
 
+    return active_generate_job(state, is_channel_flow)
+
+
+def active_generate_job(state: AppState, of_flow: Callable[[str | None], bool]) -> str | None:
+    """The newest queued or running generate job (not a shard) whose flow ``of_flow``
+    accepts, or None: what a flow's Data-page card follows."""
     with state.db.session() as session:
         rows = session.execute(
             select(Job.id, Job.params)
@@ -297,6 +304,6 @@ def active_channel_job(state: AppState) -> str | None:
             .order_by(Job.created_at.desc())
         ).all()
     for job_id, params in rows:
-        if is_channel_flow((params or {}).get("flow")):
+        if of_flow((params or {}).get("flow")):
             return job_id
     return None
