@@ -188,23 +188,43 @@ def _thinned(values: np.ndarray, limit: int = EVENT_SERIES_POINTS) -> np.ndarray
     return values[np.unique(np.round(np.linspace(0, len(values) - 1, limit)).astype(int))]
 
 
+class Throttle:
+    """When a live summary is due, at a bounded cost: ``due()`` is true at most every
+    ``every`` seconds and, since a 128³ summary takes about a second on one CPU core, never
+    more often than keeps the summaries under ``share`` of the wall time (``spent(cost)``
+    records what the last one took); ``due(final=True)`` is always true. The first call is
+    due."""
+
+    def __init__(self, every: float = 1.0, share: float = 0.1):
+        import time
+
+        self._clock = time.monotonic
+        self.every, self.share = float(every), float(share)
+        self._next = self._clock()
+
+    def now(self) -> float:
+        return self._clock()
+
+    def due(self, final: bool = False) -> bool:
+        return final or self._clock() >= self._next
+
+    def spent(self, cost: float) -> None:
+        self._next = self._clock() + max(self.every, cost / self.share)
+
+
 class LiveSummaries:
-    """The ``hit3d_stats`` events of a generate shard, at a bounded cost: ``offer`` returns
-    an event payload at most every ``every`` seconds and, since a 128³ summary takes about
-    a second on one CPU core, never more often than keeps the summaries under ``share`` of
-    the shard's wall time; a ``final`` offer (a shard's last snapshot) always gives one.
+    """The ``hit3d_stats`` events of a generate shard, at a bounded cost (``Throttle``):
+    ``offer`` returns an event payload at most every ``every`` seconds and within ``share``
+    of the shard's wall time; a ``final`` offer (a shard's last snapshot) always gives one.
 
     The payload: ``{"shard", "trajectory", "snapshot", "t", **snapshot_summary(...),
     "series": {"t", "energy", "dissipation"}}``, the series being the solver's energy
     budget of that trajectory up to the snapshot (at most ``EVENT_SERIES_POINTS``)."""
 
     def __init__(self, nu: float, length: float, shard: int, every: float = 1.0, share=0.1):
-        import time
-
-        self._clock = time.monotonic
         self.nu, self.length, self.shard = float(nu), float(length), int(shard)
         self.every, self.share = float(every), float(share)
-        self._next = self._clock()  # the first snapshot is always reported
+        self.throttle = Throttle(every, share)  # the first snapshot is always reported
 
     def offer(
         self,
@@ -215,12 +235,11 @@ class LiveSummaries:
         series: dict[str, np.ndarray],
         final: bool = False,
     ) -> dict[str, Any] | None:
-        start = self._clock()
-        if not final and start < self._next:
+        if not self.throttle.due(final):
             return None
+        start = self.throttle.now()
         summary = snapshot_summary(velocity, self.nu, self.length)
-        cost = self._clock() - start
-        self._next = self._clock() + max(self.every, cost / self.share)
+        self.throttle.spent(self.throttle.now() - start)
         return {
             "shard": self.shard,
             "trajectory": int(trajectory),

@@ -18,7 +18,7 @@ from app.db.tables import JobEvent, Rollout, new_id, utcnow
 from workers.context import JobContext
 
 # The events a rollout or comparison writes alongside its frames (one attempt's worth).
-REPLACED_EVENTS = ("metrics", "channel_stats", "compare_setup", "summary")
+REPLACED_EVENTS = ("metrics", "channel_stats", "hit3d_stats", "compare_setup", "summary")
 
 
 def begin_rollout(ctx: JobContext, **columns: Any) -> tuple[str, str]:

@@ -1,6 +1,7 @@
 """``rollout``: a model's autoregressive rollout beside the reference solver (or the solver
 alone), from an uploaded initial condition or a random field of a flow. The worker picks
-the flow's runner (2D vorticity or channel velocity)."""
+the flow's runner (2D vorticity, channel velocity or periodic-box velocity, hit3d; the hit3d
+checks are in ``app.jobkinds.rollout_hit3d``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from app.db.tables import Dataset, InitialCondition, Model
 from app.jobkinds import limits
 from app.jobkinds.base import InvalidParams, JobKind, JobParams
 from app.jobkinds.checks import allowed_variant, existing, fitting_grid, known_flow
-from app.services.flows import is_channel_flow
+from app.jobkinds.rollout_hit3d import check_hit3d, velocity_grid
+from app.services.flows import is_channel_flow, is_hit3d_flow
 from app.settings import Settings
 from models.registry import MODELS
 
@@ -35,7 +37,11 @@ class RolloutParams(JobParams):
         default=None, description="Needed only when there is no initial condition."
     )
     resolution: int = Field(
-        default=64, ge=16, le=1024, description="Grid of a random initial condition."
+        default=64,
+        ge=16,
+        le=1024,
+        description="Grid of a random initial condition (n², or n³ for hit3d, whose default "
+        "is the model's grid, else the flow's).",
     )
     steps: int = Field(default=50, ge=1, le=10_000)
     interval: float | None = Field(
@@ -57,6 +63,11 @@ def check(session: Session, params: RolloutParams, data: dict[str, Any], queue: 
     if params.model_id is not None:
         model = existing(session, Model, data, "model_id", "model")
         if flow_name is not None and flow_name != model.flow:
+            if params.initial_condition_id is None:
+                raise InvalidParams(
+                    f"params.model_id: the model was trained on {model.flow!r}, not on "
+                    f"params.flow {flow_name!r}."
+                )
             raise InvalidParams(
                 f"params.model_id: the model was trained on {model.flow!r}, but the initial "
                 f"condition is a {flow_name!r} field."
@@ -73,7 +84,14 @@ def check(session: Session, params: RolloutParams, data: dict[str, Any], queue: 
         data["flow"] = flow_name
         return data, queue
     flow = known_flow(flow_name or DEFAULT_FLOW)
-    if flow.dims != 2:  # a 3D flow that is not a channel (hit3d): no rollout runner yet
+    if is_hit3d_flow(flow.name):
+        ic = (
+            session.get(InitialCondition, data["initial_condition_id"])
+            if data.get("initial_condition_id")
+            else None
+        )
+        return check_hit3d(session, flow, params, data, model, ic), queue
+    if flow.dims != 2:  # a 3D flow of a kind no rollout runner knows
         raise InvalidParams(f"params.flow: rollouts of {flow.name} are not built yet.")
     allowed_variant(flow, params.nu)
     if params.initial_condition_id is None:
@@ -83,15 +101,17 @@ def check(session: Session, params: RolloutParams, data: dict[str, Any], queue: 
 
 
 def rollout_grid(session: Session, data: dict[str, Any]) -> tuple[int, ...]:
-    """The grid the rollout steps on: its initial condition's, else (2D) the random field's
-    ``resolution``, else (channel) the solver grid of the model's training data or the
-    flow's default grid."""
+    """The grid the rollout steps on: its initial condition's (a 3D velocity's spatial grid,
+    its components first or last), else (2D) the random field's ``resolution`` (n², n³ for
+    hit3d), else (channel) the solver grid of the model's training data or the flow's
+    default grid."""
     ic_id = data.get("initial_condition_id")
     ic = session.get(InitialCondition, ic_id) if ic_id else None
+    if is_hit3d_flow(data["flow"]):
+        return velocity_grid(ic.shape) if ic is not None else (data["resolution"],) * 3
     if is_channel_flow(data["flow"]):
         if ic is not None:
-            shape = tuple(ic.shape)
-            return shape[1:] if len(shape) == 4 else shape  # velocity (3, nx, ny, nz)
+            return velocity_grid(ic.shape)  # velocity (3, nx, ny, nz)
         model = session.get(Model, data["model_id"]) if data.get("model_id") else None
         dataset = session.get(Dataset, model.dataset_id) if model and model.dataset_id else None
         stored = (dataset.params or {}) if dataset is not None else {}

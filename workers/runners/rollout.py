@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from app.db.tables import Dataset, InitialCondition, Model
-from app.services.flows import is_channel_flow
+from app.services.flows import is_channel_flow, is_hit3d_flow
 from models.checkpoint import load_model
 from models.input_stats import field_summary, input_fit
 from models.rollout import autoregressive_rollout
@@ -89,6 +89,10 @@ def run_rollout(ctx: JobContext) -> dict[str, Any]:
         from workers.runners.rollout_channel import run_channel_rollout
 
         return run_channel_rollout(ctx)
+    if is_hit3d_flow(p["flow"]):
+        from workers.runners.rollout_hit3d import run_hit3d_rollout
+
+        return run_hit3d_rollout(ctx)
     flow = get_flow(p["flow"])
     model = None
     model_row = None
