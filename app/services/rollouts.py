@@ -21,10 +21,9 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.artifacts import ArtifactStore
-from app.db.tables import Dataset, InitialCondition, Job, JobEvent, Model, Rollout
+from app.db.tables import Job, JobEvent, Rollout
 from app.jobs import FINAL, seq_after
 from app.services import iso_time
-from app.services.flows import flow_dims
 from app.services.jobs_view import job_dict
 from app.state import AppState
 from physics.formats.store import read_rollout_frame, rollout_length
@@ -344,40 +343,6 @@ def resolve(state: AppState, ref: str, kind: str = "rollout") -> dict[str, Any] 
             "job": job_dict(job) if job else None,
             "rollout": rollout_dict(rollout) if rollout else None,
         }
-
-
-def planned_comparison(state: AppState, job: dict[str, Any]) -> dict[str, Any] | None:
-    """What a 2D ``compare`` job will lay out, read from its parameters before its worker
-    writes the ``compare_setup`` event: ``{"reference", "flow", "models": [{"index",
-    "model_id", "name", "precision"}]}`` in the setup's own shape, so a live page can build
-    its grid while the worker loads the models. None for another kind of job."""
-    if job.get("kind") != "compare":
-        return None
-    params = job.get("params") or {}
-    with state.db.session() as session:
-        flow = None
-        if params.get("initial_condition_id"):
-            ic = session.get(InitialCondition, params["initial_condition_id"])
-            flow = ic.flow if ic is not None else None
-        elif params.get("dataset_id"):
-            dataset = session.get(Dataset, params["dataset_id"])
-            flow = dataset.flow if dataset is not None else None
-        entries = []
-        for index, entry in enumerate(params.get("models") or []):
-            model = session.get(Model, entry.get("model_id"))
-            if flow is None and model is not None:
-                flow = model.flow
-            entries.append(
-                {
-                    "index": index,
-                    "model_id": entry.get("model_id"),
-                    "name": model.name if model is not None else None,
-                    "precision": entry.get("precision") or "float32",
-                }
-            )
-    if flow is None or flow_dims(flow) != 2:
-        return None  # a channel comparison lays out its own panels
-    return {"reference": bool(params.get("reference", True)), "flow": flow, "models": entries}
 
 
 def poll_rollout(state: AppState, job_id: str, after: int, limit: int = 2000) -> dict[str, Any]:
