@@ -13,6 +13,8 @@ order. One module per format family:
 - ``netcdf``: netCDF through xarray
 - ``channel``: one 3D channel-flow velocity snapshot with its wall-normal points
   (``read_channel_snapshot`` → ``ChannelSnapshot``; not a trajectory reader)
+- ``periodic``: one 3D velocity snapshot on a triply periodic box (hit3d)
+  (``read_periodic_velocity`` → ``PeriodicSnapshot``; not a trajectory reader)
 
 Readers load whole arrays into memory; pass ``field`` to read one field of a large file.
 An unrecognised layout raises ``UnrecognisedLayout`` (a ValueError) whose message lists
@@ -32,6 +34,7 @@ from physics.formats.fno_mat import read_fno_mat
 from physics.formats.netcdf import read_netcdf
 from physics.formats.numpy_files import read_npy, read_npz
 from physics.formats.pdebench import read_pdebench
+from physics.formats.periodic import PeriodicSnapshot, read_periodic_velocity
 from physics.formats.well import read_the_well
 
 __all__ = [
@@ -39,6 +42,7 @@ __all__ = [
     "VORTICITY_NAMES",
     "ChannelSnapshot",
     "FieldNotFound",
+    "PeriodicSnapshot",
     "TrajectoryData",
     "UnrecognisedLayout",
     "detect_format",
@@ -49,6 +53,7 @@ __all__ = [
     "read_npy",
     "read_npz",
     "read_pdebench",
+    "read_periodic_velocity",
     "read_the_well",
     "read_trajectories",
 ]
