@@ -15,7 +15,13 @@ shell spectrum, vorticity PDFs), its midplane slices and a trajectory's E(t), ε
 - ``statistics_items``: the statistics card's (label, value, hint) rows.
 
 Every label carries the grid n³. Every figure takes a ``uirevision`` so zoom survives the
-live updates of a running job. The pages show them through ``app.ui.components.graph``,
+live updates of a running job.
+
+Several sources at once (a rollout's model beside its reference solver): the spectrum, the
+PDF and the series take a mapping ``{source: values}`` in place of one source's values
+(one trace per source, in ``SOURCE_COLORS``), ``slices_grid_figure`` draws one row of
+midplanes per source and ``statistics_columns`` gives the card's rows with one value per
+source. The pages show them through ``app.ui.components.graph``,
 whose config keeps every figure private (no cloud, no share button).
 """
 
@@ -41,6 +47,24 @@ PDF_LABELS = {"magnitude": "|ω|/ω_rms", "component": "ωᵢ/σ (components poo
 PLANES = (("x", "y", "z"), ("y", "x", "z"), ("z", "x", "y"))
 # Spectrum values this far below the peak are float32 round-off of a stored field.
 SPECTRUM_FLOOR = 1e-12
+# Several sources in one figure: their colours and names (others take the palette's next).
+SOURCE_COLORS = {
+    "model": COLORS["model"],
+    "reference": COLORS["reference"],
+    "error": COLORS["error"],
+}
+SOURCE_LABELS = {"model": "model", "reference": "reference solver", "error": "error"}
+
+
+def _by_source(values: Any, single: str) -> dict[str, Any]:
+    """``values`` as ``{source: values}``: a mapping as it is, one source's values as
+    ``{single: values}``."""
+    return dict(values) if isinstance(values, Mapping) else {single: values}
+
+
+def _color(source: str, i: int) -> str:
+    palette = (COLORS["train"], COLORS["persistence"], COLORS["error"])
+    return SOURCE_COLORS.get(source, palette[i % len(palette)])
 
 
 def _positive(k: Sequence[float], e: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +91,7 @@ def kolmogorov_guide(k: Sequence[float], e: Sequence[float]) -> dict[str, float]
 
 def spectrum_figure(
     k: Sequence[float] | None,
-    spectrum: Sequence[float] | None,
+    spectrum: Sequence[float] | Mapping[str, Sequence[float] | None] | None,
     n: int,
     *,
     title: str | None = None,
@@ -75,25 +99,40 @@ def spectrum_figure(
 ) -> go.Figure:
     """E(k) of one snapshot on log–log axes (shells k ≥ 1), the k^(−5/3) guide over the same
     shells (trace 1, ``meta`` "guide:-5/3") and a dotted line at the last shell the 2/3
-    rule keeps on the n³ grid, k = n/3. ``layout.meta`` holds the guide's anchor."""
-    if not k or not spectrum:
+    rule keeps on the n³ grid, k = n/3. ``layout.meta`` holds the guide's anchor.
+
+    ``spectrum`` may be ``{source: E}`` (a model and its reference): one trace per source
+    in that order, then the guide (last), anchored on the reference's spectrum (else the
+    first source's)."""
+    curves = {
+        name: values
+        for name, values in _by_source(spectrum, "E(k)").items()
+        if values is not None and len(values)
+    }
+    if not k or not curves:
         return empty_figure(f"The energy spectrum on the {n}³ grid appears here.", uirevision)
-    ks, es = _positive(k, spectrum)
-    if not ks.size:
+    drawn = {name: _positive(k, values) for name, values in curves.items()}
+    drawn = {name: (ks, es) for name, (ks, es) in drawn.items() if ks.size}
+    if not drawn:
         return empty_figure("The spectrum has no shell k ≥ 1 to draw.", uirevision)
+    anchor = "reference" if "reference" in drawn else next(iter(drawn))
+    ks, es = drawn[anchor]
     guide = kolmogorov_guide(ks, es)
+    single = not isinstance(spectrum, Mapping)
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=ks.tolist(),
-            y=es.tolist(),
-            mode="lines+markers",
-            marker=dict(size=4),
-            name="E(k)",
-            line=dict(color=COLORS["reference"], width=2),
-            hovertemplate="k=%{x:.0f}  E=%{y:.3e}<extra></extra>",
+    for i, (name, (kx, ey)) in enumerate(drawn.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=kx.tolist(),
+                y=ey.tolist(),
+                mode="lines+markers",
+                marker=dict(size=4),
+                name="E(k)" if single else f"E(k), {SOURCE_LABELS.get(name, name)}",
+                line=dict(color=COLORS["reference"] if single else _color(name, i), width=2),
+                hovertemplate="k=%{x:.0f}  E=%{y:.3e}<extra></extra>",
+            )
         )
-    )
+    ks = np.unique(np.concatenate([kx for kx, _ in drawn.values()]))
     fig.add_trace(
         go.Scatter(
             x=ks.tolist(),
@@ -209,6 +248,109 @@ def slices_figure(
     return fig
 
 
+def slices_grid_figure(
+    rows: Mapping[str, Mapping[str, np.ndarray] | None],
+    quantity: str,
+    n: int,
+    length: float = 2 * math.pi,
+    *,
+    title: str | None = None,
+    uirevision: Any = None,
+) -> go.Figure:
+    """The midplanes of ``slices_figure`` for several sources, one row per source (``rows``
+    ``{source: {"x", "y", "z"}}`` in order; a None row is left out), each row with its own
+    colour scale (an error field is much weaker than the fields): traces 3r, 3r+1, 3r+2 are
+    row r's x, y, z planes. ``layout.meta`` has the ``quantity``, ``n`` and the ``rows``;
+    the height is the page's (``slices_height``)."""
+    if quantity not in QUANTITIES:
+        raise ValueError(f"quantity must be one of {', '.join(QUANTITIES)}; got {quantity!r}.")
+    name = QUANTITY_LABELS[quantity]
+    rows = {source: planes for source, planes in rows.items() if planes}
+    if not rows:
+        return empty_figure(f"Midplane slices of {name} on the {n}³ grid appear here.", uirevision)
+    coords = _coordinates(n, length)
+    m = coords[n // 2]
+    count = len(rows)
+    fig = make_subplots(
+        rows=count,
+        cols=3,
+        horizontal_spacing=0.07,
+        vertical_spacing=0.1 if count > 1 else 0.0,
+        subplot_titles=[
+            f"{SOURCE_LABELS.get(source, source)} · {axis} = {m:.3g}"
+            for source in rows
+            for axis, _, _ in PLANES
+        ],
+    )
+    layout: dict[str, Any] = {}
+    for r, (source, slices) in enumerate(rows.items(), start=1):
+        planes = [np.asarray(slices[axis], dtype=np.float64) for axis, _, _ in PLANES]
+        finite = np.concatenate([p[np.isfinite(p)] for p in planes])
+        if quantity == "q":
+            lim = float(np.abs(finite).max()) if finite.size else 1.0
+            colour = dict(colorscale=DIVERGING, cmin=-(lim or 1.0), cmax=lim or 1.0)
+        else:
+            top = float(finite.max()) if finite.size else 1.0
+            colour = dict(colorscale=SEQUENTIAL, cmin=0.0, cmax=top if top > 0 else 1.0)
+        axis_name = "coloraxis" if r == 1 else f"coloraxis{r}"
+        # Each row's colour bar beside its own row (rows fill the height top-down).
+        middle = 1 - (r - 0.5) / count
+        layout[axis_name] = dict(
+            colorbar=dict(
+                title=dict(text=name, side="right"),
+                thickness=10,
+                outlinewidth=0,
+                len=0.9 / count,
+                y=middle,
+                yanchor="middle",
+            ),
+            **colour,
+        )
+        for col, ((axis, a, b), values) in enumerate(zip(PLANES, planes, strict=True), start=1):
+            fig.add_trace(
+                go.Heatmap(
+                    z=values.astype(np.float32),
+                    x=coords.astype(np.float32),
+                    y=coords.astype(np.float32),
+                    coloraxis=axis_name,
+                    name=f"{source} {axis} midplane",
+                    hovertemplate=f"{a}=%{{x:.3f}}, {b}=%{{y:.3f}}<br>{name}=%{{z:.4g}}"
+                    f"<extra>{source}</extra>",
+                ),
+                row=r,
+                col=col,
+            )
+            index = (r - 1) * 3 + col
+            fig.update_xaxes(
+                title_text=a if r == count else None,
+                showgrid=False,
+                constrain="domain",
+                row=r,
+                col=col,
+            )
+            fig.update_yaxes(
+                title_text=b,
+                showgrid=False,
+                scaleanchor=f"x{index if index > 1 else ''}",
+                constrain="domain",
+                row=r,
+                col=col,
+            )
+    label = "|ω|" if quantity == "vorticity" else "Q = ½(‖Ω‖² − ‖S‖²)"
+    _base_layout(fig, uirevision, title or f"{label} on the midplanes, {n}³")
+    fig.update_layout(
+        **layout,
+        hovermode="closest",
+        meta={"quantity": quantity, "n": int(n), "index": n // 2, "rows": list(rows)},
+    )
+    return fig
+
+
+def slices_height(rows: int) -> int:
+    """Pixels a ``slices_grid_figure`` of ``rows`` rows wants on the page."""
+    return 120 + 300 * max(int(rows), 1)
+
+
 def gaussian_reference(kind: str, x: Sequence[float]) -> np.ndarray:
     """The PDF a Gaussian isotropic vorticity field would give: for ``kind`` "component"
     the standard normal φ(x); for "magnitude", x = |ω|/ω_rms = χ₃/√3 with χ₃ Maxwell's
@@ -231,27 +373,36 @@ def vorticity_pdf_figure(
     log y axis (empty bins left out), with the Gaussian field's PDF dashed (trace 1)."""
     if kind not in PDF_KINDS:
         raise ValueError(f"kind must be one of {', '.join(PDF_KINDS)}; got {kind!r}.")
-    if not pdf or not pdf.get(kind):
+    single = not pdf or any(key in pdf for key in PDF_KINDS)
+    pdfs = {"PDF": pdf} if single else dict(pdf)
+    pdfs = {name: p for name, p in pdfs.items() if p and p.get(kind)}
+    if not pdfs:
         return empty_figure(f"The vorticity PDF on the {n}³ grid appears here.", uirevision)
-    x = np.asarray(pdf[kind]["x"], dtype=np.float64)
-    density = np.asarray(
-        [np.nan if v is None else v for v in pdf[kind]["density"]], dtype=np.float64
-    )
-    keep = np.isfinite(density) & (density > 0)
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=x[keep].tolist(),
-            y=density[keep].tolist(),
-            mode="lines+markers",
-            marker=dict(size=3),
-            name="PDF",
-            line=dict(color=COLORS["error"], width=2),
-            hovertemplate="%{x:.3g}  p=%{y:.3e}<extra></extra>",
+    xs, floor = [], []
+    for i, (name, p) in enumerate(pdfs.items()):
+        x = np.asarray(p[kind]["x"], dtype=np.float64)
+        density = np.asarray(
+            [np.nan if v is None else v for v in p[kind]["density"]], dtype=np.float64
         )
-    )
+        keep = np.isfinite(density) & (density > 0)
+        fig.add_trace(
+            go.Scatter(
+                x=x[keep].tolist(),
+                y=density[keep].tolist(),
+                mode="lines+markers",
+                marker=dict(size=3),
+                name="PDF" if single else f"PDF, {SOURCE_LABELS.get(name, name)}",
+                line=dict(color=COLORS["error"] if single else _color(name, i), width=2),
+                hovertemplate="%{x:.3g}  p=%{y:.3e}<extra></extra>",
+            )
+        )
+        xs.append(x)
+        if keep.any():
+            floor.append(density[keep].min())
+    x = xs[0] if len(xs) == 1 else np.unique(np.concatenate(xs))
     reference = gaussian_reference(kind, x)
-    shown = reference > (density[keep].min() / 10 if keep.any() else 0)
+    shown = reference > (min(floor) / 10 if floor else 0)
     fig.add_trace(
         go.Scatter(
             x=x[shown].tolist(),
@@ -280,29 +431,49 @@ def series_figure(
     """E(t) (left axis, trace 0) and ε(t) (right axis, trace 1) of a trajectory; ``series``
     ``{"t", "energy", "dissipation", "source"}`` ("solver": the solver's own field, the
     budget stored with the dataset; "stored": recomputed from the stored snapshots).
-    ``marker_t`` draws a dotted line at the snapshot shown."""
+    ``marker_t`` draws a dotted line at the snapshot shown.
+
+    Several sources (``source`` "rollout"): ``energy`` and ``dissipation`` are ``{source:
+    values}``; per source E (solid, left axis) then ε (dotted, right axis), in its colour;
+    a None value (a diverged model) leaves a gap."""
     if not series or not series.get("t"):
         return empty_figure(f"E(t) and ε(t) on the {n}³ grid appear here.", uirevision)
     t = [float(v) for v in series["t"]]
     many = len(t) > 60
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    for name, key, color, secondary in (
-        ("energy E", "energy", COLORS["reference"], False),
-        ("dissipation ε", "dissipation", COLORS["model"], True),
-    ):
+    single = not isinstance(series.get("energy"), Mapping)
+    if single:
+        curves = [
+            ("energy E", series["energy"], COLORS["reference"], False, "solid"),
+            ("dissipation ε", series["dissipation"], COLORS["model"], True, "solid"),
+        ]
+    else:
+        curves = [
+            (f"{symbol} {SOURCE_LABELS.get(source, source)}", values, _color(source, i),
+             symbol == "ε", "solid" if symbol == "E" else "dot")
+            for i, source in enumerate(series["energy"])
+            for symbol, values in (
+                ("E", series["energy"][source]),
+                ("ε", (series.get("dissipation") or {}).get(source) or []),
+            )
+        ]  # fmt: skip
+    for name, values, color, secondary, dash in curves:
         fig.add_trace(
             go.Scatter(
                 x=t,
-                y=[float(v) for v in series[key]],
+                y=[None if v is None else float(v) for v in values],
                 mode="lines" if many else "lines+markers",
                 marker=dict(size=5),
                 name=name,
-                line=dict(color=color, width=2),
+                line=dict(color=color, width=2, dash=dash),
                 hovertemplate="t=%{x:.4g}  %{y:.4g}<extra>" + name + "</extra>",
             ),
             secondary_y=secondary,
         )
-    whose = "the solver's field" if series.get("source") == "solver" else "the stored field"
+    whose = {
+        "solver": "the solver's field",
+        "rollout": "the model and the reference solver",
+    }.get(series.get("source"), "the stored field")
     _base_layout(fig, uirevision, f"Energy and dissipation of {whose}, {n}³")
     fig.update_xaxes(title_text="time t")
     fig.update_yaxes(title_text="E", secondary_y=False)
@@ -351,3 +522,21 @@ def statistics_items(stats: Mapping[str, Any] | None, n: int) -> list[tuple[str,
         ("k_max η", _fmt(stats.get("kmax_eta"), 3), "k_max = n/3; ≥ 1 resolves the dissipation"),
         ("ν", _fmt(stats.get("nu")), "viscosity"),
     ]
+
+
+def statistics_columns(
+    stats: Mapping[str, Mapping[str, Any] | None], n: int
+) -> list[tuple[str, dict[str, str], str]]:
+    """The statistics card's rows for several sources (``stats`` ``{source: stats}``, in
+    order): (label, {source: value}, hint), the rows of ``statistics_items``; a source
+    without statistics (a diverged model) shows "—"."""
+    items = {source: statistics_items(values, n) for source, values in stats.items()}
+    rows = next((rows for rows in items.values() if rows), [])
+    out = []
+    for i, (label, _, hint) in enumerate(rows):
+        values = {
+            source: (source_rows[i][1] if source_rows else "—")
+            for source, source_rows in items.items()
+        }
+        out.append((label, values, hint))
+    return out

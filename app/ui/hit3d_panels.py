@@ -5,7 +5,13 @@ component), E(t) and ε(t), and the midplane slices of |ω| or Q.
 ``panel_layout(prefix)`` lays them out under the ids ``<prefix>-hit3d-…``; ``render(view,
 quantity, pdf_kind)`` turns a view of ``app.services.hit3d_views`` into what those
 components show, in the order of ``OUTPUTS``. Both are pure (no data access, no callbacks):
-the page that shows the panels wires them (the Data page: ``app.ui.pages.datasets.hit3d``).
+the page that shows the panels wires them (the Data page: ``app.ui.pages.datasets.hit3d``;
+the Rollout page: ``app.ui.pages.rollout``).
+
+A view with ``sources`` (a rollout's, ``app.services.hit3d_rollouts``) holds several
+sources side by side: the card has one value per source (a ``span`` with the class
+``stat-<source>``), the spectrum, PDF and E(t), ε(t) one curve per source, and the slices
+one row per source plus the error (model − reference).
 """
 
 from __future__ import annotations
@@ -120,6 +126,28 @@ def summary(stats: dict[str, Any] | None, n: int) -> list[Any]:
     ]
 
 
+def summary_columns(stats: dict[str, dict[str, Any] | None], n: int) -> list[Any]:
+    """The statistics card of several sources: a head row naming them, then per statistic
+    its label and one ``span.stat-<source>`` value per source (each hint on hover)."""
+    rows = hf.statistics_columns(stats, n)
+    if not rows:
+        return []
+
+    def values(cells: dict[str, str], head: bool = False) -> list[Any]:
+        out: list[Any] = []
+        for i, (source, value) in enumerate(cells.items()):
+            if i:
+                out.append(html.Span(" · ", className="muted"))
+            out.append(html.Span(value, className=f"stat-{source}" + (" muted" if head else "")))
+        return out
+
+    head = {source: hf.SOURCE_LABELS.get(source, source) for source in stats}
+    items: list[Any] = [html.Dt(""), html.Dd(values(head, head=True))]
+    for label, cells, hint in rows:
+        items += [html.Dt(label, title=hint), html.Dd(values(cells), title=hint)]
+    return items
+
+
 def render(
     view: dict[str, Any] | None, quantity: str = "vorticity", pdf_kind: str = "magnitude"
 ) -> tuple[Any, ...]:
@@ -129,6 +157,8 @@ def render(
     if view is None:
         blank = empty_figure("Nothing to show.")
         return [], blank, blank, blank, blank, None
+    if view.get("sources") is not None:
+        return render_sources(view, quantity, pdf_kind)
     n = int(view.get("n") or 0)
     rev = str(view.get("dataset_id") or (view.get("job") or {}).get("id") or "hit3d")
     length = float(view.get("length") or 2 * math.pi)
@@ -162,5 +192,53 @@ def render(
         hf.vorticity_pdf_figure(view.get("pdf"), pdf_kind, n, uirevision=rev),
         hf.series_figure(view.get("series"), n, marker_t=view.get("t"), uirevision=rev),
         slices,
+        note,
+    )
+
+
+def render_sources(view: dict[str, Any], quantity: str, pdf_kind: str) -> tuple[Any, ...]:
+    """``render`` for a view of several sources (see the module docstring)."""
+    n = int(view.get("n") or 0)
+    rev = str(view.get("rollout_id") or (view.get("job") or {}).get("id") or "hit3d")
+    length = float(view.get("length") or 2 * math.pi)
+    sources = list(view.get("sources") or [])
+    stats = view.get("stats") or {}
+    spectra = view.get("spectrum") or {}
+    pdfs = view.get("pdf") or {}
+    at = f" · {view['at']}" if view.get("at") else ""
+    slices = view.get("slices") or {}
+    rows = {source: (slices.get(source) or {}).get(quantity) for source in (*sources, "error")}
+    slices_figure = (
+        hf.slices_grid_figure(
+            rows,
+            quantity,
+            n,
+            length,
+            title=f"{hf.QUANTITY_LABELS[quantity]} on the midplanes, {n}³{at}",
+            uirevision=rev,
+        )
+        if any(rows.values())
+        else empty_figure(f"The midplanes of the {n}³ frames appear with the first frame.", rev)
+    )
+    note = html.Div(
+        [html.Span(view.get("label") or "", className="strong")]
+        + (
+            [html.Span(" · live: the newest statistics the worker reported", className="muted")]
+            if view.get("job") and not view.get("final")
+            else []
+        )
+    )
+    return (
+        summary_columns({s: stats.get(s) for s in sources}, n) if stats else [],
+        hf.spectrum_figure(
+            view.get("k"),
+            {s: spectra.get(s) for s in sources},
+            n,
+            title=f"Energy spectra E(k), {n}³{at}",
+            uirevision=rev,
+        ),
+        hf.vorticity_pdf_figure({s: pdfs.get(s) for s in sources}, pdf_kind, n, uirevision=rev),
+        hf.series_figure(view.get("series"), n, marker_t=view.get("t"), uirevision=rev),
+        slices_figure,
         note,
     )

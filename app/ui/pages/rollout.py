@@ -10,6 +10,14 @@ job row and the metrics after ``seq`` and appends them to ``rollout-series``; th
 callback then redraws the fields (read from the SWMR HDF5 file), the spectra and the curves.
 Once the run has ended, ``views`` also redraws when the frame slider moves.
 
+A 3D velocity rollout shows its own panels below the curves instead of 2D fields: a channel
+rollout the channel panel (``app.ui.channel_panels``, wall-unit statistics and slices), a
+hit3d rollout the HIT panels (``app.ui.hit3d_panels`` with
+``app.services.hit3d_rollouts``: statistics card, E(k), vorticity PDF and E(t), ε(t) of the
+model beside the reference solver, midplane slices of |ω| or Q of both and of the error),
+polled every second while the job runs (like the Data page's HIT card) and, once it has
+ended, drawn for the step the frame slider shows.
+
 ``<id>`` is a rollout id or the id of a rollout job (a queued job has no rollout yet).
 Start submits the job and moves to ``/rollout/<job id>``, so a live run and a reopened one
 are the same page.
@@ -24,10 +32,10 @@ from typing import Any
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update, set_props
 from dash.exceptions import PreventUpdate
 
-from app.services import catalog, channel_views, jobs_view, rollouts
-from app.services.flows import flow_length, is_channel_flow
+from app.services import catalog, channel_views, hit3d_rollouts, jobs_view, rollouts
+from app.services.flows import flow_length, is_channel_flow, is_hit3d_flow
 from app.services.jobs_view import grid_label
-from app.ui import figures, fit_advice, live
+from app.ui import figures, fit_advice, hit3d_figures, hit3d_panels, live
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
     CHART_GRAPH,
@@ -50,6 +58,7 @@ from app.ui.components import (
 from app.ui.context import get_state
 
 POLL_MS = 500
+HIT3D_POLL_MS = 1000
 # Channel rollouts (3D velocity) show wall-unit statistics and slices instead of 2D fields.
 CHANNEL = ChannelPanel("rollout")
 REFERENCE_ONLY = "__reference__"
@@ -250,6 +259,18 @@ def layout(
                 CHANNEL.layout(),
             ],
             id="rollout-channel-section",
+            hidden=True,
+        ),
+        html.Div(
+            [
+                dcc.Store(id="rollout-hit3d-source"),
+                dcc.Store(id="rollout-hit3d-live"),
+                dcc.Interval(id="rollout-hit3d-interval", interval=HIT3D_POLL_MS, disabled=True),
+                html.H2("Isotropic turbulence", className="card-title"),
+                hit3d_panels.panel_layout("rollout"),
+            ],
+            id="rollout-hit3d-section",
+            className="card",
             hidden=True,
         ),
     )
@@ -605,6 +626,8 @@ async def _run_extras(run: dict[str, Any]) -> None:
         run["place"] = await asyncio.to_thread(
             jobs_view.queue_place, get_state(), run["job_id"], run.get("queue")
         )
+    if run.get("rollout_id") and is_hit3d_flow(run.get("flow")) and run.get("resolution"):
+        run["grid"] = [run["resolution"]] * 3  # a cube
     if run.get("rollout_id") and is_channel_flow(run.get("flow")) and not run.get("grid"):
         # The row keeps one resolution; a channel grid is nx×ny×nz, read from its file.
         run["grid"] = await asyncio.to_thread(
@@ -826,11 +849,16 @@ def draw(run: dict[str, Any], series: dict[str, Any], shown: int) -> tuple[Any, 
     sources = ("model", "reference", "error") if has_model else ("reference",)
     revision = run["rollout_id"]
     marker_on = bool(run.get("final"))
-    if is_channel_flow(run.get("flow")):
-        # 3D velocity: the channel section below shows statistics and slices.
+    if is_velocity_3d(run):
+        # 3D velocity: the channel or HIT section below shows statistics and slices.
         error = figures.error_curve_figure(series, uirevision=revision)
         energy = figures.energy_curve_figure(series, uirevision=revision)
-        note = "Channel flow: statistics and slices of the 3D velocity are below."
+        note = (
+            "Isotropic turbulence: statistics, spectra and midplane slices of the 3D velocity "
+            "are below."
+            if is_hit3d_flow(run.get("flow"))
+            else "Channel flow: statistics and slices of the 3D velocity are below."
+        )
         return figures.empty_figure(note), figures.empty_figure(note), error, energy
     frames, t = rollouts.rollout_frames(get_state(), run["rollout_id"], int(shown), sources)
     metrics = (
@@ -845,6 +873,11 @@ def draw(run: dict[str, Any], series: dict[str, Any], shown: int) -> tuple[Any, 
     spectrum = spectrum_of(run, metrics, shown)
     error, energy = curve_figures(run, series, metrics.get("t") if marker_on else None)
     return fields, spectrum, error, energy
+
+
+def is_velocity_3d(run: dict[str, Any]) -> bool:
+    """A rollout of 3D velocity (a channel or hit3d flow): no 2D fields or spectra to draw."""
+    return is_channel_flow(run.get("flow")) or is_hit3d_flow(run.get("flow"))
 
 
 def _patch(changes: dict[str, Any], meta: dict[str, Any]) -> Patch:
@@ -872,7 +905,7 @@ def live_views(
     changed (the heatmaps' values and ranges, the new points of each curve) as Patches, so a
     frame costs little to build, send and draw; whole figures when the panels or the curves
     change and at the end (``draw``). ``drawn`` remembers what the page holds."""
-    if run.get("final") or is_channel_flow(run.get("flow")):
+    if run.get("final") or is_velocity_3d(run):
         drawn.clear()
         return dict(zip(VIEW_GRAPHS, draw(run, series, shown), strict=True))
     has_model = bool(run.get("has_model"))
@@ -984,6 +1017,81 @@ async def channel_section(run: dict[str, Any] | None, of: str | None, current: A
     if not run.get("has_model"):
         source["source"] = "reference"
     return False, (no_update if source == current else source)
+
+
+@callback(
+    Output("rollout-hit3d-section", "hidden"),
+    Output("rollout-hit3d-source", "data"),
+    Input("rollout-run", "data"),
+    State("rollout-hit3d-source", "data"),
+)
+async def hit3d_section(run: dict[str, Any] | None, current: Any):
+    """Shows the HIT panels for a hit3d rollout and points them at its job."""
+    run = run or {}
+    if not is_hit3d_flow(run.get("flow")) or not run.get("job_id"):
+        return True, None if current else no_update
+    source = {"job_id": run["job_id"]}
+    return False, (no_update if source == current else source)
+
+
+def hit3d_step(run: dict[str, Any] | None, series: dict[str, Any] | None, slider: Any):
+    """The step the HIT panels show: the slider's once the run has ended, else None (the
+    newest the worker reported)."""
+    steps = (series or {}).get("step") or []
+    if (run or {}).get("final") and slider is not None and 0 <= int(slider) < len(steps):
+        return int(steps[int(slider)])
+    return None
+
+
+@callback(
+    *(
+        Output(f"rollout-hit3d-{name}", "children" if name in ("summary", "note") else "figure")
+        for name in hit3d_panels.OUTPUTS
+    ),
+    Output("rollout-hit3d-live", "data"),
+    Output("rollout-hit3d-interval", "disabled"),
+    Output("rollout-hit3d-slices", "style"),
+    Input("rollout-hit3d-source", "data"),
+    Input("rollout-hit3d-quantity", "value"),
+    Input("rollout-hit3d-pdf-kind", "value"),
+    Input("rollout-hit3d-interval", "n_intervals"),
+    Input("rollout-slider", "value"),
+    State("rollout-hit3d-live", "data"),
+    State("rollout-run", "data"),
+    State("rollout-series", "data"),
+)
+async def hit3d_draw(
+    source: dict[str, Any] | None,
+    quantity: str | None,
+    pdf_kind: str | None,
+    _n: int | None,
+    slider: Any,
+    drawn: dict[str, Any] | None,
+    run: dict[str, Any] | None,
+    series: dict[str, Any] | None,
+):
+    """The HIT panels of the rollout (see the module docstring); on a poll only when the job
+    recorded something new."""
+    if not source or not source.get("job_id"):
+        return (*hit3d_panels.render(None), None, True, no_update)
+    job_id = source["job_id"]
+    step = hit3d_step(run, series, slider)
+    if ctx.triggered_id == "rollout-hit3d-interval" and drawn:
+        version = await asyncio.to_thread(hit3d_rollouts.rollout_version, get_state(), job_id)
+        if drawn.get("version") == f"{version}:{step}":
+            raise PreventUpdate
+    view = await asyncio.to_thread(hit3d_rollouts.hit3d_rollout_view, get_state(), job_id, step)
+    if view is None:
+        blank = hit3d_panels.render(None)
+        note = alert(f"There is no rollout job {job_id}.", "error")
+        return (*blank[:-1], note, None, True, no_update)
+    outputs = await asyncio.to_thread(
+        hit3d_panels.render, view, quantity or "vorticity", pdf_kind or "magnitude"
+    )
+    # One row of midplanes per source and one for the error (model − reference).
+    rows = len(view.get("sources") or []) + (1 if len(view.get("sources") or []) > 1 else 0)
+    style = {"height": f"{hit3d_figures.slices_height(rows)}px"}
+    return (*outputs, {"version": view["version"]}, bool(view.get("final")), style)
 
 
 live.register_watchdog("rollout")
