@@ -20,6 +20,7 @@ from app.settings import Settings
 from app.state import AppState
 from app.ui import hit3d_figures as hf
 from app.ui import hit3d_panels
+from app.ui.pages import rollout as page
 from models.registry import build_model
 from physics.flows import get_flow
 from physics.formats.store import read_rollout_frame
@@ -146,3 +147,25 @@ def test_a_rollout_view_is_its_events_and_its_stored_frames(tmp_path, redis_url)
     assert len(outputs) == len(hit3d_panels.OUTPUTS)
     assert [t.type for t in outputs[4].data] == ["heatmap"] * 9
     assert hit3d_rollouts.hit3d_rollout_view(state, "no-such-job") is None
+
+
+def test_the_rollout_form_offers_hit3d_s_random_field():
+    model = {"id": "h", "flow": "hit3d", "dims": 3, "resolution": N, "name": "h",
+             "arch": "fno3d", "interval": 0.1}  # fmt: skip
+    flat = {**model, "id": "f", "dims": 2}
+    assert page.RANDOM_HIT3D in [o["value"] for o in page.ic_options([])]
+    assert page.ic_flow([], page.RANDOM_HIT3D) == "hit3d"
+    # A hit3d model with no hit3d upload starts from hit3d's random field; a 2D
+    # architecture is never offered for the 3D field.
+    assert page.pick_initial_condition({"model": "h"}, [], None, model) == page.RANDOM_HIT3D
+    offered = [o["value"] for o in page.model_options([model, flat], None, "hit3d")]
+    assert offered == [page.REFERENCE_ONLY, "h"]
+    assert "16³" in page.model_options([model], None, "hit3d")[1]["label"]
+    assert page.rollout_params(page.RANDOM_HIT3D, "h", 3, None) == {
+        "steps": 3,
+        "flow": "hit3d",
+        "model_id": "h",
+    }
+    # A reopened run from hit3d's random field shows that field again.
+    reopened = {"flow": "hit3d", "initial_condition_id": None}
+    assert page.pick_initial_condition({}, [], reopened) == page.RANDOM_HIT3D

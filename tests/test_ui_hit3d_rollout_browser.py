@@ -20,6 +20,7 @@ import torch
 from physics.hit3d import diagnostics
 from tests import test_ui_browser
 from tests.test_ui_browser import _text, _wait
+from tests.test_ui_data_page import _fill
 
 pytestmark = pytest.mark.browser
 
@@ -135,3 +136,31 @@ def test_the_rollout_page_shows_a_hit3d_rollout(browser, live_server: str):
             diagnostics.taylor_reynolds(torch.from_numpy(u.astype(np.float64))[None], nu)[0]
         )
         assert float(shown) == pytest.approx(expected, rel=1e-3), (source, shown, expected)
+
+    # Started from the page: "Roll out →" of the model picks hit3d's random field and the
+    # model; Start goes to the new run, whose panels fill in live.
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{base}/rollout?model={train['result']['model_id']}")
+    _wait(lambda: "Random field (hit3d" in _text(browser, "rollout-ic"), 30, "hit3d's random field")
+    _wait(lambda: "fno3d" in _text(browser, "rollout-model"), 30, "the model chosen")
+    _fill(browser, "rollout-steps", STEPS)
+    start = browser.find_element(By.ID, "rollout-start")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", start)
+    start.click()
+    started = _wait(
+        lambda: (
+            (path := browser.execute_script("return location.pathname")) != "/rollout"
+            and path.startswith("/rollout/")
+            and path.rsplit("/", 1)[-1]
+        ),
+        30,
+        "the new run's address",
+    )
+    assert started != rollout["id"]
+    seen = _wait(
+        lambda: (s := _panels(browser)) and f"Rollout job {started[:8]}" in s["note"] and s,
+        90,
+        "the HIT panels of the run started from the page",
+    )
+    assert seen["rows"] == ["model", "reference", "error"]

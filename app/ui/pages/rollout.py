@@ -64,6 +64,9 @@ CHANNEL = ChannelPanel("rollout")
 REFERENCE_ONLY = "__reference__"
 RANDOM_FIELD = "__random__"
 RANDOM_FLOW = "ns2d-forced"
+# hit3d's own random field (E(k) ~ k^4 exp(-2(k/k_p)^2)) on the model's grid, else 32³.
+RANDOM_HIT3D = "__random_hit3d__"
+RANDOM_HIT3D_FLOW = "hit3d"
 DEFAULT_STEPS = 50
 FINAL = ("succeeded", "failed", "cancelled")
 SERIES_KEYS = (
@@ -156,7 +159,7 @@ def layout(
                                             step="any",
                                             placeholder="auto",
                                         ),
-                                        "Empty: the model's Δt, else 0.25.",
+                                        "Empty: the model's Δt, else 0.25 (hit3d: 0.1).",
                                     ),
                                 ],
                                 className="form-inline",
@@ -289,6 +292,12 @@ def ic_options(ics: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for ic in ics
     ]
     options.append({"label": "Random field (Gaussian, 64², ns2d-forced)", "value": RANDOM_FIELD})
+    options.append(
+        {
+            "label": "Random field (hit3d: E(k) ~ k⁴exp(−2(k/k_p)²), the model's n³ or 32³)",
+            "value": RANDOM_HIT3D,
+        }
+    )
     return options
 
 
@@ -297,6 +306,8 @@ def ic_flow(ics: list[dict[str, Any]], ic: str | None) -> str | None:
     None when none is chosen."""
     if ic == RANDOM_FIELD:
         return RANDOM_FLOW
+    if ic == RANDOM_HIT3D:
+        return RANDOM_HIT3D_FLOW
     return next((i["flow"] for i in ics if i["id"] == ic), None)
 
 
@@ -306,15 +317,17 @@ def model_grid(m: dict[str, Any], datasets: dict[str, dict[str, Any]] | None = N
     shape = ((datasets or {}).get(m.get("dataset_id") or "") or {}).get("shape") or []
     if is_channel_flow(m.get("flow")) and len(shape) == 6:
         return grid_label(shape[2:5])
+    if is_hit3d_flow(m.get("flow")):
+        return f"{m['resolution']}³"
     return f"{m['resolution']}²"
 
 
 def fits(m: dict[str, Any], flow: str | None) -> bool:
     """A model can roll out an initial condition of ``flow``: trained on that flow and, for
-    a channel flow, a 3D architecture (``dims`` of its registry entry)."""
+    a 3D flow (channel, hit3d), a 3D architecture (``dims`` of its registry entry)."""
     if flow is None or m.get("flow") != flow:
         return False
-    return not is_channel_flow(flow) or m.get("dims") == 3
+    return not (is_channel_flow(flow) or is_hit3d_flow(flow)) or m.get("dims") == 3
 
 
 def model_options(
@@ -358,18 +371,24 @@ def pick_initial_condition(
     """The initial condition the form starts with: the one asked for (``?ic=``), the
     reopened run's, an example when asked; with a model asked for (``?model=``, the Models
     page's "Roll out →"), only one of that model's flow, an example first, else none (the
-    random field for an ns2d-forced model); otherwise the newest upload."""
+    random field for an ns2d-forced model, hit3d's random field for a hit3d model);
+    otherwise the newest upload. A reopened hit3d run from a random field gets that field."""
     ids = {ic["id"] for ic in ics}
     if query.get("ic") in ids:
         return query["ic"]
     if reopened and reopened.get("initial_condition_id") in ids:
         return reopened["initial_condition_id"]
+    hit3d_random = (reopened or {}).get("flow") == RANDOM_HIT3D_FLOW
+    if hit3d_random and not reopened.get("initial_condition_id"):
+        return RANDOM_HIT3D
     if model is not None:
         mine = [ic for ic in ics if fits(model, ic["flow"])]
         mine.sort(key=lambda ic: not ic["example"])  # stable: examples first, newest first
         if mine:
             return mine[0]["id"]
-        return RANDOM_FIELD if fits(model, RANDOM_FLOW) else None
+        if fits(model, RANDOM_FLOW):
+            return RANDOM_FIELD
+        return RANDOM_HIT3D if fits(model, RANDOM_HIT3D_FLOW) else None
     if query.get("example"):
         examples = [ic for ic in ics if ic["example"]]
         if examples:
@@ -468,7 +487,9 @@ async def update_fit(ic: str | None, model: str | None):
 
 def rollout_params(ic: str | None, model: str | None, steps: Any, dt: Any) -> dict[str, Any]:
     params: dict[str, Any] = {"steps": steps}
-    if ic and ic != RANDOM_FIELD:
+    if ic == RANDOM_HIT3D:
+        params["flow"] = RANDOM_HIT3D_FLOW  # n³: the model's grid, else the flow's
+    elif ic and ic != RANDOM_FIELD:
         params["initial_condition_id"] = ic
     if model and model != REFERENCE_ONLY:
         params["model_id"] = model
