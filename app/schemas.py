@@ -79,7 +79,11 @@ class InitialConditionStats(TypedDict, total=False, extra_items=float):
     ``lx_assumed``/``lz_assumed``), ``min_u``, ``max_u``, ``kinetic_energy``, ``wall_units``
     (1 when the mean wall shear is positive) and then the wall units ``u_tau``, ``re_tau``,
     ``tau_wall``, ``bulk_u_plus``, ``centreline_u_plus``, ``stress_balance_error``; and
-    ``re_tau_nominal`` when the file gave one. A flow added later may add numbers."""
+    ``re_tau_nominal`` when the file gave one. A hit3d snapshot has the HIT statistics
+    (``energy``/``kinetic_energy``, ``dissipation``, ``taylor_reynolds``, ``divergence_max``,
+    …), ``nu`` with ``nu_source`` (0 the file, 1 the form, 2 the flow's), ``length`` and
+    ``leray_projected`` (1 when the stored field is the divergence-free part of the upload)
+    with ``divergence_relative_uploaded``. A flow added later may add numbers."""
 
     min: float
     max: float
@@ -150,7 +154,9 @@ class InitialConditionOut(Out):
     id: str
     name: str
     flow: str
-    shape: list[int] = Field(description="(ny, nx) for a 2D field; (3, nx, ny, nz) for a channel.")
+    shape: list[int] = Field(
+        description="(ny, nx) for a 2D field; (3, nx, ny, nz) for a channel or hit3d snapshot."
+    )
     fields: list[str]
     stats: InitialConditionStats
     created_at: UtcTime

@@ -20,7 +20,8 @@ A flow is one object in the registry (``physics.flows.FLOWS``) that satisfies
 - ``make_solver(...)``: its reference solver (the arguments depend on the kind of flow);
 - ``snapshot_format`` and ``file_types``: which reader an uploaded snapshot goes through
   ("vorticity2d": one 2D field; "channel-velocity": a 3D velocity with its wall-normal
-  points) and the file types it accepts;
+  points; "periodic-velocity": a 3D velocity on a periodic cube) and the file types it
+  accepts;
 - ``statistics`` and ``panels``: the diagnostics its runs record and the views the UI
   offers for it ("energy_spectrum", "spectrum" for 2D flows; "channel_stats" for channels).
 

@@ -56,6 +56,11 @@ def declared_hdf5(shape: tuple[int, ...], chunks: tuple[int, ...]) -> bytes:
     )
 
 
+def declared_hdf5_velocity(shape: tuple[int, ...], chunks: tuple[int, ...]) -> bytes:
+    """A few KB whose 'velocity' declares ``shape`` float32 (no chunk written)."""
+    return h5_bytes(lambda f: f.create_dataset("velocity", shape=shape, dtype="f4", chunks=chunks))
+
+
 def deflate_bomb() -> bytes:
     """A 32×32 float32 dataset (one 4 KiB chunk) whose stored chunk inflates to 64 MiB."""
 

@@ -75,8 +75,8 @@ def test_one_flow_by_name_and_a_sentence_for_an_unknown_one(client):
 
 def test_pickers_and_channel_questions_read_the_registry():
     uploads = [name for name, _ in flow_service.upload_flows()]
-    # Registry order: the 2D flows, then the channel; hit3d has no upload reader yet.
-    assert uploads == [name for name in EXPECTED if name != "hit3d"]
+    # Registry order: the 2D flows, then the channel and hit3d (each has an upload reader).
+    assert uploads == list(EXPECTED)
     generate = [f["name"] for f in flow_service.generate_form_flows()]
     assert generate == [n for n, (dims, _, _) in EXPECTED.items() if dims == 2]
     forced = flow_service.generate_form_flows()[0]
@@ -97,6 +97,7 @@ def test_pickers_and_channel_questions_read_the_registry():
     assert not flow_service.is_channel_flow(None) and not flow_service.is_channel_flow("nope")
     assert flow_service.flow_dims("channel3d") == 3 and flow_service.flow_dims("nope") is None
     assert flow_service.upload_file_types("channel3d") == (".npz", ".h5", ".hdf5")
+    assert flow_service.upload_file_types("hit3d") == (".npy", ".npz", ".h5", ".hdf5")
     assert flow_service.flow_length("kolmogorov2d") == pytest.approx(2 * math.pi)
     assert flow_service.flow_length("nope") == 1.0
 

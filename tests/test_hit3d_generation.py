@@ -33,21 +33,11 @@ def test_flows_endpoint_lists_hit3d_with_its_grid_rules(client):
     assert hit["parameters"]["nu"] == 0.04 and hit["parameters"]["k_peak"] == 2.0
     assert [ic["name"] for ic in hit["initial_conditions"]] == ["random", "taylor-green", "abc"]
     assert "hit3d" in [f["name"] for f in client.get("/api/flows").json()]
-    # Not offered for uploads (no reader of a periodic 3D snapshot yet), nor in the 2D forms.
-    assert "hit3d" not in [name for name, _ in flow_service.upload_flows()]
+    # Offered for uploads (tests/test_hit3d_upload.py), not in the 2D generate form.
+    assert "hit3d" in [name for name, _ in flow_service.upload_flows()]
     assert "hit3d" not in [f["name"] for f in flow_service.generate_form_flows()]
     assert flow_service.is_hit3d_flow("hit3d") and not flow_service.is_channel_flow("hit3d")
     assert not flow_service.is_hit3d_flow("channel3d") and not flow_service.is_hit3d_flow(None)
-
-
-def test_an_upload_for_hit3d_is_refused_with_a_sentence(client):
-    response = client.post(
-        "/api/initial-conditions",
-        files={"file": ("u.npz", b"not read")},
-        data={"flow": "hit3d"},
-    )
-    assert response.status_code == 422, response.text
-    assert response.json()["detail"] == "Snapshots of hit3d cannot be uploaded yet."
 
 
 def test_a_rollout_of_hit3d_is_refused_with_a_sentence(client):

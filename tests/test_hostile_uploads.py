@@ -213,7 +213,7 @@ def hostile_files(tmp_path: Path, sqlite_path: Path) -> dict[str, tuple[str, byt
     }
 
 
-@pytest.mark.parametrize("flow", ["ns2d-forced", "channel3d"])
+@pytest.mark.parametrize("flow", ["ns2d-forced", "channel3d", "hit3d"])
 def test_hostile_uploads_get_a_sentence_and_store_nothing(client, tmp_path: Path, flow: str):
     # The SQLite database of the sqlite run (the file the attack read back before).
     sqlite_path = client.app.state.eddyscope.settings.data_dir / "eddyscope.sqlite"

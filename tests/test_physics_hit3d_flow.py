@@ -38,7 +38,10 @@ def test_hit3d_is_registered_and_satisfies_the_protocol():
     assert described["parameters"]["closures"] == ["none", "smagorinsky", "dynamic"]
     assert described["parameters"]["forcings"] == ["none", "linear"]
     assert described["parameters"]["filters"] == ["spectral", "box"]
-    assert described["snapshot"] == {"format": "velocity3d-periodic", "file_types": []}
+    assert described["snapshot"] == {
+        "format": "periodic-velocity",
+        "file_types": [".npy", ".npz", ".h5", ".hdf5"],
+    }
     assert "hit_spectrum" in flow.statistics and "hit_spectrum" in flow.panels
 
 

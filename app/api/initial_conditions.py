@@ -1,5 +1,6 @@
 """Uploaded initial conditions: validated, then stored in the artifact store (.npy for a 2D
-vorticity field, .npz for a channel velocity snapshot with its y points and parameters)."""
+vorticity field, .npz for a channel velocity snapshot with its y points and parameters, and
+for a periodic-box (hit3d) velocity snapshot with its ν)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from app.schemas import DeletedOut, InitialConditionOut, ItemPatch, LineageOut
 from app.security import current_user
 from app.services import auth, catalog, initial_conditions, model_fit
 from app.services.auth import Principal
-from app.services.flows import is_channel_flow
+from app.services.flows import flow_dims
 from app.services.uploads import UploadError
 from app.state import AppState, get_state
 
@@ -56,13 +57,16 @@ async def upload_initial_condition(
         "(3, nx, ny, nz) with its y points: points other than the cell centres of the "
         "solver's tanh-stretched y grid are interpolated onto the centres of as many cells "
         "(stats y_interpolated, y_points_uploaded, y_interpolation_max_change), or refused "
-        "(422) with the grid needed when they do not span the channel or are too few",
+        "(422) with the grid needed when they do not span the channel or are too few; for "
+        "hit3d a .npy, .npz or .h5/.hdf5 velocity on the periodic box, (3, n, n, n) or "
+        "(n, n, n, 3) (or u, v, w), n even from 16 to 128: a field whose max |∇·u| is over "
+        "1e-4 of max |∇u| is Leray-projected (stats leray_projected), over 0.1 refused (422)",
     ),
     flow: str = Form("ns2d-forced", description="A registered flow (see GET /api/flows)."),
     nu: str | None = Form(
         None,
-        description="Channel flows only: the viscosity when the file gives none (else 1/re_tau "
-        "from the file, else 1/180)",
+        description="3D flows only: the viscosity when the file gives none (channel: else "
+        "1/re_tau from the file, else 1/180; hit3d: else the flow's ν)",
     ),
     state: AppState = Depends(get_state),
     user: Principal | None = Depends(current_user),
@@ -98,7 +102,7 @@ def _store(
         return None, (exc.status, str(exc))
     out = catalog.initial_condition_dict(row)
     out["created_at"] = row.created_at
-    if not is_channel_flow(row.flow):
+    if flow_dims(row.flow) == 2:
         array = initial_conditions.load_initial_condition(state.artifacts, row)
         out["model_fit"] = model_fit.fits_for_field(state, row.flow, array)
     return out, None

@@ -16,7 +16,19 @@ mean wall shear is positive, the wall units of ``physics.channel.stats``: ``u_ta
 solver's cell centres and the velocity was interpolated onto them
 (``app.services.uploads.fit_channel_grid``), with ``y_points_uploaded``, ``y_stretching``,
 ``y_interpolation_max_change`` and ``y_interpolation_relative_change``; 0 when stored as
-uploaded. ``channel_grid_note`` says it in words."""
+uploaded. ``channel_grid_note`` says it in words.
+
+Periodic-box flows (hit3d, ``snapshot_format`` "periodic-velocity") store one velocity
+snapshot as an ``.npz`` with ``velocity`` (3, n, n, n) and the 0-d ``nu`` and ``length``.
+Its row has the shape [3, n, n, n], the fields ["u", "v", "w"] and the statistics of the
+Data page's HIT card (``hit3d_stats``: ``energy`` (= ``kinetic_energy``), ``dissipation``
+2ν⟨SᵢⱼSᵢⱼ⟩ at the stored ν, ``u_rms``, ``taylor_microscale``, ``taylor_reynolds``,
+``integral_scale``, ``skewness``, ``divergence_max``, ``kolmogorov_scale``, ``kmax_eta``),
+``nu`` with ``nu_source`` (an index into ``HIT3D_NU_SOURCES``), ``length``, and what the
+divergence check did (``app.services.uploads.make_solenoidal``): ``leray_projected`` 1 when
+the uploaded field was projected onto its divergence-free part, with
+``divergence_relative_uploaded`` (max |∇·u| / max ‖∇u‖ as uploaded) and the change made;
+``hit3d_divergence_note`` says it in words."""
 
 from __future__ import annotations
 
@@ -88,7 +100,11 @@ def store_initial_condition(
         flow = get_flow(flow_name)
     except UnknownFlowError as exc:
         raise UploadError(str(exc)) from exc
-    if flow.snapshot_format != "vorticity2d":  # e.g. hit3d: no reader of its snapshots yet
+    if flow.snapshot_format == "periodic-velocity":
+        return store_hit3d_initial_condition(
+            db, artifacts, flow, filename, content, nu=nu, limits=limits, owner_id=owner_id
+        )
+    if flow.snapshot_format != "vorticity2d":  # a flow whose snapshots have no reader
         raise UploadError(f"Snapshots of {flow.name} cannot be uploaded yet.")
     parsed = parse_upload(filename, content, limits)
     try:
@@ -122,12 +138,21 @@ def store_initial_condition(
 
 def load_initial_condition(artifacts: ArtifactStore, row: InitialCondition) -> np.ndarray:
     """The stored array: the vorticity (ny, nx) of a 2D flow, the velocity (3, nx, ny, nz)
-    of a channel snapshot (``load_channel_initial_condition`` gives its y and parameters)."""
+    of a channel snapshot (``load_channel_initial_condition`` gives its y and parameters) or
+    of a periodic-box snapshot (``load_hit3d_initial_condition`` gives its ν)."""
     path = artifacts.resolve(row.path)
     if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as archive:
             return archive["velocity"]
     return np.load(path, allow_pickle=False)
+
+
+def load_hit3d_initial_condition(artifacts: ArtifactStore, row: InitialCondition):
+    """A stored periodic-box snapshot as a ``physics.formats.periodic.PeriodicSnapshot``
+    (velocity (3, n, n, n), nu and length as stored)."""
+    from physics.formats.periodic import read_periodic_velocity
+
+    return read_periodic_velocity(artifacts.resolve(row.path), limits=None)  # stored by us
 
 
 def load_channel_initial_condition(artifacts: ArtifactStore, row: InitialCondition):
@@ -278,6 +303,109 @@ def store_channel_initial_condition(
     return row
 
 
+# --- periodic-box snapshots (hit3d) -----------------------------------------------------------
+
+# Where a hit3d snapshot's ν came from (the stats hold the index as ``nu_source``).
+HIT3D_NU_SOURCES = ("file", "form", "default")
+
+
+def hit3d_stats(velocity: np.ndarray, nu: float, length: float) -> dict[str, float]:
+    """The statistics card of one snapshot (``app.hit3d_summary.snapshot_statistics``:
+    ``physics.hit3d.diagnostics``' definitions, float64 up to 64³) with ``kinetic_energy``
+    (= ``energy``, the IC lists' column); non-finite values (λ of a field without vorticity)
+    left out."""
+    from app.hit3d_summary import as_batch, snapshot_statistics
+
+    stats = snapshot_statistics(as_batch(velocity), nu, length)
+    stats["kinetic_energy"] = stats["energy"]
+    return {k: float(v) for k, v in stats.items() if v is not None and math.isfinite(v)}
+
+
+def store_hit3d_initial_condition(
+    db: Database,
+    artifacts: ArtifactStore,
+    flow: Any,
+    filename: str,
+    content: bytes,
+    nu: Any = None,
+    limits: Limits = DEFAULT_LIMITS,
+    owner_id: str | None = None,
+) -> InitialCondition:
+    """Parse a periodic-box velocity snapshot (``app.services.uploads.parse_hit3d_upload``:
+    grid, box and divergence checked, a slightly divergent field Leray-projected), write it
+    as ``.npz`` (``velocity`` (3, n, n, n) in the file's float type, 0-d ``nu`` and
+    ``length``), then its row: shape [3, n, n, n], fields ["u", "v", "w"], the statistics of
+    ``hit3d_stats`` at ν (the file's, else the form's, else the flow's; ``nu_source`` an
+    index into ``HIT3D_NU_SOURCES``), ``length``, and the divergence record of
+    ``make_solenoidal`` (``leray_projected`` 1 when the stored field is the projection of
+    the uploaded one). UploadError and nothing stored on failure."""
+    from app.services.uploads import parse_hit3d_upload
+
+    form_nu = parse_nu(nu)
+    snapshot = parse_hit3d_upload(filename, content, limits, flow=flow)
+    value, source = (
+        (snapshot.nu, "file")
+        if snapshot.nu is not None
+        else (form_nu, "form")
+        if form_nu is not None
+        else (flow.nu, "default")
+    )
+    try:
+        flow = flow.variant(value)
+    except ValueError as exc:
+        raise UploadError(f"The viscosity from the {source}: {exc}") from None
+    length = float(flow.lengths[0])
+    velocity = snapshot.velocity
+    stats = {
+        **hit3d_stats(velocity, flow.nu, length),
+        "nu": float(flow.nu),
+        "nu_source": float(HIT3D_NU_SOURCES.index(source)),
+        "length": length,
+        **snapshot.divergence,
+    }
+
+    ic_id = new_id()
+    relative = f"initial_conditions/{ic_id}.npz"
+    with artifacts.atomic_write(relative) as tmp, open(tmp, "wb") as out:
+        np.savez(out, velocity=velocity, nu=np.float64(flow.nu), length=np.float64(length))
+    row = InitialCondition(
+        id=ic_id,
+        name=filename,
+        flow=flow.name,
+        shape=[int(s) for s in velocity.shape],
+        fields=list(flow.fields),
+        stats=stats,
+        path=relative,
+        owner_id=owner_id,
+    )
+    try:
+        with db.session() as session:
+            session.add(row)
+            session.commit()
+    except Exception:
+        artifacts.resolve(relative).unlink(missing_ok=True)
+        raise
+    return row
+
+
+def hit3d_divergence_note(stats: dict[str, Any]) -> str:
+    """What the divergence check did to a stored hit3d snapshot, in words."""
+    if "leray_projected" not in stats:
+        return ""
+    ratio = stats.get("divergence_relative_uploaded", 0.0)
+    if not stats["leray_projected"]:
+        return (
+            f"Divergence-free as uploaded (max |∇·u| is {ratio:.2g} of max |∇u|): stored as "
+            "uploaded."
+        )
+    return (
+        f"Leray-projected: as uploaded, max |∇·u| was {100 * ratio:.3g} % of max |∇u|; "
+        f"the divergence-free part is stored (largest change "
+        f"{stats.get('projection_change', 0):.3g}, "
+        f"{100 * stats.get('projection_relative_change', 0):.2g} % of max |u|)."
+    )
+
+
 # --- with this server's state: what the REST endpoint and the Upload page call ----------------
 
 
@@ -315,6 +443,17 @@ def store_upload(
     out = initial_condition_dict(row)
     out["model_fit"] = fits_for_field(state, row.flow, field)
     return out, field
+
+
+def store_hit3d_upload(
+    state: AppState, filename: str, content: bytes, flow: str, nu: Any = None
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Store an uploaded periodic-box snapshot (``store``): its row as a dict and the stored
+    velocity (3, n, n, n)."""
+    from app.services.catalog import initial_condition_dict
+
+    row = store(state, flow, filename, content, nu)
+    return initial_condition_dict(row), load_initial_condition(state.artifacts, row)
 
 
 def store_channel_upload(

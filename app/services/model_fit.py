@@ -17,7 +17,7 @@ import torch
 from sqlalchemy import select
 
 from app.db.tables import InitialCondition, Model
-from app.services.flows import is_channel_flow
+from app.services.flows import flow_dims, is_channel_flow
 from app.state import AppState
 from models.input_stats import field_summary, input_fit
 from physics.flows import UnknownFlowError, get_flow
@@ -75,6 +75,11 @@ def model_fit(state: AppState, model_id: str, ic_id: str) -> dict[str, Any]:
             "Input statistics are of 2D vorticity fields; channel models and snapshots have none.",
             422,
         )
+    if flow_dims(ic.flow) == 3 or flow_dims(model.flow) == 3:
+        raise FitError(
+            "Input statistics are of 2D vorticity fields; 3D models and snapshots have none.",
+            422,
+        )
     if ic.flow != model.flow:
         raise FitError(
             f"The initial condition is a {ic.flow} field and {model.name} a {model.flow} "
@@ -89,8 +94,9 @@ def fits_for_field(
     state: AppState, flow: str, array: np.ndarray, far_only: bool = True
 ) -> list[dict[str, Any]]:
     """The verdicts of every model of ``flow`` that recorded its training statistics
-    (those it is far from, with ``far_only``), newest model first."""
-    if is_channel_flow(flow):
+    (those it is far from, with ``far_only``), newest model first; [] for a 3D flow (the
+    statistics are of 2D fields)."""
+    if is_channel_flow(flow) or flow_dims(flow) == 3:
         return []
     with state.db.session() as session:
         models = list(

@@ -1,6 +1,7 @@
 """What the pages show of stored fields, computed in the web process: one trajectory of a
 dataset for the Data page's preview (thinned frames, their spectra, energy and enstrophy
-over time) and the energy spectrum of one uploaded field."""
+over time), the energy spectrum of one uploaded 2D field, and the |ω| midplanes and spectrum
+of one uploaded periodic-box velocity."""
 
 from __future__ import annotations
 
@@ -33,6 +34,28 @@ def field_spectrum(field: np.ndarray, flow_name: str) -> tuple[list[int], list[f
     w = torch.from_numpy(np.asarray(field, dtype=np.float64))[None, None]
     k, e = energy_spectrum(w, get_flow(flow_name).length)
     return [int(x) for x in k.tolist()], [float(x) for x in e[0].tolist()]
+
+
+def velocity_preview(velocity: np.ndarray, flow_name: str) -> dict[str, Any]:
+    """What the Upload page shows of a periodic-box velocity (3, n, n, n): the three
+    midplanes of |ω| (``app.hit3d_summary.midplanes``) and the shell spectrum E(k)
+    (Σ E = ½⟨|u|²⟩), on the flow's box: ``{"n", "length", "slices", "k", "spectrum"}``."""
+    import torch
+
+    from app.hit3d_summary import as_batch, midplanes, spectrum
+    from physics.hit3d import diagnostics
+
+    length = flow_length(flow_name)
+    u = as_batch(velocity)
+    k, e = spectrum(u, length)
+    magnitude = torch.sqrt((diagnostics.vorticity(u, length)[0] ** 2).sum(dim=0))
+    return {
+        "n": int(u.shape[-1]),
+        "length": length,
+        "slices": midplanes(magnitude.float().numpy()),
+        "k": k,
+        "spectrum": e,
+    }
 
 
 # Energy and enstrophy are computed on at most this many snapshots of a trajectory.

@@ -15,6 +15,7 @@ limits, 422 for the rest, 415 for a file type not read here."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -167,9 +168,9 @@ def _as_field(array: np.ndarray, source: str) -> np.ndarray:
     if squeezed.ndim == 4 and 3 in (squeezed.shape[0], squeezed.shape[-1]):
         raise UploadError(
             f"The array {source!r} has shape {tuple(array.shape)}, a 3D velocity with its 3 "
-            "components as a channel snapshot holds; this flow takes one 2D vorticity field "
-            "(ny, nx). Choose a channel flow (channel3d) and upload the velocity with its y "
-            "points as .npz or HDF5."
+            "components; this flow takes one 2D vorticity field (ny, nx). Choose hit3d for a "
+            "velocity on a periodic box, or a channel flow (channel3d) and upload the velocity "
+            "with its y points as .npz or HDF5."
         )
     if squeezed.ndim != 2:
         raise UploadError(
@@ -346,10 +347,150 @@ def parse_channel_upload(
     return snapshot
 
 
+# --- periodic-box velocity snapshots (hit3d) -------------------------------------------------
+
+# The divergence policy of an uploaded periodic velocity, on the ratio
+# r = max |∇·u| / max ‖∇u‖ (spectral derivatives on the flow's box, ‖∇u‖ the Frobenius norm of
+# the velocity gradient at a point; r ≤ √3 for any field, r ≈ 0.6 for white noise):
+# r ≤ DIVERGENCE_KEEP: divergence-free to round-off (a float32 field's is ~1e-6): stored as
+#     uploaded, bit for bit;
+# DIVERGENCE_KEEP < r ≤ DIVERGENCE_REFUSE: the divergence of a field discretised otherwise
+#     (finite differences, interpolation): Leray-projected with the solver's own projection
+#     (``physics.hit3d.operators.leray_project``), and the row says so (``leray_projected``,
+#     the uploaded ratio and the largest change);
+# r > DIVERGENCE_REFUSE: not the velocity of an incompressible flow on this grid as read (most
+#     often axes or components in another order): refused with the measured numbers.
+DIVERGENCE_KEEP = 1e-4
+DIVERGENCE_REFUSE = 0.1
+PERIODIC_HINT = (
+    "a velocity (3, n, n, n) or (n, n, n, 3), or u, v, w, on the n³ points i·2π/n of the box"
+)
+
+
+def divergence_ratio(velocity: np.ndarray, length: float) -> tuple[float, float]:
+    """(max |∇·u|, max ‖∇u‖) of a velocity (3, n, n, n) on [0, length)³, spectral derivatives
+    in float64 (``physics.hit3d.grid``'s derivative wavenumbers, as every hit3d diagnostic),
+    one gradient component at a time so memory stays a few n³ fields."""
+    import torch
+
+    from physics.hit3d.grid import Grid3D, irfftn, rfftn
+
+    n = velocity.shape[-1]
+    k = Grid3D(n, length).derivative_wavenumbers(dtype=torch.float64)
+    divergence = torch.zeros((n, n, n), dtype=torch.float64)
+    squared = torch.zeros((n, n, n), dtype=torch.float64)
+    for i in range(3):
+        u_hat = rfftn(torch.from_numpy(np.asarray(velocity[i], dtype=np.float64)))
+        for j in range(3):
+            g = irfftn(1j * k[j] * u_hat, n)
+            squared += g**2
+            if i == j:
+                divergence += g
+    return float(divergence.abs().max()), float(torch.sqrt(squared.max()))
+
+
+def leray_projected(velocity: np.ndarray, length: float) -> np.ndarray:
+    """The divergence-free part of a velocity (3, n, n, n), in float64 (``leray_project``
+    with the derivative wavenumbers, so the projected field's spectral divergence is zero to
+    round-off)."""
+    import torch
+
+    from physics.hit3d.grid import Grid3D, irfftn, rfftn
+    from physics.hit3d.operators import leray_project
+
+    n = velocity.shape[-1]
+    k = Grid3D(n, length).derivative_wavenumbers(dtype=torch.float64)
+    u_hat = rfftn(torch.from_numpy(np.asarray(velocity, dtype=np.float64)))
+    return irfftn(leray_project(u_hat, k), n).numpy()
+
+
+def make_solenoidal(snapshot: Any, length: float) -> Any:
+    """Apply the divergence policy (``DIVERGENCE_KEEP``, ``DIVERGENCE_REFUSE``) to a
+    ``PeriodicSnapshot``: kept, projected (``snapshot.velocity`` replaced, in its dtype) or
+    refused (UploadError 422 with the measured numbers). ``snapshot.divergence`` records
+    ``divergence_max_uploaded``, ``gradient_max_uploaded``, ``divergence_relative_uploaded``
+    and ``leray_projected`` (0 or 1), with ``projection_change`` (max |Δu|) and
+    ``projection_relative_change`` (over max |u|) when projected."""
+    div, grad = divergence_ratio(snapshot.velocity, length)
+    ratio = div / grad if grad > 0 else 0.0
+    record = {
+        "divergence_max_uploaded": div,
+        "gradient_max_uploaded": grad,
+        "divergence_relative_uploaded": ratio,
+        "leray_projected": 0.0,
+    }
+    if ratio > DIVERGENCE_REFUSE:
+        raise UploadError(
+            f"The velocity is not divergence-free: max |∇·u| = {div:.4g} is {100 * ratio:.3g} % "
+            f"of max |∇u| = {grad:.4g} (spectral derivatives on the periodic box). Up to "
+            f"{100 * DIVERGENCE_REFUSE:g} % it would be Leray-projected; more is not the "
+            "velocity of an incompressible flow as read: check that the axes are (x, y, z) and "
+            "the components (u, v, w)."
+        )
+    if ratio > DIVERGENCE_KEEP:
+        projected = leray_projected(snapshot.velocity, length)
+        change = float(np.abs(projected - snapshot.velocity).max())
+        scale = float(np.abs(snapshot.velocity).max()) or 1.0
+        snapshot.velocity = np.ascontiguousarray(projected, dtype=snapshot.velocity.dtype)
+        record |= {
+            "leray_projected": 1.0,
+            "projection_change": change,
+            "projection_relative_change": change / scale,
+        }
+    snapshot.divergence = record
+    return snapshot
+
+
+def parse_hit3d_upload(
+    filename: str, content: bytes, limits: Limits = DEFAULT_LIMITS, flow: Any = None
+):
+    """One periodic-box velocity snapshot (``physics.formats.periodic.PeriodicSnapshot``:
+    velocity (3, n, n, n), nu and length where the file gives them) from an uploaded .npy,
+    .npz or HDF5 file, on a grid the flow takes (``flow.check_grid``), on its box, made
+    solenoidal by ``make_solenoidal``; ``flow`` a ``HITFlow``, the registered hit3d by
+    default. UploadError with a sentence otherwise (415 for another kind of file, 413 for
+    declared sizes past the limits)."""
+    from physics.formats.periodic import read_periodic_velocity
+    from physics.hit3d.flow import HIT3D
+
+    flow = flow or HIT3D
+    suffix = _suffix(filename)
+    if suffix not in FORMATS:
+        raise UploadError(
+            f"{filename!r} is not a supported file type for a {flow.name} snapshot; upload a "
+            f".npy, .npz, .h5 or .hdf5 file holding {PERIODIC_HINT}.",
+            status=415,
+        )
+    try:
+        snapshot = read_periodic_velocity(content, limits=limits)
+    except UnsafeFile as exc:
+        raise refusal(exc) from None
+    except ValueError as exc:
+        raise UploadError(str(exc)) from None
+    except (OSError, KeyError, TypeError, IndexError) as exc:  # a damaged file
+        raise UploadError(
+            f"The upload could not be read as a {flow.name} velocity snapshot ({exc})."
+        ) from None
+    nx, ny, nz = snapshot.shape
+    try:
+        flow.check_grid((nx, ny, nz))
+    except ValueError as exc:
+        raise UploadError(f"The snapshot's grid is {nx} × {ny} × {nz}: {exc}") from None
+    length = float(flow.lengths[0])
+    if snapshot.length is not None and not math.isclose(snapshot.length, length, rel_tol=1e-6):
+        raise UploadError(
+            f"The file's box side is {snapshot.length:.6g}; {flow.name} is the box "
+            f"[0, {length:.6g})³ (2π). Give the velocity on the points i·2π/n, or leave out "
+            "the length and coordinates if the field is already scaled to that box."
+        )
+    return make_solenoidal(snapshot, length)
+
+
 # The reader of each snapshot format a flow may name (``FlowProtocol.snapshot_format``).
 SNAPSHOT_READERS: dict[str, Callable[..., Any]] = {
     "vorticity2d": parse_upload,
     "channel-velocity": parse_channel_upload,
+    "periodic-velocity": parse_hit3d_upload,
 }
 
 

@@ -22,11 +22,12 @@ resolved DNS (Re_λ ≈ 23 at t = 0).
 Statistics and panels: the names say what HIT runs are to show (the 3D energy spectrum with
 its k^(−5/3) guide, dissipation, Re_λ, integral scale, gradient skewness, the vorticity
 PDF; slices of |ω| on three planes); the functions are ``physics.hit3d.diagnostics``, the
-Data page's panels that draw them ``app.ui.hit3d_figures``. Uploads: no reader of a periodic 3D
-velocity snapshot exists, so ``snapshot_format`` names one that
-``app.services.uploads.SNAPSHOT_READERS`` does not hold and ``file_types`` is empty: the
-flow takes no uploads yet (the upload answers so in a sentence). ``physics.flows``
-registers ``HIT3D``.
+Data page's panels that draw them ``app.ui.hit3d_figures``. Uploads: ``snapshot_format``
+"periodic-velocity", read by ``physics.formats.periodic.read_periodic_velocity`` (.npy
+(3, n, n, n) or (n, n, n, 3); .npz ``velocity`` or ``u``, ``v``, ``w``; HDF5, ours in The
+Well's layout included), then checked against this flow's grid and box and made solenoidal
+(or refused) by ``app.services.uploads.parse_hit3d_upload``. ``physics.flows`` registers
+``HIT3D``.
 """
 
 from __future__ import annotations
@@ -109,8 +110,8 @@ class HITFlow:
     )
     # Named for the UI: the Data page's HIT card (app/ui/hit3d_panels.py) draws them.
     panels: ClassVar[tuple[str, ...]] = ("hit_spectrum", "hit_statistics", "hit_slices")
-    snapshot_format: ClassVar[str] = "velocity3d-periodic"  # no upload reader for it yet
-    file_types: ClassVar[tuple[str, ...]] = ()
+    snapshot_format: ClassVar[str] = "periodic-velocity"
+    file_types: ClassVar[tuple[str, ...]] = (".npy", ".npz", ".h5", ".hdf5")
 
     def __post_init__(self) -> None:
         unknown = [kind for kind in self.initial_conditions if kind not in HIT_INITIAL_CONDITIONS]

@@ -7,7 +7,11 @@ switches the upload to 3D velocity snapshots (the flow's file types: .npz or HDF
 wall-normal points y; ν from the file, else the ν box, else 1/Re_τ from the file, else
 1/180): once stored, the channel panel (``app.ui.channel_panels``)
 shows the snapshot's statistics in wall units and slices of its velocity. Preview on a
-stored channel snapshot shows the same panel."""
+stored channel snapshot shows the same panel. Choosing hit3d (a periodic box) takes one 3D
+velocity (3, n, n, n) or (n, n, n, 3), or u, v, w, as .npy, .npz or HDF5 (ν from the file,
+else the ν box, else the flow's); once stored (or on Preview) the preview card shows the
+midplanes of |ω| and the shell spectrum E(k) (``app.ui.hit3d_figures``), and the message its
+HIT statistics and what the divergence check did (stored as uploaded, or Leray-projected)."""
 
 from __future__ import annotations
 
@@ -20,9 +24,15 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.services import catalog, initial_conditions, previews
-from app.services.flows import flow_length, is_channel_flow, upload_file_types, upload_flows
+from app.services.flows import (
+    flow_length,
+    is_channel_flow,
+    is_hit3d_flow,
+    upload_file_types,
+    upload_flows,
+)
 from app.services.uploads import FORMATS
-from app.ui import figures
+from app.ui import figures, hit3d_figures
 from app.ui.channel_panels import ChannelPanel
 from app.ui.components import (
     CHART_GRAPH,
@@ -44,6 +54,7 @@ ANY_TYPES = FORMATS
 ACCEPT = ",".join(ANY_TYPES)
 HINT_2D = " · ".join(upload_file_types(DEFAULT_FLOW))
 CHANNEL_DATA_HINT = " with velocity (3, nx, ny, nz) and y"
+HIT3D_DATA_HINT = " with velocity (3, n, n, n) or (n, n, n, 3), or u, v, w"
 FLOW_HELP_2D = (
     "The case the field belongs to: it fixes the domain, the grids allowed and the solver."
 )
@@ -51,12 +62,22 @@ FLOW_HELP_CHANNEL = (
     "A channel snapshot: the velocity (3, nx, ny, nz) or (nx, ny, nz, 3), or u, v, w, with "
     "the wall-normal points y in [−1, 1]; optional nu (or re_tau), lx, lz in the file."
 )
+FLOW_HELP_HIT3D = (
+    "A periodic-box snapshot: the velocity on the n³ points i·2π/n (n even, 16–128), axes "
+    "(x, y, z) and components (u, v, w); optional nu in the file. A field slightly off "
+    "divergence-free is Leray-projected (and said so); one far off is refused."
+)
+NU_PLACEHOLDER_CHANNEL = "1/Re_τ from the file, else 1/180"
 
 CHANNEL = ChannelPanel("upload")
 
 
 def is_channel(flow: str | None) -> bool:
     return is_channel_flow(flow)
+
+
+def is_hit3d(flow: str | None) -> bool:
+    return is_hit3d_flow(flow)
 
 
 def file_types(flow: str | None) -> tuple[str, str]:
@@ -67,8 +88,8 @@ def file_types(flow: str | None) -> tuple[str, str]:
     the sentence saying why it does not fit, instead of being dropped by the browser
     without a word."""
     types = upload_file_types(flow)
-    hint = " · ".join(types) + (CHANNEL_DATA_HINT if is_channel(flow) else "")
-    return ",".join(ANY_TYPES), hint
+    extra = CHANNEL_DATA_HINT if is_channel(flow) else HIT3D_DATA_HINT if is_hit3d(flow) else ""
+    return ",".join(ANY_TYPES), " · ".join(types) + extra
 
 
 def _channel_names(flows: list[tuple[str, str]]) -> str:
@@ -82,7 +103,8 @@ def layout(**_query: Any) -> html.Main:
         "Upload",
         "An initial condition: one 2D vorticity field (ny, nx), or a batch of one, "
         f"as .npy, .npz or HDF5; or, for {_channel_names(flows)}, one 3D velocity snapshot "
-        "with its y points. Pickles are never loaded.",
+        "with its y points; or, for hit3d, one velocity on the periodic box (3, n, n, n). "
+        "Pickles are never loaded.",
         html.Div(
             [
                 card(
@@ -111,10 +133,11 @@ def layout(**_query: Any) -> html.Main:
                                 type="number",
                                 min=0,
                                 step="any",
-                                placeholder="1/Re_τ from the file, else 1/180",
+                                placeholder=NU_PLACEHOLDER_CHANNEL,
                                 className="input",
                             ),
-                            "Used when the file gives no nu; wall units need it.",
+                            "Used when the file gives no nu (a channel's wall units and a "
+                            "box's ε and Re_λ need it).",
                             html_for="upload-nu",
                         ),
                         id="upload-nu-row",
@@ -215,11 +238,7 @@ def ic_table(rows: list[dict[str, Any]]) -> html.Table:
                 html.Td(ic["flow"]),
                 html.Td(fmt_shape(ic["shape"])),
                 html.Td(fmt_number(ic["stats"].get("kinetic_energy"), 4)),
-                html.Td(
-                    fmt_number(ic["stats"].get("enstrophy"), 4)
-                    if not is_channel(ic["flow"])
-                    else f"Re_τ {fmt_number(ic['stats'].get('re_tau'), 4)}"
-                ),
+                html.Td(_second_stat(ic)),
                 html.Td(fmt_time(ic["created_at"]), title=ic["created_at"] or ""),
                 html.Td(
                     html.Div(
@@ -244,6 +263,15 @@ def ic_table(rows: list[dict[str, Any]]) -> html.Table:
         for ic in rows
     ] or [empty_row(len(HEADERS), "No initial conditions stored yet.")]
     return table(HEADERS, body)
+
+
+def _second_stat(ic: dict[str, Any]) -> str:
+    """The list's fourth column: a 2D field's enstrophy, a channel's Re_τ, a box's Re_λ."""
+    if is_channel(ic["flow"]):
+        return f"Re_τ {fmt_number(ic['stats'].get('re_tau'), 4)}"
+    if is_hit3d(ic["flow"]):
+        return f"Re_λ {fmt_number(ic['stats'].get('taylor_reynolds'), 4)}"
+    return fmt_number(ic["stats"].get("enstrophy"), 4)
 
 
 def fit_warnings(fits: list[dict[str, Any]]) -> list[Any]:
@@ -356,6 +384,61 @@ def channel_success_note(ic: dict[str, Any]) -> html.Div:
     )
 
 
+def hit3d_success_note(ic: dict[str, Any]) -> html.Div:
+    """What a stored periodic-box snapshot is, its HIT statistics, where ν came from and
+    what the divergence check did."""
+    stats = ic["stats"]
+    items = [
+        ("kinetic energy", stats.get("energy")),
+        ("dissipation ε", stats.get("dissipation")),
+        ("Re_λ", stats.get("taylor_reynolds")),
+        ("u′", stats.get("u_rms")),
+        ("k_max·η", stats.get("kmax_eta")),
+        ("max |∇·u|", stats.get("divergence_max")),
+        ("ν", stats.get("nu")),
+    ]
+    try:
+        source = initial_conditions.HIT3D_NU_SOURCES[int(stats.get("nu_source", 2))]
+    except (IndexError, TypeError, ValueError):
+        source = "default"
+    nu_words = {"file": "from the file", "form": "as entered", "default": "the flow's"}[source]
+    return alert(
+        [
+            html.Div(
+                [
+                    html.Strong("Stored. "),
+                    html.Span(f"{ic['name']} is initial condition "),
+                    html.Code(ic["id"], id="upload-ic-id"),
+                    html.Span(
+                        f": a {fmt_shape(ic['shape'][1:])} {ic['flow']} velocity snapshot "
+                        "(u, v, w)."
+                    ),
+                ]
+            ),
+            html.Dl(
+                [
+                    el
+                    for label, value in items
+                    for el in (html.Dt(label), html.Dd(fmt_number(value, 4)))
+                ],
+                className="stats",
+            ),
+            html.Div(
+                initial_conditions.hit3d_divergence_note(stats),
+                className="small",
+                id="upload-divergence-note",
+            ),
+            html.Div(
+                f"ν = {fmt_number(stats.get('nu'), 4)} ({nu_words}).",
+                className="small",
+                id="upload-nu-note",
+            ),
+        ],
+        "success",
+        id="upload-success",
+    )
+
+
 def error_note(filename: str, message: str) -> html.Div:
     return alert(
         [
@@ -379,6 +462,18 @@ def preview(ic: dict[str, Any], field) -> tuple[Any, Any, str]:
     return heatmap, spectrum, f"{ic['name']} · {fmt_shape(ic['shape'])} · {ic['flow']}"
 
 
+def hit3d_preview(ic: dict[str, Any], velocity) -> tuple[Any, Any, str]:
+    """The preview card's two figures for a periodic-box snapshot: the midplanes of |ω|
+    and E(k) with its k^(−5/3) guide."""
+    seen = previews.velocity_preview(velocity, ic["flow"])
+    n = seen["n"]
+    slices = hit3d_figures.slices_figure(
+        seen["slices"], "vorticity", n, seen["length"], uirevision=ic["id"]
+    )
+    spectrum = hit3d_figures.spectrum_figure(seen["k"], seen["spectrum"], n, uirevision=ic["id"])
+    return slices, spectrum, f"{ic['name']} · {fmt_shape(ic['shape'])} · {ic['flow']}"
+
+
 def _decode(contents: str) -> bytes:
     _, _, encoded = contents.partition(",")
     return base64.b64decode(encoded, validate=False)
@@ -390,13 +485,24 @@ def _decode(contents: str) -> bytes:
     Output("upload-flow-help", "children"),
     Output("upload-nu-row", "className"),
     Output("upload-view", "data"),
+    Output("upload-nu", "placeholder"),
     Input("upload-flow", "value"),
 )
 async def choose_flow(flow: str | None):
     accept, hint = file_types(flow)
     if is_channel(flow):
-        return accept, hint, FLOW_HELP_CHANNEL, "", "channel"
-    return accept, hint, FLOW_HELP_2D, "hidden", "2d"
+        return accept, hint, FLOW_HELP_CHANNEL, "", "channel", NU_PLACEHOLDER_CHANNEL
+    if is_hit3d(flow):
+        placeholder = f"the file's, else {fmt_number(_flow_nu(flow), 4)}"
+        return accept, hint, FLOW_HELP_HIT3D, "", "2d", placeholder
+    return accept, hint, FLOW_HELP_2D, "hidden", "2d", NU_PLACEHOLDER_CHANNEL
+
+
+def _flow_nu(flow: str) -> float | None:
+    from app.services.flows import flow_info
+
+    info = flow_info(flow)
+    return float(info["parameters"]["nu"]) if info else None
 
 
 @callback(
@@ -446,6 +552,21 @@ async def on_upload(
         content = _decode(contents)
     except (binascii.Error, ValueError):
         return error_note(filename, "The file could not be read."), *[no_update] * 6
+
+    if is_hit3d(flow):
+
+        def store_box():
+            ic, velocity = initial_conditions.store_hit3d_upload(
+                get_state(), filename, content, flow, nu
+            )
+            return ic, *hit3d_preview(ic, velocity)
+
+        try:
+            ic, slices, spectrum, title = await asyncio.to_thread(store_box)
+        except initial_conditions.UploadError as exc:
+            return error_note(filename, str(exc)), *[no_update] * 6
+        note = hit3d_success_note(ic)
+        return note, slices, spectrum, title, (token or 0) + 1, no_update, "2d"
 
     if is_channel(flow):
         try:
@@ -506,7 +627,7 @@ async def preview_stored(clicks: list[int | None]):
         found = initial_conditions.initial_condition_field(get_state(), trigger["id"])
         if found is None:
             return None
-        return preview(*found)
+        return hit3d_preview(*found) if is_hit3d(row["flow"]) else preview(*found)
 
     result = await asyncio.to_thread(load)
     if result is None:
