@@ -40,10 +40,15 @@ def test_flows_endpoint_lists_hit3d_with_its_grid_rules(client):
     assert not flow_service.is_hit3d_flow("channel3d") and not flow_service.is_hit3d_flow(None)
 
 
-def test_a_rollout_of_hit3d_is_refused_with_a_sentence(client):
-    response = client.post("/api/jobs", json={"kind": "rollout", "params": {"flow": "hit3d"}})
+def test_a_rollout_of_hit3d_off_its_grid_is_refused_with_a_sentence(client):
+    # hit3d rollouts exist (tests/test_hit3d_rollout.py); a grid hit3d cannot take is refused.
+    params = {"flow": "hit3d", "resolution": 17}
+    response = client.post("/api/jobs", json={"kind": "rollout", "params": params})
     assert response.status_code == 422, response.text
-    assert response.json()["detail"] == "params.flow: rollouts of hit3d are not built yet."
+    assert response.json()["detail"] == (
+        "params.resolution: hit3d needs a cubic grid with an even number of points per side "
+        "between 16 and 128; got 17×17×17."
+    )
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ its rollout beside the reference LES, and the reference alone from a stored init
 condition. Everything the job reported is recomputed here from the frames it stored: the
 per-step metrics (relative L², energy, dissipation), the ``hit3d_stats`` of both sources
 and the reference's first step (the LES with the dataset's ν, closure and filter width).
+The solver alone then runs from an uploaded snapshot.
 Then the 422 sentences for what a hit3d rollout refuses."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from app.artifacts import ArtifactStore
 from app.db.session import Database
-from app.db.tables import Dataset, InitialCondition
+from app.db.tables import Dataset
 from app.hit3d_summary import snapshot_summary
 from app.jobkinds import validate_params
 from app.settings import Settings
@@ -60,26 +61,18 @@ def batch(u: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(u.astype(np.float64))[None]
 
 
-def store_initial_condition(state, velocity: np.ndarray, nu: float) -> str:
-    """A hit3d initial condition as the upload service stores one (an ``.npz`` with
-    ``velocity`` (3, n, n, n), ``nu``, ``length``) and its row."""
-    with state.db.session() as session:
-        row = InitialCondition(
-            name="hit3d snapshot",
-            flow="hit3d",
-            shape=list(velocity.shape),
-            fields=["u", "v", "w"],
-            stats={},
-            path="",
-        )
-        session.add(row)
-        session.flush()
-        row.path = f"initial_conditions/{row.id}.npz"
-        path = state.artifacts.resolve(row.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, velocity=velocity, nu=np.float64(nu), length=np.float64(2 * math.pi))
-        session.commit()
-        return row.id
+def upload(client, velocity: np.ndarray) -> str:
+    """A hit3d initial condition through the Upload API (a .npy velocity (3, n, n, n))."""
+    buffer = io.BytesIO()
+    np.save(buffer, velocity)
+    response = client.post(
+        "/api/initial-conditions",
+        files={"file": ("velocity.npy", buffer.getvalue())},
+        data={"flow": "hit3d"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["shape"] == list(velocity.shape)
+    return response.json()["id"]
 
 
 def test_hit3d_rollouts_are_their_stored_frames(tmp_path, redis_url, start_worker):
@@ -183,14 +176,14 @@ def test_hit3d_rollouts_are_their_stored_frames(tmp_path, redis_url, start_worke
         stepped = solver.advance(first, setup["interval"])[0].numpy()
         np.testing.assert_allclose(stepped, frames[1]["reference"], atol=2e-5)
 
-        # The solver alone from a stored initial condition (the dataset's last snapshot).
+        # The solver alone from an uploaded initial condition (the dataset's last snapshot).
         with state.db.session() as session:
             path = state.artifacts.resolve(session.get(Dataset, dataset_id).path)
         import h5py
 
         with h5py.File(path, "r") as f:
             snapshot = np.moveaxis(f["t1_fields/velocity"][0, -1], -1, 0).astype(np.float32)
-        ic_id = store_initial_condition(state, snapshot, nu)
+        ic_id = upload(client, snapshot)
         solo = wait_for(
             client, submit(client, "rollout", initial_condition_id=ic_id, steps=2), timeout=120
         )
@@ -253,7 +246,7 @@ def test_hit3d_rollouts_refuse_what_they_cannot_run(tmp_path, redis_url):
         two_d = register_model(
             db, artifacts, build_model("fno2d", fno2d), fno2d, name="2d", resolution=32
         )
-        coarse_ic = store_initial_condition(state, np.zeros((3, 24, 24, 24), np.float32), 0.05)
+        coarse_ic = upload(client, get_flow("hit3d").random_initial_condition(24)[0].numpy())
 
         def refused(**params) -> str:
             response = client.post("/api/jobs", json={"kind": "rollout", "params": params})

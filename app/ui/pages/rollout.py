@@ -1094,6 +1094,8 @@ async def hit3d_draw(
     """The HIT panels of the rollout (see the module docstring); on a poll only when the job
     recorded something new."""
     if not source or not source.get("job_id"):
+        if ctx.triggered_id not in (None, "rollout-hit3d-source"):
+            raise PreventUpdate  # the slider of a run that is not hit3d's
         return (*hit3d_panels.render(None), None, True, no_update)
     job_id = source["job_id"]
     step = hit3d_step(run, series, slider)
