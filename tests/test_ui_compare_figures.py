@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.utils import PlotlyJSONEncoder
 
 from app.ui import compare_figures as cf
 from app.ui.components import png_config
@@ -350,3 +351,66 @@ def test_run_page_puts_the_fields_first_and_names_models_and_initial_condition()
     text = " ".join(str(c.children) for c in details.children if isinstance(c, html.Dd))
     assert "fno-a (float32)" in text and "bbbbbbbb (int8)" in text
     assert "example.npy" in text
+
+
+def test_unvalidated_figures_are_what_plotly_validation_would_send():
+    # The builders skip plotly.py's validation (figures.wrap_figure: the live page rebuilds
+    # them every frame). Validating them here must raise nothing and change nothing that
+    # reaches the browser: a misspelt property, or a value plotly.py would coerce (a named
+    # colour scale is one), fails this test.
+    rng = np.random.default_rng(0)
+    k = np.arange(0, 33, dtype=float)
+    t, series = _series()
+    entries = _entries(2, **{"1": {"status": "diverged", "message": "diverged at step 2"}})
+    reference = {"energy": [1.0, 1.0, 0.95, 0.9], "enstrophy": [2.0, 1.9, 1.85, 1.8]}
+    columns = [
+        {"key": cf.REFERENCE},
+        {"key": "0", "note": "m0"},
+        {"key": "1", "stopped": True, "note": "diverged"},
+    ]
+    field = rng.standard_normal((64, 64)).astype(np.float32)
+    grid = cf.grid_figures(
+        columns,
+        {cf.REFERENCE: field, "0": field * 1.1, "1": None},
+        {"0": field * 0.1, "1": None},
+        with_error_row=True,
+        length=2 * math.pi,
+        uirevision="r",
+    )
+    figures = [
+        *grid.values(),
+        cf.spectra_figure(
+            k,
+            _spectrum(k, -3.0),
+            [("m0", cf.entry_color(0), _spectrum(k, -3.0, 1.2)), ("m1", cf.entry_color(1), None)],
+            title="Energy spectra · t = 1",
+            uirevision="r",
+        ),
+        cf.error_growth_figure(t, entries, series, marker_t=1.0, uirevision="r"),
+        cf.correlation_figure(t, entries, series, marker_t=1.0, uirevision="r"),
+        cf.energy_enstrophy_figure(t, reference, entries, series, marker_t=1.0, uirevision="r"),
+    ]
+    for fig in figures:
+        validated = go.Figure(fig.to_dict())  # raises ValueError on an invalid property
+        assert _roundtrip(fig) == _roundtrip(validated)
+    # The live page sends the same figures as plain dicts (``plain=True``).
+    plain = [
+        *cf.grid_figures(
+            columns,
+            {cf.REFERENCE: field, "0": field * 1.1, "1": None},
+            {"0": field * 0.1, "1": None},
+            with_error_row=True,
+            length=2 * math.pi,
+            uirevision="r",
+            plain=True,
+        ).values(),
+        cf.error_growth_figure(t, entries, series, marker_t=1.0, uirevision="r", plain=True),
+        cf.correlation_figure(t, entries, series, marker_t=1.0, uirevision="r", plain=True),
+        cf.energy_enstrophy_figure(
+            t, reference, entries, series, marker_t=1.0, uirevision="r", plain=True
+        ),
+    ]
+    wrapped = [*figures[: len(grid)], *figures[len(grid) + 1 :]]
+    for sent, fig in zip(plain, wrapped, strict=True):
+        assert isinstance(sent, dict)
+        assert json.loads(json.dumps(sent, cls=PlotlyJSONEncoder)) == _roundtrip(fig)

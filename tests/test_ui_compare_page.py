@@ -10,6 +10,7 @@ Set ``EDDYSCOPE_SCREENSHOT=1`` to also save the page to ``docs/compare.png``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from dash import html
+from plotly.utils import PlotlyJSONEncoder
 
 from app.ui.pages import runs
 from app.ui.pages.compare import helpers as compare
@@ -244,6 +246,50 @@ def test_runs_page_links_a_comparison_to_its_page():
     hrefs = [a.href for a in compare.export_links("r").children[1:]]
     assert hrefs == ["/api/rollouts/r/export.nc", "/api/rollouts/r/metrics.csv",
                      "/api/rollouts/r/animation.gif"]  # fmt: skip
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'eddyscope.sqlite'}"
+
+
+def test_a_followed_comparison_page_is_drawn_with_its_grid_before_the_first_frame(client):
+    # The page of a comparison its worker has not started yet already holds one blank
+    # column per model and one for the reference (from the job's parameters), so the
+    # browser draws them while the worker loads the models; the push reads the keys back.
+    from app.examples import register_demo_model
+    from app.services import jobs_view
+    from app.ui.context import set_state
+
+    # (The package's ``layout`` is the page function; the module holds planned_grid.)
+    layout = importlib.import_module("app.ui.pages.compare.layout")
+    state = client.app.state.eddyscope
+    set_state(state)
+    register_demo_model(state.db, state.artifacts)
+    with EXAMPLE.open("rb") as f:
+        ic = client.post(
+            "/api/initial-conditions",
+            files={"file": ("example.npy", f.read())},
+            data={"flow": "ns2d-forced"},
+        ).json()
+    demo = next(m for m in client.get("/api/models").json() if m["name"].startswith("demo"))
+    entries = [{"model_id": demo["id"]}, {"model_id": demo["id"], "precision": "int8"}]
+    params = {"initial_condition_id": ic["id"], "models": entries, "steps": 3}
+    job = jobs_view.submit_job(state, "compare", params)
+    shells, style, keys = layout.planned_grid(job["id"])
+    assert keys == ["reference", "0", "1"]
+    assert [c.id for c in shells] == ["compare-col-reference", "compare-col-0", "compare-col-1"]
+    figure = shells[1].children[1].figure
+    assert [t.opacity for t in figure.data] == [0, 0]  # blank, the frame's layout
+    notes = [a.text for a in figure.layout.annotations]
+    assert notes == ["waiting for the first frame", "waiting"]
+    assert style == compare.grid_style(3)
+    page_json = json.dumps(layout.layout(compare_id=job["id"]), cls=PlotlyJSONEncoder)
+    assert '"compare-col-1"' in page_json and '"data": ["reference", "0", "1"]' in page_json
+    # Without the reference: no reference column; a ref naming nothing: no grid.
+    job = jobs_view.submit_job(state, "compare", {**params, "reference": False})
+    assert layout.planned_grid(job["id"])[2] == ["0", "1"]
+    assert layout.planned_grid("f" * 16) is None
 
 
 # --- in the browser ------------------------------------------------------------------------

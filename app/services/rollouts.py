@@ -21,12 +21,13 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.artifacts import ArtifactStore
-from app.db.tables import Job, JobEvent, Rollout
+from app.db.tables import Dataset, InitialCondition, Job, JobEvent, Model, Rollout
 from app.jobs import FINAL, seq_after
 from app.services import iso_time
+from app.services.flows import flow_dims
 from app.services.jobs_view import job_dict
 from app.state import AppState
-from physics.formats.store import read_rollout_frame, rollout_length
+from physics.formats.store import read_rollout_frame, read_rollout_frames, rollout_length
 
 SOURCES = ("model", "reference", "error")
 # The events a comparison's page follows: its setup, per-step metrics, a channel
@@ -345,6 +346,40 @@ def resolve(state: AppState, ref: str, kind: str = "rollout") -> dict[str, Any] 
         }
 
 
+def planned_comparison(state: AppState, job: dict[str, Any]) -> dict[str, Any] | None:
+    """What a 2D ``compare`` job will lay out, read from its parameters before its worker
+    writes the ``compare_setup`` event: ``{"reference", "flow", "models": [{"index",
+    "model_id", "name", "precision"}]}`` in the setup's own shape, so a live page can build
+    its grid while the worker loads the models. None for another kind of job."""
+    if job.get("kind") != "compare":
+        return None
+    params = job.get("params") or {}
+    with state.db.session() as session:
+        flow = None
+        if params.get("initial_condition_id"):
+            ic = session.get(InitialCondition, params["initial_condition_id"])
+            flow = ic.flow if ic is not None else None
+        elif params.get("dataset_id"):
+            dataset = session.get(Dataset, params["dataset_id"])
+            flow = dataset.flow if dataset is not None else None
+        entries = []
+        for index, entry in enumerate(params.get("models") or []):
+            model = session.get(Model, entry.get("model_id"))
+            if flow is None and model is not None:
+                flow = model.flow
+            entries.append(
+                {
+                    "index": index,
+                    "model_id": entry.get("model_id"),
+                    "name": model.name if model is not None else None,
+                    "precision": entry.get("precision") or "float32",
+                }
+            )
+    if flow is None or flow_dims(flow) != 2:
+        return None  # a channel comparison lays out its own panels
+    return {"reference": bool(params.get("reference", True)), "flow": flow, "models": entries}
+
+
 def poll_rollout(state: AppState, job_id: str, after: int, limit: int = 2000) -> dict[str, Any]:
     """One live update: the job row, its rollout (once the worker created it) and at most
     ``limit`` per-step metrics recorded after event ``after`` (as ``metrics``).
@@ -430,14 +465,15 @@ def _frames(
     with state.db.session() as session:
         rollout = find_rollout(session, rollout_id)
     out: dict[str, np.ndarray | None] = dict.fromkeys(sources)
-    t = None
-    if rollout is None:
+    if rollout is None or k < 0:
         return out, None
-    for source in sources:
-        try:
-            out[source], t = frame(state.artifacts, rollout, k, source)
-        except (IndexError, KeyError, OSError, ValueError):
-            out[source] = None
+    known = {s["name"] for s in sources_of(rollout)}
+    path = state.artifacts.resolve(rollout.path)
+    try:
+        read, t = read_rollout_frames(path, k, [s for s in sources if s in known])
+    except (OSError, KeyError, ValueError):  # not written yet, or being replaced
+        return out, None
+    out.update(read)
     return out, t
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import get_colorscale
 
 from app.ui.figures import (
     COLORS,
@@ -29,6 +30,8 @@ from app.ui.figures import (
     downsample,
     empty_figure,
     symmetric_limit,
+    typed_array,
+    wrap_figure,
 )
 
 REFERENCE = "reference"
@@ -48,6 +51,9 @@ DECORRELATION = 0.8
 # Guide slopes of 2D turbulence: the enstrophy cascade (k⁻³, above the forcing wavenumber)
 # and the inverse energy cascade (k⁻⁵ᐟ³, below it).
 GUIDES = ((-5.0 / 3.0, "k⁻⁵ᐟ³"), (-3.0, "k⁻³"))
+# The figures are wrapped unvalidated (``wrap_figure``): a named scale would reach
+# Plotly.js as a name, whose "RdBu" is not plotly.py's, so the scale is sent as its stops.
+DIVERGING_SCALE = [[float(v), c] for v, c in get_colorscale(DIVERGING)]
 # Side of a field panel sent to the browser, by number of columns.
 PANEL_PIXELS = {1: 160, 2: 160, 3: 128, 4: 112}
 PANEL_PIXELS_MANY = 96
@@ -123,6 +129,7 @@ def column_figure(
     error_note: str | None = None,
     max_pixels: int = 128,
     uirevision: Any = None,
+    plain: bool = False,
 ) -> go.Figure:
     """One column of the grid: the field on top and, ``with_error_row``, the error field
     (model − reference) under it, both square on [0, length)².
@@ -132,9 +139,13 @@ def column_figure(
     them (horizontal, under each row). A missing or all-NaN field leaves its panel blank
     with ``field_note`` / ``error_note`` (or "no frame") written on it.
 
-    Built as a plain figure dict (one validation pass, no subplot helpers): a live page
-    redraws every column each poll.
+    Built as a plain figure dict (no subplot helpers) and wrapped unvalidated
+    (``figures.wrap_figure``; ``plain``: the dict itself, as the live page sends it): a live
+    page redraws every column each frame.
     """
+    # A dict goes to Dash as it is: its arrays are typed-array specs, as plotly.py would
+    # send them; a figure keeps numpy arrays (and encodes them the same way).
+    array_of = typed_array if plain else (lambda values: np.asarray(values, dtype=np.float32))
     rows = 2 if with_error_row else 1
     gap = 0.09 if rows == 2 else 0.0
     height = (1.0 - gap * (rows - 1)) / rows
@@ -151,7 +162,8 @@ def column_figure(
         constrain="domain",
     )
     data: list[dict[str, Any]] = []
-    layout: dict[str, Any] = {}
+    # The house template (as every figure has): without one, plotly.py would add its own.
+    layout: dict[str, Any] = base_layout_dict(uirevision)
     annotations = []
     for row, (array, axis, note, name) in enumerate(panels, start=1):
         suffix = "" if row == 1 else str(row)
@@ -169,9 +181,9 @@ def column_figure(
             shown, stride = downsample(array, max_pixels)
             ny, nx = array.shape[-2:]
             trace.update(
-                z=shown.astype(np.float32),
-                x=(np.arange(0, nx, stride) * (length / nx)).astype(np.float32),
-                y=(np.arange(0, ny, stride) * (length / ny)).astype(np.float32),
+                z=array_of(shown),
+                x=array_of(np.arange(0, nx, stride) * (length / nx)),
+                y=array_of(np.arange(0, ny, stride) * (length / ny)),
                 hovertemplate="x=%{x:.3f}, y=%{y:.3f}<br>" + name + "=%{z:.4g}<extra></extra>",
             )
         else:
@@ -198,7 +210,7 @@ def column_figure(
             )
         data.append(trace)
         layout[axis] = dict(
-            colorscale=DIVERGING,
+            colorscale=DIVERGING_SCALE,
             cmin=-(limit if row == 1 else error_limit),
             cmax=limit if row == 1 else error_limit,
             showscale=colorbars,
@@ -219,13 +231,13 @@ def column_figure(
         font=dict(family=FONT, size=12, color=INK),
         paper_bgcolor="#ffffff",
         plot_bgcolor="#ffffff",
-        annotations=annotations,
         hovermode="closest",
         showlegend=False,
         margin=dict(l=4, r=4, t=MODEBAR_ROOM, b=34),
-        uirevision=uirevision,
     )
-    return go.Figure({"data": data, "layout": layout})
+    if annotations:  # (validation used to drop an empty list: the same figure either way)
+        layout["annotations"] = annotations
+    return wrap_figure(data, layout, plain)
 
 
 def grid_figures(
@@ -236,6 +248,7 @@ def grid_figures(
     with_error_row: bool,
     length: float = 1.0,
     uirevision: Any = None,
+    plain: bool = False,
 ) -> dict[str, go.Figure]:
     """Every column's figure, by column key: ``columns`` are ``{"key", "note"?,
     "error_note"?, "stopped"?}`` in display order (the reference first); ``fields`` and
@@ -261,6 +274,7 @@ def grid_figures(
             or ("the reference has no error" if key == REFERENCE else None),
             max_pixels=pixels,
             uirevision=uirevision,
+            plain=plain,
         )
     return out
 
@@ -300,6 +314,7 @@ def spectra_figure(
     title: str | None = None,
     guides: bool = True,
     uirevision: Any = None,
+    plain: bool = False,
 ) -> go.Figure:
     """Energy spectra E(k) of the reference and of every entry, (label, colour, spectrum),
     on one log-log plot, with the k⁻³ and k⁻⁵ᐟ³ guide lines (dotted, grey) anchored to the
@@ -307,8 +322,8 @@ def spectra_figure(
     dropped as in ``figures.spectrum_figure``; an entry without a spectrum (stopped) keeps
     its legend entry with no line, so the legend always lists every column.
 
-    Built as a plain figure dict wrapped once (like ``column_figure``): the live page
-    rebuilds it on every pushed frame."""
+    Built as a plain figure dict (``plain``: returned as such), like ``column_figure``: the
+    live page rebuilds it on every pushed frame."""
     spectra = [(REFERENCE_LABEL, COLORS["reference"], reference)] if reference is not None else []
     spectra += list(entries)
     present = [s for _, _, s in spectra if s is not None and len(s)]
@@ -369,7 +384,7 @@ def spectra_figure(
     layout["yaxis"] = dict(
         type="log", title=dict(text="energy spectrum E(k)"), exponentformat="power"
     )
-    return go.Figure({"data": data, "layout": layout})
+    return wrap_figure(data, layout, plain)
 
 
 # --- curves against time -------------------------------------------------------------------
@@ -503,6 +518,7 @@ def error_growth_figure(
     *,
     marker_t: float | None = None,
     uirevision: Any = None,
+    plain: bool = False,
 ) -> go.Figure:
     """Relative L2 (solid) and relative H1 (dotted) error of every entry against time, on a
     log y axis; ``entries`` are ``{"key", "label", "color", "status"?, "message"?}``,
@@ -555,7 +571,7 @@ def error_growth_figure(
     layout["xaxis"] = dict(title=dict(text="time t"))
     layout["yaxis"] = dict(title=dict(text="relative error"), type="log", exponentformat="power")
     _marker(layout, marker_t)
-    return go.Figure({"data": data, "layout": layout})
+    return wrap_figure(data, layout, plain)
 
 
 def correlation_figure(
@@ -566,6 +582,7 @@ def correlation_figure(
     threshold: float = DECORRELATION,
     marker_t: float | None = None,
     uirevision: Any = None,
+    plain: bool = False,
 ) -> go.Figure:
     """Pearson correlation of every entry with the reference against time, with the
     decorrelation threshold (0.8) as a dashed line (the layout's first shape)."""
@@ -619,7 +636,7 @@ def correlation_figure(
     layout["yaxis"] = dict(title=dict(text="correlation"), range=[max(-1.0, low - 0.05), 1.02])
     layout["xaxis"] = dict(title=dict(text="time t"))
     _marker(layout, marker_t)
-    return go.Figure({"data": data, "layout": layout})
+    return wrap_figure(data, layout, plain)
 
 
 def energy_enstrophy_figure(
@@ -630,6 +647,7 @@ def energy_enstrophy_figure(
     *,
     marker_t: float | None = None,
     uirevision: Any = None,
+    plain: bool = False,
 ) -> go.Figure:
     """Kinetic energy (top) and enstrophy (bottom) of the reference (thick) and of every
     entry against time, on a shared time axis; one legend entry per column."""
@@ -663,7 +681,7 @@ def energy_enstrophy_figure(
     layout.update(axes)
     if marker_t is not None:
         layout["shapes"] = [_vline(float(marker_t), yref="paper")]
-    return go.Figure({"data": data, "layout": layout})
+    return wrap_figure(data, layout, plain)
 
 
 # --- the summary table ---------------------------------------------------------------------

@@ -220,6 +220,29 @@ def rollout_length(path: Path) -> int:
         return int(f["dimensions"]["time"].shape[0])
 
 
+def read_rollout_frames(
+    path: Path, k: int, sources: list[str] | tuple[str, ...]
+) -> tuple[dict[str, np.ndarray | None], float | None]:
+    """Frame ``k`` (as in ``read_rollout_frame``) of each of ``sources`` from one opening of
+    the file (a live page reads a comparison's 7 frames each frame); a source the file
+    lacks, or a frame not written yet, is None, and so is the time then."""
+    out: dict[str, np.ndarray | None] = dict.fromkeys(sources)
+    with open_swmr(path) as f:
+        times = f["dimensions"]["time"]
+        count = int(times.shape[0])
+        index = k + count if k < 0 else k
+        if not 0 <= index < count:
+            return out, None
+        stored = set(f.attrs["sources"])
+        field = f.attrs.get("field", "vorticity")
+        for source in sources:
+            if source == "error" and {"model", "reference"} <= stored:
+                out[source] = np.asarray(f["model"][field][index] - f["reference"][field][index])
+            elif source in stored:
+                out[source] = np.asarray(f[source][field][index])
+        return out, float(times[index])
+
+
 def read_rollout_frame(path: Path, k: int, source: str) -> tuple[np.ndarray, float]:
     """Frame ``k`` (negative counts from the newest) of ``source``: ``model``, ``reference``
     or ``error`` (model − reference). Raises IndexError / KeyError with a clear message."""

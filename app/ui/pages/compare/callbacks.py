@@ -7,7 +7,7 @@ import asyncio
 import time
 from typing import Any
 
-from dash import ALL, Input, Output, State, callback, ctx, html, no_update, set_props
+from dash import ALL, Input, Output, State, callback, ctx, no_update, set_props
 from dash.exceptions import PreventUpdate
 
 from app.services import jobs_view, rollouts
@@ -15,7 +15,7 @@ from app.services.catalog import compare_catalog
 from app.services.flows import flow_length
 from app.ui import compare_figures as cf
 from app.ui import fit_advice, live
-from app.ui.components import alert, graph, png_config, slider_marks
+from app.ui.components import alert, slider_marks
 from app.ui.context import get_state
 from app.ui.figures import empty_figure
 from app.ui.pages.compare import channel
@@ -35,8 +35,7 @@ from app.ui.pages.compare.helpers import (
     empty_series,
     entries_of,
     export_links,
-    graph_height,
-    grid_style,
+    grid_shells,
     ic_note,
     ic_options,
     model_options,
@@ -466,55 +465,6 @@ async def cancel(n_clicks, run):
     return alert(f"The job had already ended ({job['status']}).", "info"), True
 
 
-def grid_shells(
-    setup: dict[str, Any], run: dict[str, Any], drawn: dict[str, Any] | None = None
-) -> tuple[list[Any], dict[str, Any], list[str]]:
-    """The grid of a 2D comparison: one column per source (its header and its field graph,
-    drawn from ``drawn``, a ``render`` result, or waiting for the first frame), the grid's
-    style and its column keys."""
-    columns = columns_of(setup)
-    height = graph_height(len(columns), bool(setup.get("reference", True)))
-    keys = [c["key"] for c in columns]
-    figures = (drawn or {}).get("fields") or {}
-    if not figures:
-        # Blank panels of the same layout as a frame's (axes, colour axes, bars): the first
-        # frame then only changes their data instead of drawing every graph anew.
-        waiting = [
-            {"key": k, "note": "waiting for the first frame", "error_note": "waiting"} for k in keys
-        ]
-        figures = cf.grid_figures(
-            waiting,
-            {},
-            {},
-            with_error_row=bool(setup.get("reference", True)),
-            length=flow_length(run.get("flow") or "ns2d-forced"),
-            uirevision=run.get("rollout_id") or run.get("job_id"),
-        )
-    heads = dict(zip(keys, (drawn or {}).get("headers") or [None] * len(keys), strict=True))
-    shells = [
-        html.Div(
-            [
-                html.Div(
-                    heads[c["key"]],
-                    id={"type": "compare-head", "col": c["key"]},
-                    className="compare-col-head",
-                ),
-                graph(
-                    id={"type": "compare-field", "col": c["key"]},
-                    figure=figures.get(c["key"]),
-                    config=png_config(f"eddyscope-compare-{c['key']}"),
-                    style={"height": f"{height}px"},
-                    className="compare-col-graph",
-                ),
-            ],
-            className="compare-col",
-            id=f"compare-col-{c['key']}",
-        )
-        for c in columns
-    ]
-    return shells, grid_style(len(columns)), keys
-
-
 @callback(
     Output("compare-grid", "children"),
     Output("compare-grid", "style"),
@@ -680,6 +630,7 @@ def render(series, step, setup, run, summary, field_ids, head_ids, redraw, follo
             with_error_row=with_error,
             length=length,
             uirevision=revision,
+            plain=True,
         )
         field_figs = {k: _with_step(fig, step) for k, fig in field_figs.items() if k in field_ids}
 
@@ -699,16 +650,17 @@ def render(series, step, setup, run, summary, field_ids, head_ids, redraw, follo
         ],
         title=f"Energy spectra · t = {t_now:.4g}" if t_now is not None else "Energy spectra",
         uirevision=revision,
+        plain=True,
     )
     marker = None if following and not run.get("final") else t_now
     models = series.get("models") or {}
     last = (series.get("step") or [None])[-1]
     if with_error:
         error = cf.error_growth_figure(
-            series.get("t"), entry_views, models, marker_t=marker, uirevision=revision
+            series.get("t"), entry_views, models, marker_t=marker, uirevision=revision, plain=True
         )
         corr = cf.correlation_figure(
-            series.get("t"), entry_views, models, marker_t=marker, uirevision=revision
+            series.get("t"), entry_views, models, marker_t=marker, uirevision=revision, plain=True
         )
     else:
         off = "The reference solver is off: there is nothing to measure {} against."
@@ -721,6 +673,7 @@ def render(series, step, setup, run, summary, field_ids, head_ids, redraw, follo
         models,
         marker_t=marker,
         uirevision=revision,
+        plain=True,
     )
     total = run.get("steps")
     label = (
@@ -899,6 +852,10 @@ async def follow(push_: live.Push, ref: str) -> None:
     page_status: dict[str, Any] = {}  # the column statuses the page's store holds
     sent: dict[str, Any] = {}
     grid_ready = False
+    try:  # the column keys of the grid the page was drawn with (layout.planned_grid)
+        laid = await push_.ws.get_prop("compare-grid-ready", "data", timeout=10.0)
+    except Exception:  # disconnected or no answer: nobody is watching
+        return
     following = True
     slider_at = None  # where the page's slider is (None: untouched, following)
     newest = 0
@@ -944,7 +901,13 @@ async def follow(push_: live.Push, ref: str) -> None:
             setup = new_setup
             run["rollout_id"] = run.get("rollout_id") or new_setup.get("rollout_id")
             series = channel.series_from(setup, []) if is_channel else series_from(setup, [])
-            pending, page_status, reset_series, grid_ready = [], {}, True, False
+            pending, page_status, reset_series = [], {}, True
+            # The grid laid out from the job's parameters fits when it has the same columns.
+            grid_ready = not is_channel and laid == [c["key"] for c in columns_of(setup)]
+        elif setup is None and laid and job["status"] in FINAL:
+            set_props("compare-grid", {"children": [], "style": {}})  # it never started
+            set_props("compare-grid-ready", {"data": None})
+            laid = []
         if metrics:
             _extend(series, metrics, is_channel)
             pending.extend(metrics)
@@ -967,9 +930,9 @@ async def follow(push_: live.Push, ref: str) -> None:
         # One batch: the renderer applies it in one render (fields, status, curves agree).
         if new_setup is not None:
             set_props("compare-ic-note", {"children": None if is_channel else ic_note(setup)})
-        if new_summary is not None:
-            summary = new_summary
-            set_props("compare-summary", {"data": summary})
+        summary_due = new_summary is not None
+        if summary_due:
+            summary = new_summary  # the headers drawn below give its verdicts
         if reset_series or pending:
             if reset_series or not sent.get("series"):
                 value: Any = series
@@ -990,18 +953,26 @@ async def follow(push_: live.Push, ref: str) -> None:
         exports = export_links(run.get("rollout_id"), channel=is_channel, partial=partial_note(run))
         if exports != sent.get("exports"):
             set_props("compare-exports", {"children": exports})
-        set_props("compare-cancel", {"hidden": job["status"] not in ("queued", "running")})
+        # Only what changed goes: every prop set is work for the page in this render.
+        hidden = job["status"] not in ("queued", "running")
+        if hidden != sent.get("cancel_hidden"):
+            set_props("compare-cancel", {"hidden": hidden})
         set_props("compare-run", {"data": run})
         frames = run["frames"]
         if frames > 0:
             last = frames - 1
-            slider = {"max": last, "marks": slider_marks(last)}
+            slider = {"max": last}
+            marks = slider_marks(last)
+            if marks != sent.get("marks"):
+                slider["marks"] = marks
             if following and slider_at is not None:
                 # Left at the end by the user: it follows. (Left empty, it follows anyway,
                 # and views is not asked to redraw what the push draws.)
                 slider["value"] = last
             set_props("compare-slider", slider)
-            set_props("compare-slider-wrap", {"className": "compare-player"})
+            if not sent.get("player"):
+                set_props("compare-slider-wrap", {"className": "compare-player"})
+            sent.update(marks=marks, player=True)
         keys = [c["key"] for c in columns_of(setup)] if setup and not is_channel else []
         drawn = None
         if keys and series["step"] and run.get("rollout_id") and (following or not grid_ready):
@@ -1016,7 +987,7 @@ async def follow(push_: live.Push, ref: str) -> None:
             shells, style, _keys = grid_shells(setup, run, drawn)
             set_props("compare-grid", {"children": shells, "style": style})
             set_props("compare-grid-ready", {"data": keys})
-            grid_ready = True
+            grid_ready, laid = True, keys
         elif drawn is not None:
             for key in keys:
                 if key in drawn["fields"]:
@@ -1031,8 +1002,16 @@ async def follow(push_: live.Push, ref: str) -> None:
             set_props("compare-shown", {"data": drawn["step"]})
         if new_setup is not None:
             set_props("compare-setup", {"data": setup})
-        push_.beat(final=final)
-        sent.update(status=status, details=details, exports=exports)
+        push_.beat(final=final and not summary_due)
+        sent.update(status=status, details=details, exports=exports, cancel_hidden=hidden)
+        if summary_due:
+            # The summary store starts the table's callbacks (HTTP round trips and a
+            # DataTable render): set it once the page has drawn the frame sent with it,
+            # so that the last frame does not wait for them.
+            if drawn is not None and not await push_.page_shows_run(now=True):
+                return
+            set_props("compare-summary", {"data": summary})
+            push_.beat(final=final)
         if final:
             return
         # The page answers after it applied this batch (one frame in flight), and says

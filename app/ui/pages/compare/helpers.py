@@ -10,12 +10,15 @@ from typing import Any
 
 from dash import Patch, dcc, html
 
+from app.services.flows import flow_length
 from app.ui import compare_figures as cf
 from app.ui.components import (
     alert,
     eta_text,
     fmt_count,
     fmt_shape,
+    graph,
+    png_config,
     progress_bar,
     status_badge,
     waiting_text,
@@ -624,3 +627,52 @@ def panel_notes(column: dict[str, Any], state: dict[str, Any], step: int, status
         text = f"diverged at step {stopped_at}"
         return {"note": text, "error_note": text, "stopped": True}
     return {"stopped": True}
+
+
+def grid_shells(
+    setup: dict[str, Any], run: dict[str, Any], drawn: dict[str, Any] | None = None
+) -> tuple[list[Any], dict[str, Any], list[str]]:
+    """The grid of a 2D comparison: one column per source (its header and its field graph,
+    drawn from ``drawn``, a ``render`` result, or waiting for the first frame), the grid's
+    style and its column keys."""
+    columns = columns_of(setup)
+    height = graph_height(len(columns), bool(setup.get("reference", True)))
+    keys = [c["key"] for c in columns]
+    figures = (drawn or {}).get("fields") or {}
+    if not figures:
+        # Blank panels of the same layout as a frame's (axes, colour axes, bars): the first
+        # frame then only changes their data instead of drawing every graph anew.
+        waiting = [
+            {"key": k, "note": "waiting for the first frame", "error_note": "waiting"} for k in keys
+        ]
+        figures = cf.grid_figures(
+            waiting,
+            {},
+            {},
+            with_error_row=bool(setup.get("reference", True)),
+            length=flow_length(run.get("flow") or "ns2d-forced"),
+            uirevision=run.get("rollout_id") or run.get("job_id"),
+        )
+    heads = dict(zip(keys, (drawn or {}).get("headers") or [None] * len(keys), strict=True))
+    shells = [
+        html.Div(
+            [
+                html.Div(
+                    heads[c["key"]],
+                    id={"type": "compare-head", "col": c["key"]},
+                    className="compare-col-head",
+                ),
+                graph(
+                    id={"type": "compare-field", "col": c["key"]},
+                    figure=figures.get(c["key"]),
+                    config=png_config(f"eddyscope-compare-{c['key']}"),
+                    style={"height": f"{height}px"},
+                    className="compare-col-graph",
+                ),
+            ],
+            className="compare-col",
+            id=f"compare-col-{c['key']}",
+        )
+        for c in columns
+    ]
+    return shells, grid_style(len(columns)), keys

@@ -7,6 +7,7 @@ from typing import Any
 
 from dash import Input, Output, State, clientside_callback, dash_table, dcc, html
 
+from app.services import rollouts
 from app.ui import live
 from app.ui.components import (
     cancel_button,
@@ -18,6 +19,7 @@ from app.ui.components import (
     page,
     png_config,
 )
+from app.ui.context import get_state
 from app.ui.figures import FONT, empty_figure
 from app.ui.pages.compare import channel
 from app.ui.pages.compare.helpers import (
@@ -26,6 +28,7 @@ from app.ui.pages.compare.helpers import (
     DEFAULT_STEPS,
     UPLOAD,
     empty_series,
+    grid_shells,
 )
 
 POLL_MS = 700
@@ -47,6 +50,7 @@ def layout(
         "trajectory": trajectory,
         "models": [m for m in (models or "").split(",") if m],
     }
+    planned = planned_grid(compare_id)
     return page(
         "Compare",
         "Several models rolled out from one initial condition beside the reference solver: "
@@ -72,7 +76,7 @@ def layout(
         # Bumped only when a channel comparison's series grew: the channel views listen to
         # it, not to the series store, so a 2D run's live updates never call them.
         dcc.Store(id="compare-ch-tick", data=None),
-        dcc.Store(id="compare-grid-ready", data=None),
+        dcc.Store(id="compare-grid-ready", data=planned[2] if planned else None),
         dcc.Interval(id="compare-play-timer", interval=PLAY_MS, disabled=True),
         # A run's page (after Start, or reopened) puts the run and its live fields first,
         # the set-up form last, so the fields are in view without scrolling;
@@ -80,7 +84,35 @@ def layout(
         dcc.Store(id="compare-scroll", data=bool(compare_id)),
         dcc.Store(id="compare-scrolled", data=False),
         dcc.Store(id="compare-typed", data=None),
-        *(_run_page() if compare_id else _setup_page()),
+        *(_run_page(planned) if compare_id else _setup_page()),
+    )
+
+
+def planned_grid(ref: str | None) -> tuple[list[Any], dict[str, Any], list[str]] | None:
+    """The blank grid of a followed 2D comparison, laid out from its job's parameters
+    (``rollouts.planned_comparison``): drawn with the page, while the worker loads the
+    models, so that its first frame only fills graphs the browser has already drawn. None
+    without push (the polling page lays the grid out when the setup arrives), for another
+    kind of run, or when ``ref`` names no comparison."""
+    if not ref or not live.enabled():
+        return None
+    try:
+        state = get_state()
+    except RuntimeError:  # a layout built without the app (tests of the pages' layouts)
+        return None
+    found = rollouts.resolve(state, ref, "compare")
+    if found is None or found["job"] is None:
+        return None
+    plan = rollouts.planned_comparison(state, found["job"])
+    if plan is None:
+        return None
+    return grid_shells(
+        plan,
+        {
+            "flow": plan["flow"],
+            "job_id": found["job"]["id"],
+            "rollout_id": (found["rollout"] or {}).get("id"),
+        },
     )
 
 
@@ -91,15 +123,15 @@ def _setup_page() -> list[Any]:
     ]
 
 
-def _run_page() -> list[Any]:
+def _run_page(planned=None) -> list[Any]:
     return [
         html.Div(run_card(), className="compare-run-top"),
-        *_results(),
+        *_results(planned),
         html.Div(setup_card(), className="compare-setup-bottom"),
     ]
 
 
-def _results() -> list[Any]:
+def _results(planned=None) -> list[Any]:
     return [
         card(
             None,
@@ -111,7 +143,9 @@ def _results() -> list[Any]:
                 className="compare-fields-head",
             ),
             html.Div(
-                html.P(
+                planned[0]
+                if planned
+                else html.P(
                     "One column per model and one for the reference solver appear here when "
                     "the comparison starts: the vorticity on top, the error (model − "
                     "reference) under it.",
@@ -119,6 +153,7 @@ def _results() -> list[Any]:
                 ),
                 id="compare-grid",
                 className="compare-grid",
+                style=planned[1] if planned else None,
             ),
             channel.slices_panel(),
             frame_player("compare", play=True, className="compare-player"),
