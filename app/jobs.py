@@ -279,11 +279,18 @@ def claim(
             payload["took_over_from"] = before.worker
         add_event(session, job_id, "status", payload)
         parent_id = session.scalar(select(Job.parent_id).where(Job.id == job_id))
+        # A coordinator runs when its first child does; any other parent (an online
+        # trainer) runs on a worker of its own, and a child must not make it look running
+        # while it waits in the queue.
         started = (
             parent_id
             and session.execute(
                 update(Job)
-                .where(Job.id == parent_id, Job.status == "queued")
+                .where(
+                    Job.id == parent_id,
+                    Job.status == "queued",
+                    Job.kind.in_(_coordinators()),
+                )
                 .values(status="running", started_at=utcnow())
             ).rowcount
         )
@@ -387,6 +394,35 @@ def requeue_lost(db: Database, dispatcher: Dispatcher, lost_after_s: float) -> i
     for job_id in requeued:
         dispatch(db, dispatcher, job_id)
     return len(requeued)
+
+
+def give_back(db: Database, job_id: str, attempt: int, reason: str) -> bool:
+    """running → queued by the attempt running it, which then stops: it gives its worker
+    slot back without finishing (a producer whose trainer waits for that slot). The
+    message is not sent again now: whoever the job waits for takes it from the row (a
+    trainer runs its producers itself), and the outbox re-sends it once it has waited
+    ``redispatch_after_s``. False when the job was no longer this attempt's."""
+    with db.session() as session:
+        changed = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running", Job.attempts == attempt)
+            .values(
+                status="queued",
+                dispatched_at=utcnow(),
+                heartbeat_at=None,
+                worker_pid=None,
+                message=reason,
+            )
+        ).rowcount
+        session.commit()
+        if changed:
+            add_event(
+                session,
+                job_id,
+                "status",
+                {"status": "queued", "reason": "given_back", "attempt": attempt, "why": reason},
+            )
+        return bool(changed)
 
 
 def report(

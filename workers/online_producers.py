@@ -6,10 +6,29 @@ none will send anything again.
 A producer whose worker dies needs nothing from here: its message is redelivered (or the
 API's sweep re-queues it) and it resumes by itself. Which producer replaced which is in the
 new job's parameters (``replaces``), so a trainer that resumes after a kill knows it too.
+
+A producer no worker takes (the trainer holds the only slot, as under a default
+``eddyscope up``, or every slot is busy) is run by the trainer itself: once it has been
+queued ``ADOPT_AFTER_S``, the trainer starts ``python -m workers.online_producers JOB
+WORKER`` as a child process, which runs the job through the worker's own code path
+(``workers.tasks.run_job``: the atomic claim, heartbeat, events, the same transport and
+back-pressure), at most ``LOCAL_AT_ONCE`` at a time. The claim (queued → running) is what
+keeps it from running twice: a worker that receives the job's message later finds the row
+taken and skips it. Its row's worker says where it runs (``… (child of the trainer)``).
+When the trainer ends it closes the stream, and the child stops at its next push. A child
+outlives a trainer killed mid-run as any producer does: it streams until the stream is full,
+and once the trainer waits in the queue it gives its job back (``workers.runners.produce``),
+to be run again by the attempt that resumes.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -19,9 +38,21 @@ from app.db.tables import Job, JobEvent
 from app.jobkinds.produce import PRODUCE_KIND
 from workers.context import JobContext, JobError
 
+log = logging.getLogger(__name__)
+
 # Replacements allowed beyond the first producers before the trainer gives up: a producer
 # that fails every time (a solver that diverges) must not be replaced forever.
 EXTRA_REPLACEMENTS = 3
+# A producer still queued this long has no free worker (a free one takes a message within a
+# second or two): the trainer runs it in a child process of its own.
+ADOPT_AFTER_S = 10.0
+# Producers the trainer runs in its own child processes at once: one keeps a single-worker
+# machine at one process more than the worker's (the children share the trainer's slot).
+LOCAL_AT_ONCE = 1
+# What the row's worker ends with for a producer run by its trainer.
+IN_TRAINER = " (child of the trainer)"
+# How long an ended trainer waits for its children to see the closed stream and stop.
+LOCAL_GRACE_S = 30.0
 
 
 def plan_ranges(trajectories: int, producers: int) -> list[tuple[int, int]]:
@@ -46,6 +77,9 @@ class ProducerPool:
         self.online = online
         self._dispatcher = None
         self.replacements = 0
+        self.local: dict[str, subprocess.Popen] = {}  # producer job id → child process
+        self._queued_since: dict[str, float] = {}
+        self._worker: str | None = None
 
     # --- making them -------------------------------------------------------------------
 
@@ -101,9 +135,15 @@ class ProducerPool:
     # --- watching them -----------------------------------------------------------------
 
     def supervise(self, ledger) -> list[dict[str, Any]]:
-        """Replace each failed or cancelled producer whose trajectories are not all in yet;
-        returns the ``producer_replaced`` events to report."""
+        """Replace each failed or cancelled producer whose trajectories are not all in yet,
+        and run one no worker has taken in a child process; returns the
+        ``producer_replaced`` and ``producer_adopted`` events to report."""
         rows = self.children()
+        events = self._replace(rows, ledger)
+        adopted = self.adopt(self.children() if events else rows)
+        return events + ([adopted] if adopted else [])
+
+    def _replace(self, rows: list[Job], ledger) -> list[dict[str, Any]]:
         replaced = {job.params.get("replaces") for job in rows}
         self.replacements = sum(job.params.get("replaces") is not None for job in rows)
         events = []
@@ -133,6 +173,75 @@ class ProducerPool:
                 }
             )
         return events
+
+    # --- running them here when no worker does -----------------------------------------
+
+    def adopt(self, rows: list[Job]) -> dict[str, Any] | None:
+        """Start a child process for the producer queued longest, once it has waited
+        ``ADOPT_AFTER_S`` and fewer than ``LOCAL_AT_ONCE`` of this trainer's children run;
+        returns the ``producer_adopted`` event, or None."""
+        self._reap()
+        now = time.monotonic()
+        queued = [job for job in rows if job.status == "queued"]
+        self._queued_since = {job.id: self._queued_since.get(job.id, now) for job in queued}
+        # A child counts while its job is active (one whose job has ended may still be
+        # exiting); children of an earlier attempt of this trainer (killed) count too.
+        active = {job.id for job in rows if job.status in jobs.ACTIVE}
+        here = {job.id for job in rows if job.status == "running" and _in_trainer(job.worker)}
+        if len(here | (set(self.local) & active)) >= LOCAL_AT_ONCE:
+            return None
+        waited = [job for job in queued if now - self._queued_since[job.id] >= ADOPT_AFTER_S]
+        if not waited:
+            return None
+        job = waited[0]
+        waited_s = now - self._queued_since.pop(job.id)
+        worker = self._trainer_worker() + IN_TRAINER
+        command = [sys.executable, "-m", "workers.online_producers", job.id, worker]
+        process = subprocess.Popen(command)
+        self.local[job.id] = process
+        log.info(
+            "job %s: producer %s waited %.0f s for a worker; running it in child process %s",
+            self.ctx.job_id,
+            job.id,
+            waited_s,
+            process.pid,
+        )
+        return {
+            "type": "producer_adopted",
+            "producer": job.id,
+            "worker": worker,
+            "pid": process.pid,
+            "waited_s": round(waited_s, 1),
+        }
+
+    def _trainer_worker(self) -> str:
+        if self._worker is None:
+            with self.ctx.db.session() as session:
+                name = session.scalar(select(Job.worker).where(Job.id == self.ctx.job_id))
+            self._worker = name or "worker"
+        return self._worker
+
+    def _reap(self) -> None:
+        for job_id, process in list(self.local.items()):
+            if process.poll() is not None:
+                del self.local[job_id]
+
+    def stop_local(self, grace_s: float = LOCAL_GRACE_S) -> None:
+        """After the trainer ended and closed the stream: wait for its children to stop
+        (they do at their next push, or within a second of seeing the trainer's row
+        final), then end those still running and cancel their rows, so no producer
+        outlives the job it fed."""
+        deadline = time.monotonic() + grace_s
+        for process in self.local.values():
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _end(process)
+        stopped = list(self.local)
+        self.local.clear()
+        for job_id in stopped:
+            if jobs.status_of(self.ctx.db, job_id) in jobs.ACTIVE:
+                jobs.cancel(self.ctx.db, _NoRevoke(), job_id)
 
     def finished(self, ledger) -> bool:
         """No producer will send anything again: each has ended, and one that failed or was
@@ -204,6 +313,33 @@ class ProducerPool:
                 jobs.cancel(self.ctx.db, _NoRevoke(), job.id)
 
 
+def _in_trainer(worker: str | None) -> bool:
+    return bool(worker) and worker.endswith(IN_TRAINER)
+
+
+def _end(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def run_adopted(job_id: str, worker: str) -> str:
+    """The child process's work: the producer job through the worker's own code path, as
+    ``worker``; "skipped" when a worker claimed it first."""
+    import torch
+
+    from app.settings import get_settings
+    from workers.tasks import run_job
+
+    # As a worker process does (``workers.worker_app``): half the cores, the rest are the
+    # trainer's.
+    torch.set_num_threads(get_settings().torch_threads or max(1, (os.cpu_count() or 2) // 2))
+    return run_job(job_id, worker, False)
+
+
 class _NoRevoke:
     """Cancels through the row only: a producer polls its row, and the worker that would
     run a queued one skips it (it is no longer queued)."""
@@ -213,3 +349,8 @@ class _NoRevoke:
 
     def revoke(self, job) -> None:
         pass
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    run_adopted(sys.argv[1], sys.argv[2])

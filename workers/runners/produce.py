@@ -9,6 +9,11 @@ producers make what an offline dataset of the same parameters would hold, never 
 trajectories. A rerun of this job (its worker died and the message came back) starts after
 the last solver batch the earlier attempt reported as pushed; the trainer drops any window
 that arrives twice.
+
+A producer whose trainer is waiting in the queue (it was killed and put back) gives its
+worker slot back (``app.jobs.give_back``: queued again, to be resumed later): at once when
+it starts, or after ``YIELD_AFTER_S`` blocked on a full stream. On a worker with one slot
+the trainer could otherwise never run again, its producer waiting for it in that slot.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from workers.runners.generate import initial_fields
 REPORT_EVERY_S = 1.0
 # How often the producer asks whether its trainer has ended (a database read).
 TRAINER_POLL_S = 1.0
+# Blocked on a full stream this long while the trainer waits in the queue: give the slot back.
+YIELD_AFTER_S = 5.0
 
 
 def pushed_through(ctx: JobContext) -> int | None:
@@ -47,22 +54,43 @@ def pushed_through(ctx: JobContext) -> int | None:
 
 
 class _TrainerWatch:
-    """Whether the trainer (the parent job) has ended, asked at most every second."""
+    """Whether the trainer (the parent job) has ended, or waits in the queue for a worker,
+    asked at most every second."""
 
     def __init__(self, ctx: JobContext):
         self.ctx = ctx
         self.asked = 0.0
         self.ended = False
+        self.queued_since: float | None = None
+
+    def _ask(self) -> None:
+        now = time.monotonic()
+        if self.ended or now - self.asked <= TRAINER_POLL_S:
+            return
+        self.asked = now
+        status = jobs.status_of(self.ctx.db, self.ctx.parent_id)
+        self.ended = status in jobs.FINAL
+        if status != "queued":
+            self.queued_since = None
+        elif self.queued_since is None:
+            self.queued_since = now
 
     def __call__(self) -> bool:
-        if not self.ended and time.monotonic() - self.asked > TRAINER_POLL_S:
-            self.asked = time.monotonic()
-            self.ended = jobs.status_of(self.ctx.db, self.ctx.parent_id) in jobs.FINAL
+        self._ask()
         return self.ended
+
+    def waiting(self, for_s: float = 0.0) -> bool:
+        """The trainer has been queued (not running) for ``for_s`` seconds at least."""
+        self._ask()
+        return self.queued_since is not None and time.monotonic() - self.queued_since >= for_s
 
 
 def run_produce(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
+    first = max(p["start"], pushed_through(ctx) or p["start"])
+    trainer_ended = _TrainerWatch(ctx)
+    if trainer_ended.waiting():
+        return _give_back(ctx, p, first, "its trainer is waiting for a worker")
     flow = flow_for(p)
     n_out = p["resolution"]
     n_solver = p.get("solver_resolution") or n_out
@@ -72,12 +100,10 @@ def run_produce(ctx: JobContext) -> dict[str, Any]:
     )
     stream = open_stream(p["transport"], ctx.parent_id, ctx.settings, p["stream_size"])
     end = p["start"] + p["count"]
-    first = max(p["start"], pushed_through(ctx) or p["start"])
     seeds = {**p, "seed": p["online_seed"]}  # initial_fields reads the seed under "seed"
-    trainer_ended = _TrainerWatch(ctx)
 
     def stop() -> bool:
-        return ctx.should_stop() or trainer_ended()
+        return ctx.should_stop() or trainer_ended() or trainer_ended.waiting(YIELD_AFTER_S)
 
     produced, blocked, started = 0, 0.0, time.perf_counter()
     last_report = time.monotonic()
@@ -129,8 +155,13 @@ def run_produce(ctx: JobContext) -> dict[str, Any]:
                     outcome = "trainer ended"
                     break
                 if pushed.pushed < len(messages):
-                    ctx.check_cancelled()  # stopped while waiting: cancelled, or the trainer ended
-                    outcome = "trainer ended"
+                    # Stopped while waiting: cancelled, the trainer ended, or it waits for a
+                    # worker slot (this one, maybe).
+                    ctx.check_cancelled()
+                    if not trainer_ended() and trainer_ended.waiting(YIELD_AFTER_S):
+                        outcome = "given back"
+                    else:
+                        outcome = "trainer ended"
                     break
                 if time.monotonic() - last_report > REPORT_EVERY_S:
                     last_report = time.monotonic()
@@ -140,6 +171,8 @@ def run_produce(ctx: JobContext) -> dict[str, Any]:
             report(batch_start + size)
     finally:
         stream.release()
+    if outcome == "given back":
+        return _give_back(ctx, p, first, "its trainer is waiting for a worker", produced)
     elapsed = time.perf_counter() - started
     return {
         "produced": produced,
@@ -149,4 +182,20 @@ def run_produce(ctx: JobContext) -> dict[str, Any]:
         "count": p["count"],
         "resumed_at": first if first != p["start"] else None,
         "outcome": outcome,
+    }
+
+
+def _give_back(
+    ctx: JobContext, p: dict[str, Any], first: int, why: str, produced: int = 0
+) -> dict[str, Any]:
+    """Queue this job again and stop; a later attempt resumes after the last solver batch
+    reported as pushed. The row is no longer this attempt's, so the task's finish records
+    nothing."""
+    jobs.give_back(ctx.db, ctx.job_id, ctx.attempt or 0, f"Given back: {why}.")
+    return {
+        "produced": produced,
+        "start": p["start"],
+        "count": p["count"],
+        "resumed_at": first if first != p["start"] else None,
+        "outcome": "given back",
     }

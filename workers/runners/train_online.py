@@ -5,7 +5,9 @@ mean; ``models.online_training`` is the loop).
 The trainer opens the job's bounded transport (a Redis stream on the broker's Redis, or
 the local spool without Redis), makes its producers (``workers.online_producers``), and
 trains on what they stream, validating every epoch-equivalent against persistence on the
-stored dataset it was given (held out whole). Producers that stop are replaced; a trainer
+stored dataset it was given (held out whole). A producer no worker takes is run by the
+trainer in a child process (``workers.online_producers``: a single-slot worker, as under a
+default ``eddyscope up``, runs online jobs too). Producers that stop are replaced; a trainer
 killed mid-run is redelivered and resumes from its checkpoint with the producers it had
 (the stream kept what they pushed meanwhile). When it ends the stream is closed and
 deleted, so producers still running stop and nothing is left in Redis or on disk; then
@@ -90,10 +92,9 @@ class StreamSource:
         idle = time.monotonic() - self.last_activity
         if idle > self.online["start_timeout_s"]:
             raise JobError(
-                f"no window arrived and no producer ran for {idle:.0f} s: online training "
-                f"needs a free worker slot on the {self.online['queue']!r} queue beside the "
-                "trainer's (start a worker on that queue, or run `eddyscope up "
-                "--concurrency 3`)"
+                f"no window arrived and no producer ran for {idle:.0f} s: no worker on the "
+                f"{self.online['queue']!r} queue took the producers, and the trainer could "
+                "not run them itself (see the worker's log)"
             )
         time.sleep(seconds)
 
@@ -185,11 +186,13 @@ def run_train_online(ctx: JobContext) -> dict[str, Any]:
     except OnlineStreamEnded as exc:
         raise JobError(str(exc)) from None
     finally:
-        # A lost attempt leaves the stream to the attempt that replaced it.
+        # A lost attempt leaves the stream, and the producers it runs as child processes,
+        # to the attempt that replaced it.
         if not ctx.lost.is_set():
             stream.close()
-            stream.delete()
             pool.cancel_queued()
+            pool.stop_local()
+            stream.delete()
         stream.release()
     seconds = time.perf_counter() - started
 
