@@ -193,3 +193,68 @@ def test_the_layout_holds_the_online_view_hidden_until_a_job_is_online():
     assert "hidden" in by_id(page, "train-online-card").className
     assert by_id(page, "train-online-rates") is not None
     assert {"online", "producers"} <= set(train_page.empty_events())
+
+
+# --- the set-up form --------------------------------------------------------------------
+
+
+def test_the_online_form_is_generated_from_the_api_schema_and_gives_train_online():
+    from app.jobkinds.online_params import OnlineOptions
+    from app.jobkinds.train import TrainParams
+    from app.services import training_options
+    from app.ui import config_form
+
+    options = training_options.online_options()
+    fields = {f["name"]: f for f in train_page.online_fields(options)}
+    assert set(fields) == set(OnlineOptions.model_fields)
+    assert fields["buffer_policy"]["choices"] == ["fifo", "firo", "reservoir"]
+    assert fields["seed"]["optional"] and fields["seed"]["default"] is None
+    assert [f["name"] for f in train_page.online_fields(options)][:5] == list(
+        train_page.ONLINE_BASIC
+    )
+    assert not any(fields[n]["advanced"] for n in train_page.ONLINE_BASIC)
+    assert fields["stream_size"]["advanced"] and fields["max_seen"]["advanced"]
+
+    tree = train_page.online_form(options, {"producers": 3, "seed": None})
+    boxes = {
+        c.id["field"]: c
+        for c in _walk(tree)
+        if isinstance(getattr(c, "id", None), dict) and c.id.get("type") == train_page.ONLINE
+    }
+    assert set(boxes) == set(fields)
+    assert boxes["producers"].value == 3 and boxes["seed"].value is None
+    assert boxes["seed"].placeholder == "the dataset's seed + 1"
+    assert [o["value"] for o in boxes["buffer_policy"].options] == ["fifo", "firo", "reservoir"]
+
+    catalog = {
+        "archs": [{"name": "fno2d", "label": "FNO (2D)", "error": None, "fields": []}],
+        "options": training_options.train_options(),
+        "online_options": options,
+    }
+    raw = {name: box.value for name, box in boxes.items()}
+    raw.update(trajectories=8, buffer_policy="fifo", seed="")
+    params, problems = train_page.train_params(catalog, "d1", None, "fno2d", {}, {}, raw)
+    assert problems == []
+    # The empty seed is left to the API (the dataset's seed + 1), as are min_fill/max_seen.
+    assert params["online"]["trajectories"] == 8 and "seed" not in params["online"]
+    assert "min_fill" not in params["online"] and "max_seen" not in params["online"]
+    checked = TrainParams.model_validate(params)
+    assert checked.online.producers == 3 and checked.online.buffer_policy == "fifo"
+    # Unticked: no online options at all.
+    params, _ = train_page.train_params(catalog, "d1", None, "fno2d", {}, {})
+    assert "online" not in params
+    _, problems = train_page.train_params(
+        catalog, "d1", None, "fno2d", {}, {}, {**raw, "producers": 1.5}
+    )
+    assert problems == ["Producers: enter a whole number, not 1.5."]
+    assert config_form.coerce(list(fields.values()), {"seed": 4})[0] == {"seed": 4}
+
+
+def _walk(node):
+    yield node
+    children = node if isinstance(node, list | tuple) else getattr(node, "children", None)
+    if isinstance(children, list | tuple):
+        for child in children:
+            yield from _walk(child)
+    elif children is not None and not isinstance(children, str | int | float):
+        yield from _walk(children)

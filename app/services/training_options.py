@@ -12,18 +12,27 @@ from typing import Any, Literal
 _TYPES = {bool: "bool", int: "int", float: "float", str: "str"}
 
 
-def schema_fields(model_cls: type, exclude: Iterable[str] = ()) -> list[dict[str, Any]]:
+def schema_fields(
+    model_cls: type, exclude: Iterable[str] = (), optional: bool = False
+) -> list[dict[str, Any]]:
     """The scalar fields of a pydantic model as form fields (same keys as
     ``OperatorConfig.form_fields()``, plus ``exclusive_min``/``exclusive_max``): bounds
     from ``ge``/``gt``/``le``/``lt``, choices from ``Literal``, help from the description.
-    Fields that are not a plain bool, int, float, str or Literal (optional ones, dicts)
-    are left out, as are those named in ``exclude``."""
+    Fields that are not a plain bool, int, float, str or Literal (dicts) are left out, as
+    are those named in ``exclude``, and optional ones (``int | None``) unless ``optional``:
+    then they are fields with ``optional: True``, whose empty box means "the default"."""
     skip = set(exclude)
     out = []
     for name, info in model_cls.model_fields.items():
         if name in skip:
             continue
         annotation = info.annotation
+        args = typing.get_args(annotation)
+        is_optional = type(None) in args and len(args) == 2
+        if is_optional:
+            if not optional:
+                continue
+            annotation = next(a for a in args if a is not type(None))
         choices = None
         if typing.get_origin(annotation) is Literal:
             choices = list(typing.get_args(annotation))
@@ -47,6 +56,8 @@ def schema_fields(model_cls: type, exclude: Iterable[str] = ()) -> list[dict[str
             "exclusive_min": False,
             "exclusive_max": False,
         }
+        if is_optional:
+            entry["optional"] = True
         for bound in info.metadata:
             for attr, key, exclusive in (
                 ("ge", "min", False),
@@ -69,6 +80,14 @@ def train_options() -> list[dict[str, Any]]:
     from app.jobkinds.train import TrainParams
 
     return schema_fields(TrainParams, exclude=("queue", "dataset_id", "name", "arch", "config"))
+
+
+def online_options() -> list[dict[str, Any]]:
+    """The options of online training (``train.online``) as form fields, the optional ones
+    (``seed``, ``min_fill``, ``max_seen``) included: left empty, the API fills them in."""
+    from app.jobkinds.online_params import OnlineOptions
+
+    return schema_fields(OnlineOptions, optional=True)
 
 
 def generate_defaults() -> dict[str, Any]:

@@ -10,8 +10,9 @@ its form from its config.
 
 Every input's id is ``{"type": kind, "field": name}``, so a page reads a whole form with
 one pattern-matching ``State({"type": kind, "field": ALL}, "value")``; its HTML name is
-``kind.name``. A page may add ``label`` and ``choice_labels`` (value → shown text) to a
-field dict; without them the field's name is made readable.
+``kind.name``. A page may add ``label``, ``choice_labels`` (value → shown text) and
+``placeholder`` (what an empty box means) to a field dict; without a label the field's
+name is made readable. An ``optional`` field's empty box is left out of the values.
 """
 
 from __future__ import annotations
@@ -128,6 +129,8 @@ def control(field: Mapping[str, Any], kind: str = CONFIG, value: Any = _MISSING)
         )
     if field["type"] in ("int", "float"):
         bounds = {k: field[k] for k in ("min", "max") if field.get(k) is not None}
+        if field.get("placeholder"):
+            bounds["placeholder"] = str(field["placeholder"])
         return dcc.Input(
             id=fid,
             type="number",
@@ -205,14 +208,16 @@ def coerce(
     cannot be one (an empty or out-of-range number box reads None).
 
     Names that are not fields are ignored; fields without a value keep their default
-    (left out of the dict). Range and choice checks are left to the config itself, so its
-    own sentences are the ones shown.
+    (left out of the dict), as does an ``optional`` field left empty. Range and choice
+    checks are left to the config itself, so its own sentences are the ones shown.
     """
     out: dict[str, Any] = {}
     problems: list[str] = []
     for field in fields:
         name = field["name"]
         if name not in raw:
+            continue
+        if field.get("optional") and (raw[name] is None or str(raw[name]).strip() == ""):
             continue
         value, problem = _coerce_one(field, raw[name])
         if problem:

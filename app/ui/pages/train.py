@@ -9,7 +9,13 @@ the model. The optimisation options are generated from the API's ``TrainParams``
 
 Start submits the job through the same validation as ``POST /api/jobs`` and moves to
 ``/train?job=<id>``: the page is drawn again for that job (its form filled from the job's
-parameters), the same view as reopening it later. An Interval polls the job row and the
+parameters), the same view as reopening it later.
+
+"Train online" turns the job into an online one (``train.online``): its options
+(producers, trajectories, buffer size and policy, seed; the rest under Advanced) are
+generated from the API's ``OnlineOptions`` schema, and the chosen dataset becomes the
+held-out validation set and the producers' template. The API's own checks give the
+sentences shown when they do not fit. An Interval polls the job row and the
 ``train``/``epoch``/``resumed`` events after the last one read, and appends them to the
 ``train-events`` store with a Patch; the curves (training loss per event, validation
 relative L2 and persistence per epoch, on log axes; the learning rate), throughput, ETA,
@@ -96,6 +102,37 @@ CHOICE_LABELS = {
     "loss": training_figures.LOSS_NAMES,
 }
 
+# Online training's options (``train.online``): shown first, then the advanced ones.
+ONLINE = "train-online-opt"  # id type of the online inputs
+ONLINE_ON = "online"  # the value of the ticked "Train online" box
+ONLINE_BASIC = ("producers", "trajectories", "buffer_size", "buffer_policy", "seed")
+ONLINE_LABELS = {
+    "producers": "Producers",
+    "trajectories": "Fresh trajectories",
+    "buffer_size": "Buffer size (windows)",
+    "buffer_policy": "Buffer policy",
+    "seed": "Producers' seed",
+    "min_fill": "Minimum fill before training (windows)",
+    "max_seen": "Draws of one window at most",
+    "stream_size": "Stream size (windows in flight)",
+    "steps_per_epoch": "Steps per epoch",
+    "solver_batch": "Trajectories per solver batch",
+    "queue": "Producers' queue",
+    "start_timeout_s": "Start timeout (s)",
+}
+ONLINE_PLACEHOLDERS = {
+    "seed": "the dataset's seed + 1",
+    "min_fill": "half the buffer",
+    "max_seen": "no limit",
+}
+ONLINE_CHOICE_LABELS = {
+    "buffer_policy": {
+        "fifo": "FIFO: oldest first, each window once",
+        "firo": "FIRO: random, each window once",
+        "reservoir": "Reservoir: random, seen windows replaced",
+    },
+}
+
 
 def empty_events() -> dict[str, list]:
     return {kind: [] for kind in EVENT_TYPES}
@@ -135,6 +172,33 @@ def layout(
                         dcc.Input(
                             id="train-name", type="text", placeholder="optional", className="input"
                         ),
+                    ),
+                    dcc.Checklist(
+                        id="train-online-on",
+                        options=[
+                            {
+                                "label": "Train online: producers step the solver from fresh "
+                                "initial conditions while the model trains, nothing stored",
+                                "value": ONLINE_ON,
+                            }
+                        ],
+                        value=[],
+                        className="check",
+                        inputClassName="check-input",
+                        labelClassName="check-label",
+                    ),
+                    html.Div(
+                        [
+                            html.P(
+                                "The dataset above is not trained on: it is the held-out "
+                                "validation set, and the producers repeat its flow and "
+                                "parameters with another seed.",
+                                className="muted small",
+                            ),
+                            html.Div(id="train-online-form", className="config-form"),
+                        ],
+                        id="train-online-fields",
+                        className="hidden",
                     ),
                     html.H3("Model", className="form-section"),
                     dcc.RadioItems(
@@ -291,6 +355,30 @@ def options_form(options: list[dict[str, Any]], values: dict[str, Any] | None = 
     ]
 
 
+def online_fields(options: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The OnlineOptions fields with this page's labels, placeholders and choice names;
+    the basic ones first, the others advanced."""
+    out = []
+    for field in options:
+        field = dict(field)
+        name = field["name"]
+        field["label"] = ONLINE_LABELS.get(name, "")
+        if name in ONLINE_PLACEHOLDERS:
+            field["placeholder"] = ONLINE_PLACEHOLDERS[name]
+        if name in ONLINE_CHOICE_LABELS:
+            field["choice_labels"] = ONLINE_CHOICE_LABELS[name]
+        field["advanced"] = name not in ONLINE_BASIC
+        out.append(field)
+    order = {name: i for i, name in enumerate(ONLINE_BASIC)}
+    return sorted(out, key=lambda f: order.get(f["name"], len(order)))
+
+
+def online_form(options: list[dict[str, Any]], values: dict[str, Any] | None = None) -> list[Any]:
+    """The online options' inputs (a reopened job's values, else the defaults)."""
+    values = {k: v for k, v in (values or {}).items() if v is not None}
+    return config_form.form(online_fields(options), ONLINE, values)
+
+
 def arch_options(
     archs: list[dict[str, Any]], dims: int | None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -400,10 +488,12 @@ def _grid(catalog: dict[str, Any] | None, dataset_id: str | None) -> tuple[Any, 
     Output("train-prefill", "data"),
     Output("train-opt-form", "children"),
     Output("train-name", "value"),
+    Output("train-online-form", "children"),
+    Output("train-online-on", "value"),
     Input("train-query", "data"),
 )
 async def load(query: dict[str, Any] | None):
-    """The datasets, the architectures and the options' schema; for a reopened job, its
+    """The datasets, the architectures and the options' schemas; for a reopened job, its
     parameters fill the form."""
     query = query or {}
 
@@ -413,10 +503,11 @@ async def load(query: dict[str, Any] | None):
             list_datasets(get_state()),
             architectures.architectures(),
             training_options.train_options(),
+            training_options.online_options(),
             job,
         )
 
-    datasets, archs, options, job = await asyncio.to_thread(read)
+    datasets, archs, options, online, job = await asyncio.to_thread(read)
     params = dict(job["params"] or {}) if job and job["kind"] == "train" else {}
     catalog = {
         "archs": archs,
@@ -425,6 +516,7 @@ async def load(query: dict[str, Any] | None):
             for d in datasets
         ],
         "options": options,
+        "online_options": online,
     }
     ids = [d["id"] for d in datasets]
     value = next(
@@ -442,6 +534,8 @@ async def load(query: dict[str, Any] | None):
         prefill,
         options_form(options, opts),
         params.get("name"),
+        online_form(online, params.get("online")),
+        [ONLINE_ON] if params.get("online") else [],
     )
 
 
@@ -518,6 +612,14 @@ async def show_step_settings(scheduler):
     return "form-grid" if scheduler == "step" else "form-grid hidden"
 
 
+@callback(
+    Output("train-online-fields", "className"),
+    Input("train-online-on", "value"),
+)
+async def show_online(value):
+    return "online-fields" if ONLINE_ON in (value or []) else "hidden"
+
+
 def train_params(
     catalog: dict[str, Any] | None,
     dataset_id: str | None,
@@ -525,8 +627,10 @@ def train_params(
     arch_name: str | None,
     config_raw: dict[str, Any],
     option_raw: dict[str, Any],
+    online_raw: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any] | None, list[str]]:
-    """The train job's parameters from the form, or the sentences that say what is wrong."""
+    """The train job's parameters from the form, or the sentences that say what is wrong;
+    ``online_raw``: the online options' inputs when "Train online" is ticked."""
     if not dataset_id:
         return None, ["Choose a dataset first (generate one on the Data page)."]
     arch = _arch(catalog, arch_name)
@@ -538,6 +642,11 @@ def train_params(
     fields = list(option_fields((catalog or {}).get("options") or []).values())
     options, option_problems = config_form.coerce(fields, option_raw)
     problems += option_problems
+    if online_raw is not None:
+        online_opts = online_fields((catalog or {}).get("online_options") or [])
+        online, online_problems = config_form.coerce(online_opts, online_raw)
+        problems += online_problems
+        options["online"] = online
     if problems:
         return None, problems
     params = {"dataset_id": dataset_id, "arch": arch["name"], "config": config, **options}
@@ -558,9 +667,14 @@ def train_params(
     State({"type": config_form.CONFIG, "field": ALL}, "value"),
     State({"type": OPTION, "field": ALL}, "id"),
     State({"type": OPTION, "field": ALL}, "value"),
+    State("train-online-on", "value"),
+    State({"type": ONLINE, "field": ALL}, "id"),
+    State({"type": ONLINE, "field": ALL}, "value"),
     prevent_initial_call=True,
 )
-async def start(n_clicks, catalog, dataset_id, name, arch_name, cids, cvals, oids, ovals):
+async def start(
+    n_clicks, catalog, dataset_id, name, arch_name, cids, cvals, oids, ovals, on, nids, nvals
+):
     """Check and submit the job, then go to its address, /train?job=<id>."""
     if not n_clicks:
         raise PreventUpdate
@@ -571,6 +685,7 @@ async def start(n_clicks, catalog, dataset_id, name, arch_name, cids, cvals, oid
         arch_name,
         config_form.values_by_name(cids, cvals),
         config_form.values_by_name(oids, ovals),
+        config_form.values_by_name(nids, nvals) if ONLINE_ON in (on or []) else None,
     )
     if problems:
         return no_update, alert(" ".join(problems), "error", id="train-feedback-error")
