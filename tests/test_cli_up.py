@@ -200,7 +200,7 @@ def test_up_runs_an_online_training_job_on_its_one_worker_and_resumes_a_killed_t
                 client,
                 "train",
                 dataset_id=generated["result"]["dataset_id"],
-                epochs=3,
+                epochs=4,
                 batch_size=4,
                 lr=1e-2,
                 events_every=5,
@@ -211,7 +211,7 @@ def test_up_runs_an_online_training_job_on_its_one_worker_and_resumes_a_killed_t
                     "buffer_size": 16,
                     "min_fill": 8,
                     "stream_size": 8,
-                    # Long enough (300 steps of a tiny model) that the trainer is still
+                    # Long enough (400 steps of a tiny model) that the trainer is still
                     # training when it is killed after its first epoch.
                     "steps_per_epoch": 100,
                     "solver_batch": 2,
@@ -250,7 +250,7 @@ def test_up_runs_an_online_training_job_on_its_one_worker_and_resumes_a_killed_t
             last = events_of(client, job_id, "online")[-1]
             assert last["stage"] == "done" and last["received"] > 0
             model = client.get(f"/api/models/{job['result']['model_id']}").json()
-            assert [e["epoch"] for e in model["metrics"]["history"]] == [1, 2, 3]
+            assert [e["epoch"] for e in model["metrics"]["history"]] == [1, 2, 3, 4]
             assert not (tmp_path / "scratch" / "online" / job_id).exists()
             print(
                 f"online job on one worker slot: {time.monotonic() - started:.0f} s, "
