@@ -223,7 +223,7 @@ def test_the_online_form_is_generated_from_the_api_schema_and_gives_train_online
     }
     assert set(boxes) == set(fields)
     assert boxes["producers"].value == 3 and boxes["seed"].value is None
-    assert boxes["seed"].placeholder == "the dataset's seed + 1"
+    assert boxes["seed"].placeholder == "default" and boxes["max_seen"].placeholder == "no limit"
     assert [o["value"] for o in boxes["buffer_policy"].options] == ["fifo", "firo", "reservoir"]
 
     catalog = {

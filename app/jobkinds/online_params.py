@@ -103,8 +103,7 @@ class OnlineOptions(BaseModel):
         gt=0,
         le=86_400,
         description="Fail when no window has arrived and no producer has run for this long "
-        "(no worker took the producers, and the trainer, which runs a producer no worker "
-        "takes in a child process of its own, could not start it).",
+        "(neither a worker nor the trainer itself could start a producer).",
     )
 
 

@@ -120,11 +120,8 @@ ONLINE_LABELS = {
     "queue": "Producers' queue",
     "start_timeout_s": "Start timeout (s)",
 }
-ONLINE_PLACEHOLDERS = {
-    "seed": "the dataset's seed + 1",
-    "min_fill": "half the buffer",
-    "max_seen": "no limit",
-}
+# What an empty optional box means (the help says it in full); short: the boxes are narrow.
+ONLINE_PLACEHOLDERS = {"seed": "default", "min_fill": "default", "max_seen": "no limit"}
 ONLINE_CHOICE_LABELS = {
     "buffer_policy": {
         "fifo": "FIFO: oldest first, each window once",
