@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy.orm import Session
 
 from app.db.tables import Dataset, InitialCondition, Model
-from app.jobkinds import compare_channel, limits
+from app.jobkinds import compare_channel, compare_hit3d, limits
 from app.jobkinds.base import InvalidParams, JobKind, JobParams
 from app.jobkinds.checks import (
     allowed_variant,
@@ -19,7 +19,7 @@ from app.jobkinds.checks import (
     start_dataset,
     start_initial_condition,
 )
-from app.services.flows import is_channel_flow
+from app.services.flows import is_channel_flow, is_hit3d_flow
 from app.settings import Settings
 from models.registry import contract_of
 
@@ -85,6 +85,13 @@ class CompareParams(JobParams):
     seed: int = Field(
         default=0, ge=0, description="Random initial condition when neither source is given."
     )
+    resolution: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="hit3d comparisons only: the side n of the random field's n³ grid; it must "
+        "be the models' training grid (the default).",
+    )
     baselines: list[Literal["none", "smagorinsky", "wale", "dynamic"]] = Field(
         default_factory=list,
         max_length=4,
@@ -126,7 +133,8 @@ class CompareParams(JobParams):
 def check(session: Session, params: CompareParams, data: dict[str, Any], queue: str):
     """A comparison: every model exists, and all work on one flow at one interval: 2D
     single-channel fields, or (a channel flow) 3D velocity on one coarse grid, beside LES
-    baselines (``compare_channel``); the initial condition (uploaded, or a dataset
+    baselines (``compare_channel``), or (hit3d) 3D velocity on one cube beside one reference
+    LES (``compare_hit3d``); the initial condition (uploaded, or a dataset
     trajectory) is of that flow; reduced precisions the chosen queue cannot give are
     refused. What only the worker knows (whether it has a GPU) is checked there, per
     model."""
@@ -191,6 +199,15 @@ def check(session: Session, params: CompareParams, data: dict[str, Any], queue: 
     data["interval"] = interval  # resolved here, so the job row says what ran
     if all(channel):
         return compare_channel.check_channel(session, params, data, queue, rows, contracts)
+    if is_hit3d_flow(flow.name):
+        return compare_hit3d.check_hit3d_compare(
+            session, params, data, queue, rows, contracts, flow
+        )
+    if data.get("resolution") is not None:
+        raise InvalidParams(
+            "params.resolution: applies to hit3d comparisons only; a 2D comparison's random "
+            "field is on the first model's grid."
+        )
     compare_channel.refuse_channel_only(data)
     for i, (row, contract) in enumerate(zip(rows, contracts, strict=True)):
         if contract.dims != 2 or contract.channels != 1:
@@ -234,6 +251,8 @@ def reference_grid(session: Session, data: dict[str, Any]) -> tuple[int, ...]:
     solver grid of its first model's dataset."""
     if is_channel_flow(data.get("flow")):
         return compare_channel.reference_grid(session, data)
+    if is_hit3d_flow(data.get("flow")):
+        return (int(data["resolution"]),) * 3
     if data.get("initial_condition_id"):
         ic = session.get(InitialCondition, data["initial_condition_id"])
         return tuple(ic.shape)

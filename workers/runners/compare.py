@@ -1,6 +1,7 @@
 """compare: several models, each at its own inference precision, rolled out side by side
 with the reference solver in one job, frame by frame. A channel flow's comparison (3D
-models beside LES baselines) is ``workers/runners/compare_channel.py``'s.
+models beside LES baselines) is ``workers/runners/compare_channel.py``'s, a hit3d flow's
+(3D models beside one reference LES) ``workers/runners/compare_hit3d.py``'s.
 
 Every step, the solver advances one interval and every model still running advances one
 step (one after another, in entry order), so all columns stream together. Each model runs on
@@ -79,7 +80,7 @@ import torch
 from torch import nn
 
 from app.db.tables import Dataset, InitialCondition, Model
-from app.services.flows import is_channel_flow
+from app.services.flows import is_channel_flow, is_hit3d_flow
 from models.checkpoint import load_model
 from models.input_stats import field_summary, input_fit
 from models.quantize import InferenceModel, PrecisionUnavailable, prepare
@@ -438,6 +439,10 @@ def run_compare(ctx: JobContext) -> dict[str, Any]:
         from workers.runners.compare_channel import run_channel_compare
 
         return run_channel_compare(ctx)
+    if is_hit3d_flow(p["flow"]):
+        from workers.runners.compare_hit3d import run_hit3d_compare
+
+        return run_hit3d_compare(ctx)
     columns = _load_columns(ctx, p)
     base_flow = get_flow(p["flow"])
     w0, ic_info, dataset_nu = _initial_condition(ctx, p, base_flow, columns)

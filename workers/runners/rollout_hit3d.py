@@ -145,7 +145,21 @@ def step_metrics(
     return out
 
 
-def _initial_field(ctx: JobContext, flow, p: dict[str, Any], training: dict[str, Any]):
+def reference_for(
+    base_flow, training: dict[str, Any], nu: float | None, n: int
+) -> tuple[Any, dict[str, Any], HITSolver]:
+    """The reference LES of a hit3d rollout or comparison: (the flow at the reference's ν,
+    its ``reference_settings`` (``cs`` filled in), the ``HITSolver`` on the n³ grid), from
+    the training dataset's parameters ``training`` ({}: the flow's coarse DNS)."""
+    settings = reference_settings(base_flow, training, nu)
+    flow = base_flow.variant(settings["nu"])
+    return flow, settings, make_reference(flow, n, settings)
+
+
+def initial_field(ctx: JobContext, flow, p: dict[str, Any], training: dict[str, Any]):
+    """The first velocity (1, 3, n, n, n) on ``ctx.device``, n = ``p["resolution"]``: the
+    uploaded ``p["initial_condition_id"]``, else the flow's random field for ``p["seed"]``
+    (with the training data's k_p and u_rms when they were made from that family)."""
     n = p["resolution"]
     if p["initial_condition_id"] is None:
         spectrum = {}
@@ -196,15 +210,13 @@ def run_hit3d_rollout(ctx: JobContext) -> dict[str, Any]:
         contract = model.contract
         if contract.dims != 3 or contract.channels != 3:
             raise JobError("a hit3d rollout needs a 3D model of the three velocity components")
-    settings = reference_settings(base_flow, training, p.get("nu"))
-    flow = base_flow.variant(settings["nu"])
     n = p["resolution"]
+    flow, settings, solver = reference_for(base_flow, training, p.get("nu"), n)
     if model is not None:
         try:
             model.config.check_grid((n, n, n))
         except ValueError as exc:
             raise JobError(f"the {n}³ grid does not fit the model: {exc}") from None
-    solver = make_reference(flow, n, settings)
     interval = p["interval"] or (model_row.interval if model_row else DEFAULT_INTERVAL)
     steps = p["steps"]
     stride = frame_stride(steps)
@@ -265,7 +277,7 @@ def run_hit3d_rollout(ctx: JobContext) -> dict[str, Any]:
         coords=coords,
     )
     throttle = Throttle()
-    reference = solver.advance(_initial_field(ctx, flow, p, training), 0.0)
+    reference = solver.advance(initial_field(ctx, flow, p, training), 0.0)
     history = model.contract.history if model is not None else 1
     window: list[torch.Tensor] = []
     predictions = None
