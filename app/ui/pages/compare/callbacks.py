@@ -18,7 +18,7 @@ from app.ui import fit_advice, live
 from app.ui.components import alert, slider_marks
 from app.ui.context import get_state
 from app.ui.figures import empty_figure
-from app.ui.pages.compare import channel
+from app.ui.pages.compare import channel, hit3d
 from app.ui.pages.compare.helpers import (
     DATASET,
     DEFAULT_DIVERGENCE,
@@ -80,6 +80,7 @@ async def load_options(query: dict[str, Any] | None):
         catalog = channel.merge_catalog(
             compare_catalog(get_state()), channel.load_channel_catalog(get_state())
         )
+        catalog = channel.merge_catalog(catalog, hit3d.load_hit3d_catalog(get_state()))
         run = rollouts.resolve(get_state(), query["ref"], "compare") if query.get("ref") else None
         return catalog, run
 

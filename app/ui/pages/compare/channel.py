@@ -29,7 +29,7 @@ from dash.exceptions import PreventUpdate
 
 from app.services import catalog as catalog_service
 from app.services import rollouts
-from app.services.flows import is_channel_flow
+from app.services.flows import is_channel_flow, is_hit3d_flow
 from app.services.jobs_view import grid_label
 from app.ui import channel_compare_figures as ccf
 from app.ui.components import card, fmt_count, graph, png_config
@@ -539,14 +539,18 @@ def toggle_mode(catalog, source, ic, dataset, setup):
     """Channel mode when the run's setup says so, else when the chosen start is a channel
     flow: the baselines row and the channel views show, the 2D grid and overlays hide."""
     channel = is_channel_setup(setup) if setup else _flow_is_channel(catalog, source, ic, dataset)
+    # A hit3d comparison hides the 2D views too (its panels: ``compare.hit3d``).
+    box = (setup or {}).get("geometry") == "hit3d" or (
+        not setup and bool(catalog) and is_hit3d_flow(source_flow(catalog, source, ic, dataset))
+    )
     on, off = "", HIDDEN
     return (
         "form-row" + (on if channel else off),
         "compare-channel" + (on if channel else off),
         "compare-ch-slices" + (on if channel else off),
-        "compare-grid" + (off if channel else on),
-        "grid-2 compare-overlays" + (off if channel else on),
-        "card" + (off if channel else on),
+        "compare-grid" + (off if channel or box else on),
+        "grid-2 compare-overlays" + (off if channel or box else on),
+        "card" + (off if channel or box else on),
     )
 
 

@@ -466,8 +466,8 @@ def export_links(rollout_id: str | None, channel: bool = False, partial: str | N
 def columns_of(setup: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The grid's columns, in order: the reference (when it runs), then one per entry, each
     ``{"key", "label", "color", ...the setup row}``."""
-    if not setup:
-        return []
+    if not setup or setup.get("geometry") == "hit3d":
+        return []  # a hit3d comparison draws HIT panels (``compare.hit3d``), not this grid
     out: list[dict[str, Any]] = []
     if setup.get("reference", True):
         out.append({"key": REFERENCE, "label": cf.REFERENCE_LABEL, "color": cf.COLORS["reference"]})

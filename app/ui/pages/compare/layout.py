@@ -21,7 +21,7 @@ from app.ui.components import (
 )
 from app.ui.context import get_state
 from app.ui.figures import FONT, empty_figure
-from app.ui.pages.compare import channel
+from app.ui.pages.compare import channel, hit3d
 from app.ui.pages.compare.helpers import (
     DATASET,
     DEFAULT_DIVERGENCE,
@@ -174,6 +174,7 @@ def _results(planned=None) -> list[Any]:
             id="compare-overlays",
         ),
         channel.results(),
+        hit3d.results(),
         card(
             "Summary",
             html.P(

@@ -1,0 +1,183 @@
+"""A hit3d comparison for display: what the Compare page's HIT panels draw for a ``compare``
+job of the periodic box (``workers.runners.compare_hit3d``): the reference LES and every
+model side by side.
+
+The view has the keys of ``app.services.hit3d_rollouts``' (``sources`` ["reference",
+"model:0", …], ``stats``/``spectrum``/``pdf`` ``{source: …}``, ``series`` with E(t), ε(t)
+per source, ``slices`` per source, ``label``, ``at``, ``step``, ``t``), plus ``errors``
+``{"t", "rel_l2": {source: […]}}`` (each model's relative L² per step), ``labels`` ``{source:
+the model's name and precision}`` and ``summary`` (the job's summary once it ended).
+
+As on the Rollout page: while the job runs (``step`` None) the statistics are those of the
+newest step every source has a ``hit3d_stats`` event for, and the slices that step's stored
+frame; a chosen step reads its events, else the newest frame stored at or before it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from app import jobs
+from app.db.tables import Job, JobEvent, Rollout
+from app.services.hit3d_rollouts import (
+    _file_id,
+    _frame_of,
+    _frame_view,
+    _metrics,
+    rollout_version,
+)
+from app.services.jobs_view import job_dict
+from app.services.rollouts import rollout_for_job
+from app.state import AppState
+
+EVENT = "hit3d_stats"
+
+
+def is_hit3d_setup(setup: dict[str, Any] | None) -> bool:
+    return bool(setup) and setup.get("geometry") == "hit3d"
+
+
+def _events(session, job_id: str, kind: str) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(JobEvent.payload)
+        .where(JobEvent.job_id == job_id, JobEvent.type == kind)
+        .order_by(JobEvent.seq)
+    )
+    return [payload or {} for payload in rows]
+
+
+def _newest_stats(session, job_id: str, sources: list[str]) -> dict[str, dict] | None:
+    """The newest step's ``hit3d_stats`` events by source, for a step every source has."""
+    rows = session.scalars(
+        select(JobEvent.payload)
+        .where(JobEvent.job_id == job_id, JobEvent.type == EVENT)
+        .order_by(JobEvent.seq.desc())
+        .limit(3 * len(sources))
+    )
+    by_step: dict[int, dict[str, dict]] = {}
+    for payload in rows:
+        payload = payload or {}
+        by_step.setdefault(int(payload.get("step", -1)), {})[payload.get("source")] = payload
+    for step in sorted(by_step, reverse=True):
+        present = [s for s in sources if s in by_step[step]]
+        if present and "reference" in present:
+            return by_step[step]
+    return None
+
+
+def _label(model: dict[str, Any]) -> str:
+    name = model.get("name") or str(model.get("model_id"))
+    precision = model.get("precision") or "float32"
+    return name if precision == "float32" else f"{name} ({precision})"
+
+
+def hit3d_compare_view(
+    state: AppState, job_id: str, step: int | None = None
+) -> dict[str, Any] | None:
+    """The view of a hit3d comparison job (see the module docstring) at ``step`` (None: the
+    newest reported); None for an unknown job."""
+    version = rollout_version(state, job_id)
+    with state.db.session() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            return None
+        job_out = job_dict(job)
+        rollout: Rollout | None = rollout_for_job(session, job_id)
+        setups = _events(session, job_id, "compare_setup")
+        setup = setups[-1] if setups else {}
+        models = setup.get("models") or []
+        sources = ["reference", *(f"model:{m['index']}" for m in models)]
+        metrics = _metrics(session, job_id) if rollout is not None else []
+        newest = _newest_stats(session, job_id, sources) if rollout is not None else None
+        summaries = _events(session, job_id, "summary")
+        path = state.artifacts.resolve(rollout.path) if rollout is not None else None
+        rollout_id = rollout.id if rollout is not None else None
+    n = int(setup.get("resolution") or job_out["params"].get("resolution") or 0)
+    final = job_out["status"] not in (*jobs.ACTIVE, "finishing")
+    labels = {"reference": "reference LES"} | {f"model:{m['index']}": _label(m) for m in models}
+    view: dict[str, Any] = {
+        "job": job_out,
+        "final": final,
+        "version": f"{version}:{step}",
+        "rollout_id": rollout_id,
+        "n": n,
+        "sources": sources,
+        "labels": labels,
+        "series": None,
+        "errors": None,
+        "stats": None,
+        "spectrum": None,
+        "pdf": None,
+        "k": None,
+        "slices": None,
+        "t": None,
+        "step": None,
+        "at": None,
+        "summary": summaries[-1] if summaries else None,
+    }
+    short = job_id[:8]
+    if rollout is None or not metrics:
+        view["label"] = f"Compare job {short} ({job_out['status']}) · {n}³ · nothing stored yet"
+        return view
+
+    def per_source(name: str) -> dict[str, list]:
+        out = {"reference": [(m.get("reference") or {}).get(name) for m in metrics]}
+        for model in models:
+            i = str(model["index"])
+            out[f"model:{i}"] = [((m.get("models") or {}).get(i) or {}).get(name) for m in metrics]
+        return out
+
+    t = [m.get("t") for m in metrics]
+    view["series"] = {
+        "t": t,
+        "energy": per_source("energy"),
+        "dissipation": per_source("dissipation"),
+        "source": "rollout",
+    }
+    errors = per_source("rel_l2")
+    errors.pop("reference")
+    view["errors"] = {"t": t, "rel_l2": errors}
+
+    if step is None and newest is not None:
+        events = newest
+        shown = int(next(iter(events.values()))["step"])
+    else:
+        shown = int(metrics[-1]["step"]) if step is None else int(step)
+        events = newest if newest and int(next(iter(newest.values()))["step"]) == shown else None
+    frame, frame_step = _frame_of(metrics, shown)
+    computed = None
+    if frame is not None and path is not None and path.exists():
+        try:
+            computed = _frame_view(str(path), _file_id(path), frame, tuple(sources))
+        except (OSError, KeyError, IndexError, ValueError):
+            computed = None  # not written yet: the next poll has it
+    if events is not None:
+        found = {s: {k: events[s].get(k) for k in ("stats", "k", "spectrum", "pdf")}
+                 for s in sources if s in events}  # fmt: skip
+        when_t = events["reference"].get("t")
+    elif computed is not None and frame_step == shown:
+        found, when_t = computed["summary"], computed["t"]
+    else:
+        found, when_t = {}, None
+    if found:
+        view.update(
+            stats={s: (found.get(s) or {}).get("stats") for s in sources},
+            spectrum={s: (found.get(s) or {}).get("spectrum") for s in sources},
+            pdf={s: (found.get(s) or {}).get("pdf") for s in sources},
+            k=next((v.get("k") for v in found.values() if v and v.get("k")), None),
+        )
+    if computed is not None:
+        view["slices"] = computed["slices"]
+        view["nu"], view["length"] = computed["nu"], computed["length"]
+    view["t"] = when_t if when_t is not None else (computed or {}).get("t")
+    view["step"] = shown
+    when = f"step {shown}" + (f" (t = {float(view['t']):.4g})" if view["t"] is not None else "")
+    if frame_step is not None and frame_step != shown:
+        when += f"; slices of step {frame_step}, the newest stored frame"
+    view["at"] = when
+    view["label"] = (
+        f"Compare job {short} ({job_out['status']}) · {n}³ · {len(models)} models vs the "
+        f"reference LES · {when}"
+    )
+    return view
