@@ -80,6 +80,13 @@ def test_hit3d_comparisons_are_their_stored_frames(tmp_path, redis_url, start_wo
         rollout_id = job["result"]["rollout_id"]
         rollout = client.get(f"/api/rollouts/{rollout_id}").json()
         assert rollout["frames"] == STEPS + 1 and rollout["resolution"] == N
+        # netCDF and GIF are of 2D vorticity frames: a clear 409, as for a channel run; the
+        # metrics CSV (the Compare page's only export link for hit3d) is served.
+        for export in ("export.nc", "animation.gif"):
+            response = client.get(f"/api/rollouts/{rollout_id}/{export}")
+            assert response.status_code == 409, (export, response.text)
+            assert "2D vorticity" in response.json()["detail"] and "metrics.csv" in response.text
+        assert client.get(f"/api/rollouts/{rollout_id}/metrics.csv").status_code == 200
 
         setup = events_of(client, job["id"], "compare_setup")[0]
         assert setup["geometry"] == "hit3d" and setup["initial_condition"]["kind"] == "upload"

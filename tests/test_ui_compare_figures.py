@@ -353,6 +353,83 @@ def test_run_page_puts_the_fields_first_and_names_models_and_initial_condition()
     assert "example.npy" in text
 
 
+def test_a_hit3d_comparison_names_its_models_and_its_cube_and_exports_the_csv_only():
+    from dash import html
+
+    from app.ui import hit3d_panels
+    from app.ui.pages.compare import helpers, hit3d
+
+    setup = {
+        "geometry": "hit3d",
+        "resolution": 16,
+        "models": [
+            {"index": 0, "model_id": "a" * 32, "name": "fno-a", "precision": "float32"},
+            {"index": 1, "model_id": "b" * 32, "name": "ifno-b", "precision": "int8"},
+        ],
+        "initial_condition": {"kind": "random", "seed": 3},
+    }
+    details = helpers.run_details({"job_id": "j"}, setup)[0]
+    grid = [c.children for c in details.children if isinstance(c, html.Dd)]
+    assert "16³" in grid and not any("²" in str(value) for value in grid)
+
+    labels = hit3d.source_labels(setup)
+    assert labels == {
+        "reference": "reference LES",
+        "model:0": "fno-a (float32)",
+        "model:1": "ifno-b (int8)",
+    }
+    errors = {"t": [0.0, 0.1], "rel_l2": {"model:0": [0.0, 0.1], "model:1": [0.0, 0.2]}}
+    fig = hit3d.errors_figure(errors, labels, 16)
+    assert [t.name for t in fig.data] == ["fno-a (float32)", "ifno-b (int8)"]
+    # The statistics card's head names every source; each value keeps its stat-<key> class.
+    stats = {"energy": 1.0, "dissipation": 0.5}
+    card = hit3d_panels.summary_columns(dict.fromkeys(labels, stats), 16, labels)
+    head = [c.children for c in card[1].children if "muted" in c.className and c.children != " · "]
+    assert head == list(labels.values())
+    assert [c.className for c in card[3].children[::2]] == [f"stat-{s}" for s in labels]
+    summary = {
+        "geometry": "hit3d",
+        "report_times": [0.1],
+        "columns": [
+            {**m, "status": "completed", "errors_at": {"0.1": 0.1}} for m in setup["models"]
+        ],
+    }
+    body = hit3d.summary_table(summary).children[1].children
+    assert [row.children[0].children for row in body] == list(labels.values())
+    # The HIT figures name the sources the same way (the Rollout and Data pages pass no
+    # labels: their sources keep SOURCE_LABELS' names).
+    from app.ui import hit3d_figures as hf
+
+    k, e = [1.0, 2.0, 3.0, 4.0], [1.0, 0.3, 0.1, 0.04]
+    spectrum = hf.spectrum_figure(k, dict.fromkeys(labels, e), 16, labels=labels)
+    assert [t.name for t in spectrum.data] == [f"E(k), {v}" for v in labels.values()] + ["k^(−5/3)"]
+    pdf = {"magnitude": {"x": [0.5, 1.0, 1.5], "density": [0.4, 0.6, 0.2]}}
+    fig = hf.vorticity_pdf_figure(dict.fromkeys(labels, pdf), "magnitude", 16, labels=labels)
+    assert [t.name for t in fig.data][:-1] == [f"PDF, {v}" for v in labels.values()]
+    series = {
+        "t": [0.0, 0.1],
+        "energy": {key: [1.0, 0.9] for key in labels},
+        "dissipation": {key: [0.5, 0.4] for key in labels},
+        "source": "rollout",
+    }
+    fig = hf.series_figure(series, 16, labels=labels)
+    assert [t.name for t in fig.data[::2]] == [f"E {v}" for v in labels.values()]
+    plane = {axis: np.ones((16, 16)) for axis in "xyz"}
+    fig = hf.slices_grid_figure(dict.fromkeys(labels, plane), "vorticity", 16, labels=labels)
+    assert fig.layout.meta["rows"] == list(labels)
+    assert [a.text.split(" · ")[0] for a in fig.layout.annotations[::3]] == list(labels.values())
+    assert hf.spectrum_figure(k, {"model": e, "reference": e}, 16).data[1].name == (
+        "E(k), reference solver"
+    )
+
+    # The exports: netCDF and GIF are of 2D vorticity frames; the page drops their links
+    # for a hit3d comparison, as export_links(..., channel=True) leaves them out.
+    assert set(hit3d.TWO_D_EXPORTS) == {
+        a.id for a in helpers.export_links("r").children[1:] if "metrics" not in a.href
+    }
+    assert '"compare-export-netcdf"' in hit3d.ONLY_3D_EXPORTS
+
+
 def test_unvalidated_figures_are_what_plotly_validation_would_send():
     # The builders skip plotly.py's validation (figures.wrap_figure: the live page rebuilds
     # them every frame). Validating them here must raise nothing and change nothing that

@@ -6,7 +6,8 @@ the comparison (``/compare/<job id>``) shows the HIT panels instead of the 2D gr
 statistics columns of the reference and both models, E(k) of every source with the k^(−5/3)
 guide, E(t), ε(t) and the error curves of both models, the |ω| midplanes of every source, and
 the summary. The card's Re_λ of each source and the summary's final error of each model are
-the ones recomputed here from the frames the API serves."""
+the ones recomputed here from the frames the API serves. Every panel names each model by its
+name and precision; the run details give the n³ grid; the exports are the metrics CSV only."""
 
 from __future__ import annotations
 
@@ -60,7 +61,12 @@ return JSON.stringify({
     re: ['reference', 'model:0', 'model:1'].map(s => cell('Re_λ', s)),
     finalErrors: rows.map(r => [r.dataset.source,
         Array.from(r.querySelectorAll('.hit3d-error-at')).map(td => td.innerText.trim())]),
-    note: document.getElementById('compare-hit3d-note').innerText
+    note: document.getElementById('compare-hit3d-note').innerText,
+    head: Array.from(document.querySelectorAll('#compare-hit3d-summary dd')[0]
+        .querySelectorAll('span[class*="stat-"]')).map(s => s.innerText.trim()),
+    errorNames: errors.data.map(t => t.name),
+    details: document.getElementById('compare-details').innerText,
+    exports: Array.from(document.querySelectorAll('#compare-exports a')).map(a => a.id)
 });
 """
 
@@ -151,12 +157,12 @@ def test_the_compare_page_shows_a_hit3d_comparison(browser, live_server: str):
         print("seen:", browser.execute_script(DEBUG_JS))  # what the page shows, for the log
         raise
     assert seen["gridHidden"]
-    assert seen["spectrum"] == [
-        "E(k), reference solver",
-        "E(k), model:0",
-        "E(k), model:1",
-        "k^(−5/3)",
-    ]
+    by_id = {m["id"]: m["name"] for m in httpx.get(f"{base}/api/models", timeout=10).json()}
+    labels = ["reference LES", *(f"{by_id[m]} (float32)" for m in models)]
+    assert seen["spectrum"] == [f"E(k), {label}" for label in labels] + ["k^(−5/3)"]
+    assert seen["head"] == labels and seen["errorNames"] == labels[1:]
+    assert f"{N}³" in seen["details"] and f"{N}²" not in seen["details"]
+    assert seen["exports"] == ["compare-export-metrics"]
     assert seen["slicesRows"] == list(SOURCES)
     assert seen["series"] == 2 * len(SOURCES)  # E and ε of every source
 

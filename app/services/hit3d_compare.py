@@ -5,8 +5,9 @@ model side by side.
 The view has the keys of ``app.services.hit3d_rollouts``' (``sources`` ["reference",
 "model:0", …], ``stats``/``spectrum``/``pdf`` ``{source: …}``, ``series`` with E(t), ε(t)
 per source, ``slices`` per source, ``label``, ``at``, ``step``, ``t``), plus ``errors``
-``{"t", "rel_l2": {source: […]}}`` (each model's relative L² per step), ``labels`` ``{source:
-the model's name and precision}`` and ``summary`` (the job's summary once it ended).
+``{"t", "rel_l2": {source: […]}}`` (each model's relative L² per step) and ``summary`` (the
+job's summary once it ended). The page names the sources itself, from the job's setup
+(``app.ui.pages.compare.hit3d.source_labels``).
 
 As on the Rollout page: while the job runs (``step`` None) the statistics are those of the
 newest step every source has a ``hit3d_stats`` event for, and the slices that step's stored
@@ -66,12 +67,6 @@ def _newest_stats(session, job_id: str, sources: list[str]) -> dict[str, dict] |
     return None
 
 
-def _label(model: dict[str, Any]) -> str:
-    name = model.get("name") or str(model.get("model_id"))
-    precision = model.get("precision") or "float32"
-    return name if precision == "float32" else f"{name} ({precision})"
-
-
 def hit3d_compare_view(
     state: AppState, job_id: str, step: int | None = None
 ) -> dict[str, Any] | None:
@@ -95,7 +90,6 @@ def hit3d_compare_view(
         rollout_id = rollout.id if rollout is not None else None
     n = int(setup.get("resolution") or job_out["params"].get("resolution") or 0)
     final = job_out["status"] not in (*jobs.ACTIVE, "finishing")
-    labels = {"reference": "reference LES"} | {f"model:{m['index']}": _label(m) for m in models}
     view: dict[str, Any] = {
         "job": job_out,
         "final": final,
@@ -103,7 +97,6 @@ def hit3d_compare_view(
         "rollout_id": rollout_id,
         "n": n,
         "sources": sources,
-        "labels": labels,
         "series": None,
         "errors": None,
         "stats": None,

@@ -21,8 +21,10 @@ Several sources at once (a rollout's model beside its reference solver): the spe
 PDF and the series take a mapping ``{source: values}`` in place of one source's values
 (one trace per source, in ``SOURCE_COLORS``), ``slices_grid_figure`` draws one row of
 midplanes per source and ``statistics_columns`` gives the card's rows with one value per
-source. The pages show them through ``app.ui.components.graph``,
-whose config keeps every figure private (no cloud, no share button).
+source. Each names its sources by ``source_label``: ``labels`` ``{source: name}`` where given
+(a comparison's ``model:<i>`` by its model's name and precision), else ``SOURCE_LABELS``.
+The pages show them through ``app.ui.components.graph``, whose config keeps every figure
+private (no cloud, no share button).
 """
 
 from __future__ import annotations
@@ -54,6 +56,12 @@ SOURCE_COLORS = {
     "error": COLORS["error"],
 }
 SOURCE_LABELS = {"model": "model", "reference": "reference solver", "error": "error"}
+
+
+def source_label(source: str, labels: Mapping[str, str] | None = None) -> str:
+    """How a source is named on the figures: ``labels[source]`` when given (a comparison's
+    model by its name and precision), else ``SOURCE_LABELS``, else the source's key."""
+    return (labels or {}).get(source) or SOURCE_LABELS.get(source, source)
 
 
 def _by_source(values: Any, single: str) -> dict[str, Any]:
@@ -96,6 +104,7 @@ def spectrum_figure(
     *,
     title: str | None = None,
     uirevision: Any = None,
+    labels: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """E(k) of one snapshot on log–log axes (shells k ≥ 1), the k^(−5/3) guide over the same
     shells (trace 1, ``meta`` "guide:-5/3") and a dotted line at the last shell the 2/3
@@ -127,7 +136,7 @@ def spectrum_figure(
                 y=ey.tolist(),
                 mode="lines+markers",
                 marker=dict(size=4),
-                name="E(k)" if single else f"E(k), {SOURCE_LABELS.get(name, name)}",
+                name="E(k)" if single else f"E(k), {source_label(name, labels)}",
                 line=dict(color=COLORS["reference"] if single else _color(name, i), width=2),
                 hovertemplate="k=%{x:.0f}  E=%{y:.3e}<extra></extra>",
             )
@@ -256,6 +265,7 @@ def slices_grid_figure(
     *,
     title: str | None = None,
     uirevision: Any = None,
+    labels: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """The midplanes of ``slices_figure`` for several sources, one row per source (``rows``
     ``{source: {"x", "y", "z"}}`` in order; a None row is left out), each row with its own
@@ -277,7 +287,7 @@ def slices_grid_figure(
         horizontal_spacing=0.07,
         vertical_spacing=0.1 if count > 1 else 0.0,
         subplot_titles=[
-            f"{SOURCE_LABELS.get(source, source)} · {axis} = {m:.3g}"
+            f"{source_label(source, labels)} · {axis} = {m:.3g}"
             for source in rows
             for axis, _, _ in PLANES
         ],
@@ -292,6 +302,7 @@ def slices_grid_figure(
         else:
             top = float(finite.max()) if finite.size else 1.0
             colour = dict(colorscale=SEQUENTIAL, cmin=0.0, cmax=top if top > 0 else 1.0)
+        shown = source_label(source, labels)
         axis_name = "coloraxis" if r == 1 else f"coloraxis{r}"
         # Each row's colour bar beside its own row (rows fill the height top-down).
         middle = 1 - (r - 0.5) / count
@@ -313,9 +324,9 @@ def slices_grid_figure(
                     x=coords.astype(np.float32),
                     y=coords.astype(np.float32),
                     coloraxis=axis_name,
-                    name=f"{source} {axis} midplane",
+                    name=f"{shown} {axis} midplane",
                     hovertemplate=f"{a}=%{{x:.3f}}, {b}=%{{y:.3f}}<br>{name}=%{{z:.4g}}"
-                    f"<extra>{source}</extra>",
+                    f"<extra>{shown}</extra>",
                 ),
                 row=r,
                 col=col,
@@ -368,6 +379,7 @@ def vorticity_pdf_figure(
     n: int,
     *,
     uirevision: Any = None,
+    labels: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """The PDF ``pdf[kind]`` (``{"x", "density"}`` of ``hit3d_summary.vorticity_pdfs``) on a
     log y axis (empty bins left out), with the Gaussian field's PDF dashed (trace 1)."""
@@ -392,7 +404,7 @@ def vorticity_pdf_figure(
                 y=density[keep].tolist(),
                 mode="lines+markers",
                 marker=dict(size=3),
-                name="PDF" if single else f"PDF, {SOURCE_LABELS.get(name, name)}",
+                name="PDF" if single else f"PDF, {source_label(name, labels)}",
                 line=dict(color=COLORS["error"] if single else _color(name, i), width=2),
                 hovertemplate="%{x:.3g}  p=%{y:.3e}<extra></extra>",
             )
@@ -427,6 +439,7 @@ def series_figure(
     *,
     marker_t: float | None = None,
     uirevision: Any = None,
+    labels: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """E(t) (left axis, trace 0) and ε(t) (right axis, trace 1) of a trajectory; ``series``
     ``{"t", "energy", "dissipation", "source"}`` ("solver": the solver's own field, the
@@ -449,7 +462,7 @@ def series_figure(
         ]
     else:
         curves = [
-            (f"{symbol} {SOURCE_LABELS.get(source, source)}", values, _color(source, i),
+            (f"{symbol} {source_label(source, labels)}", values, _color(source, i),
              symbol == "ε", "solid" if symbol == "E" else "dot")
             for i, source in enumerate(series["energy"])
             for symbol, values in (

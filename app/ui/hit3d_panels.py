@@ -11,7 +11,9 @@ the Rollout page: ``app.ui.pages.rollout``).
 A view with ``sources`` (a rollout's, ``app.services.hit3d_rollouts``) holds several
 sources side by side: the card has one value per source (a ``span`` with the class
 ``stat-<source>``), the spectrum, PDF and E(t), ε(t) one curve per source, and the slices
-one row per source plus the error (model − reference).
+one row per source plus the error (model − reference). A view's ``labels`` ``{source: name}``
+(a comparison's: each model by its name and precision) name the sources on the card and
+the figures.
 """
 
 from __future__ import annotations
@@ -126,9 +128,12 @@ def summary(stats: dict[str, Any] | None, n: int) -> list[Any]:
     ]
 
 
-def summary_columns(stats: dict[str, dict[str, Any] | None], n: int) -> list[Any]:
-    """The statistics card of several sources: a head row naming them, then per statistic
-    its label and one ``span.stat-<source>`` value per source (each hint on hover)."""
+def summary_columns(
+    stats: dict[str, dict[str, Any] | None], n: int, labels: dict[str, str] | None = None
+) -> list[Any]:
+    """The statistics card of several sources: a head row naming them (``hf.source_label``:
+    ``labels`` where given), then per statistic its label and one ``span.stat-<source>``
+    value per source (each hint on hover)."""
     rows = hf.statistics_columns(stats, n)
     if not rows:
         return []
@@ -141,7 +146,7 @@ def summary_columns(stats: dict[str, dict[str, Any] | None], n: int) -> list[Any
             out.append(html.Span(value, className=f"stat-{source}" + (" muted" if head else "")))
         return out
 
-    head = {source: hf.SOURCE_LABELS.get(source, source) for source in stats}
+    head = {source: hf.source_label(source, labels) for source in stats}
     items: list[Any] = [html.Dt(""), html.Dd(values(head, head=True))]
     for label, cells, hint in rows:
         items += [html.Dt(label, title=hint), html.Dd(values(cells), title=hint)]
@@ -202,6 +207,7 @@ def render_sources(view: dict[str, Any], quantity: str, pdf_kind: str) -> tuple[
     rev = str(view.get("rollout_id") or (view.get("job") or {}).get("id") or "hit3d")
     length = float(view.get("length") or 2 * math.pi)
     sources = list(view.get("sources") or [])
+    labels = view.get("labels") or None
     stats = view.get("stats") or {}
     spectra = view.get("spectrum") or {}
     pdfs = view.get("pdf") or {}
@@ -216,6 +222,7 @@ def render_sources(view: dict[str, Any], quantity: str, pdf_kind: str) -> tuple[
             length,
             title=f"{hf.QUANTITY_LABELS[quantity]} on the midplanes, {n}³{at}",
             uirevision=rev,
+            labels=labels,
         )
         if any(rows.values())
         else empty_figure(f"The midplanes of the {n}³ frames appear with the first frame.", rev)
@@ -229,16 +236,21 @@ def render_sources(view: dict[str, Any], quantity: str, pdf_kind: str) -> tuple[
         )
     )
     return (
-        summary_columns({s: stats.get(s) for s in sources}, n) if stats else [],
+        summary_columns({s: stats.get(s) for s in sources}, n, labels) if stats else [],
         hf.spectrum_figure(
             view.get("k"),
             {s: spectra.get(s) for s in sources},
             n,
             title=f"Energy spectra E(k), {n}³{at}",
             uirevision=rev,
+            labels=labels,
         ),
-        hf.vorticity_pdf_figure({s: pdfs.get(s) for s in sources}, pdf_kind, n, uirevision=rev),
-        hf.series_figure(view.get("series"), n, marker_t=view.get("t"), uirevision=rev),
+        hf.vorticity_pdf_figure(
+            {s: pdfs.get(s) for s in sources}, pdf_kind, n, uirevision=rev, labels=labels
+        ),
+        hf.series_figure(
+            view.get("series"), n, marker_t=view.get("t"), uirevision=rev, labels=labels
+        ),
         slices_figure,
         note,
     )

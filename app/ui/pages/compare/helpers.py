@@ -375,13 +375,17 @@ def run_details(run: dict[str, Any], setup: dict[str, Any] | None) -> list[Any]:
     else:
         origin = None
     n_ref = setup.get("reference_resolution")
+    # A hit3d comparison runs on one n³ cube (its setup's ``resolution``), the models' grid
+    # and the reference LES's; a 2D one on the reference's n² grid.
+    box = setup.get("geometry") == "hit3d"
+    n_grid = (setup.get("resolution") or n_ref) if box else n_ref
     rows = [
         ("Job", run.get("job_id")),
         ("Rollout", run.get("rollout_id")),
         ("Flow", run.get("flow")),
         ("Initial condition", origin),
         ("Models", models_text(setup)),
-        ("Grid", f"{n_ref}²" if n_ref else None),
+        ("Grid", f"{n_grid}{'³' if box else '²'}" if n_grid else None),
         ("Δt", f"{setup['interval']:g}" if setup.get("interval") else None),
         ("ν", f"{setup['nu']:.3g}" if setup.get("nu") else None),
         ("Reference", None if not setup else ("on" if setup.get("reference") else "off")),

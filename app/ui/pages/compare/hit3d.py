@@ -13,6 +13,12 @@ overlays and summary hide (``channel.toggle_mode``) and ``compare-hit3d-results`
 - the summary (errors at the report times, ms per step of each model and of the LES,
   speedup) once the job ended.
 
+Every panel, the statistics card and the summary name each model by its name and precision
+(``source_labels``: ``compare_figures.entry_label``, as the 2D grid does), never by its key
+``model:<i>``. The run's exports are the metrics CSV only, as a channel comparison's
+(``helpers.export_links(..., channel=True)``): netCDF and GIF are of 2D vorticity frames and
+the API answers 409 for a hit3d rollout (``ONLY_3D_EXPORTS`` drops their links).
+
 What is drawn comes from ``app.services.hit3d_compare.hit3d_compare_view``; the panels
 redraw when the page's run store changes (the push or the poll wrote news) or the frame
 slider moves (a chosen step once the job ended), skipping a view whose version was drawn.
@@ -21,17 +27,19 @@ slider moves (a chosen step once the job ended), skipping a view whose version w
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from typing import Any
 
 import plotly.graph_objects as go
-from dash import Input, Output, callback, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.services import catalog as catalog_service
 from app.services.flows import is_hit3d_flow
 from app.services.hit3d_compare import hit3d_compare_view, is_hit3d_setup
 from app.services.jobs_view import grid_label
+from app.ui import compare_figures as cf
 from app.ui import hit3d_figures as hf
 from app.ui import hit3d_panels
 from app.ui.components import CHART_GRAPH, card, graph
@@ -106,6 +114,18 @@ def is_hit3d_mode(catalog, source, ic, dataset, setup) -> bool:
     return bool(catalog) and is_hit3d_flow(source_flow(catalog, source, ic, dataset))
 
 
+REFERENCE_LABEL = "reference LES"
+
+
+def source_labels(setup: dict[str, Any] | None) -> dict[str, str]:
+    """Each source of a hit3d comparison by name: the reference LES, and each model
+    (``model:<i>``) by its model's name and precision (``compare_figures.entry_label``)."""
+    models = (setup or {}).get("models") or []
+    return {"reference": REFERENCE_LABEL} | {
+        f"model:{m['index']}": cf.entry_label(m) for m in models
+    }
+
+
 def errors_figure(errors: dict[str, Any] | None, labels: dict[str, str], n: int) -> go.Figure:
     """Each model's relative L² against the reference LES per step (one curve per model, in
     the colour its E(t) has; a stopped model's curve ends)."""
@@ -120,7 +140,7 @@ def errors_figure(errors: dict[str, Any] | None, labels: dict[str, str], n: int)
                 x=t,
                 y=[None if v is None else float(v) for v in values],
                 mode="lines+markers" if len(t) <= 60 else "lines",
-                name=f"{source} · {name}",
+                name=name,
                 line=dict(color=hf._color(source, i), width=2),
                 hovertemplate="t=%{x:.4g}  %{y:.4g}<extra>" + name + "</extra>",
             )
@@ -142,13 +162,11 @@ def summary_table(summary: dict[str, Any] | None) -> Any:
     if not summary or summary.get("geometry") != "hit3d":
         return html.P("The summary appears when the comparison ends.", className="muted")
     times = [f"{t:g}" for t in summary.get("report_times") or []]
-    head = ["source", "model", "status", *(f"rel L² at t = {t}" for t in times), "ms / step",
-            "speedup"]  # fmt: skip
+    head = ["source", "status", *(f"rel L² at t = {t}" for t in times), "ms / step", "speedup"]
     rows = [
         html.Tr(
             [
-                html.Td("reference"),
-                html.Td("reference LES"),
+                html.Td(REFERENCE_LABEL),
                 html.Td(""),
                 *(html.Td("") for _ in times),
                 html.Td(_fmt(summary.get("reference_ms")), className="hit3d-ms-reference"),
@@ -165,8 +183,7 @@ def summary_table(summary: dict[str, Any] | None) -> Any:
         rows.append(
             html.Tr(
                 [
-                    html.Td(key),
-                    html.Td(column.get("label") or column.get("model_id")),
+                    html.Td(cf.entry_label(column), title=column.get("model_id")),
                     html.Td(status),
                     *(html.Td(_fmt(errors.get(t), 4), className="hit3d-error-at") for t in times),
                     html.Td(_fmt(column.get("model_ms"))),
@@ -181,14 +198,6 @@ def summary_table(summary: dict[str, Any] | None) -> Any:
     )
 
 
-def legend(labels: dict[str, str]) -> Any:
-    return html.P(
-        " · ".join(f"{source}: {label}" for source, label in labels.items()),
-        className="muted",
-        id="compare-hit3d-legend",
-    )
-
-
 # --- layout ------------------------------------------------------------------------------------
 
 
@@ -198,7 +207,6 @@ def results() -> html.Div:
         [
             card(
                 "Isotropic turbulence (hit3d): models beside the reference LES",
-                html.Div(id="compare-hit3d-legend-wrap"),
                 hit3d_panels.panel_layout(PREFIX),
             ),
             card(
@@ -233,6 +241,35 @@ def toggle(catalog, source, ic, dataset, setup):
     return "compare-hit3d" + ("" if on else HIDDEN)
 
 
+# The run callbacks (poll and push) build the export links with ``helpers.export_links``,
+# which offers netCDF and GIF for any comparison but a channel one. For a hit3d comparison
+# this drops those two links in the browser whenever the run store changes (both write it in
+# the update that sets the links): the metrics CSV and the partial note stay.
+TWO_D_EXPORTS = ("compare-export-netcdf", "compare-export-animated")
+ONLY_3D_EXPORTS = """
+function(run, setup, exports) {
+    const none = window.dash_clientside.no_update;
+    const box = !!setup && setup.geometry === 'hit3d';
+    const links = exports && exports.props && exports.props.children;
+    if (!box || !Array.isArray(links)) { return none; }
+    const drop = DROP;
+    const kept = links.filter(c => !(c && c.props && drop.includes(c.props.id)));
+    if (kept.length === links.length) { return none; }
+    const props = Object.assign({}, exports.props, {children: kept});
+    return Object.assign({}, exports, {props: props});
+}
+""".replace("DROP", json.dumps(list(TWO_D_EXPORTS)))
+
+clientside_callback(
+    ONLY_3D_EXPORTS,
+    Output("compare-exports", "children", allow_duplicate=True),
+    Input("compare-run", "data"),
+    Input("compare-setup", "data"),
+    State("compare-exports", "children"),
+    prevent_initial_call=True,
+)
+
+
 PANEL_OUTPUTS = [
     Output(f"{PREFIX}-hit3d-{name}", "children" if name in ("summary", "note") else "figure")
     for name in hit3d_panels.OUTPUTS
@@ -243,7 +280,6 @@ PANEL_OUTPUTS = [
     *PANEL_OUTPUTS,
     Output("compare-hit3d-errors", "figure"),
     Output("compare-hit3d-table", "children"),
-    Output("compare-hit3d-legend-wrap", "children"),
     Input("compare-run", "data"),
     Input("compare-slider", "value"),
     Input(f"{PREFIX}-hit3d-quantity", "value"),
@@ -264,11 +300,13 @@ async def draw(run, slider, quantity, pdf_kind, setup):
     if view is None:
         raise PreventUpdate
     n = int(view.get("n") or 0)
-    drawn = hit3d_panels.render(view, quantity or "vorticity", pdf_kind or "magnitude")
+    labels = source_labels(setup)
+    drawn = hit3d_panels.render(
+        {**view, "labels": labels}, quantity or "vorticity", pdf_kind or "magnitude"
+    )
     summary = view.get("summary")
     return (
         *drawn,
-        errors_figure(view.get("errors"), view.get("labels") or {}, n),
+        errors_figure(view.get("errors"), labels, n),
         summary_table(summary) if summary else no_update,
-        legend(view.get("labels") or {}),
     )
