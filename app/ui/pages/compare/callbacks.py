@@ -331,6 +331,7 @@ async def start(
     Output("compare-cancel", "hidden"),
     Output("compare-redraw", "data"),
     Output("compare-ch-tick", "data"),
+    Output("compare-hit3d-tick", "data"),
     Input("compare-interval", "n_intervals"),
     State("compare-run", "data"),
     State("compare-setup", "data"),
@@ -399,6 +400,7 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
         setup = new_setup
         run["rollout_id"] = run.get("rollout_id") or new_setup.get("rollout_id")
     is_channel = channel.is_channel_setup(setup)
+    is_box = hit3d.is_hit3d_setup(setup)
     if reset or new_setup is not None:
         series_out: Any = (
             channel.series_from(setup, metrics) if is_channel else series_from(setup, metrics)
@@ -434,7 +436,9 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
         status_line(run),
         channel.run_details(run, setup) if is_channel else run_details(run, setup),
         None if is_channel else ic_note(setup),
-        export_links(run.get("rollout_id"), channel=is_channel, partial=partial_note(run)),
+        export_links(
+            run.get("rollout_id"), channel=is_channel or is_box, partial=partial_note(run)
+        ),
         final,
         *slider_out,
         channel.stats_update(channel_stats, events, reset or new_setup is not None)
@@ -443,6 +447,7 @@ async def poll(_n, run, setup, series, slider, slider_max, channel_stats):
         job["status"] not in ("queued", "running"),
         redraw if not is_channel else no_update,
         redraw if is_channel else no_update,
+        [frames, final] if is_box and (redraw is not no_update or summary or final) else no_update,
     )
 
 
@@ -947,11 +952,16 @@ async def follow(push_: live.Push, ref: str) -> None:
             set_props("compare-ch-stats", {"data": changed_stats})
         if is_channel and (reset_series or metrics):
             set_props("compare-ch-tick", {"data": run["frames"]})
+        is_box = hit3d.is_hit3d_setup(setup)
+        if is_box and (reset_series or metrics or summary_due or final):
+            set_props("compare-hit3d-tick", {"data": [run["frames"], final]})
         set_props("compare-status", {"children": status})
         details = channel.run_details(run, setup) if is_channel else run_details(run, setup)
         if details != sent.get("details"):
             set_props("compare-details", {"children": details})
-        exports = export_links(run.get("rollout_id"), channel=is_channel, partial=partial_note(run))
+        exports = export_links(
+            run.get("rollout_id"), channel=is_channel or is_box, partial=partial_note(run)
+        )
         if exports != sent.get("exports"):
             set_props("compare-exports", {"children": exports})
         # Only what changed goes: every prop set is work for the page in this render.

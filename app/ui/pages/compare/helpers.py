@@ -431,9 +431,10 @@ def partial_note(run: dict[str, Any] | None) -> str | None:
 
 
 def export_links(rollout_id: str | None, channel: bool = False, partial: str | None = None) -> Any:
-    """The run's exports. A channel comparison has the metrics CSV only: netCDF and GIF are
-    of 2D vorticity frames (the API answers 409 for a channel run). ``partial``
-    (``partial_note``): taken mid-run, each link says the file is partial."""
+    """The run's exports. A 3D comparison (``channel``: a channel or hit3d one) has the
+    metrics CSV only: netCDF and GIF are of 2D vorticity frames (the API answers 409 for a
+    3D run). ``partial`` (``partial_note``): taken mid-run, each link says the file is
+    partial."""
     if not rollout_id:
         return None
     base = f"/api/rollouts/{rollout_id}"

@@ -17,22 +17,23 @@ Every panel, the statistics card and the summary name each model by its name and
 (``source_labels``: ``compare_figures.entry_label``, as the 2D grid does), never by its key
 ``model:<i>``. The run's exports are the metrics CSV only, as a channel comparison's
 (``helpers.export_links(..., channel=True)``): netCDF and GIF are of 2D vorticity frames and
-the API answers 409 for a hit3d rollout (``ONLY_3D_EXPORTS`` drops their links).
+the API answers 409 for a hit3d rollout (the run callbacks pass ``channel=True`` for it).
 
 What is drawn comes from ``app.services.hit3d_compare.hit3d_compare_view``; the panels
-redraw when the page's run store changes (the push or the poll wrote news) or the frame
-slider moves (a chosen step once the job ended), skipping a view whose version was drawn.
+redraw when ``compare-hit3d-tick`` changes (the push or the poll wrote news of a hit3d
+comparison: the run store, written each frame of every comparison, would call them for 2D
+runs too) or the frame slider moves (a chosen step once the job ended), skipping a view
+whose version was drawn.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from typing import Any
 
 import plotly.graph_objects as go
-from dash import Input, Output, State, callback, clientside_callback, html, no_update
+from dash import Input, Output, State, callback, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.services import catalog as catalog_service
@@ -241,35 +242,6 @@ def toggle(catalog, source, ic, dataset, setup):
     return "compare-hit3d" + ("" if on else HIDDEN)
 
 
-# The run callbacks (poll and push) build the export links with ``helpers.export_links``,
-# which offers netCDF and GIF for any comparison but a channel one. For a hit3d comparison
-# this drops those two links in the browser whenever the run store changes (both write it in
-# the update that sets the links): the metrics CSV and the partial note stay.
-TWO_D_EXPORTS = ("compare-export-netcdf", "compare-export-animated")
-ONLY_3D_EXPORTS = """
-function(run, setup, exports) {
-    const none = window.dash_clientside.no_update;
-    const box = !!setup && setup.geometry === 'hit3d';
-    const links = exports && exports.props && exports.props.children;
-    if (!box || !Array.isArray(links)) { return none; }
-    const drop = DROP;
-    const kept = links.filter(c => !(c && c.props && drop.includes(c.props.id)));
-    if (kept.length === links.length) { return none; }
-    const props = Object.assign({}, exports.props, {children: kept});
-    return Object.assign({}, exports, {props: props});
-}
-""".replace("DROP", json.dumps(list(TWO_D_EXPORTS)))
-
-clientside_callback(
-    ONLY_3D_EXPORTS,
-    Output("compare-exports", "children", allow_duplicate=True),
-    Input("compare-run", "data"),
-    Input("compare-setup", "data"),
-    State("compare-exports", "children"),
-    prevent_initial_call=True,
-)
-
-
 PANEL_OUTPUTS = [
     Output(f"{PREFIX}-hit3d-{name}", "children" if name in ("summary", "note") else "figure")
     for name in hit3d_panels.OUTPUTS
@@ -280,14 +252,17 @@ PANEL_OUTPUTS = [
     *PANEL_OUTPUTS,
     Output("compare-hit3d-errors", "figure"),
     Output("compare-hit3d-table", "children"),
-    Input("compare-run", "data"),
+    # Not the run store, which the push of every comparison writes each frame: the tick,
+    # which it bumps for a hit3d one only.
+    Input("compare-hit3d-tick", "data"),
     Input("compare-slider", "value"),
     Input(f"{PREFIX}-hit3d-quantity", "value"),
     Input(f"{PREFIX}-hit3d-pdf-kind", "value"),
     Input("compare-setup", "data"),
+    State("compare-run", "data"),
     prevent_initial_call=True,
 )
-async def draw(run, slider, quantity, pdf_kind, setup):
+async def draw(_tick, slider, quantity, pdf_kind, setup, run):
     """The HIT panels of the run: the newest reported step while it runs, the slider's step
     once it ended."""
     run = run or {}

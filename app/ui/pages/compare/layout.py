@@ -76,6 +76,8 @@ def layout(
         # Bumped only when a channel comparison's series grew: the channel views listen to
         # it, not to the series store, so a 2D run's live updates never call them.
         dcc.Store(id="compare-ch-tick", data=None),
+        # The same for a hit3d comparison's panels (``hit3d.draw``).
+        dcc.Store(id="compare-hit3d-tick", data=None),
         dcc.Store(id="compare-grid-ready", data=planned[2] if planned else None),
         dcc.Interval(id="compare-play-timer", interval=PLAY_MS, disabled=True),
         # A run's page (after Start, or reopened) puts the run and its live fields first,
