@@ -96,6 +96,15 @@ def _generate(live_server: str) -> str:
     return job["result"]["dataset_id"]
 
 
+def _settle(driver, field: str) -> None:
+    """Leave a number box, so it sends its value now, and give Dash a moment to take it (the
+    boxes send after a short pause while typing)."""
+    from selenium.webdriver.common.keys import Keys
+
+    driver.find_element("name", f"train-online-opt.{field}").send_keys(Keys.TAB)
+    time.sleep(1.0)
+
+
 def _click(driver, by: str, what: str) -> None:
     """Click an element brought to the middle of the window (the sticky bar covers the top)."""
     element = driver.find_element(by, what)
@@ -161,14 +170,14 @@ def test_the_train_page_starts_and_follows_an_online_job(
         },
     )
     assert api.status_code == 422, api.text
-    time.sleep(0.5)  # the number boxes send their value after a short pause (debounce)
+    _settle(browser, "seed")
     _click(browser, By.ID, "train-start")
     shown = _wait(lambda: _text(browser, "train-feedback-error"), 30, "the seed's sentence")
     assert shown == api.json()["detail"], shown
     assert "is the validation dataset's seed" in shown
 
     _fill(browser, "train-online-opt", "seed", ONLINE["seed"])
-    time.sleep(0.5)
+    _settle(browser, "seed")
     _click(browser, By.ID, "train-start")
     _wait(lambda: "job=" in browser.current_url, 30, "the job's address")
     job_id = browser.current_url.split("job=", 1)[1].split("&")[0]
@@ -189,7 +198,11 @@ def test_the_train_page_starts_and_follows_an_online_job(
         if any(word in status for word in ("succeeded", "failed", "cancelled")):
             break
         time.sleep(0.3)
-    assert "succeeded" in (view["status"] or "").lower(), (view, job_id)
+    assert "succeeded" in (view["status"] or "").lower(), (
+        view,
+        httpx.get(f"{live_server}/api/jobs/{job_id}").json(),
+        httpx.get(f"{live_server}/api/jobs", params={"parent_id": job_id}).json(),
+    )
     assert running, "the online view was not seen while the job ran"
 
     db = _live_database(tmp_path_factory)
@@ -206,7 +219,7 @@ def test_the_train_page_starts_and_follows_an_online_job(
             j.id: j.worker for j in session.scalars(select(Job).where(Job.parent_id == job_id))
         }
     timed = [e for e in events if e.get("time") is not None]
-    assert timed and timed[-1]["stage"] == "done"
+    assert timed and timed[-1]["stage"] == "done", events[-3:]
 
     # The page's poll stops once it has the final events; the figure is drawn from them.
     def final_view():
@@ -217,7 +230,7 @@ def test_the_train_page_starts_and_follows_an_online_job(
 
     final = _wait(final_view, 60, f"the rates figure with all {len(timed)} online events")
     traces = {t["name"]: t["y"] for t in final["traces"]}
-    assert traces["buffer fill, windows"] == [e["buffer_fill"] for e in timed]
+    assert traces["buffer fill, windows"] == [e["buffer_fill"] for e in timed], (traces, timed)
     assert max(traces["buffer fill, windows"]) >= ADVANCED["min_fill"]
     for key, name in (
         ("produced", "produced (all producers), samples/s"),
@@ -243,9 +256,9 @@ def test_the_train_page_starts_and_follows_an_online_job(
     # the trainer's, so those that ran did in its child processes. (One started just
     # before the trainer ended may still be listed as queued, without a worker.)
     listed = {row[0]: row[2] for row in final["producers"]}
-    assert set(listed) == set(producers)
+    assert set(listed) == set(producers), (final["producers"], producers)
     ran = {p: w for p, w in producers.items() if w}
-    assert ran and all(w.endswith("(child of the trainer)") for w in ran.values())
+    assert ran and all(w.endswith("(child of the trainer)") for w in ran.values()), producers
     shown = {p: w for p, w in listed.items() if w != "—"}
     assert shown and all(producers[p] == w for p, w in shown.items()), (shown, producers)
     # Reopened, the page shows the job's online options in the form.
@@ -258,7 +271,15 @@ def test_the_train_page_starts_and_follows_an_online_job(
         60,
         "the reopened online options",
     )
-    assert "hidden" not in browser.find_element(By.ID, "train-online-fields").get_attribute("class")
+    # (The box is ticked in the same callback; the fields show in the next round.)
+    _wait(
+        lambda: (
+            "hidden"
+            not in browser.find_element(By.ID, "train-online-fields").get_attribute("class")
+        ),
+        30,
+        "the reopened job's online options to show",
+    )
     print(
         f"online job {job_id}: {len(timed)} online events, {len(running)} samples while "
         f"running; last: buffer {last['buffer_fill']}/{last['buffer_size']}, consumed "
