@@ -137,11 +137,20 @@ def test_the_rollout_page_shows_a_hit3d_rollout(browser, live_server: str):
         )
         assert float(shown) == pytest.approx(expected, rel=1e-3), (source, shown, expected)
 
-    # Started from the page: "Roll out →" of the model picks hit3d's random field and the
-    # model; Start goes to the new run, whose panels fill in live.
+    # Started from the page: "Roll out →" of the model picks a hit3d field (its random field,
+    # or the newest hit3d upload when the shared live server holds one from another test:
+    # the random field is then chosen here) and the model; Start goes to the new run, whose
+    # panels fill in live.
     from selenium.webdriver.common.by import By
 
+    from app.ui.pages.rollout import RANDOM_HIT3D
+    from tests.test_ui_browser import _choose
+
+    uploads = httpx.get(f"{base}/api/initial-conditions", timeout=10).json()
     browser.get(f"{base}/rollout?model={train['result']['model_id']}")
+    if any(ic["flow"] == "hit3d" for ic in uploads):
+        _wait(lambda: "fno3d" in _text(browser, "rollout-model"), 30, "the model chosen")
+        _choose(browser, "rollout-ic", RANDOM_HIT3D)
     _wait(lambda: "Random field (hit3d" in _text(browser, "rollout-ic"), 30, "hit3d's random field")
     _wait(lambda: "fno3d" in _text(browser, "rollout-model"), 30, "the model chosen")
     _fill(browser, "rollout-steps", STEPS)
