@@ -17,54 +17,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from app import jobs
-from app.db.tables import Job, JobEvent, Rollout
+from app.db.tables import Job, Rollout
 from app.services.hit3d_rollouts import (
+    _events,
     _file_id,
     _frame_of,
     _frame_view,
     _metrics,
+    _newest_stats,
     rollout_version,
 )
 from app.services.jobs_view import job_dict
 from app.services.rollouts import rollout_for_job
 from app.state import AppState
 
-EVENT = "hit3d_stats"
-
 
 def is_hit3d_setup(setup: dict[str, Any] | None) -> bool:
     return bool(setup) and setup.get("geometry") == "hit3d"
-
-
-def _events(session, job_id: str, kind: str) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(JobEvent.payload)
-        .where(JobEvent.job_id == job_id, JobEvent.type == kind)
-        .order_by(JobEvent.seq)
-    )
-    return [payload or {} for payload in rows]
-
-
-def _newest_stats(session, job_id: str, sources: list[str]) -> dict[str, dict] | None:
-    """The newest step's ``hit3d_stats`` events by source, for a step every source has."""
-    rows = session.scalars(
-        select(JobEvent.payload)
-        .where(JobEvent.job_id == job_id, JobEvent.type == EVENT)
-        .order_by(JobEvent.seq.desc())
-        .limit(3 * len(sources))
-    )
-    by_step: dict[int, dict[str, dict]] = {}
-    for payload in rows:
-        payload = payload or {}
-        by_step.setdefault(int(payload.get("step", -1)), {})[payload.get("source")] = payload
-    for step in sorted(by_step, reverse=True):
-        present = [s for s in sources if s in by_step[step]]
-        if present and "reference" in present:
-            return by_step[step]
-    return None
 
 
 def hit3d_compare_view(
@@ -84,7 +54,11 @@ def hit3d_compare_view(
         models = setup.get("models") or []
         sources = ["reference", *(f"model:{m['index']}" for m in models)]
         metrics = _metrics(session, job_id) if rollout is not None else []
-        newest = _newest_stats(session, job_id, sources) if rollout is not None else None
+        newest = (
+            _newest_stats(session, job_id, sources, 3 * len(sources), every_source=False)
+            if rollout is not None
+            else None
+        )
         summaries = _events(session, job_id, "summary")
         path = state.artifacts.resolve(rollout.path) if rollout is not None else None
         rollout_id = rollout.id if rollout is not None else None

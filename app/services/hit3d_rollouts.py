@@ -73,30 +73,44 @@ def _frame_view(path: str, _inode: int, frame: int, sources: tuple[str, ...]) ->
     return out
 
 
-def _metrics(session, job_id: str) -> list[dict[str, Any]]:
+def _events(session, job_id: str, kind: str) -> list[dict[str, Any]]:
+    """The job's events of ``kind``, in order (their payloads)."""
     rows = session.scalars(
         select(JobEvent.payload)
-        .where(JobEvent.job_id == job_id, JobEvent.type == "metrics")
+        .where(JobEvent.job_id == job_id, JobEvent.type == kind)
         .order_by(JobEvent.seq)
     )
     return [payload or {} for payload in rows]
 
 
-def _newest_stats(session, job_id: str, sources: tuple[str, ...]) -> dict[str, dict] | None:
-    """The newest step's ``hit3d_stats`` events by source, for a step every source has."""
+def _metrics(session, job_id: str) -> list[dict[str, Any]]:
+    return _events(session, job_id, "metrics")
+
+
+def _newest_stats(
+    session,
+    job_id: str,
+    sources: tuple[str, ...] | list[str],
+    limit: int = NEWEST_EVENTS,
+    every_source: bool = True,
+) -> dict[str, dict] | None:
+    """The newest step's ``hit3d_stats`` events by source, among the newest ``limit``: for a
+    step every source has, or (not ``every_source``: a comparison, whose stopped models
+    report no more) for one the reference has."""
     rows = session.scalars(
         select(JobEvent.payload)
         .where(JobEvent.job_id == job_id, JobEvent.type == EVENT)
         .order_by(JobEvent.seq.desc())
-        .limit(NEWEST_EVENTS)
+        .limit(limit)
     )
     by_step: dict[int, dict[str, dict]] = {}
     for payload in rows:
         payload = payload or {}
         by_step.setdefault(int(payload.get("step", -1)), {})[payload.get("source")] = payload
     for step in sorted(by_step, reverse=True):
-        if all(source in by_step[step] for source in sources):
-            return by_step[step]
+        got = by_step[step]
+        if all(s in got for s in sources) if every_source else "reference" in got:
+            return got
     return None
 
 

@@ -53,6 +53,7 @@ from physics.formats.channel import (
     _hdf5_attrs,
     _numeric,
     _squeeze,
+    _velocity_from,
 )
 from physics.formats.core import hdf5_contents, mapping_contents, plain
 from physics.formats.untrusted import (
@@ -156,28 +157,6 @@ def _read_npz(opened: Any, name: str, limits: Limits | None) -> PeriodicSnapshot
     attrs = {k: plain(v) for k, v in arrays.items() if isinstance(v, np.ndarray) and v.ndim == 0}
     coords = {c: arrays[lower[c]] for c in COORDINATE_NAMES if c in lower}
     return _snapshot(velocity, attrs, coords, source, "npz", name)
-
-
-def _velocity_from(
-    arrays: dict[str, Any], lower: dict[str, str], name: str, contents: str
-) -> tuple[np.ndarray, str]:
-    """The velocity array (or the stacked u, v, w) as read, with where it came from."""
-    for key in VELOCITY_NAMES:
-        if key in lower:
-            return _numeric(arrays[lower[key]], name, lower[key]), lower[key]
-    if all(c in lower for c in COMPONENT_NAMES):
-        parts = [_squeeze(_numeric(arrays[lower[c]], name, lower[c]), 3) for c in COMPONENT_NAMES]
-        if any(p.ndim != 3 for p in parts) or len({p.shape for p in parts}) != 1:
-            shapes = ", ".join(str(tuple(p.shape)) for p in parts)
-            raise ValueError(
-                f"{name}: u, v and w must each be one field shaped (nx, ny, nz), all alike; "
-                f"got {shapes}."
-            )
-        return np.stack(parts), "u, v, w"
-    raise ValueError(
-        f"{name} has no velocity: expected an array 'velocity' shaped (3, nx, ny, nz) or "
-        f"(nx, ny, nz, 3), or arrays 'u', 'v', 'w'; it holds {contents}."
-    )
 
 
 # --- HDF5 ----------------------------------------------------------------------------------

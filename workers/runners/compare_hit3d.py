@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from app.db.tables import Dataset, InitialCondition
-from app.hit3d_summary import Throttle, snapshot_summary
+from app.hit3d_summary import Throttle
 from models.channel_column import ModelColumn, synchronize
 from physics.flows import get_flow
 from physics.formats.store import RolloutWriter
@@ -63,6 +63,7 @@ from workers.runners.rollout_hit3d import (
     initial_field,
     is_stored,
     reference_for,
+    report_statistics,
     step_metrics,
 )
 
@@ -299,17 +300,8 @@ def run_hit3d_compare(ctx: JobContext) -> dict[str, Any]:
                 progress=step / steps,
                 message=f"step {step}/{steps}",
             )
-            if frame is not None and throttle.due(final=step == steps):
-                began = throttle.now()
-                for source, velocity in frames.items():
-                    if not torch.isfinite(velocity).all():
-                        continue  # a stopped model has no statistics
-                    summary = snapshot_summary(velocity, flow.nu, flow.length)
-                    ctx.report(
-                        "hit3d_stats",
-                        {"source": source, "step": step, "t": t, "frame": frame, **summary},
-                    )
-                throttle.spent(throttle.now() - began)
+            if frame is not None:
+                report_statistics(ctx, throttle, frames, flow, step, t, frame, step == steps)
     finally:
         writer.close()
 

@@ -183,6 +183,32 @@ def initial_field(ctx: JobContext, flow, p: dict[str, Any], training: dict[str, 
     return torch.from_numpy(array).to(ctx.device)[None]
 
 
+def report_statistics(
+    ctx: JobContext,
+    throttle: Throttle,
+    frames: dict[str, torch.Tensor],
+    flow,
+    step: int,
+    t: float,
+    frame: int,
+    final: bool,
+) -> None:
+    """One ``hit3d_stats`` event per source of stored frame ``frame`` when the throttle
+    lets it (always at the ``final`` step); a source that diverged or stopped (non-finite
+    velocity) has none."""
+    if not throttle.due(final=final):
+        return
+    start = throttle.now()
+    for source, velocity in frames.items():
+        if not torch.isfinite(velocity).all():
+            continue
+        summary = snapshot_summary(velocity, flow.nu, flow.length)
+        ctx.report(
+            "hit3d_stats", {"source": source, "step": step, "t": t, "frame": frame, **summary}
+        )
+    throttle.spent(throttle.now() - start)
+
+
 def run_hit3d_rollout(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     base_flow = get_flow(p["flow"])
@@ -323,17 +349,8 @@ def run_hit3d_rollout(ctx: JobContext) -> dict[str, Any]:
                 progress=step / steps,
                 message=f"step {step}/{steps}",
             )
-            if frame is not None and throttle.due(final=step == steps):
-                start = throttle.now()
-                for source, velocity in frames.items():
-                    if not torch.isfinite(velocity).all():
-                        continue  # a diverged model has no statistics
-                    summary = snapshot_summary(velocity, flow.nu, flow.length)
-                    ctx.report(
-                        "hit3d_stats",
-                        {"source": source, "step": step, "t": t, "frame": frame, **summary},
-                    )
-                throttle.spent(throttle.now() - start)
+            if frame is not None:
+                report_statistics(ctx, throttle, frames, flow, step, t, frame, step == steps)
     finally:
         writer.close()
     return {"rollout_id": rollout_id, "frames": stored, "steps": steps, "frame_stride": stride}
