@@ -48,6 +48,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 # this bench flushes its own.
 REDIS_DB = "redis://127.0.0.1:6379/15"
 FIELD_FLOOR_MS = 500.0
+PER_FRAME = False  # --per-frame: each drawn frame's field latency, in the order drawn
 CURVES_FLOOR_MS = 700.0
 
 # Added to every document before the page's scripts: which step each graph drew, and when.
@@ -291,6 +292,7 @@ def summary(name: str, field: list[float], curves: list[float], written: int, ex
     def r(v):
         return None if v is None else round(v, 1)
 
+    per_frame = {"field_ms": [r(v) for v in field]} if PER_FRAME else {}
     return {
         "name": name,
         "field_p50_ms": r(percentile(field, 0.5)),
@@ -302,6 +304,7 @@ def summary(name: str, field: list[float], curves: list[float], written: int, ex
         "frames_drawn": len(field),
         "frames_written": written,
         **extra,
+        **per_frame,
     }
 
 
@@ -420,7 +423,12 @@ def main() -> None:
     parser.add_argument("--compare-steps", type=int, default=60)
     parser.add_argument("--no-peer", action="store_true", help="skip the polling run")
     parser.add_argument("--only", choices=("rollout", "compare"), help="one scenario")
+    parser.add_argument(
+        "--per-frame", action="store_true", help="list each drawn frame's field latency"
+    )
     args = parser.parse_args()
+    global PER_FRAME
+    PER_FRAME = args.per_frame
     ours = measure(True, args.steps, args.compare_steps, args.only)
     for row in ours:
         print(json.dumps(row), flush=True)

@@ -462,16 +462,23 @@ def test_channel_catalog_offers_channel_snapshots_datasets_and_3d_models():
 
 
 def test_the_mode_switch_shows_the_channel_views_for_a_channel_run():
-    toggle = channel.toggle_mode
+    # toggle_mode: the baselines row, the 2D grid, overlays and summary; toggle_views: the
+    # channel results and slices (a callback of its own, absent from a 2D run's page).
+    toggle, views = channel.toggle_mode, channel.toggle_views
     catalog = {
         "initial_conditions": [{"id": "c", "flow": "channel3d"}, {"id": "w", "flow": "ns2d"}],
         "datasets": [],
         "models": [],
     }
     shown = toggle(catalog, "upload", "c", None, None)
-    assert shown[0] == "form-row" and shown[1] == "compare-channel" and "hidden" in shown[3]
+    assert shown[0] == "form-row" and "hidden" in shown[1] and "hidden" in shown[2]
+    assert views(catalog, "upload", "c", None, None) == ("compare-channel", "compare-ch-slices")
     plain = toggle(catalog, "upload", "w", None, None)
-    assert "hidden" in plain[0] and "hidden" in plain[1] and plain[3] == "compare-grid"
+    assert "hidden" in plain[0] and plain[1] == "compare-grid"
+    assert plain[2] == "grid-2 compare-overlays" and plain[3] == "card"
+    assert all("hidden" in c for c in views(catalog, "upload", "w", None, None))
     # Once the run's setup arrives, it decides.
-    assert toggle(catalog, "upload", "w", None, _setup())[1] == "compare-channel"
-    assert "hidden" in toggle(catalog, "upload", "c", None, {"reference": True})[1]
+    assert views(catalog, "upload", "w", None, _setup())[0] == "compare-channel"
+    assert "hidden" in toggle(catalog, "upload", "w", None, _setup())[1]
+    assert "hidden" in views(catalog, "upload", "c", None, {"reference": True})[0]
+    assert toggle(catalog, "upload", "c", None, {"reference": True})[1] == "compare-grid"

@@ -206,6 +206,37 @@ def test_energy_and_enstrophy_share_time_with_the_reference_thick():
     assert fig.layout.xaxis.matches == "x2" or fig.layout.xaxis2.matches == "x"
 
 
+def test_live_curves_are_lines_and_get_their_point_markers_once_the_run_is_browsed():
+    # While a comparison is followed, every frame redraws the curves: lines only (a marker
+    # per point made plotly's redraw about 2.5x slower); a finished or browsed run shows
+    # each point of a short series. The divergence ✕ stays in both.
+    t, series = _series()
+    entries = _entries(2, **{"1": {"status": "diverged", "message": "diverged at step 2"}})
+    reference = {"energy": [1.0, 1.0, 0.95, 0.9], "enstrophy": [2.0, 1.9, 1.85, 1.8]}
+
+    def figures(live):
+        return [
+            cf.error_growth_figure(t, entries, series, live=live),
+            cf.correlation_figure(t, entries, series, live=live),
+            cf.energy_enstrophy_figure(t, reference, entries, series, live=live),
+        ]
+
+    for fig in figures(live=True):
+        curves = [tr for tr in fig.data if tr.mode != "markers"]
+        assert curves and {tr.mode for tr in curves} == {"lines"}
+    for fig in figures(live=False):
+        curves = [tr for tr in fig.data if tr.mode != "markers"]
+        assert curves and {tr.mode for tr in curves} == {"lines+markers"}
+    for live in (True, False):
+        stops = [tr for tr in figures(live)[0].data if tr.mode == "markers"]
+        assert len(stops) == 1 and stops[0].marker.symbol == "x"
+    # Past 60 points a series is drawn as lines either way.
+    long_t = [0.1 * i for i in range(61)]
+    long = {"0": {"rel_l2": [0.01 * (i + 1) for i in range(61)]}}
+    fig = cf.error_growth_figure(long_t, _entries(1), long, live=False)
+    assert fig.data[0].mode == "lines"
+
+
 def test_curves_wait_for_data():
     assert not cf.error_growth_figure([], _entries(2), {}).data
     assert not cf.correlation_figure([0.0], _entries(1), {"0": {"corr": [None]}}).data

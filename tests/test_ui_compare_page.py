@@ -286,18 +286,70 @@ def test_a_followed_comparison_page_is_drawn_with_its_grid_before_the_first_fram
     assert style == compare.grid_style(3)
     page_json = json.dumps(layout.layout(compare_id=job["id"]), cls=PlotlyJSONEncoder)
     assert '"compare-col-1"' in page_json and '"data": ["reference", "0", "1"]' in page_json
+    # Its page leaves the hidden channel and hit3d views out (nine graphs fewer to draw
+    # before the first frame); the set-up page keeps them, and both keep the stores.
+    for panel in PANEL_IDS:
+        assert f'"{panel}"' not in page_json, panel
+    setup_json = json.dumps(layout.layout(), cls=PlotlyJSONEncoder)
+    for panel in PANEL_IDS:
+        assert f'"{panel}"' in setup_json, panel
+    assert '"compare-ch-stats"' in page_json and '"compare-ch-stats"' in setup_json
     # Without the reference: no reference column; a ref naming nothing: no grid.
     job = jobs_view.submit_job(state, "compare", {**params, "reference": False})
     assert layout.planned_grid(job["id"])[2] == ["0", "1"]
     assert layout.planned_grid("f" * 16) is None
 
 
+PANEL_IDS = ("compare-channel-results", "compare-ch-slices", "compare-hit3d-results")
+
+
+def _ids(component, out: set[str]) -> set[str]:
+    """Every string id in a Dash component tree."""
+    if isinstance(getattr(component, "id", None), str):
+        out.add(component.id)
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if child is not None and hasattr(child, "to_plotly_json"):
+            _ids(child, out)
+    return out
+
+
+def test_every_callback_of_the_flow_views_lies_wholly_inside_them():
+    # A page without the channel and hit3d views (a followed 2D comparison's) relies on the
+    # renderer skipping their callbacks: it does for a callback none of whose outputs is on
+    # the page, but one with only some of them would be sent with a short output list (a
+    # server error), and one reading a missing State fails in the browser.
+    from dash._callback import GLOBAL_CALLBACK_LIST
+
+    from app.ui.pages.compare import channel, hit3d
+    from app.ui.pages.compare import layout as _layout  # noqa: F401 (registers its callbacks)
+
+    inside: set[str] = set()
+    for panel in (channel.results(), channel.slices_panel(), hit3d.results()):
+        _ids(panel, inside)
+    assert {"compare-ch-mean", "compare-hit3d-errors", "compare-ch-shown"} <= inside
+    checked = 0
+    for cb in GLOBAL_CALLBACK_LIST:
+        outputs = [
+            o.rsplit(".", 1)[0] for o in cb["output"].strip(".").split("...") if o.strip(".")
+        ]
+        reads = [d["id"] for d in cb["inputs"] + cb["state"] if isinstance(d["id"], str)]
+        touched = [i for i in outputs + reads if i in inside]
+        if not touched:
+            continue
+        checked += 1
+        assert all(o in inside for o in outputs), cb["output"]
+        assert any(o in inside for o in outputs), cb["output"]
+    assert checked >= 6  # the channel views' five callbacks and hit3d's two, at least
+
+
 # --- in the browser ------------------------------------------------------------------------
 
 GRID = 32
 INTERVAL = 0.5
-# Long enough that the job still runs while the page is sampled a few times (~6 s here).
-STEPS = 120
+# Long enough that the job still runs while the page is sampled a few times and the user
+# goes back to an earlier frame (~8 s here).
+STEPS = 240
 RUN_TIMEOUT_S = 300
 CONFIG = {"width": 8, "modes": 4, "n_layers": 2}
 
@@ -307,6 +359,19 @@ if (!gd || !gd.data) { return null; }
 return JSON.stringify(gd.data.map(t => ({
     name: t.name, n: Array.from(t.y || []).filter(v => v !== null).length
 })));
+"""
+# The modes of the error chart's curves while they have 60 points or fewer (the length up to
+# which a browsed run's curves get a marker on each point).
+SHORT_CURVE_MODES_JS = """
+const gd = document.querySelector('#compare-error .js-plotly-plot');
+if (!gd || !gd.data) { return []; }
+return gd.data.filter(t => t.mode !== 'markers' && t.y && t.y.length > 1 && t.y.length <= 60)
+    .map(t => t.mode);
+"""
+# The step a field column shows (its figure's layout.meta.step).
+FIELD_STEP_JS = """
+const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+return gd && gd.layout && gd.layout.meta ? gd.layout.meta.step : null;
 """
 COLUMN_JS = """
 const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
@@ -484,6 +549,8 @@ def test_compare_two_models_live_and_reopen_from_runs(
     # Both model columns and the reference fill in; the spectra overlay every column and
     # change while the job runs.
     samples: list[str] = []
+    live_modes: set[str] = set()
+    browsed = None  # the status line when the user's frame was drawn
     status = ""
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -492,10 +559,37 @@ def test_compare_two_models_live_and_reopen_from_runs(
             spectra = _spectra(browser)
             if spectra and any(t["n"] for t in spectra):
                 samples.append(json.dumps(spectra))
+            live_modes |= set(browser.execute_script(SHORT_CURVE_MODES_JS) or [])
+            newest = browser.execute_script(FIELD_STEP_JS, "compare-col-0") or 0
+            if browsed is None and newest >= 3 and "running ·" in status:
+                # Back to frame 2 while the run goes on: the push leaves the fields there
+                # and views draws that frame (the setup reaches it only now).
+                box = browser.find_elements(
+                    By.CSS_SELECTOR, "#compare-slider-wrap input[type='number']"
+                )
+                box[0].send_keys(Keys.CONTROL, "a")
+                box[0].send_keys("2")
+                _wait(
+                    lambda: browser.execute_script(FIELD_STEP_JS, "compare-col-0") == 2,
+                    30,
+                    "frame 2 drawn while the run goes on",
+                )
+                browsed = _text(browser, "compare-status").lower()
+                assert "step 2 " in _text(browser, "compare-frame-label") + " "
         if any(word in status for word in ("succeeded", "failed", "cancelled")):
             break
         time.sleep(0.25)
     assert "succeeded" in status, f"{status} (job {job_id})"
+    # Followed live, the curves are lines only, even while short enough for point markers.
+    assert live_modes == {"lines"}, live_modes
+    assert browsed is not None and "running" in browsed, browsed
+    # The user's frame stays: the last frames did not move the fields back to the newest.
+    assert browser.execute_script(FIELD_STEP_JS, "compare-col-0") == 2
+    # The page of this 2D comparison carries no hidden channel or hit3d views.
+    assert browser.execute_script(
+        "return ['compare-channel-results', 'compare-ch-slices', 'compare-hit3d-results']"
+        ".every(id => document.getElementById(id) === null);"
+    )
     for column in ("compare-col-reference", "compare-col-0", "compare-col-1"):
         _wait(
             lambda c=column: browser.execute_script(COLUMN_JS, c) >= (1 if "ref" in c else 2),

@@ -389,6 +389,13 @@ def spectra_figure(
 
 # --- curves against time -------------------------------------------------------------------
 
+# While a comparison is followed live, every pushed frame redraws the three curve charts:
+# they are drawn as lines only then, and get a marker on each point (a series of 60 points
+# or fewer) once the run has ended or the user browses its frames. The markers are an SVG
+# node per point per trace: with them, plotly's redraw of a 3-model comparison's curves took
+# about 150 ms a frame, without them about 60 ms (headless Chromium, 2-core VM; the
+# ``Plotly.react`` times of one bench/ui_latency.py run each way).
+
 
 def _curve(
     x: list[float],
@@ -401,8 +408,10 @@ def _curve(
     log_y: bool = False,
     legendgroup: str | None = None,
     showlegend: bool = True,
+    markers: bool = True,
 ) -> dict[str, Any]:
-    """One curve against time, as a plain scatter trace dict."""
+    """One curve against time, as a plain scatter trace dict: a marker on each point of a
+    short series (``markers``), lines only past 60 points."""
     y = _finite(values)
     if log_y:
         y = [v if v is not None and v > 0 else None for v in y]
@@ -410,7 +419,7 @@ def _curve(
         type="scatter",
         x=x[: len(y)],
         y=y,
-        mode="lines+markers" if len(y) <= 60 else "lines",
+        mode="lines+markers" if markers and len(y) <= 60 else "lines",
         marker=dict(size=3.5),
         name=name,
         line=dict(color=color, width=width, dash=dash),
@@ -519,11 +528,12 @@ def error_growth_figure(
     marker_t: float | None = None,
     uirevision: Any = None,
     plain: bool = False,
+    live: bool = False,
 ) -> go.Figure:
     """Relative L2 (solid) and relative H1 (dotted) error of every entry against time, on a
     log y axis; ``entries`` are ``{"key", "label", "color", "status"?, "message"?}``,
     ``series`` maps entry keys to ``{"rel_l2": [...], "rel_h1": [...]}``. An ✕ marks where
-    a model diverged."""
+    a model diverged. ``live``: the run is followed as it is produced (lines only; see above)."""
     x = [float(v) for v in t or []]
     has = any(
         any(v is not None for v in (series.get(e["key"]) or {}).get("rel_l2") or [])
@@ -547,6 +557,7 @@ def error_growth_figure(
                 color=e["color"],
                 log_y=True,
                 legendgroup=e["key"],
+                markers=not live,
             )
         )
         if any(v is not None for v in s.get("rel_h1") or []):
@@ -561,6 +572,7 @@ def error_growth_figure(
                     log_y=True,
                     legendgroup=e["key"],
                     showlegend=False,
+                    markers=not live,
                 )
             )
     data += _stop_markers(
@@ -583,9 +595,11 @@ def correlation_figure(
     marker_t: float | None = None,
     uirevision: Any = None,
     plain: bool = False,
+    live: bool = False,
 ) -> go.Figure:
     """Pearson correlation of every entry with the reference against time, with the
-    decorrelation threshold (0.8) as a dashed line (the layout's first shape)."""
+    decorrelation threshold (0.8) as a dashed line (the layout's first shape); ``live`` as
+    in ``error_growth_figure``."""
     x = [float(v) for v in t or []]
     has = any(
         any(v is not None for v in (series.get(e["key"]) or {}).get("corr") or []) for e in entries
@@ -593,7 +607,13 @@ def correlation_figure(
     if not x or not has:
         return empty_figure("The correlation curves appear when the comparison starts.", uirevision)
     data = [
-        _curve(x, (series.get(e["key"]) or {}).get("corr"), name=e["label"], color=e["color"])
+        _curve(
+            x,
+            (series.get(e["key"]) or {}).get("corr"),
+            name=e["label"],
+            color=e["color"],
+            markers=not live,
+        )
         for e in entries
     ]
     data += _stop_markers(x, entries, lambda e: (series.get(e["key"]) or {}).get("corr"))
@@ -648,9 +668,11 @@ def energy_enstrophy_figure(
     marker_t: float | None = None,
     uirevision: Any = None,
     plain: bool = False,
+    live: bool = False,
 ) -> go.Figure:
     """Kinetic energy (top) and enstrophy (bottom) of the reference (thick) and of every
-    entry against time, on a shared time axis; one legend entry per column."""
+    entry against time, on a shared time axis; one legend entry per column; ``live`` as in
+    ``error_growth_figure``."""
     x = [float(v) for v in t or []]
     if not x:
         return empty_figure("Energy and enstrophy appear when the comparison starts.", uirevision)
@@ -669,6 +691,7 @@ def energy_enstrophy_figure(
                 width=width,
                 legendgroup=group,
                 showlegend=row == 1,
+                markers=not live,
             )
             trace["xaxis"], trace["yaxis"] = ("x", "y") if row == 1 else ("x2", "y2")
             data.append(trace)

@@ -29,6 +29,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from dash import Input, Output, State, clientside_callback, dcc, set_props
+from plotly.io.json import to_json_plotly
 
 from app.services import rollouts
 from app.ui.context import get_state
@@ -64,6 +65,13 @@ def components(prefix: str, ref: str | None) -> list[Any]:
         dcc.Store(id=f"{prefix}-push-beat", data=None),
         dcc.Interval(id=f"{prefix}-push-watch", interval=1000),
     ]
+
+
+def as_sent(value: Any) -> str:
+    """``value`` as the JSON that ``set_props`` sends: what a push compares to decide that a
+    prop is unchanged and need not be sent again (Dash components compare by identity, so
+    two equal status lines built a frame apart are never ``==``)."""
+    return to_json_plotly(value)
 
 
 def polls_first(ref: str | None) -> bool:

@@ -658,15 +658,28 @@ def render(series, step, setup, run, summary, field_ids, head_ids, redraw, follo
         uirevision=revision,
         plain=True,
     )
-    marker = None if following and not run.get("final") else t_now
+    live = following and not run.get("final")
+    marker = None if live else t_now
     models = series.get("models") or {}
     last = (series.get("step") or [None])[-1]
     if with_error:
         error = cf.error_growth_figure(
-            series.get("t"), entry_views, models, marker_t=marker, uirevision=revision, plain=True
+            series.get("t"),
+            entry_views,
+            models,
+            marker_t=marker,
+            uirevision=revision,
+            plain=True,
+            live=live,
         )
         corr = cf.correlation_figure(
-            series.get("t"), entry_views, models, marker_t=marker, uirevision=revision, plain=True
+            series.get("t"),
+            entry_views,
+            models,
+            marker_t=marker,
+            uirevision=revision,
+            plain=True,
+            live=live,
         )
     else:
         off = "The reference solver is off: there is nothing to measure {} against."
@@ -680,6 +693,7 @@ def render(series, step, setup, run, summary, field_ids, head_ids, redraw, follo
         marker_t=marker,
         uirevision=revision,
         plain=True,
+        live=live,
     )
     total = run.get("steps")
     label = (
@@ -687,7 +701,7 @@ def render(series, step, setup, run, summary, field_ids, head_ids, redraw, follo
         + f"step {step}"
         + (f" of {total}" if total else "")
     )
-    if following and not run.get("final"):
+    if live:
         label += " · following the newest frame"
     by_key = {c["key"]: c for c in columns}
     headers = [
@@ -929,16 +943,45 @@ async def follow(push_: live.Push, ref: str) -> None:
         if not update["complete"]:
             continue  # more than one page of events behind: read on before drawing
         status = status_line(run)
-        if not (metrics or new_setup or new_summary or final or status != sent.get("status")):
+        status_json = live.as_sent(status)
+        is_box = hit3d.is_hit3d_setup(setup)
+        # The setup store starts the mode toggle's and the grid's callbacks (HTTP round
+        # trips, which would compete with the first frames). On the page of a 2D run, which
+        # the push lays out and draws itself, they have nothing to do, so it goes only when
+        # ``views`` needs it: the user left the newest frame, or the run ended (views then
+        # draws the frame the slider chose). A channel or hit3d run's views need it at once.
+        plane = setup is not None and not is_channel and not is_box
+        setup_due = (
+            setup is not None and not sent.get("setup") and (not plane or final or not following)
+        )
+        if not (
+            metrics
+            or new_setup
+            or new_summary
+            or final
+            or setup_due
+            or status_json != sent.get("status")
+        ):
             push_.beat_if_due()
             newest = await push_.wait_for_news(run["job_id"], newest, job["status"] == "queued")
             continue
-        # One batch: the renderer applies it in one render (fields, status, curves agree).
-        if new_setup is not None:
-            set_props("compare-ic-note", {"children": None if is_channel else ic_note(setup)})
         summary_due = new_summary is not None
         if summary_due:
             summary = new_summary  # the headers drawn below give its verdicts
+        # The frame is read and its figures built before anything is set: set_props calls
+        # that arrive within a few ms of each other reach the page as one batch, which the
+        # renderer applies in one render (fields, status and curves agree); a wait between
+        # them would send the status a render ahead of the field.
+        keys = [c["key"] for c in columns_of(setup)] if setup and not is_channel else []
+        drawn = None
+        if keys and series["step"] and run.get("rollout_id") and (following or not grid_ready):
+            step = series["step"][-1]
+            drawn = await asyncio.to_thread(
+                render, series, step, setup, run, summary, keys, keys, True, True
+            )
+        # One batch from here on.
+        if new_setup is not None:
+            set_props("compare-ic-note", {"children": None if is_channel else ic_note(setup)})
         if reset_series or pending:
             if reset_series or not sent.get("series"):
                 value: Any = series
@@ -952,17 +995,18 @@ async def follow(push_: live.Push, ref: str) -> None:
             set_props("compare-ch-stats", {"data": changed_stats})
         if is_channel and (reset_series or metrics):
             set_props("compare-ch-tick", {"data": run["frames"]})
-        is_box = hit3d.is_hit3d_setup(setup)
         if is_box and (reset_series or metrics or summary_due or final):
             set_props("compare-hit3d-tick", {"data": [run["frames"], final]})
         set_props("compare-status", {"children": status})
         details = channel.run_details(run, setup) if is_channel else run_details(run, setup)
-        if details != sent.get("details"):
+        details_json = live.as_sent(details)
+        if details_json != sent.get("details"):
             set_props("compare-details", {"children": details})
         exports = export_links(
             run.get("rollout_id"), channel=is_channel or is_box, partial=partial_note(run)
         )
-        if exports != sent.get("exports"):
+        exports_json = live.as_sent(exports)
+        if exports_json != sent.get("exports"):
             set_props("compare-exports", {"children": exports})
         # Only what changed goes: every prop set is work for the page in this render.
         hidden = job["status"] not in ("queued", "running")
@@ -984,13 +1028,6 @@ async def follow(push_: live.Push, ref: str) -> None:
             if not sent.get("player"):
                 set_props("compare-slider-wrap", {"className": "compare-player"})
             sent.update(marks=marks, player=True)
-        keys = [c["key"] for c in columns_of(setup)] if setup and not is_channel else []
-        drawn = None
-        if keys and series["step"] and run.get("rollout_id") and (following or not grid_ready):
-            step = series["step"][-1]
-            drawn = await asyncio.to_thread(
-                render, series, step, setup, run, summary, keys, keys, True, True
-            )
         if keys and not grid_ready:
             # The push lays out the grid itself, its first frame drawn in it (no empty plots
             # redrawn a moment later, no wait for an HTTP call), before the setup: build_grid
@@ -1005,16 +1042,24 @@ async def follow(push_: live.Push, ref: str) -> None:
                     figure = drawn["fields"][key]
                     set_props({"type": "compare-field", "col": key}, {"figure": figure})
             for key, head in zip(keys, drawn["headers"], strict=True):
-                set_props({"type": "compare-head", "col": key}, {"children": head})
+                head_json = live.as_sent(head)
+                if head_json != sent.get(("head", key)):
+                    set_props({"type": "compare-head", "col": key}, {"children": head})
+                    sent[("head", key)] = head_json
         if drawn is not None:
             for graph_id in ("spectra", "error", "corr", "energy"):
                 set_props(f"compare-{graph_id}", {"figure": drawn[graph_id]})
             set_props("compare-frame-label", {"children": drawn["label"]})
             set_props("compare-shown", {"data": drawn["step"]})
-        if new_setup is not None:
+        if setup_due:
             set_props("compare-setup", {"data": setup})
+            sent["setup"] = True
+            if plane and not following and not final:
+                set_props("compare-redraw", {"data": run["frames"]})
         push_.beat(final=final and not summary_due)
-        sent.update(status=status, details=details, exports=exports, cancel_hidden=hidden)
+        sent.update(
+            status=status_json, details=details_json, exports=exports_json, cancel_hidden=hidden
+        )
         if summary_due:
             # The summary store starts the table's callbacks (HTTP round trips and a
             # DataTable render): set it once the page has drawn the frame sent with it,

@@ -440,11 +440,16 @@ def _graph(graph_id: str, message: str, tall: bool = False) -> Any:
     )
 
 
+def stores() -> list[Any]:
+    """The channel stores every Compare page carries, with or without the channel views:
+    the polling callback reads the statistics store."""
+    return [dcc.Store(id="compare-ch-stats", data={"sources": {}})]
+
+
 def results() -> html.Div:
     """The channel statistics, columns and summary cards, hidden until channel mode."""
     return html.Div(
         [
-            dcc.Store(id="compare-ch-stats", data={"sources": {}}),
             dcc.Store(id="compare-ch-shown", data=None),
             card(
                 "Statistics",
@@ -522,36 +527,58 @@ def _flow_is_channel(catalog, source, ic, dataset) -> bool:
     return bool(catalog) and is_channel_flow(source_flow(catalog, source, ic, dataset))
 
 
-@callback(
-    Output("compare-baselines-row", "className"),
-    Output("compare-channel-results", "className"),
-    Output("compare-ch-slices-wrap", "className"),
-    Output("compare-grid", "className"),
-    Output("compare-overlays", "className"),
-    Output("compare-summary-card", "className"),
+def _mode(catalog, source, ic, dataset, setup) -> tuple[bool, bool]:
+    """(channel, hit3d): what the run's setup says, else what the chosen start's flow is."""
+    channel = is_channel_setup(setup) if setup else _flow_is_channel(catalog, source, ic, dataset)
+    box = (setup or {}).get("geometry") == "hit3d" or (
+        not setup and bool(catalog) and is_hit3d_flow(source_flow(catalog, source, ic, dataset))
+    )
+    return channel, box
+
+
+MODE_INPUTS = [
     Input("compare-catalog", "data"),
     Input("compare-source", "value"),
     Input("compare-ic", "value"),
     Input("compare-dataset", "value"),
     Input("compare-setup", "data"),
+]
+
+
+@callback(
+    Output("compare-baselines-row", "className"),
+    Output("compare-grid", "className"),
+    Output("compare-overlays", "className"),
+    Output("compare-summary-card", "className"),
+    *MODE_INPUTS,
 )
 def toggle_mode(catalog, source, ic, dataset, setup):
     """Channel mode when the run's setup says so, else when the chosen start is a channel
-    flow: the baselines row and the channel views show, the 2D grid and overlays hide."""
-    channel = is_channel_setup(setup) if setup else _flow_is_channel(catalog, source, ic, dataset)
-    # A hit3d comparison hides the 2D views too (its panels: ``compare.hit3d``).
-    box = (setup or {}).get("geometry") == "hit3d" or (
-        not setup and bool(catalog) and is_hit3d_flow(source_flow(catalog, source, ic, dataset))
-    )
+    flow: the baselines row shows, the 2D grid and overlays hide (a hit3d comparison hides
+    them too; its panels: ``compare.hit3d``)."""
+    channel, box = _mode(catalog, source, ic, dataset, setup)
     on, off = "", HIDDEN
     return (
         "form-row" + (on if channel else off),
-        "compare-channel" + (on if channel else off),
-        "compare-ch-slices" + (on if channel else off),
         "compare-grid" + (off if channel or box else on),
         "grid-2 compare-overlays" + (off if channel or box else on),
         "card" + (off if channel or box else on),
     )
+
+
+# A callback of its own: the page of a followed 2D comparison leaves the channel views out
+# (``layout.flow_panels``), and the renderer then skips this one whole, where a callback
+# with only some of its outputs on the page would be sent with a short output list.
+@callback(
+    Output("compare-channel-results", "className"),
+    Output("compare-ch-slices-wrap", "className"),
+    *MODE_INPUTS,
+)
+def toggle_views(catalog, source, ic, dataset, setup):
+    """The channel views show in channel mode."""
+    channel, _box = _mode(catalog, source, ic, dataset, setup)
+    suffix = "" if channel else HIDDEN
+    return "compare-channel" + suffix, "compare-ch-slices" + suffix
 
 
 @callback(

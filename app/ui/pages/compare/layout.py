@@ -78,6 +78,7 @@ def layout(
         dcc.Store(id="compare-ch-tick", data=None),
         # The same for a hit3d comparison's panels (``hit3d.draw``).
         dcc.Store(id="compare-hit3d-tick", data=None),
+        *channel.stores(),
         dcc.Store(id="compare-grid-ready", data=planned[2] if planned else None),
         dcc.Interval(id="compare-play-timer", interval=PLAY_MS, disabled=True),
         # A run's page (after Start, or reopened) puts the run and its live fields first,
@@ -116,6 +117,15 @@ def planned_grid(ref: str | None) -> tuple[list[Any], dict[str, Any], list[str]]
             "rollout_id": (found["rollout"] or {}).get("id"),
         },
     )
+
+
+def flow_panels(planned, *panels: Any) -> list[Any]:
+    """The channel and hit3d views, hidden until a run of theirs shows: every page has them
+    but that of a followed 2D comparison (``planned``), whose first frames would otherwise
+    wait while the browser draws their nine hidden graphs (measured: the first frame drawn
+    60–100 ms sooner without them, bench/ui_latency.py). Their callbacks are skipped there
+    by the renderer (every one of their outputs is missing)."""
+    return [] if planned else [make() for make in panels]
 
 
 def _setup_page() -> list[Any]:
@@ -157,7 +167,7 @@ def _results(planned=None) -> list[Any]:
                 className="compare-grid",
                 style=planned[1] if planned else None,
             ),
-            channel.slices_panel(),
+            *flow_panels(planned, channel.slices_panel),
             frame_player("compare", play=True, className="compare-player"),
             className="fields-card",
             id="compare-fields-card",
@@ -175,8 +185,7 @@ def _results(planned=None) -> list[Any]:
             className="grid-2 compare-overlays",
             id="compare-overlays",
         ),
-        channel.results(),
-        hit3d.results(),
+        *flow_panels(planned, channel.results, hit3d.results),
         card(
             "Summary",
             html.P(
