@@ -237,6 +237,41 @@ def test_live_curves_are_lines_and_get_their_point_markers_once_the_run_is_brows
     assert fig.data[0].mode == "lines"
 
 
+def test_waiting_curves_lay_out_every_line_and_legend_entry_without_data():
+    # A followed comparison's page draws its charts before the first frame: every line is
+    # there (named and coloured as the frames will draw it), no point is, a note says why.
+    entries = _entries(2)
+    note = "waiting for the first frame"
+    error = cf.error_growth_figure([], entries, {}, live=True, waiting=note)
+    assert [tr.name for tr in error.data] == [
+        "m0 (float32) L2",
+        "m0 (float32) H1",
+        "m1 (float32) L2",
+        "m1 (float32) H1",
+    ]
+    corr = cf.correlation_figure([], entries, {}, live=True, waiting=note)
+    energy = cf.energy_enstrophy_figure([], {}, entries, {}, live=True, waiting=note)
+    assert [tr.name for tr in energy.data][::2] == [
+        cf.REFERENCE_LABEL,
+        "m0 (float32)",
+        "m1 (float32)",
+    ]
+    spectra = cf.spectra_figure(
+        list(range(33)), [], [(e["label"], e["color"], None) for e in entries], waiting=note
+    )
+    assert [tr.name for tr in spectra.data] == [cf.REFERENCE_LABEL, "m0 (float32)", "m1 (float32)"]
+    assert spectra.layout.xaxis.type == "log" and max(spectra.layout.xaxis.tickvals) <= 48
+    for fig in (error, corr, energy, spectra):
+        assert all(v is None for tr in fig.data for v in (tr.y or ())), fig.layout.title
+        assert [a.text for a in fig.layout.annotations if a.text == note] == [note]
+        assert {tr.mode for tr in fig.data} == {"lines"}
+    # Without the reference, no reference lines; and without ``waiting`` nothing is laid out.
+    assert cf.energy_enstrophy_figure([], None, entries, {}, waiting=note).data[0].name == (
+        "m0 (float32)"
+    )
+    assert not cf.error_growth_figure([], entries, {}).data
+
+
 def test_curves_wait_for_data():
     assert not cf.error_growth_figure([], _entries(2), {}).data
     assert not cf.correlation_figure([0.0], _entries(1), {"0": {"corr": [None]}}).data

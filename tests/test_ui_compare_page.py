@@ -290,7 +290,20 @@ def test_a_followed_comparison_page_is_drawn_with_its_grid_before_the_first_fram
     # before the first frame); the set-up page keeps them, and both keep the stores.
     for panel in PANEL_IDS:
         assert f'"{panel}"' not in page_json, panel
+    # Its charts are laid out too: a line for every column, no data, the same note.
+    page = layout.layout(compare_id=job["id"])
+    charts = {g: _find(page, g).figure for g in ("compare-spectra", "compare-error")}
+    names = [t["name"] for t in charts["compare-spectra"]["data"]]
+    assert len(names) == 3 and names[0] == "reference solver", names
+    assert names[1].endswith("(float32)") and names[2].endswith("(int8)"), names
+    assert len(charts["compare-error"]["data"]) == 4  # L2 and H1 of the two models
+    for fig in charts.values():
+        assert [a["text"] for a in fig["layout"]["annotations"]] == [compare.WAITING]
+    # ... and its set-up form folded behind a button (loaded when asked for).
+    assert _find(page, "compare-setup-open") is not None
+    assert "hidden" in _find(page, "compare-setup-wrap").className
     setup_json = json.dumps(layout.layout(), cls=PlotlyJSONEncoder)
+    assert '"compare-setup-open"' not in setup_json
     for panel in PANEL_IDS:
         assert f'"{panel}"' in setup_json, panel
     assert '"compare-ch-stats"' in page_json and '"compare-ch-stats"' in setup_json
@@ -301,6 +314,19 @@ def test_a_followed_comparison_page_is_drawn_with_its_grid_before_the_first_fram
 
 
 PANEL_IDS = ("compare-channel-results", "compare-ch-slices", "compare-hit3d-results")
+
+
+def _find(component, wanted: str):
+    """The component with id ``wanted`` in a Dash component tree, or None."""
+    if getattr(component, "id", None) == wanted:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if child is not None and hasattr(child, "to_plotly_json"):
+            found = _find(child, wanted)
+            if found is not None:
+                return found
+    return None
 
 
 def _ids(component, out: set[str]) -> set[str]:
@@ -360,13 +386,12 @@ return JSON.stringify(gd.data.map(t => ({
     name: t.name, n: Array.from(t.y || []).filter(v => v !== null).length
 })));
 """
-# The modes of the error chart's curves while they have 60 points or fewer (the length up to
-# which a browsed run's curves get a marker on each point).
-SHORT_CURVE_MODES_JS = """
+# The modes of the error chart's curves that have points (a browsed run's curves get a
+# marker on each point up to 60 points; live ones never do).
+CURVE_MODES_JS = """
 const gd = document.querySelector('#compare-error .js-plotly-plot');
 if (!gd || !gd.data) { return []; }
-return gd.data.filter(t => t.mode !== 'markers' && t.y && t.y.length > 1 && t.y.length <= 60)
-    .map(t => t.mode);
+return gd.data.filter(t => t.mode !== 'markers' && t.y && t.y.length > 0).map(t => t.mode);
 """
 # The step a field column shows (its figure's layout.meta.step).
 FIELD_STEP_JS = """
@@ -559,7 +584,7 @@ def test_compare_two_models_live_and_reopen_from_runs(
             spectra = _spectra(browser)
             if spectra and any(t["n"] for t in spectra):
                 samples.append(json.dumps(spectra))
-            live_modes |= set(browser.execute_script(SHORT_CURVE_MODES_JS) or [])
+            live_modes |= set(browser.execute_script(CURVE_MODES_JS) or [])
             newest = browser.execute_script(FIELD_STEP_JS, "compare-col-0") or 0
             if browsed is None and newest >= 3 and "running ·" in status:
                 # Back to frame 2 while the run goes on: the push leaves the fields there
@@ -625,6 +650,19 @@ def test_compare_two_models_live_and_reopen_from_runs(
             "the typed frame to show",
         )
     assert browser.find_elements(By.CSS_SELECTOR, "#compare-table .column-header--sort")
+    # The run's page folds its set-up form away; its button shows it, filled in from the run.
+    assert not browser.find_element(By.ID, "compare-steps").is_displayed()
+    assert browser.find_element(By.ID, "compare-steps").get_attribute("value") != str(STEPS)
+    opener = browser.find_element(By.ID, "compare-setup-open")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", opener)
+    opener.click()
+    _wait(
+        lambda: browser.find_element(By.ID, "compare-steps").get_attribute("value") == str(STEPS),
+        30,
+        "the set-up form filled in from the run",
+    )
+    assert browser.find_element(By.ID, "compare-steps").is_displayed()
+    assert not browser.find_element(By.ID, "compare-setup-open").is_displayed()
     assert (
         browser.find_element(By.ID, "compare-export-netcdf")
         .get_attribute("href")

@@ -350,18 +350,22 @@ def planned_comparison(state: AppState, job: dict[str, Any]) -> dict[str, Any] |
     """What a 2D ``compare`` job will lay out, read from its parameters before its worker
     writes the ``compare_setup`` event: ``{"reference", "flow", "models": [{"index",
     "model_id", "name", "precision"}]}`` in the setup's own shape, so a live page can build
-    its grid while the worker loads the models. None for another kind of job."""
+    its grid while the worker loads the models, and ``resolution``, the grid side of the
+    initial condition (None when unknown), for the axes of its spectra. None for another
+    kind of job."""
     if job.get("kind") != "compare":
         return None
     params = job.get("params") or {}
     with state.db.session() as session:
-        flow = None
+        flow = resolution = None
         if params.get("initial_condition_id"):
             ic = session.get(InitialCondition, params["initial_condition_id"])
             flow = ic.flow if ic is not None else None
+            resolution = int(ic.shape[-1]) if ic is not None and ic.shape else None
         elif params.get("dataset_id"):
             dataset = session.get(Dataset, params["dataset_id"])
             flow = dataset.flow if dataset is not None else None
+            resolution = dataset.resolution if dataset is not None else None
         entries = []
         for index, entry in enumerate(params.get("models") or []):
             model = session.get(Model, entry.get("model_id"))
@@ -377,7 +381,12 @@ def planned_comparison(state: AppState, job: dict[str, Any]) -> dict[str, Any] |
             )
     if flow is None or flow_dims(flow) != 2:
         return None  # a channel comparison lays out its own panels
-    return {"reference": bool(params.get("reference", True)), "flow": flow, "models": entries}
+    return {
+        "reference": bool(params.get("reference", True)),
+        "flow": flow,
+        "models": entries,
+        "resolution": resolution,
+    }
 
 
 def poll_rollout(state: AppState, job_id: str, after: int, limit: int = 2000) -> dict[str, Any]:

@@ -315,6 +315,7 @@ def spectra_figure(
     guides: bool = True,
     uirevision: Any = None,
     plain: bool = False,
+    waiting: str | None = None,
 ) -> go.Figure:
     """Energy spectra E(k) of the reference and of every entry, (label, colour, spectrum),
     on one log-log plot, with the k⁻³ and k⁻⁵ᐟ³ guide lines (dotted, grey) anchored to the
@@ -323,11 +324,13 @@ def spectra_figure(
     its legend entry with no line, so the legend always lists every column.
 
     Built as a plain figure dict (``plain``: returned as such), like ``column_figure``: the
-    live page rebuilds it on every pushed frame."""
+    live page rebuilds it on every pushed frame. ``waiting``: no spectrum yet (a reference
+    given as an empty list gets its line), every line laid out empty on the axes of ``k``
+    with this note, as in ``error_growth_figure``."""
     spectra = [(REFERENCE_LABEL, COLORS["reference"], reference)] if reference is not None else []
     spectra += list(entries)
     present = [s for _, _, s in spectra if s is not None and len(s)]
-    if k is None or not len(k) or not present:
+    if k is None or not len(k) or not (present or waiting is not None):
         return empty_figure("The energy spectra appear when the comparison starts.", uirevision)
     k = np.asarray(k, dtype=float)
     keep = k > 0
@@ -356,7 +359,7 @@ def spectra_figure(
                 hovertemplate="k=%{x:.0f}  E=%{y:.3e}<extra>" + label + "</extra>",
             )
         )
-    if guides:
+    if guides and present:
         anchor = np.asarray(present[0], dtype=float)[keep]
         for label, gx, gy in guide_lines(ks, anchor, floor):
             data.append(
@@ -384,6 +387,7 @@ def spectra_figure(
     layout["yaxis"] = dict(
         type="log", title=dict(text="energy spectrum E(k)"), exponentformat="power"
     )
+    _waiting_note(layout, waiting)
     return wrap_figure(data, layout, plain)
 
 
@@ -520,6 +524,25 @@ def _marker(layout: dict[str, Any], marker_t: float | None) -> None:
         layout.setdefault("shapes", []).append(_vline(float(marker_t)))
 
 
+def _waiting_note(layout: dict[str, Any], waiting: str | None) -> None:
+    """The note of a figure laid out before its first frame (``waiting``): its traces,
+    legend and axes are there, with no data yet, so that the first frame only fills them
+    in (the browser creates them while the worker loads the models, not on the frame's
+    clock)."""
+    if waiting is not None:
+        layout.setdefault("annotations", []).append(
+            dict(
+                text=waiting,
+                x=0.5,
+                y=0.5,
+                xref="paper",
+                yref="paper",
+                showarrow=False,
+                font=dict(size=13, color=MUTED),
+            )
+        )
+
+
 def error_growth_figure(
     t: Sequence[float] | None,
     entries: Sequence[Mapping[str, Any]],
@@ -529,17 +552,19 @@ def error_growth_figure(
     uirevision: Any = None,
     plain: bool = False,
     live: bool = False,
+    waiting: str | None = None,
 ) -> go.Figure:
     """Relative L2 (solid) and relative H1 (dotted) error of every entry against time, on a
     log y axis; ``entries`` are ``{"key", "label", "color", "status"?, "message"?}``,
     ``series`` maps entry keys to ``{"rel_l2": [...], "rel_h1": [...]}``. An ✕ marks where
-    a model diverged. ``live``: the run is followed as it is produced (lines only; see above)."""
+    a model diverged. ``live``: the run is followed as it is produced (lines only; see above).
+    ``waiting``: no data yet, every curve laid out empty with this note (``_waiting_note``)."""
     x = [float(v) for v in t or []]
     has = any(
         any(v is not None for v in (series.get(e["key"]) or {}).get("rel_l2") or [])
         for e in entries
     )
-    if not x or not has:
+    if (not x or not has) and waiting is None:
         return empty_figure(
             "The error curves appear once the models take their first step."
             if x or not entries
@@ -560,7 +585,7 @@ def error_growth_figure(
                 markers=not live,
             )
         )
-        if any(v is not None for v in s.get("rel_h1") or []):
+        if waiting is not None or any(v is not None for v in s.get("rel_h1") or []):
             data.append(
                 _curve(
                     x,
@@ -583,6 +608,7 @@ def error_growth_figure(
     layout["xaxis"] = dict(title=dict(text="time t"))
     layout["yaxis"] = dict(title=dict(text="relative error"), type="log", exponentformat="power")
     _marker(layout, marker_t)
+    _waiting_note(layout, waiting)
     return wrap_figure(data, layout, plain)
 
 
@@ -596,15 +622,16 @@ def correlation_figure(
     uirevision: Any = None,
     plain: bool = False,
     live: bool = False,
+    waiting: str | None = None,
 ) -> go.Figure:
     """Pearson correlation of every entry with the reference against time, with the
-    decorrelation threshold (0.8) as a dashed line (the layout's first shape); ``live`` as
-    in ``error_growth_figure``."""
+    decorrelation threshold (0.8) as a dashed line (the layout's first shape); ``live`` and
+    ``waiting`` as in ``error_growth_figure``."""
     x = [float(v) for v in t or []]
     has = any(
         any(v is not None for v in (series.get(e["key"]) or {}).get("corr") or []) for e in entries
     )
-    if not x or not has:
+    if (not x or not has) and waiting is None:
         return empty_figure("The correlation curves appear when the comparison starts.", uirevision)
     data = [
         _curve(
@@ -656,6 +683,7 @@ def correlation_figure(
     layout["yaxis"] = dict(title=dict(text="correlation"), range=[max(-1.0, low - 0.05), 1.02])
     layout["xaxis"] = dict(title=dict(text="time t"))
     _marker(layout, marker_t)
+    _waiting_note(layout, waiting)
     return wrap_figure(data, layout, plain)
 
 
@@ -669,15 +697,19 @@ def energy_enstrophy_figure(
     uirevision: Any = None,
     plain: bool = False,
     live: bool = False,
+    waiting: str | None = None,
 ) -> go.Figure:
     """Kinetic energy (top) and enstrophy (bottom) of the reference (thick) and of every
-    entry against time, on a shared time axis; one legend entry per column; ``live`` as in
-    ``error_growth_figure``."""
+    entry against time, on a shared time axis; one legend entry per column; ``live`` and
+    ``waiting`` as in ``error_growth_figure`` (waiting, a ``reference`` that is not None
+    gets its lines)."""
     x = [float(v) for v in t or []]
-    if not x:
+    if not x and waiting is None:
         return empty_figure("Energy and enstrophy appear when the comparison starts.", uirevision)
     lines = []
-    if reference and any(v is not None for v in reference.get("energy") or []):
+    if (reference is not None and waiting is not None) or (
+        reference and any(v is not None for v in reference.get("energy") or [])
+    ):
         lines.append((REFERENCE_LABEL, COLORS["reference"], reference, 3.0, REFERENCE))
     lines += [(e["label"], e["color"], series.get(e["key"]) or {}, 1.8, e["key"]) for e in entries]
     data: list[dict[str, Any]] = []
@@ -704,6 +736,7 @@ def energy_enstrophy_figure(
     layout.update(axes)
     if marker_t is not None:
         layout["shapes"] = [_vline(float(marker_t), yref="paper")]
+    _waiting_note(layout, waiting)
     return wrap_figure(data, layout, plain)
 
 

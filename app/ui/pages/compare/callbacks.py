@@ -26,6 +26,7 @@ from app.ui.pages.compare.helpers import (
     FINAL,
     MAX_ENTRIES,
     REFERENCE,
+    REFERENCE_OFF,
     UPLOAD,
     column_header,
     column_status,
@@ -72,9 +73,16 @@ from app.ui.pages.compare.helpers import (
     Output("compare-baselines", "value"),
     Output("compare-window", "value"),
     Input("compare-query", "data"),
+    # Only on a run's page (``layout.setup_later``).
+    Input("compare-setup-open", "n_clicks", allow_optional=True),
 )
-async def load_options(query: dict[str, Any] | None):
+async def load_options(query: dict[str, Any] | None, setup_open: int | None):
     query = query or {}
+    if query.get("ref") and not setup_open:
+        # A run's page loads its set-up form (the catalogue, then the form's own chain of
+        # callbacks) when the user asks for it: loaded at once, it competed with the run's
+        # first live frames for the server and the browser.
+        raise PreventUpdate
 
     def load():
         catalog = channel.merge_catalog(
@@ -682,9 +690,8 @@ def render(series, step, setup, run, summary, field_ids, head_ids, redraw, follo
             live=live,
         )
     else:
-        off = "The reference solver is off: there is nothing to measure {} against."
-        error = empty_figure(off.format("errors"), revision)
-        corr = empty_figure(off.format("correlations"), revision)
+        error = empty_figure(REFERENCE_OFF.format("errors"), revision)
+        corr = empty_figure(REFERENCE_OFF.format("correlations"), revision)
     energy = cf.energy_enstrophy_figure(
         series.get("t"),
         series.get("reference"),

@@ -38,6 +38,9 @@ FINAL = ("succeeded", "failed", "cancelled")
 UPLOAD, DATASET = "upload", "dataset"
 SERIES_METRICS = ("rel_l2", "rel_h1", "corr", "energy", "enstrophy", "ms")
 REFERENCE = cf.REFERENCE
+WAITING = "waiting for the first frame"
+# The error and correlation charts of a comparison run without the reference solver.
+REFERENCE_OFF = "The reference solver is off: there is nothing to measure {} against."
 
 
 def empty_series() -> dict[str, Any]:
@@ -647,9 +650,7 @@ def grid_shells(
     if not figures:
         # Blank panels of the same layout as a frame's (axes, colour axes, bars): the first
         # frame then only changes their data instead of drawing every graph anew.
-        waiting = [
-            {"key": k, "note": "waiting for the first frame", "error_note": "waiting"} for k in keys
-        ]
+        waiting = [{"key": k, "note": WAITING, "error_note": "waiting"} for k in keys]
         figures = cf.grid_figures(
             waiting,
             {},
@@ -681,3 +682,32 @@ def grid_shells(
         for c in columns
     ]
     return shells, grid_style(len(columns)), keys
+
+
+def planned_overlays(setup: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """The spectra, error, correlation and energy charts of a 2D comparison before its first
+    frame (``grid_shells``' companions): every line of every column laid out empty, with its
+    legend entry and its axes, and a note, so that the first frame only fills them in.
+    ``setup`` is the setup or the job's plan (``rollouts.planned_comparison``)."""
+    entries = [c for c in columns_of(setup) if c["key"] != REFERENCE]
+    with_reference = bool(setup.get("reference", True))
+    revision = run.get("rollout_id") or run.get("job_id")
+    side = int(setup.get("resolution") or 64)
+    common = dict(uirevision=revision, plain=True, waiting=WAITING)
+    spectra = cf.spectra_figure(
+        list(range(side // 2 + 1)),
+        [] if with_reference else None,
+        [(c["label"], c["color"], None) for c in entries],
+        title="Energy spectra",
+        **common,
+    )
+    if with_reference:
+        error = cf.error_growth_figure([], entries, {}, live=True, **common)
+        corr = cf.correlation_figure([], entries, {}, live=True, **common)
+    else:
+        error = cf.empty_figure(REFERENCE_OFF.format("errors"), revision)
+        corr = cf.empty_figure(REFERENCE_OFF.format("correlations"), revision)
+    energy = cf.energy_enstrophy_figure(
+        [], {} if with_reference else None, entries, {}, live=True, **common
+    )
+    return {"spectra": spectra, "error": error, "corr": corr, "energy": energy}

@@ -29,6 +29,7 @@ from app.ui.pages.compare.helpers import (
     UPLOAD,
     empty_series,
     grid_shells,
+    planned_overlays,
 )
 
 POLL_MS = 700
@@ -50,7 +51,9 @@ def layout(
         "trajectory": trajectory,
         "models": [m for m in (models or "").split(",") if m],
     }
-    planned = planned_grid(compare_id)
+    plan = planned(compare_id)
+    grid = grid_shells(*plan) if plan else None
+    overlays = planned_overlays(*plan) if plan else None
     return page(
         "Compare",
         "Several models rolled out from one initial condition beside the reference solver: "
@@ -79,7 +82,7 @@ def layout(
         # The same for a hit3d comparison's panels (``hit3d.draw``).
         dcc.Store(id="compare-hit3d-tick", data=None),
         *channel.stores(),
-        dcc.Store(id="compare-grid-ready", data=planned[2] if planned else None),
+        dcc.Store(id="compare-grid-ready", data=grid[2] if grid else None),
         dcc.Interval(id="compare-play-timer", interval=PLAY_MS, disabled=True),
         # A run's page (after Start, or reopened) puts the run and its live fields first,
         # the set-up form last, so the fields are in view without scrolling;
@@ -87,7 +90,7 @@ def layout(
         dcc.Store(id="compare-scroll", data=bool(compare_id)),
         dcc.Store(id="compare-scrolled", data=False),
         dcc.Store(id="compare-typed", data=None),
-        *(_run_page(planned) if compare_id else _setup_page()),
+        *(_run_page(grid, overlays) if compare_id else _setup_page()),
     )
 
 
@@ -97,6 +100,12 @@ def planned_grid(ref: str | None) -> tuple[list[Any], dict[str, Any], list[str]]
     models, so that its first frame only fills graphs the browser has already drawn. None
     without push (the polling page lays the grid out when the setup arrives), for another
     kind of run, or when ``ref`` names no comparison."""
+    plan = planned(ref)
+    return grid_shells(*plan) if plan else None
+
+
+def planned(ref: str | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(the plan, the run) of a followed 2D comparison (see ``planned_grid``), or None."""
     if not ref or not live.enabled():
         return None
     try:
@@ -109,14 +118,12 @@ def planned_grid(ref: str | None) -> tuple[list[Any], dict[str, Any], list[str]]
     plan = rollouts.planned_comparison(state, found["job"])
     if plan is None:
         return None
-    return grid_shells(
-        plan,
-        {
-            "flow": plan["flow"],
-            "job_id": found["job"]["id"],
-            "rollout_id": (found["rollout"] or {}).get("id"),
-        },
-    )
+    run = {
+        "flow": plan["flow"],
+        "job_id": found["job"]["id"],
+        "rollout_id": (found["rollout"] or {}).get("id"),
+    }
+    return plan, run
 
 
 def flow_panels(planned, *panels: Any) -> list[Any]:
@@ -135,15 +142,37 @@ def _setup_page() -> list[Any]:
     ]
 
 
-def _run_page(planned=None) -> list[Any]:
+def _run_page(planned=None, overlays=None) -> list[Any]:
     return [
         html.Div(run_card(), className="compare-run-top"),
-        *_results(planned),
-        html.Div(setup_card(), className="compare-setup-bottom"),
+        *_results(planned, overlays),
+        setup_later(),
     ]
 
 
-def _results(planned=None) -> list[Any]:
+def setup_later() -> html.Div:
+    """A run's page ends with its set-up form folded away: a button shows it, filled in with
+    the run's parameters to start another comparison from them (the form and its catalogue
+    load then, not while the run's first frames are drawn)."""
+    return html.Div(
+        [
+            html.Button(
+                "Set up another comparison from this one",
+                id="compare-setup-open",
+                className="button",
+                n_clicks=0,
+            ),
+            html.Div(setup_card(), id="compare-setup-wrap", className="hidden"),
+        ],
+        className="compare-setup-bottom",
+    )
+
+
+def _results(planned=None, overlays=None) -> list[Any]:
+    """The fields card, the overlays, the flow views and the summary; ``planned`` (the blank
+    grid) and ``overlays`` (``planned_overlays``) lay out a followed 2D run before its first
+    frame."""
+    overlays = overlays or {}
     return [
         card(
             None,
@@ -174,13 +203,13 @@ def _results(planned=None) -> list[Any]:
         ),
         html.Div(
             [
-                card(None, _graph("compare-spectra", "The energy spectra appear here.")),
-                card(None, _graph("compare-error", "The error growth appears here.")),
-                card(None, _graph("compare-corr", "The correlations appear here.")),
                 card(
                     None,
-                    _graph("compare-energy", "Energy and enstrophy appear here.", tall=True),
-                ),
+                    _graph(
+                        graph_id, message, tall, overlays.get(graph_id.removeprefix("compare-"))
+                    ),
+                )
+                for graph_id, message, tall in OVERLAYS
             ],
             className="grid-2 compare-overlays",
             id="compare-overlays",
@@ -233,10 +262,19 @@ def _results(planned=None) -> list[Any]:
     ]
 
 
-def _graph(graph_id: str, message: str, tall: bool = False) -> Any:
+# The overlay charts under the fields: id, what the empty chart says, whether it is tall.
+OVERLAYS = (
+    ("compare-spectra", "The energy spectra appear here.", False),
+    ("compare-error", "The error growth appears here.", False),
+    ("compare-corr", "The correlations appear here.", False),
+    ("compare-energy", "Energy and enstrophy appear here.", True),
+)
+
+
+def _graph(graph_id: str, message: str, tall: bool = False, figure: Any = None) -> Any:
     return graph(
         id=graph_id,
-        figure=empty_figure(message),
+        figure=figure if figure is not None else empty_figure(message),
         config=png_config(graph_id.replace("compare-", "eddyscope-compare-")),
         className="graph graph-tall" if tall else "graph",
     )
@@ -364,6 +402,19 @@ def run_card() -> html.Section:
         className="status-card",
     )
 
+
+# The folded set-up form of a run's page opens on its button (which then goes away).
+clientside_callback(
+    """
+    function(n) {
+        const no = window.dash_clientside.no_update;
+        return n ? ["", "button hidden"] : [no, no];
+    }
+    """,
+    Output("compare-setup-wrap", "className"),
+    Output("compare-setup-open", "className"),
+    Input("compare-setup-open", "n_clicks"),
+)
 
 # After Start (or on reopening a run), bring the live fields into view once if they are not:
 # the run page puts them near the top, but a window scrolled down to the Start button
