@@ -259,7 +259,12 @@ def test_waiting_curves_lay_out_every_line_and_legend_entry_without_data():
     spectra = cf.spectra_figure(
         list(range(33)), [], [(e["label"], e["color"], None) for e in entries], waiting=note
     )
-    assert [tr.name for tr in spectra.data] == [cf.REFERENCE_LABEL, "m0 (float32)", "m1 (float32)"]
+    assert [tr.name for tr in spectra.data] == [
+        cf.REFERENCE_LABEL,
+        "m0 (float32)",
+        "m1 (float32)",
+        *(label for _, label in cf.GUIDES),
+    ]
     assert spectra.layout.xaxis.type == "log" and max(spectra.layout.xaxis.tickvals) <= 48
     for fig in (error, corr, energy, spectra):
         assert all(v is None for tr in fig.data for v in (tr.y or ())), fig.layout.title

@@ -294,7 +294,7 @@ def test_a_followed_comparison_page_is_drawn_with_its_grid_before_the_first_fram
     page = layout.layout(compare_id=job["id"])
     charts = {g: _find(page, g).figure for g in ("compare-spectra", "compare-error")}
     names = [t["name"] for t in charts["compare-spectra"]["data"]]
-    assert len(names) == 3 and names[0] == "reference solver", names
+    assert len(names) == 5 and names[0] == "reference solver", names  # and the two guides
     assert names[1].endswith("(float32)") and names[2].endswith("(int8)"), names
     assert len(charts["compare-error"]["data"]) == 4  # L2 and H1 of the two models
     for fig in charts.values():

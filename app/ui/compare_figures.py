@@ -359,9 +359,14 @@ def spectra_figure(
                 hovertemplate="k=%{x:.0f}  E=%{y:.3e}<extra>" + label + "</extra>",
             )
         )
-    if guides and present:
-        anchor = np.asarray(present[0], dtype=float)[keep]
-        for label, gx, gy in guide_lines(ks, anchor, floor):
+    if guides:
+        # Waiting, the guides are laid out empty too: the first frame then adds no trace.
+        lines = (
+            guide_lines(ks, np.asarray(present[0], dtype=float)[keep], floor)
+            if present
+            else [(label, [], []) for _, label in GUIDES]
+        )
+        for label, gx, gy in lines:
             data.append(
                 dict(
                     type="scatter",
