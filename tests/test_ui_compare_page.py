@@ -340,22 +340,20 @@ def _ids(component, out: set[str]) -> set[str]:
     return out
 
 
-def test_every_callback_of_the_flow_views_lies_wholly_inside_them():
+def test_every_callback_of_the_flow_views_lies_wholly_inside_them(live_server: str):
     # A page without the channel and hit3d views (a followed 2D comparison's) relies on the
     # renderer skipping their callbacks: it does for a callback none of whose outputs is on
     # the page, but one with only some of them would be sent with a short output list (a
-    # server error), and one reading a missing State fails in the browser.
-    from dash._callback import GLOBAL_CALLBACK_LIST
-
+    # server error), and one reading a missing State fails in the browser. The callbacks
+    # are read as the browser reads them (/_dash-dependencies).
     from app.ui.pages.compare import channel, hit3d
-    from app.ui.pages.compare import layout as _layout  # noqa: F401 (registers its callbacks)
 
     inside: set[str] = set()
     for panel in (channel.results(), channel.slices_panel(), hit3d.results()):
         _ids(panel, inside)
     assert {"compare-ch-mean", "compare-hit3d-errors", "compare-ch-shown"} <= inside
     checked = 0
-    for cb in GLOBAL_CALLBACK_LIST:
+    for cb in httpx.get(f"{live_server}/_dash-dependencies").json():
         outputs = [
             o.rsplit(".", 1)[0] for o in cb["output"].strip(".").split("...") if o.strip(".")
         ]
