@@ -261,7 +261,7 @@ def test_a_followed_comparison_page_is_drawn_with_its_grid_before_the_first_fram
     from app.services import jobs_view
     from app.ui.context import set_state
 
-    # (The package's ``layout`` is the page function; the module holds planned_grid.)
+    # (The package's ``layout`` is the page function; the module holds planned.)
     layout = importlib.import_module("app.ui.pages.compare.layout")
     state = client.app.state.eddyscope
     set_state(state)
@@ -276,7 +276,7 @@ def test_a_followed_comparison_page_is_drawn_with_its_grid_before_the_first_fram
     entries = [{"model_id": demo["id"]}, {"model_id": demo["id"], "precision": "int8"}]
     params = {"initial_condition_id": ic["id"], "models": entries, "steps": 3}
     job = jobs_view.submit_job(state, "compare", params)
-    shells, style, keys = layout.planned_grid(job["id"])
+    shells, style, keys = compare.grid_shells(*layout.planned(job["id"]))
     assert keys == ["reference", "0", "1"]
     assert [c.id for c in shells] == ["compare-col-reference", "compare-col-0", "compare-col-1"]
     figure = shells[1].children[1].figure
@@ -309,8 +309,8 @@ def test_a_followed_comparison_page_is_drawn_with_its_grid_before_the_first_fram
     assert '"compare-ch-stats"' in page_json and '"compare-ch-stats"' in setup_json
     # Without the reference: no reference column; a ref naming nothing: no grid.
     job = jobs_view.submit_job(state, "compare", {**params, "reference": False})
-    assert layout.planned_grid(job["id"])[2] == ["0", "1"]
-    assert layout.planned_grid("f" * 16) is None
+    assert compare.grid_shells(*layout.planned(job["id"]))[2] == ["0", "1"]
+    assert layout.planned("f" * 16) is None
 
 
 PANEL_IDS = ("compare-channel-results", "compare-ch-slices", "compare-hit3d-results")

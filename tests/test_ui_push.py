@@ -92,3 +92,16 @@ def test_an_open_socket_closes_when_its_user_is_gone(secured):
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
         assert closed.value.code == 4401
+
+
+def test_a_push_sees_an_equal_status_line_as_unchanged():
+    # Dash components compare by identity: two equal status lines built a frame apart are
+    # never ==, so the pushes compare what set_props would send (live.as_sent).
+    from app.ui import live
+    from app.ui.pages.compare.helpers import status_line
+
+    run = {"status": "running", "steps": 60, "frames": 12}
+    first, again = status_line(run), status_line(dict(run))
+    assert first != again  # why as_sent exists
+    assert live.as_sent(first) == live.as_sent(again)
+    assert live.as_sent(first) != live.as_sent(status_line({**run, "frames": 13}))

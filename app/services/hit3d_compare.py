@@ -21,11 +21,9 @@ from app import jobs
 from app.db.tables import Job, Rollout
 from app.services.hit3d_rollouts import (
     _events,
-    _file_id,
-    _frame_of,
-    _frame_view,
     _metrics,
     _newest_stats,
+    fill_step,
     rollout_version,
 )
 from app.services.jobs_view import job_dict
@@ -106,43 +104,7 @@ def hit3d_compare_view(
     errors.pop("reference")
     view["errors"] = {"t": t, "rel_l2": errors}
 
-    if step is None and newest is not None:
-        events = newest
-        shown = int(next(iter(events.values()))["step"])
-    else:
-        shown = int(metrics[-1]["step"]) if step is None else int(step)
-        events = newest if newest and int(next(iter(newest.values()))["step"]) == shown else None
-    frame, frame_step = _frame_of(metrics, shown)
-    computed = None
-    if frame is not None and path is not None and path.exists():
-        try:
-            computed = _frame_view(str(path), _file_id(path), frame, tuple(sources))
-        except (OSError, KeyError, IndexError, ValueError):
-            computed = None  # not written yet: the next poll has it
-    if events is not None:
-        found = {s: {k: events[s].get(k) for k in ("stats", "k", "spectrum", "pdf")}
-                 for s in sources if s in events}  # fmt: skip
-        when_t = events["reference"].get("t")
-    elif computed is not None and frame_step == shown:
-        found, when_t = computed["summary"], computed["t"]
-    else:
-        found, when_t = {}, None
-    if found:
-        view.update(
-            stats={s: (found.get(s) or {}).get("stats") for s in sources},
-            spectrum={s: (found.get(s) or {}).get("spectrum") for s in sources},
-            pdf={s: (found.get(s) or {}).get("pdf") for s in sources},
-            k=next((v.get("k") for v in found.values() if v and v.get("k")), None),
-        )
-    if computed is not None:
-        view["slices"] = computed["slices"]
-        view["nu"], view["length"] = computed["nu"], computed["length"]
-    view["t"] = when_t if when_t is not None else (computed or {}).get("t")
-    view["step"] = shown
-    when = f"step {shown}" + (f" (t = {float(view['t']):.4g})" if view["t"] is not None else "")
-    if frame_step is not None and frame_step != shown:
-        when += f"; slices of step {frame_step}, the newest stored frame"
-    view["at"] = when
+    when = fill_step(view, metrics, newest, path, tuple(sources), step)
     view["label"] = (
         f"Compare job {short} ({job_out['status']}) · {n}³ · {len(models)} models vs the "
         f"reference LES · {when}"

@@ -134,6 +134,58 @@ def _frame_of(metrics: list[dict[str, Any]], step: int) -> tuple[int | None, int
     return found
 
 
+def fill_step(
+    view: dict[str, Any],
+    metrics: list[dict[str, Any]],
+    newest: dict[str, Any] | None,
+    path: Path | None,
+    sources: tuple[str, ...],
+    step: int | None,
+) -> str:
+    """Fill ``view``'s ``stats``, ``spectrum``, ``pdf``, ``k``, ``slices`` (with ``nu`` and
+    ``length``), ``t``, ``step`` and ``at`` for ``step`` (None: the newest step every source
+    has a ``hit3d_stats`` event for; see the module docstring), for a rollout's view and a
+    comparison's alike; returns ``at``."""
+    if step is None and newest is not None:
+        events = newest
+        shown = int(next(iter(events.values()))["step"])
+    else:
+        shown = int(metrics[-1]["step"]) if step is None else int(step)
+        events = newest if newest and int(next(iter(newest.values()))["step"]) == shown else None
+    frame, frame_step = _frame_of(metrics, shown)
+    computed = None
+    if frame is not None and path is not None and path.exists():
+        try:
+            computed = _frame_view(str(path), _file_id(path), frame, sources)
+        except (OSError, KeyError, IndexError, ValueError):
+            computed = None  # not written yet: the next poll has it
+    if events is not None:
+        found = {s: {k: events[s].get(k) for k in ("stats", "k", "spectrum", "pdf")}
+                 for s in sources if s in events}  # fmt: skip
+        t = events[sources[0]].get("t")
+    elif computed is not None and frame_step == shown:
+        found, t = computed["summary"], computed["t"]
+    else:
+        found, t = {}, None
+    if found:
+        view.update(
+            stats={s: (found.get(s) or {}).get("stats") for s in sources},
+            spectrum={s: (found.get(s) or {}).get("spectrum") for s in sources},
+            pdf={s: (found.get(s) or {}).get("pdf") for s in sources},
+            k=next((v.get("k") for v in found.values() if v and v.get("k")), None),
+        )
+    if computed is not None:
+        view["slices"] = computed["slices"]
+        view["nu"], view["length"] = computed["nu"], computed["length"]
+    view["t"] = t if t is not None else (computed or {}).get("t")
+    view["step"] = shown
+    when = f"step {shown}" + (f" (t = {float(view['t']):.4g})" if view["t"] is not None else "")
+    if frame_step is not None and frame_step != shown:
+        when += f"; slices of step {frame_step}, the newest stored frame"
+    view["at"] = when
+    return when
+
+
 def rollout_version(state: AppState, job_id: str) -> str:
     """What changes when a rollout job has something new to draw: its status and newest
     event (one indexed query each)."""
@@ -182,45 +234,7 @@ def hit3d_rollout_view(
     if rollout is None or not metrics:
         view["label"] = f"Rollout job {short} ({job_out['status']}) · {n}³ · nothing stored yet"
         return view
-    if step is None and newest is not None:
-        events = newest
-        shown = int(next(iter(events.values()))["step"])
-    else:
-        shown = int(metrics[-1]["step"]) if step is None else int(step)
-        events = newest if newest and int(next(iter(newest.values()))["step"]) == shown else None
-    frame, frame_step = _frame_of(metrics, shown)
-    computed = None
-    if frame is not None and path is not None and path.exists():
-        try:
-            computed = _frame_view(str(path), _file_id(path), frame, sources)
-        except (OSError, KeyError, IndexError, ValueError):
-            computed = None  # not written yet: the next poll has it
-    if events is not None:
-        summaries = {s: {k: events[s].get(k) for k in ("stats", "k", "spectrum", "pdf")}
-                     for s in sources}  # fmt: skip
-        t = events[sources[0]].get("t")
-    elif computed is not None and frame_step == shown:
-        summaries = computed["summary"]
-        t = computed["t"]
-    else:
-        summaries, t = {}, None
-    if summaries:
-        view.update(
-            stats={s: (summaries.get(s) or {}).get("stats") for s in sources},
-            spectrum={s: (summaries.get(s) or {}).get("spectrum") for s in sources},
-            pdf={s: (summaries.get(s) or {}).get("pdf") for s in sources},
-            k=next((v.get("k") for v in summaries.values() if v and v.get("k")), None),
-        )
-    if computed is not None:
-        view["slices"] = computed["slices"]
-        view["nu"] = computed["nu"]
-        view["length"] = computed["length"]
-    view["t"] = t if t is not None else (computed or {}).get("t")
-    view["step"] = shown
-    when = f"step {shown}" + (f" (t = {float(view['t']):.4g})" if view["t"] is not None else "")
-    if frame_step is not None and frame_step != shown:
-        when += f"; slices of step {frame_step}, the newest stored frame"
-    view["at"] = when
+    when = fill_step(view, metrics, newest, path, tuple(sources), step)
     model = "model vs reference solver" if len(sources) == 2 else "reference solver only"
     view["label"] = f"Rollout job {short} ({job_out['status']}) · {n}³ · {model} · {when}"
     return view

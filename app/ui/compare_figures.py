@@ -29,6 +29,7 @@ from app.ui.figures import (
     base_layout_dict,
     downsample,
     empty_figure,
+    note_annotation,
     symmetric_limit,
     typed_array,
     wrap_figure,
@@ -535,17 +536,7 @@ def _waiting_note(layout: dict[str, Any], waiting: str | None) -> None:
     in (the browser creates them while the worker loads the models, not on the frame's
     clock)."""
     if waiting is not None:
-        layout.setdefault("annotations", []).append(
-            dict(
-                text=waiting,
-                x=0.5,
-                y=0.5,
-                xref="paper",
-                yref="paper",
-                showarrow=False,
-                font=dict(size=13, color=MUTED),
-            )
-        )
+        layout.setdefault("annotations", []).append(note_annotation(waiting))
 
 
 def error_growth_figure(

@@ -134,19 +134,22 @@ def empty_figure(message: str = "No data yet.", uirevision: Any = None) -> go.Fi
         yaxis=dict(visible=False),
         hovermode=False,
         margin=dict(l=16, r=16, t=16, b=16),
-        annotations=[
-            dict(
-                text=message,
-                x=0.5,
-                y=0.5,
-                xref="paper",
-                yref="paper",
-                showarrow=False,
-                font=dict(size=13, color=MUTED),
-            )
-        ],
+        annotations=[note_annotation(message)],
     )
     return fig
+
+
+def note_annotation(text: str) -> dict[str, Any]:
+    """A note centred on a figure (why it is blank, or what it waits for)."""
+    return dict(
+        text=text,
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font=dict(size=13, color=MUTED),
+    )
 
 
 # --- fields ---------------------------------------------------------------------------

@@ -794,7 +794,7 @@ async def follow(push_: live.Push, ref: str, store: dict[str, Any] | None) -> No
         details = run_details(run, names)
         skip = ("seq", "frames", "progress", "place", "message")
         meta = {k: v for k, v in run.items() if k not in skip}
-        status_json = live.as_sent(status)
+        status_json, details_json = live.as_sent(status), live.as_sent(details)
         changed = bool(new) or final or status_json != sent.get("status")
         if changed:
             # One batch: the renderer applies it in one render, so the field, the status
@@ -805,7 +805,7 @@ async def follow(push_: live.Push, ref: str, store: dict[str, Any] | None) -> No
                 for graph_id, fig in figs.items():
                     set_props(graph_id, {"figure": fig})
             set_props("rollout-status", {"children": status})
-            if live.as_sent(details) != sent.get("details"):
+            if details_json != sent.get("details"):
                 set_props("rollout-details", {"children": details})
             set_props("rollout-cancel", {"hidden": job["status"] not in ("queued", "running")})
             if pending:
@@ -821,7 +821,7 @@ async def follow(push_: live.Push, ref: str, store: dict[str, Any] | None) -> No
                 )
                 set_props("rollout-slider-wrap", {"className": slider[3]})
             push_.beat(final=final)
-            sent.update(status=status_json, details=live.as_sent(details), meta=meta)
+            sent.update(status=status_json, details=details_json, meta=meta)
             if not final and not await push_.page_shows_run(now=True):
                 return
         if final:

@@ -670,37 +670,15 @@ def render(series, step, setup, run, summary, field_ids, head_ids, redraw, follo
     marker = None if live else t_now
     models = series.get("models") or {}
     last = (series.get("step") or [None])[-1]
+    curves = dict(marker_t=marker, uirevision=revision, plain=True, live=live)
     if with_error:
-        error = cf.error_growth_figure(
-            series.get("t"),
-            entry_views,
-            models,
-            marker_t=marker,
-            uirevision=revision,
-            plain=True,
-            live=live,
-        )
-        corr = cf.correlation_figure(
-            series.get("t"),
-            entry_views,
-            models,
-            marker_t=marker,
-            uirevision=revision,
-            plain=True,
-            live=live,
-        )
+        error = cf.error_growth_figure(series.get("t"), entry_views, models, **curves)
+        corr = cf.correlation_figure(series.get("t"), entry_views, models, **curves)
     else:
         error = empty_figure(REFERENCE_OFF.format("errors"), revision)
         corr = empty_figure(REFERENCE_OFF.format("correlations"), revision)
     energy = cf.energy_enstrophy_figure(
-        series.get("t"),
-        series.get("reference"),
-        entry_views,
-        models,
-        marker_t=marker,
-        uirevision=revision,
-        plain=True,
-        live=live,
+        series.get("t"), series.get("reference"), entry_views, models, **curves
     )
     total = run.get("steps")
     label = (
@@ -879,7 +857,7 @@ async def follow(push_: live.Push, ref: str) -> None:
     page_status: dict[str, Any] = {}  # the column statuses the page's store holds
     sent: dict[str, Any] = {}
     grid_ready = False
-    try:  # the column keys of the grid the page was drawn with (layout.planned_grid)
+    try:  # the column keys of the grid the page was drawn with (layout.planned)
         laid = await push_.ws.get_prop("compare-grid-ready", "data", timeout=10.0)
     except Exception:  # disconnected or no answer: nobody is watching
         return

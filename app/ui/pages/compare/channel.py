@@ -35,7 +35,12 @@ from app.ui import channel_compare_figures as ccf
 from app.ui.components import card, fmt_count, graph, png_config
 from app.ui.context import get_state
 from app.ui.figures import FONT, empty_figure
-from app.ui.pages.compare.helpers import BADGE_CLASSES, source_flow
+from app.ui.pages.compare.helpers import (
+    BADGE_CLASSES,
+    models_of_flow,
+    source_flow,
+    velocity_models,
+)
 
 CHANNEL = "channel"
 COLUMN_METRICS = ("rel_l2", "energy", "bulk", "ms")
@@ -69,7 +74,6 @@ def channel_entries(
     channel datasets (n, t, nx, ny, nz, 3) with ``n_trajectories``, and the 3D models with 3
     channels trained on a channel flow (``contracts``: model id → its contract), each with
     ``grid_label``: its training data's nx×ny×nz."""
-    by_dataset = {d["id"]: d for d in datasets}
     out_ics = [i for i in ics if is_channel_flow(i.get("flow")) and len(i.get("shape") or []) == 4]
     out_datasets = [
         {**d, "n_trajectories": int(d["shape"][0])}
@@ -78,43 +82,19 @@ def channel_entries(
         and len(d.get("shape") or []) == 6
         and d.get("job_status") in (None, "succeeded")
     ]
-    out_models = []
-    for m in models:
-        contract = contracts.get(m["id"])
-        if not is_channel_flow(m.get("flow")) or contract is None:
-            continue
-        if contract.dims != 3 or contract.channels != 3:
-            continue
-        shape = (by_dataset.get(m.get("dataset_id") or "") or {}).get("shape") or []
-        out_models.append(
-            {
-                **m,
-                "history": contract.history,
-                "grid_label": grid_label(shape[2:5]) if len(shape) == 6 else None,
-                "held_out": m.get("held_out") or [],
-            }
-        )
+    out_models = velocity_models(models, contracts, datasets, is_channel_flow, held_out=True)
     return {"initial_conditions": out_ics, "datasets": out_datasets, "models": out_models}
 
 
 def load_channel_catalog(state: Any) -> dict[str, list[dict[str, Any]]]:
     """``channel_entries`` of everything stored (through the catalog service)."""
-    from models.registry import MODELS, contract_of
-
-    ics = catalog_service.list_initial_conditions(state)
-    datasets = catalog_service.list_datasets(state)
-    models = []
-    contracts = {}
-    for m in catalog_service.list_models(state):
-        if not is_channel_flow(m.get("flow")):
-            continue
-        try:
-            contracts[m["id"]] = contract_of(m["arch"], m["config"])
-        except Exception:  # a broken or unknown config: not comparable
-            continue
-        spec = MODELS.get(m["arch"])
-        models.append({**m, "label": spec.label if spec is not None else m["arch"]})
-    return channel_entries(ics, datasets, models, contracts)
+    models, contracts = models_of_flow(state, is_channel_flow)
+    return channel_entries(
+        catalog_service.list_initial_conditions(state),
+        catalog_service.list_datasets(state),
+        models,
+        contracts,
+    )
 
 
 def merge_catalog(catalog: dict[str, Any], channel: dict[str, Any]) -> dict[str, Any]:

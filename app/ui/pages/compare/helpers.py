@@ -11,6 +11,7 @@ from typing import Any
 from dash import Patch, dcc, html
 
 from app.services.flows import flow_length
+from app.services.jobs_view import grid_label
 from app.ui import compare_figures as cf
 from app.ui.components import (
     alert,
@@ -52,6 +53,56 @@ def empty_series() -> dict[str, Any]:
         "status": {},
         "latest": None,
     }
+
+
+def models_of_flow(state: Any, is_flow: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The stored models of the flows ``is_flow`` accepts, each with its architecture's
+    label, and their contracts (model id → contract); a model whose config does not build
+    is left out (not comparable). For the channel and hit3d catalogues."""
+    from app.services import catalog as catalog_service
+    from models.registry import MODELS, contract_of
+
+    models, contracts = [], {}
+    for m in catalog_service.list_models(state):
+        if not is_flow(m.get("flow")):
+            continue
+        try:
+            contracts[m["id"]] = contract_of(m["arch"], m["config"])
+        except Exception:  # a broken or unknown config: not comparable
+            continue
+        spec = MODELS.get(m["arch"])
+        models.append({**m, "label": spec.label if spec is not None else m["arch"]})
+    return models, contracts
+
+
+def velocity_models(
+    models: list[dict[str, Any]],
+    contracts: dict[str, Any],
+    datasets: list[dict[str, Any]],
+    is_flow: Any,
+    held_out: bool,
+) -> list[dict[str, Any]]:
+    """The 3D models of the three velocity components among ``models`` of the flows
+    ``is_flow`` accepts, each with its ``history``, ``grid_label`` (its training data's grid)
+    and ``held_out`` (its held-out trajectories when ``held_out``, else none)."""
+    by_dataset = {d["id"]: d for d in datasets}
+    out = []
+    for m in models:
+        contract = contracts.get(m["id"])
+        if not is_flow(m.get("flow")) or contract is None:
+            continue
+        if contract.dims != 3 or contract.channels != 3:
+            continue
+        shape = (by_dataset.get(m.get("dataset_id") or "") or {}).get("shape") or []
+        out.append(
+            {
+                **m,
+                "history": contract.history,
+                "grid_label": grid_label(shape[2:5]) if len(shape) == 6 else None,
+                "held_out": (m.get("held_out") or []) if held_out else [],
+            }
+        )
+    return out
 
 
 def ic_options(ics: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -39,14 +39,13 @@ from dash.exceptions import PreventUpdate
 from app.services import catalog as catalog_service
 from app.services.flows import is_hit3d_flow
 from app.services.hit3d_compare import hit3d_compare_view, is_hit3d_setup
-from app.services.jobs_view import grid_label
 from app.ui import compare_figures as cf
 from app.ui import hit3d_figures as hf
 from app.ui import hit3d_panels
 from app.ui.components import CHART_GRAPH, card, graph
 from app.ui.context import get_state
 from app.ui.figures import _base_layout, empty_figure
-from app.ui.pages.compare.helpers import source_flow
+from app.ui.pages.compare.helpers import models_of_flow, source_flow, velocity_models
 
 PREFIX = "compare"
 HIDDEN = " hidden"
@@ -65,41 +64,14 @@ def hit3d_entries(
     models of the three velocity components trained on hit3d, each with ``grid_label`` (its
     training data's n³). No datasets: a hit3d comparison starts from an upload or a random
     field."""
-    by_dataset = {d["id"]: d for d in datasets}
     out_ics = [i for i in ics if is_hit3d_flow(i.get("flow")) and len(i.get("shape") or []) == 4]
-    out_models = []
-    for m in models:
-        contract = contracts.get(m["id"])
-        if not is_hit3d_flow(m.get("flow")) or contract is None:
-            continue
-        if contract.dims != 3 or contract.channels != 3:
-            continue
-        shape = (by_dataset.get(m.get("dataset_id") or "") or {}).get("shape") or []
-        out_models.append(
-            {
-                **m,
-                "history": contract.history,
-                "grid_label": grid_label(shape[2:5]) if len(shape) == 6 else None,
-                "held_out": [],
-            }
-        )
+    out_models = velocity_models(models, contracts, datasets, is_hit3d_flow, held_out=False)
     return {"initial_conditions": out_ics, "datasets": [], "models": out_models}
 
 
 def load_hit3d_catalog(state: Any) -> dict[str, list[dict[str, Any]]]:
     """``hit3d_entries`` of everything stored (through the catalog service)."""
-    from models.registry import MODELS, contract_of
-
-    models, contracts = [], {}
-    for m in catalog_service.list_models(state):
-        if not is_hit3d_flow(m.get("flow")):
-            continue
-        try:
-            contracts[m["id"]] = contract_of(m["arch"], m["config"])
-        except Exception:  # a broken or unknown config: not comparable
-            continue
-        spec = MODELS.get(m["arch"])
-        models.append({**m, "label": spec.label if spec is not None else m["arch"]})
+    models, contracts = models_of_flow(state, is_hit3d_flow)
     return hit3d_entries(
         catalog_service.list_initial_conditions(state),
         catalog_service.list_datasets(state),

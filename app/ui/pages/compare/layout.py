@@ -94,18 +94,13 @@ def layout(
     )
 
 
-def planned_grid(ref: str | None) -> tuple[list[Any], dict[str, Any], list[str]] | None:
-    """The blank grid of a followed 2D comparison, laid out from its job's parameters
-    (``rollouts.planned_comparison``): drawn with the page, while the worker loads the
-    models, so that its first frame only fills graphs the browser has already drawn. None
-    without push (the polling page lays the grid out when the setup arrives), for another
-    kind of run, or when ``ref`` names no comparison."""
-    plan = planned(ref)
-    return grid_shells(*plan) if plan else None
-
-
 def planned(ref: str | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """(the plan, the run) of a followed 2D comparison (see ``planned_grid``), or None."""
+    """(the plan, the run) of a followed 2D comparison: its job's parameters in the setup's
+    shape (``rollouts.planned_comparison``), from which the page lays out its blank grid
+    (``grid_shells``) and charts (``planned_overlays``), drawn with the page while the worker
+    loads the models, so that its first frame only fills graphs the browser has already
+    drawn. None without push (the polling page lays the grid out when the setup arrives),
+    for another kind of run, or when ``ref`` names no comparison."""
     if not ref or not live.enabled():
         return None
     try:
@@ -129,9 +124,9 @@ def planned(ref: str | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
 def flow_panels(planned, *panels: Any) -> list[Any]:
     """The channel and hit3d views, hidden until a run of theirs shows: every page has them
     but that of a followed 2D comparison (``planned``), whose first frames would otherwise
-    wait while the browser draws their nine hidden graphs (measured: the first frame drawn
-    60–100 ms sooner without them, bench/ui_latency.py). Their callbacks are skipped there
-    by the renderer (every one of their outputs is missing)."""
+    wait while the browser draws their nine hidden graphs (bench/ui_latency.py, 4 runs
+    each: the first frame drawn in 463–599 ms without them, 565–626 ms with them). Their
+    callbacks are skipped there by the renderer (every one of their outputs is missing)."""
     return [] if planned else [make() for make in panels]
 
 
