@@ -6,6 +6,7 @@ valid is closed at its next callback request. Real app, real SQLite; no browser.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,190 @@ def test_a_push_sees_an_equal_status_line_as_unchanged():
     assert first != again  # why as_sent exists
     assert live.as_sent(first) == live.as_sent(again)
     assert live.as_sent(first) != live.as_sent(status_line({**run, "frames": 13}))
+
+
+# --- A push whose page does not answer re-arms itself -------------------------------------
+# Dash's shared worker can move a page to a new socket while its push goes on on the old one
+# (``app.ui.live``, "Re-arming"): the page's answers then arrive on a socket where nobody
+# waits for them. These tests play the page by hand, on real sockets of a real server (its
+# own process: the first Dash app of a test session takes all the pages' callbacks).
+
+
+@pytest.fixture
+def push_server(tmp_path: Path):
+    """The app under uvicorn, with no worker, and a queued rollout job for a push to follow;
+    yields its URL, the app state (the same SQLite database) and the job id."""
+    from app.db.tables import Job
+    from app.state import AppState
+    from tests.conftest import Server, service_env
+
+    broker = "sqla+sqlite:///" + str(tmp_path / "broker.sqlite")
+    server = Server(service_env(tmp_path, EDDYSCOPE_BROKER_URL=broker), tmp_path / "server.log")
+    try:
+        server.wait_ready()
+        state = AppState.from_settings(Settings(data_dir=tmp_path, broker_url=broker))
+        with state.db.session() as session:
+            job = Job(kind="rollout", params={"steps": 10}, status="queued", queue="cpu")
+            session.add(job)
+            session.commit()
+            job_id = job.id
+        yield server.url, state, job_id
+    finally:
+        server.stop()
+
+
+class Page:
+    """One socket of a page's renderer (websocket-client, which Selenium brings)."""
+
+    def __init__(self, base: str):
+        import websocket
+
+        url = base.replace("http://", "ws://") + WS
+        self.ws = websocket.create_connection(url, origin=base, timeout=10)
+        self.pending: list[dict] = []
+        self.seen: list[dict] = []
+
+    def send(self, message: dict) -> None:
+        import json
+
+        self.ws.send(json.dumps(message))
+
+    def until(self, wanted, within: float) -> dict:
+        """The next message that ``wanted`` accepts (the server batches messages that come
+        within 5 ms into one list); fails after ``within`` seconds."""
+        import json
+
+        import websocket
+
+        deadline = time.monotonic() + within
+        while True:
+            while self.pending:
+                message = self.pending.pop(0)
+                self.seen.append(message)
+                if wanted(message):
+                    return message
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"no such message within {within} s; saw {self.seen}")
+            self.ws.settimeout(left)
+            try:
+                got = json.loads(self.ws.recv())
+            except websocket.WebSocketTimeoutException:
+                continue
+            self.pending.extend(got if isinstance(got, list) else [got])
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def _push_request(job_id: str, token: str, rearms: int = 0) -> dict:
+    """What the Rollout page's renderer sends when its push store is drawn."""
+    data = {"ref": job_id, "token": token, "rearms": rearms}
+    return {
+        "type": "callback_request",
+        "requestId": "page-1",
+        "rendererId": "renderer-1",
+        "payload": {
+            "output": "rollout-push-beat.data",
+            "outputs": {"id": "rollout-push-beat", "property": "data"},
+            "inputs": [{"id": "rollout-push", "property": "data", "value": data}],
+            "state": [{"id": "rollout-catalog", "property": "data", "value": None}],
+            "changedPropIds": ["rollout-push.data"],
+        },
+    }
+
+
+def _answer(asked: dict, job_id: str, token: str) -> dict:
+    return {
+        "type": "get_props_response",
+        "rendererId": "renderer-1",
+        "requestId": asked["requestId"],
+        "payload": {"data": {"ref": job_id, "token": token}},
+    }
+
+
+def _asks_for_push(message: dict) -> bool:
+    return (
+        message.get("type") == "get_props_request"
+        and message["payload"]["componentId"] == "rollout-push"
+    )
+
+
+def _sets_push(message: dict) -> bool:
+    return (
+        message.get("type") == "set_props" and message["payload"]["componentId"] == "rollout-push"
+    )
+
+
+def _returns(message: dict) -> bool:
+    return message.get("type") == "callback_response" and message["requestId"] == "page-1"
+
+
+def test_a_push_whose_page_answers_elsewhere_is_rearmed(push_server):
+    from app.ui import live
+
+    url, _state, job_id = push_server
+    old, new = Page(url), Page(url)
+    try:
+        old.send(_push_request(job_id, "token-1"))
+        asked = old.until(_asks_for_push, 10)
+        t_asked = time.monotonic()
+        # The page answers on the socket the worker now uses: Dash drops it there.
+        new.send(_answer(asked, job_id, "token-1"))
+        rearmed = old.until(_sets_push, live.ANSWER_S + 10)
+        waited = time.monotonic() - t_asked
+        data = rearmed["payload"]["props"]["data"]
+        # A new token for the same run: the page starts its push again, on its new socket.
+        assert data["ref"] == job_id
+        assert data["token"] != "token-1" and len(data["token"]) == 32
+        assert data["rearms"] == 1
+        assert live.ANSWER_S - 0.5 <= waited <= live.ANSWER_S + 5, waited
+        # The old push has stopped: its callback returned.
+        old.until(_returns, 10)
+    finally:
+        old.close()
+        new.close()
+
+
+def test_a_push_whose_page_answers_goes_on(push_server):
+    from app.db.tables import Job
+    from app.ui import live
+
+    url, state, job_id = push_server
+    page = Page(url)
+    try:
+        page.send(_push_request(job_id, "token-1"))
+        started = time.monotonic()
+        # Answer every question like a page that shows the run, for longer than a push
+        # waits for an answer: it keeps asking and never re-arms.
+        asked = 0
+        while time.monotonic() - started < live.ANSWER_S + 2.5:
+            message = page.until(lambda m: True, 10)
+            if _asks_for_push(message):
+                asked += 1
+                page.send(_answer(message, job_id, "token-1"))
+        assert asked >= 2
+        assert not any(_sets_push(m) or _returns(m) for m in page.seen)
+        # The job ends: the push sends the final status and returns.
+        with state.db.session() as session:
+            session.get(Job, job_id).status = "cancelled"
+            session.commit()
+        page.until(_returns, 10)
+        assert not any(_sets_push(m) for m in page.seen)
+    finally:
+        page.close()
+
+
+def test_a_push_rearmed_too_often_leaves_it_to_the_watchdog(push_server):
+    from app.ui import live
+
+    url, _state, job_id = push_server
+    page = Page(url)
+    try:
+        page.send(_push_request(job_id, "token-1", rearms=live.MAX_REARMS))
+        page.until(_asks_for_push, 10)
+        # No answer: the push stops without asking for another one.
+        page.until(_returns, live.ANSWER_S + 10)
+        assert not any(_sets_push(m) for m in page.seen)
+    finally:
+        page.close()

@@ -17,6 +17,17 @@ clientside watchdog switches the page to its old HTTP polling (the ``<prefix>-in
 when no beat came for ``STALE_MS`` (a proxy that refuses WebSockets, a dropped socket, a
 browser without SharedWorker), starting the poll from the run's first step. With
 ``EDDYSCOPE_UI_PUSH=false`` the pages poll from the start, as before.
+
+Re-arming: a question the push asks the page (``Push.ask``) that gets no answer within
+``ANSWER_S`` makes the push hand over to a new one. Dash's shared worker (dash 4.4.1) can
+move a page to a second socket while the first stays open: when its socket closes on a full
+navigation it schedules a reconnect, and a page that connects meanwhile gets a socket at
+once; the scheduled reconnect is not cancelled and opens a third one a second or two later,
+which the worker sends on from then on. A push that started on the socket before carries on
+sending (the page still receives on it), but the page's answers go out on the new socket,
+where nobody waits for them. So on a missing answer the push sets a new token in the page's
+``<prefix>-push`` store: the page starts its push callback again, on the socket it now uses,
+and the old push stops. At most ``MAX_REARMS`` times per page, then the watchdog decides.
 """
 
 from __future__ import annotations
@@ -39,6 +50,8 @@ QUEUED_WAIT_S = 0.1  # the same while the job waits in the queue (one indexed qu
 HEARTBEAT_S = 2.0  # at least this often the push says it is alive
 CHECK_PAGE_S = 1.0  # how often the push asks the page whether it still shows the run
 STALE_MS = 7000  # the watchdog's patience before it falls back to polling
+ANSWER_S = 3.0  # how long the push waits for the page to answer before it re-arms
+MAX_REARMS = 3  # re-armed pushes per rendering of a page
 MAX_S = 48 * 3600  # one push never follows a run for longer than this
 
 # Push loops running per WebSocket connection (bounded by ui_push_max_per_connection).
@@ -128,13 +141,21 @@ async def slot(ws: Any) -> AsyncIterator[bool]:
             del _active[key]
 
 
-class Push:
-    """One page's push: its beat, whether the page still shows the run, the wait for news."""
+class NoAnswer(Exception):
+    """The page did not answer a push's question: it is gone, or its answer went elsewhere."""
 
-    def __init__(self, ws: Any, prefix: str, token: str):
+
+class Push:
+    """One page's push: its beat, whether the page still shows the run, the wait for news.
+    ``data`` is the page's ``<prefix>-push`` store: the run's ref, the token of this
+    rendering of the page and how often its push was re-armed."""
+
+    def __init__(self, ws: Any, prefix: str, data: dict[str, Any]):
         self.ws = ws
         self.prefix = prefix
-        self.token = token
+        self.ref = data["ref"]
+        self.token = data["token"]
+        self.rearms = int(data.get("rearms") or 0)
         self.beats = 0
         self.last_beat = 0.0
         self.next_check = time.monotonic() + CHECK_PAGE_S
@@ -150,9 +171,31 @@ class Push:
         if time.monotonic() - self.last_beat >= HEARTBEAT_S:
             self.beat()
 
+    async def ask(self, component_id: str, prop: str) -> Any:
+        """The page's value of ``component_id.prop``. Raises ``NoAnswer`` when the socket
+        closed or no answer came within ``ANSWER_S``; in the second case the push is
+        re-armed first (see the module docstring), and the caller should stop."""
+        try:
+            return await self.ws.get_prop(component_id, prop, timeout=ANSWER_S)
+        except TimeoutError:
+            self.rearm()
+            raise NoAnswer from None
+        except Exception:  # disconnected: nobody is watching
+            raise NoAnswer from None
+
+    def rearm(self) -> bool:
+        """Ask the page to start a new push, on the socket it now uses; False when it was
+        re-armed ``MAX_REARMS`` times already or the socket is closed."""
+        if self.rearms >= MAX_REARMS or self.ws.is_shutdown:
+            return False
+        data = {"ref": self.ref, "token": uuid.uuid4().hex, "rearms": self.rearms + 1}
+        set_props(f"{self.prefix}-push", {"data": data})
+        return True
+
     async def page_shows_run(self, now: bool = False) -> bool:
         """False once the socket closed, the page moved to another run or page (its push
-        store is gone or has another token), or the watchdog switched it to polling.
+        store is gone or has another token), the watchdog switched it to polling, or the
+        page did not answer (``ask``).
 
         Asked every ``CHECK_PAGE_S``, and (``now``) after each frame sent: the page answers
         after it applied what was sent before, so the push never runs ahead of what the
@@ -163,8 +206,8 @@ class Push:
             return True
         self.next_check = time.monotonic() + CHECK_PAGE_S
         try:
-            data = await self.ws.get_prop(f"{self.prefix}-push", "data", timeout=10.0)
-        except Exception:  # disconnected or no answer: nobody is watching
+            data = await self.ask(f"{self.prefix}-push", "data")
+        except NoAnswer:
             return False
         return isinstance(data, dict) and data.get("token") == self.token and not data.get("off")
 

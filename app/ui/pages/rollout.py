@@ -745,7 +745,7 @@ async def push(data: dict[str, Any] | None, store: dict[str, Any] | None):
         raise PreventUpdate
     async with live.slot(ws) as free:
         if free:
-            await follow(live.Push(ws, "rollout", data["token"]), data["ref"], store)
+            await follow(live.Push(ws, "rollout", data), data["ref"], store)
     return no_update
 
 

@@ -806,7 +806,7 @@ async def push(data):
         raise PreventUpdate
     async with live.slot(ws) as free:
         if free:
-            await follow(live.Push(ws, "compare", data["token"]), data["ref"])
+            await follow(live.Push(ws, "compare", data), data["ref"])
     return no_update
 
 
@@ -858,8 +858,8 @@ async def follow(push_: live.Push, ref: str) -> None:
     sent: dict[str, Any] = {}
     grid_ready = False
     try:  # the column keys of the grid the page was drawn with (layout.planned)
-        laid = await push_.ws.get_prop("compare-grid-ready", "data", timeout=10.0)
-    except Exception:  # disconnected or no answer: nobody is watching
+        laid = await push_.ask("compare-grid-ready", "data")
+    except live.NoAnswer:
         return
     following = True
     slider_at = None  # where the page's slider is (None: untouched, following)
@@ -1058,8 +1058,8 @@ async def follow(push_: live.Push, ref: str) -> None:
         # The page answers after it applied this batch (one frame in flight), and says
         # where its slider is: away from the newest frame, the push leaves the fields alone.
         try:
-            at = await push_.ws.get_prop("compare-slider", "value", timeout=10.0)
-        except Exception:
+            at = await push_.ask("compare-slider", "value")
+        except live.NoAnswer:
             return
         slider_at = at
         following = at is None or at >= run["frames"] - 1
