@@ -251,6 +251,19 @@ def test_a_push_whose_page_answers_elsewhere_is_rearmed(push_server):
         new.close()
 
 
+def _answering(page: Page, job_id: str, token: str, asked: list):
+    """A ``wanted`` for ``Page.until`` that answers each question of the push like a page
+    that shows the run, and counts them in ``asked``."""
+
+    def wanted(message: dict) -> bool:
+        if _asks_for_push(message):
+            asked.append(message)
+            page.send(_answer(message, job_id, token))
+        return _returns(message)
+
+    return wanted
+
+
 def test_a_push_whose_page_answers_goes_on(push_server):
     from app.db.tables import Job
     from app.ui import live
@@ -259,22 +272,18 @@ def test_a_push_whose_page_answers_goes_on(push_server):
     page = Page(url)
     try:
         page.send(_push_request(job_id, "token-1"))
-        started = time.monotonic()
-        # Answer every question like a page that shows the run, for longer than a push
-        # waits for an answer: it keeps asking and never re-arms.
-        asked = 0
-        while time.monotonic() - started < live.ANSWER_S + 2.5:
-            message = page.until(lambda m: True, 10)
-            if _asks_for_push(message):
-                asked += 1
-                page.send(_answer(message, job_id, "token-1"))
-        assert asked >= 2
-        assert not any(_sets_push(m) or _returns(m) for m in page.seen)
+        # A page that shows the run answers every question, for longer than a push waits
+        # for an answer: the push keeps asking and never re-arms or returns.
+        asked: list = []
+        with pytest.raises(pytest.fail.Exception, match="no such message"):
+            page.until(_answering(page, job_id, "token-1", asked), live.ANSWER_S + 2.5)
+        assert len(asked) >= 2
+        assert not any(_sets_push(m) for m in page.seen)
         # The job ends: the push sends the final status and returns.
         with state.db.session() as session:
             session.get(Job, job_id).status = "cancelled"
             session.commit()
-        page.until(_returns, 10)
+        page.until(_answering(page, job_id, "token-1", asked), 10)
         assert not any(_sets_push(m) for m in page.seen)
     finally:
         page.close()
