@@ -185,7 +185,7 @@ if __name__ == "__main__":
     _main(sys.argv[1:])
     # The rank's work is done and its group destroyed: exit without the interpreter's
     # teardown. A rank of the API's data-parallel test aborted with only "terminate called
-    # without an active exception" in its output (2 of 21 runs on 2 cores), the message of a
+    # without an active exception" in its output (2 of 12 runs on 2 cores), the message of a
     # C++ thread destroyed while still joinable, as teardown can do to gloo's threads; the
     # launcher then took a rank that had done its work for a failed one.
     sys.stdout.flush()
