@@ -183,14 +183,13 @@ class Push:
         except Exception:  # disconnected: nobody is watching
             raise NoAnswer from None
 
-    def rearm(self) -> bool:
-        """Ask the page to start a new push, on the socket it now uses; False when it was
-        re-armed ``MAX_REARMS`` times already or the socket is closed."""
+    def rearm(self) -> None:
+        """Ask the page to start a new push, on the socket it now uses; nothing once it was
+        re-armed ``MAX_REARMS`` times or the socket is closed (the watchdog then decides)."""
         if self.rearms >= MAX_REARMS or self.ws.is_shutdown:
-            return False
+            return
         data = {"ref": self.ref, "token": uuid.uuid4().hex, "rearms": self.rearms + 1}
         set_props(f"{self.prefix}-push", {"data": data})
-        return True
 
     async def page_shows_run(self, now: bool = False) -> bool:
         """False once the socket closed, the page moved to another run or page (its push

@@ -745,12 +745,12 @@ async def push(data: dict[str, Any] | None, store: dict[str, Any] | None):
         raise PreventUpdate
     async with live.slot(ws) as free:
         if free:
-            await follow(live.Push(ws, "rollout", data), data["ref"], store)
+            await follow(live.Push(ws, "rollout", data), store)
     return no_update
 
 
-async def follow(push_: live.Push, ref: str, store: dict[str, Any] | None) -> None:
-    state = get_state()
+async def follow(push_: live.Push, store: dict[str, Any] | None) -> None:
+    state, ref = get_state(), push_.ref
     found = await asyncio.to_thread(rollouts.resolve, state, ref)
     if found is None or found["job"] is None:
         message = alert(f"There is no rollout or rollout job with id {ref!r}.", "error")

@@ -806,7 +806,7 @@ async def push(data):
         raise PreventUpdate
     async with live.slot(ws) as free:
         if free:
-            await follow(live.Push(ws, "compare", data), data["ref"])
+            await follow(live.Push(ws, "compare", data))
     return no_update
 
 
@@ -833,8 +833,8 @@ def _extend(series: dict[str, Any], metrics: list[dict[str, Any]], is_channel: b
     series["latest"] = metrics[-1]
 
 
-async def follow(push_: live.Push, ref: str) -> None:
-    state = get_state()
+async def follow(push_: live.Push) -> None:
+    state, ref = get_state(), push_.ref
     found = await asyncio.to_thread(rollouts.resolve, state, ref, "compare")
     if found is None or found["job"] is None:
         message = alert(f"There is no comparison or compare job with id {ref!r}.", "error")
